@@ -1,0 +1,263 @@
+package websocket
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// StatusCode is a WebSocket close code (RFC 6455 §7.4).
+type StatusCode int
+
+// Close codes from RFC 6455 §7.4.1 and the IANA registry.
+const (
+	StatusNormalClosure   StatusCode = 1000
+	StatusGoingAway       StatusCode = 1001
+	StatusProtocolError   StatusCode = 1002
+	StatusUnsupportedData StatusCode = 1003
+	// StatusNoStatusRcvd is reported when a close frame carried no code. It is never sent.
+	StatusNoStatusRcvd StatusCode = 1005
+	// StatusAbnormalClosure is reported when the connection ended without a close frame. It is
+	// never sent.
+	StatusAbnormalClosure     StatusCode = 1006
+	StatusInvalidFramePayload StatusCode = 1007
+	StatusPolicyViolation     StatusCode = 1008
+	StatusMessageTooBig       StatusCode = 1009
+	StatusMandatoryExtension  StatusCode = 1010
+	StatusInternalError       StatusCode = 1011
+	StatusServiceRestart      StatusCode = 1012
+	StatusTryAgainLater       StatusCode = 1013
+	StatusBadGateway          StatusCode = 1014
+	// StatusTLSHandshake is reserved for a failed TLS handshake. It is never sent.
+	StatusTLSHandshake StatusCode = 1015
+)
+
+var statusNames = map[StatusCode]string{
+	StatusNormalClosure:       "normal closure",
+	StatusGoingAway:           "going away",
+	StatusProtocolError:       "protocol error",
+	StatusUnsupportedData:     "unsupported data",
+	StatusNoStatusRcvd:        "no status",
+	StatusAbnormalClosure:     "abnormal closure",
+	StatusInvalidFramePayload: "invalid frame payload",
+	StatusPolicyViolation:     "policy violation",
+	StatusMessageTooBig:       "message too big",
+	StatusMandatoryExtension:  "mandatory extension",
+	StatusInternalError:       "internal error",
+	StatusServiceRestart:      "service restart",
+	StatusTryAgainLater:       "try again later",
+	StatusBadGateway:          "bad gateway",
+	StatusTLSHandshake:        "TLS handshake",
+}
+
+// String returns the code and its registered name, such as "1000 (normal closure)".
+func (c StatusCode) String() string {
+	if name, ok := statusNames[c]; ok {
+		return strconv.Itoa(int(c)) + " (" + name + ")"
+	}
+	return strconv.Itoa(int(c))
+}
+
+// sendable reports whether the code may appear in a close frame on the wire: the codes
+// registered for use in frames (1000-1003, 1007-1014) and those for libraries, frameworks and
+// applications (3000-4999). 1004-1006 and 1015 are reserved and never sent.
+func (c StatusCode) sendable() bool {
+	switch {
+	case c >= 1000 && c <= 1003, c >= 1007 && c <= 1014:
+		return true
+	case c >= 3000 && c <= 4999:
+		return true
+	}
+	return false
+}
+
+// maxCloseReason is the longest reason a close frame can carry: 125 bytes of control payload
+// minus the two-byte code.
+const maxCloseReason = 123
+
+// CloseError is returned by Read once the connection has closed from the other side: it
+// carries the code and reason of the peer's close frame (StatusNoStatusRcvd for a close frame
+// without a code), or StatusAbnormalClosure (1006) when the connection ended without one, as a
+// browser's CloseEvent reports it.
+type CloseError struct {
+	Code   StatusCode
+	Reason string
+	err    error // the network error behind StatusAbnormalClosure
+}
+
+// Unwrap returns the network error that ended a connection without a close frame.
+func (e *CloseError) Unwrap() error { return e.err }
+
+func (e *CloseError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("websocket: connection lost without a close frame: %v", e.err)
+	}
+	if e.Reason == "" {
+		return fmt.Sprintf("websocket: closed by peer: %v", e.Code)
+	}
+	return fmt.Sprintf("websocket: closed by peer: %v %q", e.Code, e.Reason)
+}
+
+// ProtocolError reports that the peer broke RFC 6455 or one of the connection's limits. The
+// connection has been failed: Code (1002, 1007, 1009 ...) was sent to the peer in a close frame
+// and the connection closed.
+type ProtocolError struct {
+	Code   StatusCode
+	Reason string
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("websocket: %s (closed with %v)", e.Reason, e.Code)
+}
+
+// CloseStatus returns the code of the close frame the peer sent, when err (or an error it
+// wraps) is a *CloseError, and -1 otherwise.
+func CloseStatus(err error) StatusCode {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
+}
+
+// Errors returned by Conn methods. Match them with errors.Is.
+var (
+	// ErrClosed is returned by calls made after the connection was closed (by Close, by the
+	// peer, or after a failure). Read reports the reason for the close instead, once.
+	ErrClosed = errors.New("websocket: connection closed")
+	// ErrCloseSent is returned by writes of data after Close has sent a close frame.
+	ErrCloseSent = errors.New("websocket: close frame already sent")
+	// ErrPongTimeout is the reason a connection is closed when a ping sent by PingInterval is not
+	// answered within PongTimeout.
+	ErrPongTimeout = errors.New("websocket: no pong within the pong timeout")
+	// ErrWriteQueueFull is returned by a write that would put more than WriteQueueLimit bytes
+	// in the connection's write queue.
+	ErrWriteQueueFull = errors.New("websocket: write queue full (see Options.WriteQueueLimit)")
+)
+
+// closePayload builds the payload of a close frame. StatusNoStatusRcvd gives an empty payload.
+func closePayload(dst []byte, code StatusCode, reason string) []byte {
+	if code == StatusNoStatusRcvd {
+		return dst[:0]
+	}
+	dst = binary.BigEndian.AppendUint16(dst[:0], uint16(code))
+	return append(dst, reason...)
+}
+
+// parseClosePayload decodes a received close frame's payload, checking it as RFC 6455 §5.5.1
+// and §7.4 require.
+func parseClosePayload(p []byte) (*CloseError, *ProtocolError) {
+	switch {
+	case len(p) == 0:
+		return &CloseError{Code: StatusNoStatusRcvd}, nil
+	case len(p) == 1:
+		return nil, &ProtocolError{Code: StatusProtocolError, Reason: "close frame with a one-byte payload"}
+	}
+	code := StatusCode(binary.BigEndian.Uint16(p))
+	if !code.sendable() {
+		return nil, &ProtocolError{Code: StatusProtocolError, Reason: fmt.Sprintf("close frame with invalid code %d", int(code))}
+	}
+	if !utf8.Valid(p[2:]) {
+		return nil, &ProtocolError{Code: StatusInvalidFramePayload, Reason: "close reason is not valid UTF-8"}
+	}
+	return &CloseError{Code: code, Reason: string(p[2:])}, nil
+}
+
+// truncateReason shortens reason to what a close frame holds, on a character boundary.
+func truncateReason(reason string) string {
+	if len(reason) <= maxCloseReason {
+		return reason
+	}
+	cut := maxCloseReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
+}
+
+// Close performs the closing handshake: it sends a close frame with code and reason, waits up
+// to Options.CloseTimeout for the peer's close frame, and closes the connection. code must be
+// one that may be sent (1000-1003, 1007-1014, 3000-4999), or StatusNoStatusRcvd for a close
+// frame without a code; reason must be UTF-8 and is cut to 123 bytes.
+//
+// Close may be called from any goroutine, any number of times; calls after the first wait for
+// the first to finish and return ErrClosed. When another goroutine is blocked in Read, that
+// Read receives the peer's close frame and returns a *CloseError; otherwise Close reads (and
+// discards) what the peer still sends until its close frame arrives.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if code != StatusNoStatusRcvd && !code.sendable() {
+		return fmt.Errorf("websocket: close code %d may not be sent (RFC 6455 §7.4)", int(code))
+	}
+	if !utf8.ValidString(reason) {
+		return errors.New("websocket: close reason is not valid UTF-8")
+	}
+	if code == StatusNoStatusRcvd {
+		reason = ""
+	}
+	if !c.closeSent.CompareAndSwap(false, true) {
+		<-c.closed
+		return ErrClosed
+	}
+	var buf [125]byte
+	payload := closePayload(buf[:], code, truncateReason(reason))
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	if err := c.writeControl(ws.OpClose, payload, deadline); err != nil {
+		c.shut(ErrClosed)
+		return err
+	}
+	c.awaitPeerClose(deadline)
+	c.shut(ErrClosed)
+	return nil
+}
+
+// awaitPeerClose waits until the peer's close frame has been read, by the goroutine that is
+// reading or, when none is, by this one.
+func (c *Conn) awaitPeerClose(deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	select {
+	case <-c.closed:
+	case <-ctx.Done():
+	case c.readMu <- struct{}{}:
+		defer func() { <-c.readMu }()
+		for {
+			if _, err := c.readMessageLocked(ctx, false); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// shut closes the network connection once, recording why. Pending and later calls report err.
+func (c *Conn) shut(err error) {
+	c.closeOnce.Do(func() {
+		c.err = err
+		c.stopPings()
+		close(c.closed)
+		_ = c.conn.Close()
+		if c.registry != nil {
+			c.registry.remove(c)
+		}
+	})
+}
+
+// fail sends a close frame for a protocol failure, best effort, and closes the connection.
+func (c *Conn) fail(perr *ProtocolError) error {
+	if c.closeSent.CompareAndSwap(false, true) {
+		var buf [125]byte
+		payload := closePayload(buf[:], perr.Code, truncateReason(perr.Reason))
+		_ = c.writeControl(ws.OpClose, payload, time.Now().Add(failWriteTimeout))
+	}
+	c.shut(perr)
+	return perr
+}
+
+// failWriteTimeout bounds the close frame sent when failing a connection: the peer is already
+// misbehaving and may not be reading.
+const failWriteTimeout = time.Second

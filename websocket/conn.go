@@ -1,0 +1,251 @@
+package websocket
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// MessageType is the type of a data message: text (UTF-8) or binary.
+type MessageType int
+
+// The two kinds of data message (RFC 6455 §5.6).
+const (
+	MessageText   MessageType = MessageType(ws.OpText)
+	MessageBinary MessageType = MessageType(ws.OpBinary)
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Conn is one WebSocket connection, server or client side.
+//
+// One goroutine at a time may read (Read, Reader); Write, Writer, Ping, Close and the accessors
+// are safe for concurrent use from any number of goroutines, and every frame, including the
+// pongs and close replies that reading sends, is written whole before the next. Control frames
+// (ping, pong, close) are handled by whoever reads: a connection that nobody reads never sees
+// pongs or the peer's close frame, so keep a goroutine in Read (or use NetConn).
+//
+// Cancelling the context given to a call ends that call, never the connection, with one
+// exception: when a write is cut off after part of its frame went out, the stream can no longer
+// be framed and the connection is closed.
+type Conn struct {
+	conn     net.Conn
+	client   bool
+	opts     *Options
+	req      *http.Request
+	protocol string
+	exts     string
+
+	// reading: owned by the goroutine holding readMu
+	readMu     chan struct{}
+	rb         *readBuf
+	rd         readState
+	rdeadline  deadline
+	firstFrame time.Time // deadline for the peer's first frame; zero once it came
+
+	// writing
+	msgMu     chan struct{} // held for a whole data message (several frames for Writer)
+	frameMu   sync.Mutex    // held for each frame
+	wdeadline deadline
+	whdr      [maxHeaderSize]byte
+	wvec      [2][]byte
+	wbufs     net.Buffers
+	queued    atomic.Int64
+	// closeWritten is set, under frameMu, once a close frame went out; nothing follows it.
+	closeWritten bool
+
+	// pings
+	pingMu    sync.Mutex
+	pings     []*pendingPing
+	pingSeq   uint64
+	pingTimer *time.Timer
+	pongTimer *time.Timer
+
+	// closing
+	closeSent atomic.Bool
+	closed    chan struct{}
+	closeOnce sync.Once
+	err       error // why the connection closed; set before closed is closed
+	registry  *Registry
+}
+
+// maxHeaderSize is the longest frame header: 2 bytes, 8 of extended length, 4 of mask.
+const maxHeaderSize = 14
+
+func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
+	c := &Conn{
+		conn:   nc,
+		client: client,
+		opts:   opts,
+		readMu: make(chan struct{}, 1),
+		msgMu:  make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		rb:     newReadBuf(nc, pending),
+	}
+	c.rdeadline.set = nc.SetReadDeadline
+	c.wdeadline.set = nc.SetWriteDeadline
+	if opts.FirstFrameTimeout > 0 {
+		c.firstFrame = time.Now().Add(opts.FirstFrameTimeout)
+	}
+	if opts.PingInterval > 0 {
+		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
+		c.pongTimer = time.AfterFunc(time.Hour, c.pongTimedOut)
+		c.pongTimer.Stop()
+	}
+	return c
+}
+
+// Protocol returns the negotiated subprotocol, or "" when none was.
+func (c *Conn) Protocol() string { return c.protocol }
+
+// Version returns the protocol version, "hybi-13" (RFC 6455), as faye-websocket names it.
+func (c *Conn) Version() string { return "hybi-13" }
+
+// Extensions returns the negotiated extensions as they appeared in the handshake's
+// Sec-WebSocket-Extensions header, or "" when none were.
+func (c *Conn) Extensions() string { return c.exts }
+
+// Request returns the HTTP request of the handshake: on the server, the request given to
+// Upgrade (its body is gone); on the client, the request Dial sent.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// BufferedAmount returns how many bytes of data messages are waiting to be written or being
+// written, like the browser's WebSocket.bufferedAmount. It is bounded by
+// Options.WriteQueueLimit.
+func (c *Conn) BufferedAmount() int64 { return c.queued.Load() }
+
+// Done returns a channel that is closed when the connection has closed.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// Err returns why the connection closed, or nil while it is open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.closed:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// lock takes a one-slot semaphore, giving up when ctx ends or the connection closes.
+func (c *Conn) lock(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return c.closedErr()
+	}
+}
+
+// closedErr is what calls on a closed connection return.
+func (c *Conn) closedErr() error {
+	if c.err != nil {
+		return c.err
+	}
+	return ErrClosed
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// deadline applies a context's deadline and cancellation to one direction of the network
+// connection, for one operation at a time.
+type deadline struct {
+	set   func(time.Time) error
+	mu    sync.Mutex
+	gen   uint64 // which operation a late cancellation belongs to
+	armed bool   // a deadline is set that end must clear
+	stop  func() bool
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// begin sets the earlier of ctx's deadline and base (zero: none) and arranges for ctx's
+// cancellation to interrupt the operation.
+func (d *deadline) begin(ctx context.Context, base time.Time) {
+	dl := base
+	if t, ok := ctx.Deadline(); ok && (dl.IsZero() || t.Before(dl)) {
+		dl = t
+	}
+	d.mu.Lock()
+	if !dl.IsZero() || d.armed {
+		_ = d.set(dl)
+		d.armed = !dl.IsZero()
+	}
+	gen := d.gen
+	d.mu.Unlock()
+	if ctx.Done() != nil {
+		d.stop = context.AfterFunc(ctx, func() {
+			d.mu.Lock()
+			if d.gen == gen {
+				_ = d.set(aLongTimeAgo)
+				d.armed = true
+			}
+			d.mu.Unlock()
+		})
+	}
+}
+
+// rebase replaces the base deadline given to begin by ctx's own (or none), unless ctx has
+// already interrupted the operation.
+func (d *deadline) rebase(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	if !dl.IsZero() || d.armed {
+		_ = d.set(dl)
+		d.armed = !dl.IsZero()
+	}
+	d.mu.Unlock()
+}
+
+// end clears what begin set.
+func (d *deadline) end() {
+	if d.stop != nil {
+		d.stop()
+		d.stop = nil
+	}
+	d.mu.Lock()
+	d.gen++
+	if d.armed {
+		_ = d.set(time.Time{})
+		d.armed = false
+	}
+	d.mu.Unlock()
+}

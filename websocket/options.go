@@ -1,0 +1,120 @@
+package websocket
+
+import (
+	"net/http"
+	"time"
+)
+
+// Options configures a connection made by Upgrade or Handler. A nil *Options is valid and means
+// all defaults. Options may be shared by many connections and must not be changed while in use.
+type Options struct {
+	// Protocols lists the subprotocols the server speaks. The first entry of the client's
+	// Sec-WebSocket-Protocol list that appears here is selected. When none matches, or the
+	// client offers none, the handshake succeeds without a Sec-WebSocket-Protocol header and
+	// Conn.Protocol returns "": a browser that offered protocols then fails the connection
+	// (RFC 6455 §4.1 tells clients to), while most non-browser clients carry on.
+	Protocols []string
+
+	// Header holds extra headers for the 101 response, added to those already set on the
+	// http.ResponseWriter's Header before Upgrade was called.
+	Header http.Header
+
+	// MaxLength is the largest message, in bytes, that Read accepts (after any extension has
+	// decoded it). A larger one fails the connection with 1009 (message too big) as soon as its
+	// frame header announces the size. Zero means 1<<26 - 1 (64 MiB - 1), as faye-websocket.
+	MaxLength int64
+
+	// PingInterval is how often the connection pings the peer; a ping not answered within
+	// PongTimeout closes the connection with ErrPongTimeout. Pongs are read by Read, so a
+	// connection with automatic pings must be read from. Zero means 30 seconds; a negative
+	// value turns automatic pings off.
+	PingInterval time.Duration
+
+	// PongTimeout is how long an automatic ping may wait for its pong. Zero means 20 seconds.
+	PongTimeout time.Duration
+
+	// CloseTimeout bounds the closing handshake: how long Close waits to send its close frame
+	// and to receive the peer's. Zero means 5 seconds.
+	CloseTimeout time.Duration
+
+	// HandshakeTimeout bounds writing the 101 response. Zero means 10 seconds. The request
+	// itself is read by net/http before Upgrade runs: set http.Server.ReadHeaderTimeout to
+	// guard it.
+	HandshakeTimeout time.Duration
+
+	// FirstFrameTimeout is how long, after the handshake, the peer may take to send its first
+	// frame (a pong to an automatic ping counts) before the connection is closed: it stops
+	// clients that open connections and send nothing. Zero means 60 seconds; negative turns the
+	// limit off. With automatic pings on, a live peer always answers within PingInterval plus
+	// its round trip, so keep this longer than PingInterval.
+	FirstFrameTimeout time.Duration
+
+	// WriteQueueLimit bounds the bytes of data messages waiting to be written (see
+	// Conn.BufferedAmount). A write that would take the queue past it fails at once with
+	// ErrWriteQueueFull, unless the queue is empty. Zero means 16 MiB.
+	WriteQueueLimit int64
+
+	// OriginPatterns lists the origins allowed besides the request's own host, as host patterns
+	// in path.Match syntax ("example.com", "*.example.com", "localhost:*"). Requests whose
+	// Origin header names another host are refused with 403, which stops cross-site WebSocket
+	// hijacking; requests without an Origin header (non-browser clients) always pass.
+	// CheckOrigin, when set, replaces this check.
+	OriginPatterns []string
+
+	// CheckOrigin decides whether a request's origin is acceptable, replacing the default
+	// same-host-or-OriginPatterns check. Return true to allow every origin.
+	CheckOrigin func(r *http.Request) bool
+
+	// Verify runs before anything is hijacked or allocated, after the handshake headers have
+	// been checked. A non-nil error refuses the upgrade: an *HTTPError sets the status, body and
+	// headers of the response; any other error gives 403 with the error's text.
+	Verify func(r *http.Request) error
+
+	// Extensions are the extensions the server can negotiate, in order of preference. See
+	// Extension.
+	Extensions []Extension
+
+	// Registry, when set, tracks the connection from upgrade to close, so that
+	// Registry.Shutdown can close it with 1001 when the server stops.
+	Registry *Registry
+}
+
+const (
+	defaultMaxLength         = 1<<26 - 1
+	defaultPingInterval      = 30 * time.Second
+	defaultPongTimeout       = 20 * time.Second
+	defaultCloseTimeout      = 5 * time.Second
+	defaultHandshakeTimeout  = 10 * time.Second
+	defaultFirstFrameTimeout = 60 * time.Second
+	defaultWriteQueueLimit   = 16 << 20
+)
+
+// withDefaults returns a copy of o with every zero field set to its default.
+func (o *Options) withDefaults() *Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.MaxLength <= 0 {
+		c.MaxLength = defaultMaxLength
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = defaultPingInterval
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = defaultPongTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = defaultCloseTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if c.FirstFrameTimeout == 0 {
+		c.FirstFrameTimeout = defaultFirstFrameTimeout
+	}
+	if c.WriteQueueLimit <= 0 {
+		c.WriteQueueLimit = defaultWriteQueueLimit
+	}
+	return &c
+}

@@ -1,0 +1,142 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// pendingPing is a ping waiting for its pong.
+type pendingPing struct {
+	payload []byte
+	done    chan struct{} // closed when settled; nil for automatic pings
+	auto    bool
+}
+
+// maxPendingPings bounds the pings waiting for pongs; past it the oldest are given up.
+const maxPendingPings = 64
+
+// Ping sends a ping with payload (at most 125 bytes) and returns when the matching pong has
+// arrived. A peer may answer only the latest of several pings (RFC 6455 §5.5.3), so a pong
+// settles the ping it matches and every ping sent before it. Pongs are read by Read: Ping needs
+// another goroutine reading, or it waits until ctx ends.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > 125 {
+		return errors.New("websocket: ping payload longer than 125 bytes")
+	}
+	p := &pendingPing{payload: bytes.Clone(payload), done: make(chan struct{})}
+	c.addPing(p)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.opts.CloseTimeout)
+	}
+	if err := c.writeControl(ws.OpPing, payload, deadline); err != nil {
+		c.dropPing(p)
+		return err
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		c.dropPing(p)
+		return ctx.Err()
+	case <-c.closed:
+		return c.closedErr()
+	}
+}
+
+func (c *Conn) addPing(p *pendingPing) {
+	c.pingMu.Lock()
+	if len(c.pings) == maxPendingPings {
+		c.pings = c.pings[1:]
+	}
+	c.pings = append(c.pings, p)
+	c.pingMu.Unlock()
+}
+
+func (c *Conn) dropPing(p *pendingPing) {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	for i, q := range c.pings {
+		if q == p {
+			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			return
+		}
+	}
+}
+
+// settlePong settles the latest ping whose payload the pong carries, and all before it.
+// Unsolicited pongs are ignored.
+func (c *Conn) settlePong(payload []byte) {
+	c.pingMu.Lock()
+	last := -1
+	for i := len(c.pings) - 1; i >= 0; i-- {
+		if bytes.Equal(c.pings[i].payload, payload) {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		c.pingMu.Unlock()
+		return
+	}
+	settled := c.pings[:last+1]
+	c.pings = append([]*pendingPing(nil), c.pings[last+1:]...)
+	auto := false
+	for _, p := range settled {
+		if p.auto {
+			auto = true
+		} else {
+			close(p.done)
+		}
+	}
+	c.pingMu.Unlock()
+	if auto {
+		c.pongTimer.Stop()
+		c.pingTimer.Reset(c.opts.PingInterval)
+	}
+}
+
+// autoPing sends the automatic ping and starts the pong deadline. It runs on its timer's
+// goroutine.
+func (c *Conn) autoPing() {
+	if c.isClosed() {
+		return
+	}
+	c.pingMu.Lock()
+	c.pingSeq++
+	payload := binary.BigEndian.AppendUint64(nil, c.pingSeq)
+	c.pingMu.Unlock()
+	c.addPing(&pendingPing{payload: payload, auto: true})
+	c.pongTimer.Reset(c.opts.PongTimeout)
+	// A failed write closes the connection itself.
+	_ = c.writeControl(ws.OpPing, payload, time.Now().Add(c.opts.PongTimeout))
+}
+
+// pongTimedOut closes a connection whose peer left an automatic ping unanswered.
+func (c *Conn) pongTimedOut() {
+	if c.isClosed() {
+		return
+	}
+	if c.closeSent.CompareAndSwap(false, true) {
+		var buf [125]byte
+		_ = c.writeControl(ws.OpClose, closePayload(buf[:], StatusGoingAway, "pong timeout"), time.Now().Add(failWriteTimeout))
+	}
+	c.shut(ErrPongTimeout)
+}
+
+// stopPings stops the automatic ping timers.
+func (c *Conn) stopPings() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !unix
+
+package websocket
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConn returns nil: outside Unix, reads go through a buffer of the connection's own.
+func rawConn(net.Conn) syscall.RawConn { return nil }
+
+func (b *readBuf) rawRead(uintptr) bool { return true }

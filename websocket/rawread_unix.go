@@ -1,0 +1,54 @@
+//go:build unix
+
+package websocket
+
+import (
+	"net"
+	"syscall"
+)
+
+func (b *readBuf) rawRead(fd uintptr) bool {
+	dst := b.target
+	if dst == nil {
+		if b.buf == nil {
+			b.borrow()
+		}
+		dst = b.buf[b.w:]
+	}
+	for {
+		n, err := syscall.Read(int(fd), dst)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			if b.target == nil && b.w == 0 && b.pool != nil {
+				readBufPool.Put(b.pool)
+				b.pool, b.buf = nil, nil
+			}
+			return false
+		}
+		if n < 0 {
+			n = 0
+		}
+		b.n, b.err = n, err
+		return true
+	}
+}
+
+// rawConn returns the socket's raw access when reads can be polled without a buffer.
+func rawConn(conn net.Conn) syscall.RawConn {
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}

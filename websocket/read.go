@@ -1,0 +1,370 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// readState is where reading stands between frames and between calls, so that a Read cut
+// short by its context resumes where it stopped.
+type readState struct {
+	inMsg   bool // a data message has started and not ended
+	typ     MessageType
+	fin     bool  // the current frame ends the message
+	remain  int64 // payload bytes of the current frame not yet read
+	masked  bool
+	mask    [4]byte
+	maskPos int
+	total   int64 // bytes announced so far for the message, across its frames
+	utf8    utf8Checker
+	msg     []byte // what Read has assembled of the message
+	ctrl    [125]byte
+}
+
+// Read reads the next whole data message, reassembling fragments and handling the control
+// frames that come before and between them (answering pings, settling pings with pongs,
+// completing the closing handshake). The returned slice belongs to the caller.
+//
+// When the peer closes, Read returns a *CloseError with the peer's code and reason (see
+// CloseStatus); when the peer breaks the protocol or a limit, Read fails the connection with
+// the matching close code and returns a *ProtocolError. When ctx ends first, Read returns
+// ctx.Err() and the connection stays usable: the next Read continues the same message.
+//
+// Only one goroutine may read at a time.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	if err := c.lock(ctx, c.readMu); err != nil {
+		return 0, nil, err
+	}
+	defer func() { <-c.readMu }()
+	c.rdeadline.begin(ctx, c.firstFrame)
+	defer c.rdeadline.end()
+	typ, err := c.readMessageLocked(ctx, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	msg := c.rd.msg
+	c.rd.msg = nil
+	if msg == nil {
+		msg = []byte{}
+	}
+	return typ, msg, nil
+}
+
+// readMessageLocked reads the rest of the current message, or the next one, collecting its
+// payload in c.rd.msg or discarding it.
+func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType, error) {
+	defer c.rb.release()
+	if !c.rd.inMsg {
+		if err := c.nextDataFrame(ctx); err != nil {
+			return 0, err
+		}
+	}
+	var scratch [512]byte
+	for {
+		for c.rd.remain > 0 {
+			var dst []byte
+			if collect {
+				c.rd.msg = growFor(c.rd.msg, c.rd.remain, c.rd.fin && len(c.rd.msg) == 0)
+				dst = c.rd.msg[len(c.rd.msg):cap(c.rd.msg)]
+			} else {
+				dst = scratch[:]
+			}
+			n, err := c.readPayload(ctx, dst)
+			if collect {
+				c.rd.msg = c.rd.msg[:len(c.rd.msg)+n]
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		if c.rd.fin {
+			return c.endMessage()
+		}
+		if err := c.nextDataFrame(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// growFor makes room in b for n more bytes: exactly n for a message known to be one frame,
+// else growing geometrically, as append does.
+func growFor(b []byte, n int64, exact bool) []byte {
+	if int64(cap(b)-len(b)) >= n {
+		return b
+	}
+	if exact {
+		return make([]byte, 0, n)
+	}
+	nb := make([]byte, len(b), max(int64(len(b))+n, int64(2*cap(b))))
+	copy(nb, b)
+	return nb
+}
+
+// endMessage finishes a message whose last payload byte has been read.
+func (c *Conn) endMessage() (MessageType, error) {
+	c.rd.inMsg = false
+	if c.rd.typ == MessageText && !c.rd.utf8.done() {
+		return 0, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "text message ends inside a UTF-8 sequence"})
+	}
+	return c.rd.typ, nil
+}
+
+// readPayload reads some of the current frame's payload into p: what is buffered, or else one
+// network read. It unmasks and checks UTF-8 as the bytes arrive, so invalid text fails the
+// connection at once, even mid-frame.
+func (c *Conn) readPayload(ctx context.Context, p []byte) (int, error) {
+	if int64(len(p)) > c.rd.remain {
+		p = p[:c.rd.remain]
+	}
+	n, err := c.rb.readSome(p)
+	if n > 0 {
+		p = p[:n]
+		if c.rd.masked {
+			ws.Cipher(p, c.rd.mask, c.rd.maskPos)
+			c.rd.maskPos += n
+		}
+		c.rd.remain -= int64(n)
+		if c.rd.typ == MessageText && !c.rd.utf8.write(p) {
+			return n, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "invalid UTF-8 in a text message"})
+		}
+	}
+	if err != nil {
+		return n, c.readFailed(ctx, err)
+	}
+	return n, nil
+}
+
+// nextDataFrame reads frames up to the header of the next data frame, handling control frames
+// on the way.
+func (c *Conn) nextDataFrame(ctx context.Context) error {
+	for {
+		h, err := c.readHeader(ctx)
+		if err != nil {
+			return err
+		}
+		if perr := c.checkHeader(h); perr != nil {
+			return c.fail(perr)
+		}
+		if h.OpCode.IsControl() {
+			if err := c.handleControl(ctx, h); err != nil {
+				return err
+			}
+			continue
+		}
+		if h.OpCode != ws.OpContinuation {
+			c.rd.inMsg = true
+			c.rd.typ = MessageType(h.OpCode)
+			c.rd.total = 0
+			c.rd.utf8 = utf8Checker{}
+		}
+		c.rd.total += h.Length
+		if c.rd.total > c.opts.MaxLength {
+			return c.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf(
+				"message of at least %d bytes is longer than MaxLength (%d)", c.rd.total, c.opts.MaxLength)})
+		}
+		c.rd.fin, c.rd.remain = h.Fin, h.Length
+		c.rd.masked, c.rd.mask, c.rd.maskPos = h.Masked, h.Mask, 0
+		return nil
+	}
+}
+
+// readHeader reads one frame header.
+func (c *Conn) readHeader(ctx context.Context) (ws.Header, error) {
+	var h ws.Header
+	b, err := c.rb.peek(2)
+	if err != nil {
+		return h, c.readFailed(ctx, err)
+	}
+	size := 2
+	if b[1]&0x80 != 0 {
+		size += 4
+	}
+	switch b[1] & 0x7f {
+	case 126:
+		size += 2
+	case 127:
+		size += 8
+	}
+	if b, err = c.rb.peek(size); err != nil {
+		return h, c.readFailed(ctx, err)
+	}
+	c.rb.discard(size)
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = (b[0] >> 4) & 0x7
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	h.Masked = b[1]&0x80 != 0
+	i := 2
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		h.Length = int64(b[2])<<8 | int64(b[3])
+		i = 4
+	case 127:
+		if b[2]&0x80 != 0 {
+			return h, c.fail(&ProtocolError{Code: StatusProtocolError, Reason: "frame length with the most significant bit set"})
+		}
+		for _, x := range b[2:10] {
+			h.Length = h.Length<<8 | int64(x)
+		}
+		i = 10
+	default:
+		h.Length = int64(l)
+	}
+	if h.Masked {
+		copy(h.Mask[:], b[i:i+4])
+	}
+	if !c.firstFrame.IsZero() {
+		c.firstFrame = time.Time{}
+		c.rdeadline.rebase(ctx)
+	}
+	return h, nil
+}
+
+// checkHeader applies RFC 6455 §5 to a frame header.
+func (c *Conn) checkHeader(h ws.Header) *ProtocolError {
+	perr := func(format string, args ...any) *ProtocolError {
+		return &ProtocolError{Code: StatusProtocolError, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case h.Rsv != 0:
+		return perr("reserved bits %03b set without a negotiated extension", h.Rsv)
+	case h.OpCode.IsReserved():
+		return perr("reserved opcode %d", h.OpCode)
+	case h.OpCode.IsControl() && !h.Fin:
+		return perr("fragmented control frame")
+	case h.OpCode.IsControl() && h.Length > 125:
+		return perr("control frame payload of %d bytes (at most 125)", h.Length)
+	case !c.client && !h.Masked:
+		return perr("unmasked frame from the client")
+	case c.client && h.Masked:
+		return perr("masked frame from the server")
+	case h.OpCode == ws.OpContinuation && !c.rd.inMsg:
+		return perr("continuation frame with no message to continue")
+	case h.OpCode.IsData() && h.OpCode != ws.OpContinuation && c.rd.inMsg:
+		return perr("new data frame inside a fragmented message")
+	}
+	return nil
+}
+
+// handleControl reads a control frame's payload and acts on it.
+func (c *Conn) handleControl(ctx context.Context, h ws.Header) error {
+	p := c.rd.ctrl[:h.Length]
+	if err := c.rb.read(p); err != nil {
+		return c.readFailed(ctx, err)
+	}
+	if h.Masked {
+		ws.Cipher(p, h.Mask, 0)
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		if err := c.writeControl(ws.OpPong, p, time.Now().Add(c.opts.CloseTimeout)); err != nil {
+			if errors.Is(err, ErrCloseSent) {
+				return nil // a close frame went out first: pongs are over
+			}
+			return err
+		}
+	case ws.OpPong:
+		c.settlePong(p)
+	case ws.OpClose:
+		ce, perr := parseClosePayload(p)
+		if perr != nil {
+			return c.fail(perr)
+		}
+		if c.closeSent.CompareAndSwap(false, true) {
+			var buf [125]byte
+			_ = c.writeControl(ws.OpClose, closePayload(buf[:], ce.Code, ce.Reason), time.Now().Add(c.opts.CloseTimeout))
+		}
+		c.shut(ce)
+		return ce
+	}
+	return nil
+}
+
+// readFailed turns a network error met while reading into what Read reports.
+func (c *Conn) readFailed(ctx context.Context, err error) error {
+	if c.isClosed() {
+		return c.closedErr()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !c.firstFrame.IsZero() && !time.Now().Before(c.firstFrame) {
+			return c.fail(&ProtocolError{Code: StatusPolicyViolation, Reason: fmt.Sprintf(
+				"no frame within FirstFrameTimeout (%v)", c.opts.FirstFrameTimeout)})
+		}
+		return err
+	}
+	ce := &CloseError{Code: StatusAbnormalClosure, err: err}
+	c.shut(ce)
+	return ce
+}
+
+// Reader returns the next data message as a stream, for messages too large to hold at once.
+// The stream must be read to io.EOF before the next call to Read or Reader, which otherwise
+// discard what is left of it. ctx bounds every read of the stream. Limits, UTF-8 checks and
+// control frames are handled as in Read.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := c.lock(ctx, c.readMu); err != nil {
+		return 0, nil, err
+	}
+	defer func() { <-c.readMu }()
+	c.rdeadline.begin(ctx, c.firstFrame)
+	defer c.rdeadline.end()
+	defer c.rb.release()
+	if c.rd.inMsg {
+		if _, err := c.readMessageLocked(ctx, false); err != nil {
+			return 0, nil, err
+		}
+	}
+	c.rd.msg = nil
+	if err := c.nextDataFrame(ctx); err != nil {
+		return 0, nil, err
+	}
+	return c.rd.typ, &messageReader{c: c, ctx: ctx}, nil
+}
+
+type messageReader struct {
+	c   *Conn
+	ctx context.Context
+	eof bool
+}
+
+func (r *messageReader) Read(p []byte) (int, error) {
+	if r.eof {
+		return 0, io.EOF
+	}
+	c := r.c
+	if err := c.lock(r.ctx, c.readMu); err != nil {
+		return 0, err
+	}
+	defer func() { <-c.readMu }()
+	if !c.rd.inMsg {
+		return 0, errors.New("websocket: message reader used after the next Read")
+	}
+	c.rdeadline.begin(r.ctx, time.Time{})
+	defer c.rdeadline.end()
+	defer c.rb.release()
+	for c.rd.remain == 0 {
+		if c.rd.fin {
+			r.eof = true
+			if _, err := c.endMessage(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		if err := c.nextDataFrame(r.ctx); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return c.readPayload(r.ctx, p)
+}

@@ -1,0 +1,221 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Write sends one data message. Any number of goroutines may write at once: messages go out
+// whole, one after another. A write waits for its turn, bounded by ctx; when more than
+// Options.WriteQueueLimit bytes are already waiting, it fails at once with ErrWriteQueueFull.
+//
+// Text messages must be valid UTF-8 (the peer closes the connection otherwise); Write does not
+// check. Cancelling ctx before any byte of the message went out leaves the connection usable;
+// cancelling it halfway through closes the connection.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
+	}
+	if err := c.enqueue(len(p)); err != nil {
+		return err
+	}
+	defer c.queued.Add(-int64(len(p)))
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return err
+	}
+	defer func() { <-c.msgMu }()
+	return c.writeFrame(ctx, true, ws.OpCode(typ), p)
+}
+
+// enqueue counts n bytes into the write queue, refusing them when the queue is full.
+func (c *Conn) enqueue(n int) error {
+	q := c.queued.Add(int64(n))
+	if q > c.opts.WriteQueueLimit && q != int64(n) {
+		c.queued.Add(-int64(n))
+		return ErrWriteQueueFull
+	}
+	return nil
+}
+
+// Writer returns a writer for one data message sent in fragments: each Write sends one frame
+// (wrap it in a bufio.Writer to send fewer, larger frames), Close sends the final frame. No other
+// data message goes out until Close; control frames still may. ctx bounds the whole message.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != MessageText && typ != MessageBinary {
+		return nil, fmt.Errorf("websocket: cannot write a message of type %v", typ)
+	}
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return nil, err
+	}
+	return &messageWriter{c: c, ctx: ctx, op: ws.OpCode(typ)}, nil
+}
+
+type messageWriter struct {
+	c      *Conn
+	ctx    context.Context
+	op     ws.OpCode
+	closed bool
+}
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errors.New("websocket: write to a closed message writer")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.c.enqueue(len(p)); err != nil {
+		return 0, err
+	}
+	defer w.c.queued.Add(-int64(len(p)))
+	if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+		return 0, err
+	}
+	w.op = ws.OpContinuation
+	return len(p), nil
+}
+
+func (w *messageWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	defer func() { <-w.c.msgMu }()
+	return w.c.writeFrame(w.ctx, true, w.op, nil)
+}
+
+// writeFrame writes one data frame.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, p []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if c.isClosed() {
+		return c.closedErr()
+	}
+	if c.closeSent.Load() {
+		return ErrCloseSent
+	}
+	c.wdeadline.begin(ctx, time.Time{})
+	n, err := c.writeFrameLocked(fin, op, p)
+	c.wdeadline.end()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+		if n == 0 && c.rb.raw != nil {
+			return err // nothing went out: the stream is intact
+		}
+	}
+	c.shut(fmt.Errorf("websocket: write failed: %w", err))
+	return err
+}
+
+// writeControl writes one control frame whole, by deadline. Once a close frame has been
+// written nothing more is.
+func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if c.isClosed() {
+		return c.closedErr()
+	}
+	if c.closeWritten {
+		return ErrCloseSent
+	}
+	c.wdeadline.begin(context.Background(), deadline)
+	_, err := c.writeFrameLocked(true, op, p)
+	c.wdeadline.end()
+	if err != nil {
+		c.shut(fmt.Errorf("websocket: write failed: %w", err))
+		return err
+	}
+	if op == ws.OpClose {
+		c.closeWritten = true
+	}
+	return nil
+}
+
+// writeCopyBufSize is the size of the pooled buffers frames are copied into when they cannot
+// be written straight from the caller's slice: masked client frames, and connections (such as
+// TLS) that gain nothing from vectored writes.
+const writeCopyBufSize = 32 << 10
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeCopyBufSize); return &b }}
+
+// writeFrameLocked writes a frame header and payload, returning how many bytes went out.
+func (c *Conn) writeFrameLocked(fin bool, op ws.OpCode, p []byte) (int, error) {
+	var mask [4]byte
+	if c.client {
+		mask = newMask()
+	}
+	hdr := appendHeader(c.whdr[:0], fin, op, 0, len(p), c.client, mask)
+	if !c.client && c.rb.raw != nil {
+		c.wvec = [2][]byte{hdr, p}
+		c.wbufs = c.wvec[:]
+		n, err := c.wbufs.WriteTo(c.conn)
+		c.wvec = [2][]byte{}
+		c.wbufs = nil
+		return int(n), err
+	}
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	buf := append((*bp)[:0], hdr...)
+	written, pos := 0, 0
+	for {
+		chunk := min(len(p)-pos, cap(buf)-len(buf))
+		start := len(buf)
+		buf = append(buf, p[pos:pos+chunk]...)
+		if c.client {
+			ws.Cipher(buf[start:], mask, pos)
+		}
+		pos += chunk
+		n, err := c.conn.Write(buf)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		if pos == len(p) {
+			return written, nil
+		}
+		buf = buf[:0]
+	}
+}
+
+// appendHeader appends a frame header (RFC 6455 §5.2) to b.
+func appendHeader(b []byte, fin bool, op ws.OpCode, rsv byte, length int, masked bool, mask [4]byte) []byte {
+	b0 := byte(op) | rsv<<4
+	if fin {
+		b0 |= 0x80
+	}
+	var m byte
+	if masked {
+		m = 0x80
+	}
+	switch {
+	case length < 126:
+		b = append(b, b0, m|byte(length))
+	case length <= 0xffff:
+		b = append(b, b0, m|126, byte(length>>8), byte(length))
+	default:
+		l := uint64(length)
+		b = append(b, b0, m|127, byte(l>>56), byte(l>>48), byte(l>>40), byte(l>>32), byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+	}
+	if masked {
+		b = append(b, mask[:]...)
+	}
+	return b
+}
+
+// newMask returns a masking key from the runtime's ChaCha8 generator, which a peer cannot
+// predict (RFC 6455 §10.3).
+func newMask() (m [4]byte) {
+	v := rand.Uint32()
+	m[0], m[1], m[2], m[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	return m
+}
