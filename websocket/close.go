@@ -226,6 +226,8 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 	case <-ctx.Done():
 	case c.readMu <- struct{}{}:
 		defer func() { <-c.readMu }()
+		c.rdeadline.begin(ctx, time.Time{})
+		defer c.rdeadline.end()
 		for {
 			if _, err := c.readMessageLocked(ctx, false); err != nil {
 				return
