@@ -102,9 +102,9 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 		c.firstFrame = time.Now().Add(opts.FirstFrameTimeout)
 	}
 	if opts.PingInterval > 0 {
-		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
 		c.pongTimer = time.AfterFunc(time.Hour, c.pongTimedOut)
 		c.pongTimer.Stop()
+		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
 	}
 	return c
 }

@@ -292,8 +292,8 @@ func (c *Conn) readFailed(ctx context.Context, err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return err
 		}
 		if !c.firstFrame.IsZero() && !time.Now().Before(c.firstFrame) {
 			return c.fail(&ProtocolError{Code: StatusPolicyViolation, Reason: fmt.Sprintf(
@@ -367,4 +367,16 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	return c.readPayload(r.ctx, p)
+}
+
+// ctxErr is ctx.Err(), also when the network deadline taken from ctx fired a moment before
+// ctx's own timer.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

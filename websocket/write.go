@@ -107,8 +107,8 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, p []byte)
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
-		err = ctx.Err()
+	if cerr := ctxErr(ctx); cerr != nil {
+		err = cerr
 		if n == 0 && c.rb.raw != nil {
 			return err // nothing went out: the stream is intact
 		}
