@@ -198,7 +198,7 @@ function cases(peer, base, limited) {
       const m = await conn.rec.take('message');
       return Object.assign(
         describe('sent', 'text', bytes), describe('recv', m.type, messageBytes(m)),
-        { fragments: frags.map((f) => f.length), recvEqual: m.data.toString() === text },
+        { fragments: frags.map((f) => f.length), firstDiff: firstDiff(bytes, messageBytes(m)), recvEqual: m.data.toString() === text },
         await closeClean(conn));
     });
 
@@ -221,6 +221,7 @@ function cases(peer, base, limited) {
         return Object.assign(
           describe('sent', type, whole), describe('recv', m.type, messageBytes(m)),
           { fragments: sizes, firstDiff: firstDiff(whole, messageBytes(m)),
+            recvEqual: type === 'text' ? m.data.toString() === whole.toString() : undefined,
             pingHex: hex(pingPayload), pongHex: pong && hex(pong.data), pongBeforeLastFragment: pong !== null },
           await closeClean(conn));
       });
@@ -258,7 +259,7 @@ function cases(peer, base, limited) {
       const pongs = [];
       for (let i = 0; i < sent.length; i++) pongs.push(hex((await conn.rec.take('pong')).data));
       const m = await conn.rec.take('message');
-      return Object.assign({ pingHex: sent.map(hex), pongHex: pongs, recvType: m.type, recvText: m.data.toString() },
+      return Object.assign({ pingsHex: sent.map(hex), pongsHex: pongs, recvType: m.type, recvText: m.data.toString() },
         await closeClean(conn));
     });
   }
