@@ -266,7 +266,7 @@ func (c *Conn) handleControl(ctx context.Context, h ws.Header) error {
 			if errors.Is(err, ErrCloseSent) {
 				return nil // a close frame went out first: pongs are over
 			}
-			return err
+			return c.closedErr()
 		}
 	case ws.OpPong:
 		c.settlePong(p)

@@ -113,7 +113,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, p []byte)
 			return err // nothing went out: the stream is intact
 		}
 	}
-	c.shut(fmt.Errorf("websocket: write failed: %w", err))
+	c.shut(&CloseError{Code: StatusAbnormalClosure, err: err})
 	return err
 }
 
@@ -132,7 +132,7 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 	_, err := c.writeFrameLocked(true, op, p)
 	c.wdeadline.end()
 	if err != nil {
-		c.shut(fmt.Errorf("websocket: write failed: %w", err))
+		c.shut(&CloseError{Code: StatusAbnormalClosure, err: err})
 		return err
 	}
 	if op == ws.OpClose {

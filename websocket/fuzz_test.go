@@ -1,0 +1,81 @@
+package websocket
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzReadFrames feeds arbitrary bytes to a server connection as if a client sent them. Reading
+// must end with a close or protocol error, never a panic or a hang, and whatever it returns must
+// respect the limits.
+func FuzzReadFrames(f *testing.F) {
+	mask := []byte{1, 2, 3, 4}
+	f.Add(append([]byte{0x81, 0x85}, append(mask, 'h'^1, 'e'^2, 'l'^3, 'l'^4, 'o'^1)...))
+	f.Add(append([]byte{0x01, 0x81}, append(mask, 'a'^1, 0x89, 0x80, 1, 2, 3, 4, 0x80, 0x81, 1, 2, 3, 4, 'b'^1)...))
+	f.Add(append([]byte{0x88, 0x82}, append(mask, 0x03^1, 0xe8^2)...))
+	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
+	f.Add([]byte{0x81, 0x7e, 0x00, 0x10})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		client, server := net.Pipe()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		go func() {
+			_, _ = client.Write(input)
+			_ = client.Close()
+		}()
+		opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
+		c := newConn(server, nil, false, opts)
+		defer c.shut(ErrClosed)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				var ce *CloseError
+				var pe *ProtocolError
+				if !errors.As(err, &ce) && !errors.As(err, &pe) {
+					t.Fatalf("Read ended with %v (%T), want a close or protocol error", err, err)
+				}
+				return
+			}
+			if len(msg) > 1024 {
+				t.Fatalf("message of %d bytes passed MaxLength 1024", len(msg))
+			}
+			if typ == MessageText && !utf8.Valid(msg) {
+				t.Fatalf("invalid UTF-8 text delivered: % x", msg)
+			}
+		}
+	})
+}
+
+// FuzzCheckHandshake checks arbitrary handshake headers: no panic, and a request that passes
+// carries a well-formed key.
+func FuzzCheckHandshake(f *testing.F) {
+	f.Add("Upgrade", "websocket", "13", "dGhlIHNhbXBsZSBub25jZQ==", "GET")
+	f.Add("keep-alive, upgrade", "WebSocket, h2c", "8", "short", "POST")
+	f.Fuzz(func(t *testing.T, connection, upgrade, version, key, method string) {
+		r := &http.Request{Method: method, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{
+			"Connection": {connection}, "Upgrade": {upgrade},
+			"Sec-Websocket-Version": {version}, "Sec-Websocket-Key": {key},
+		}}
+		got, herr := checkHandshake(r)
+		if herr != nil {
+			if herr.Status != http.StatusBadRequest && herr.Status != http.StatusUpgradeRequired {
+				t.Fatalf("status %d", herr.Status)
+			}
+			return
+		}
+		if raw, err := base64.StdEncoding.DecodeString(got); err != nil || len(raw) != 16 {
+			t.Fatalf("accepted key %q", got)
+		}
+		if !IsWebSocket(r) {
+			t.Fatal("checkHandshake accepted what IsWebSocket refuses")
+		}
+	})
+}
