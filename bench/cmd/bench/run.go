@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"strings"
+	"time"
+)
+
+// echoResult is one measured echo window.
+type echoResult struct {
+	rate       float64 // echoed messages per second
+	cpuPerMsg  float64 // server user+system µs per message
+	serverBusy float64 // server CPU seconds per second of window (1 = its core saturated)
+	clientBusy float64 // the same for the load client
+	other      float64 // everyone else's CPU on the machine, in cores
+}
+
+// idleResult is one idle-connections measurement.
+type idleResult struct {
+	perConn float64 // KiB of server RSS per connection
+	baseKiB int64   // server RSS before the connections
+	rssKiB  int64   // server RSS with them
+}
+
+// startServer starts a server pinned to the server core and returns it with
+// the address it listens on.
+func (b *bench) startServer(name string) (*proc, string, error) {
+	srv, err := start(name, b.serverCPU, b.bin(name), "-addr", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := srv.expect("listening ", 10*time.Second)
+	if err != nil {
+		srv.kill()
+		return nil, "", err
+	}
+	return srv, strings.TrimPrefix(l, "listening "), nil
+}
+
+// echo runs the load client in echo mode against one fresh server process.
+func (b *bench) echo(name string, size int) (echoResult, error) {
+	var r echoResult
+	b.waitQuiet()
+	srv, addr, err := b.startServer(name)
+	if err != nil {
+		return r, err
+	}
+	defer srv.kill()
+	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr,
+		"-conns", fmt.Sprint(b.conns), "-size", fmt.Sprint(size), "-depth", fmt.Sprint(b.depth),
+		"-warmup", b.warmup.String(), "-duration", b.duration.String())
+	if err != nil {
+		return r, err
+	}
+	defer cl.kill()
+	if _, err := cl.expect("start", b.warmup+30*time.Second); err != nil {
+		return r, err
+	}
+	c0, err := cpuTicks(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	m0 := busyTicks()
+	l, err := cl.expect("stop ", b.duration+30*time.Second)
+	if err != nil {
+		return r, err
+	}
+	c1, err := cpuTicks(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	m1 := busyTicks()
+	var msgs int64
+	var secs, clientCPU float64
+	if _, err := fmt.Sscanf(l, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
+		return r, fmt.Errorf("load printed %q: %w", l, err)
+	}
+	if err := cl.wait(20 * time.Second); err != nil {
+		return r, fmt.Errorf("load: %w", err)
+	}
+	if msgs <= 0 || secs <= 0 {
+		return r, fmt.Errorf("no messages echoed in the window (%q)", l)
+	}
+	serverCPU := float64(c1-c0) / b.clk
+	r = echoResult{
+		rate:       float64(msgs) / secs,
+		cpuPerMsg:  serverCPU / float64(msgs) * 1e6,
+		serverBusy: serverCPU / secs,
+		clientBusy: clientCPU / secs,
+		other:      max(0, float64(m1-m0)/b.clk-serverCPU-clientCPU) / secs,
+	}
+	return r, nil
+}
+
+// idle opens b.idleConns connections to one fresh server process and
+// measures how much its RSS grew.
+func (b *bench) idle(name string) (idleResult, error) {
+	var r idleResult
+	srv, addr, err := b.startServer(name)
+	if err != nil {
+		return r, err
+	}
+	defer srv.kill()
+	time.Sleep(300 * time.Millisecond)
+	base, err := rssKiB(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr,
+		"-conns", fmt.Sprint(b.idleConns), "-hold", "5m")
+	if err != nil {
+		return r, err
+	}
+	defer cl.kill()
+	if _, err := cl.expect("open ", 3*time.Minute); err != nil {
+		return r, err
+	}
+	rss, err := settledRSS(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	if _, err := io.WriteString(cl.stdin, "stop\n"); err != nil {
+		return r, err
+	}
+	l, err := cl.expect("closed", 30*time.Second)
+	if err != nil {
+		return r, err
+	}
+	if err := cl.wait(30 * time.Second); err != nil {
+		return r, fmt.Errorf("load: %w", err)
+	}
+	if l != "closed dropped=0" {
+		return r, fmt.Errorf("the server dropped idle connections (%s)", l)
+	}
+	return idleResult{perConn: float64(rss-base) / float64(b.idleConns), baseKiB: base, rssKiB: rss}, nil
+}
+
+// settledRSS samples a process's RSS every 250 ms until the last 2 seconds
+// of samples are within 1% of each other, for at most 30 seconds, and
+// returns the last sample.
+func settledRSS(pid int) (int64, error) {
+	const window = 8
+	var s []int64
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		v, err := rssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		s = append(s, v)
+		if len(s) >= window {
+			w := s[len(s)-window:]
+			lo, hi := w[0], w[0]
+			for _, x := range w {
+				lo, hi = min(lo, x), max(hi, x)
+			}
+			if float64(hi-lo) <= 0.01*float64(hi) {
+				return v, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			log.Printf("RSS of pid %d still moving after 30s; taking the last sample", pid)
+			return v, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits, for at most b.quietWait, until the rest of the machine
+// uses less than b.quiet cores, so that other work does not land in the
+// measured window. The session's machine is shared; this lowers the noise
+// but does not remove it, and the report shows the load that remained.
+func (b *bench) waitQuiet() {
+	if b.quiet <= 0 || b.quietWait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(b.quietWait)
+	for {
+		m0 := busyTicks()
+		time.Sleep(500 * time.Millisecond)
+		load := float64(busyTicks()-m0) / b.clk / 0.5
+		if load < b.quiet {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Printf("machine still busy (%.2f cores used by others); running anyway", load)
+			return
+		}
+	}
+}

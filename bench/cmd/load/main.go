@@ -1,0 +1,79 @@
+// Command load is the benchmark's load client: a raw WebSocket client, cheap
+// enough that the server, not the client, should be the bottleneck.
+//
+// Mode echo opens -conns connections, keeps -depth binary messages of -size
+// bytes in flight on each, checks every echo (sequence number and bytes),
+// warms up for -warmup, then prints
+//
+//	start
+//	stop msgs=N secs=S cpu=C
+//
+// around a measured window of -duration (or until -count messages were
+// echoed in it), where cpu is the client's own user+system seconds in the
+// window. Mode idle opens -conns connections, prints "open N" once all are
+// open, answers pings, and holds them until standard input reaches EOF or
+// says "stop", a signal arrives, or -hold passes; then it prints "closed".
+//
+// Connections are closed with SO_LINGER 0, so that repeated runs leave no
+// TIME_WAIT sockets behind.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		mode     = flag.String("mode", "echo", "echo or idle")
+		addr     = flag.String("addr", "127.0.0.1:8080", "server address (host:port on loopback)")
+		path     = flag.String("path", "/", "request path")
+		conns    = flag.Int("conns", 32, "connections")
+		size     = flag.Int("size", 1024, "echo: message size in bytes")
+		depth    = flag.Int("depth", 1, "echo: messages in flight per connection")
+		warmup   = flag.Duration("warmup", time.Second, "echo: warm-up before the measured window")
+		duration = flag.Duration("duration", 5*time.Second, "echo: measured window")
+		count    = flag.Int64("count", 0, "echo: end the window early after this many messages (0: no limit)")
+		dialers  = flag.Int("dialers", 64, "idle: handshakes in progress at once")
+		hold     = flag.Duration("hold", 5*time.Minute, "idle: the longest time to hold the connections")
+	)
+	flag.Parse()
+	raiseNoFile()
+	var err error
+	switch *mode {
+	case "echo":
+		err = runEcho(*addr, *path, *conns, *size, *depth, *warmup, *duration, *count)
+	case "idle":
+		err = runIdle(*addr, *path, *conns, *dialers, *hold)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+// raiseNoFile raises the soft limit on open files to the hard limit.
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// cpuSeconds is this process's user+system time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

@@ -1,0 +1,20 @@
+module github.com/herald-go/herald/bench
+
+go 1.26
+
+replace github.com/herald-go/herald => ../
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/gobwas/ws v1.5.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/herald-go/herald v0.0.0-00010101000000-000000000000
+	github.com/lxzan/gws v1.8.9
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)

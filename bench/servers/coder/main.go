@@ -1,0 +1,43 @@
+// Command coder is the echo server on github.com/coder/websocket.
+//
+// Compression is disabled explicitly (CompressionDisabled). Messages are
+// read through Reader into a reused buffer rather than with Read, which
+// allocates a fresh slice per message, and written back with Write, which
+// sends one frame.
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/herald-go/herald/bench/internal/serve"
+)
+
+func main() {
+	opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		var buf bytes.Buffer
+		for {
+			typ, rd, err := c.Reader(ctx)
+			if err != nil {
+				return
+			}
+			buf.Reset()
+			if _, err := buf.ReadFrom(rd); err != nil {
+				return
+			}
+			if err := c.Write(ctx, typ, buf.Bytes()); err != nil {
+				return
+			}
+		}
+	}))
+}
