@@ -250,16 +250,40 @@ func (c *Conn) shut(err error) {
 }
 
 // fail sends a close frame for a protocol failure, best effort, and closes the connection.
+// It is called by the reader.
 func (c *Conn) fail(perr *ProtocolError) error {
 	if c.closeSent.CompareAndSwap(false, true) {
 		var buf [125]byte
 		payload := closePayload(buf[:], perr.Code, truncateReason(perr.Reason))
-		_ = c.writeControl(ws.OpClose, payload, time.Now().Add(failWriteTimeout))
+		if c.writeControl(ws.OpClose, payload, time.Now().Add(failWriteTimeout)) == nil {
+			c.lingerAfterClose()
+		}
 	}
 	c.shut(perr)
 	return perr
 }
 
 // failWriteTimeout bounds the close frame sent when failing a connection: the peer is already
-// misbehaving and may not be reading.
-const failWriteTimeout = time.Second
+// misbehaving and may not be reading. failLinger bounds the wait for the peer to take it in.
+const (
+	failWriteTimeout = time.Second
+	failLinger       = time.Second
+)
+
+// lingerAfterClose lets the peer read the close frame just sent before the connection closes.
+// Closing a socket that still has unread input makes the kernel reset the connection, and a
+// reset can destroy the close frame before the peer reads it: a client still sending a large
+// message would see an abnormal closure instead of 1009. So: send FIN, then discard what the
+// peer still sends until it closes too, for at most failLinger.
+func (c *Conn) lingerAfterClose() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(failLinger))
+	var buf [2048]byte
+	for {
+		if _, err := c.conn.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
