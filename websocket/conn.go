@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/herald-go/herald/extensions"
 )
 
 // MessageType is the type of a data message: text (UTF-8) or binary.
@@ -49,6 +51,8 @@ type Conn struct {
 	req      *http.Request
 	protocol string
 	exts     string
+	ext      *extensions.Negotiated // nil when no extension was negotiated
+	extRSV   byte                   // reserved bits the negotiated extensions may set
 
 	// reading: owned by the goroutine holding readMu
 	readMu     chan struct{}
@@ -107,6 +111,16 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
 	}
 	return c
+}
+
+// setExtensions installs the negotiated extensions, if any.
+func (c *Conn) setExtensions(n *extensions.Negotiated) {
+	if n == nil || len(n.Sessions) == 0 {
+		return
+	}
+	c.ext = n
+	c.exts = n.Header
+	c.extRSV = byte(n.RSV)
 }
 
 // Protocol returns the negotiated subprotocol, or "" when none was.

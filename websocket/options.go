@@ -3,6 +3,8 @@ package websocket
 import (
 	"net/http"
 	"time"
+
+	"github.com/herald-go/herald/extensions"
 )
 
 // Options configures a connection made by Upgrade or Handler. A nil *Options is valid and means
@@ -70,8 +72,9 @@ type Options struct {
 	// headers of the response; any other error gives 403 with the error's text.
 	Verify func(r *http.Request) error
 
-	// Extensions are the extensions the server can negotiate, in order of preference. See
-	// Extension.
+	// Extensions are the extensions the server can negotiate, such as permessage-deflate
+	// (package extensions/deflate). The client's offers are considered in its order. Nil
+	// means none: a frame with a reserved bit set then fails the connection with 1002.
 	Extensions []Extension
 
 	// Registry, when set, tracks the connection from upgrade to close, so that
@@ -118,3 +121,7 @@ func (o *Options) withDefaults() *Options {
 	}
 	return &c
 }
+
+// Extension is a WebSocket extension that Options and DialOptions can list; see package
+// extensions.
+type Extension = extensions.Extension

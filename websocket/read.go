@@ -1,14 +1,18 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/herald-go/herald/extensions"
 )
 
 // readState is where reading stands between frames and between calls, so that a Read cut
@@ -22,6 +26,7 @@ type readState struct {
 	mask    [4]byte
 	maskPos int
 	total   int64 // bytes announced so far for the message, across its frames
+	rsv     byte  // reserved bits of the message's first frame: an extension encoded it
 	utf8    utf8Checker
 	msg     []byte // what Read has assembled of the message
 	ctrl    [125]byte
@@ -50,10 +55,35 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	}
 	msg := c.rd.msg
 	c.rd.msg = nil
+	if c.rd.rsv != 0 {
+		if msg, err = c.decode(typ, msg); err != nil {
+			return 0, nil, err
+		}
+	}
 	if msg == nil {
 		msg = []byte{}
 	}
 	return typ, msg, nil
+}
+
+// decode runs a message that an extension encoded through the negotiated extensions, and
+// checks the decoded text.
+func (c *Conn) decode(typ MessageType, raw []byte) ([]byte, error) {
+	m := extensions.Message{Text: typ == MessageText, RSV: extensions.RSV(c.rd.rsv), Data: raw, Limit: c.opts.MaxLength}
+	if err := c.ext.Decode(&m); err != nil {
+		if errors.Is(err, extensions.ErrTooBig) {
+			return nil, c.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf(
+				"message decodes to more than MaxLength (%d) bytes", c.opts.MaxLength)})
+		}
+		return nil, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: err.Error()})
+	}
+	if m.RSV != 0 {
+		return nil, c.fail(&ProtocolError{Code: StatusProtocolError, Reason: "reserved bits no extension decoded"})
+	}
+	if typ == MessageText && !utf8.Valid(m.Data) {
+		return nil, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "invalid UTF-8 in a text message"})
+	}
+	return m.Data, nil
 }
 
 // readMessageLocked reads the rest of the current message, or the next one, collecting its
@@ -109,7 +139,7 @@ func growFor(b []byte, n int64, exact bool) []byte {
 // endMessage finishes a message whose last payload byte has been read.
 func (c *Conn) endMessage() (MessageType, error) {
 	c.rd.inMsg = false
-	if c.rd.typ == MessageText && !c.rd.utf8.done() {
+	if c.rd.typ == MessageText && c.rd.rsv == 0 && !c.rd.utf8.done() {
 		return 0, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "text message ends inside a UTF-8 sequence"})
 	}
 	return c.rd.typ, nil
@@ -130,7 +160,7 @@ func (c *Conn) readPayload(ctx context.Context, p []byte) (int, error) {
 			c.rd.maskPos += n
 		}
 		c.rd.remain -= int64(n)
-		if c.rd.typ == MessageText && !c.rd.utf8.write(p) {
+		if c.rd.typ == MessageText && c.rd.rsv == 0 && !c.rd.utf8.write(p) {
 			return n, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "invalid UTF-8 in a text message"})
 		}
 	}
@@ -162,9 +192,10 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 			c.rd.typ = MessageType(h.OpCode)
 			c.rd.total = 0
 			c.rd.utf8 = utf8Checker{}
+			c.rd.rsv = h.Rsv
 		}
 		c.rd.total += h.Length
-		if c.rd.total > c.opts.MaxLength {
+		if c.rd.total > c.rawLimit() {
 			return c.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf(
 				"message of at least %d bytes is longer than MaxLength (%d)", c.rd.total, c.opts.MaxLength)})
 		}
@@ -172,6 +203,16 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 		c.rd.masked, c.rd.mask, c.rd.maskPos = h.Masked, h.Mask, 0
 		return nil
 	}
+}
+
+// rawLimit bounds a message's bytes on the wire: MaxLength, plus, for a message an extension
+// encoded, the few bytes compression can add to incompressible data. The decoded size is
+// checked against MaxLength by the extension.
+func (c *Conn) rawLimit() int64 {
+	if c.rd.rsv == 0 {
+		return c.opts.MaxLength
+	}
+	return c.opts.MaxLength + c.opts.MaxLength>>10 + 64
 }
 
 // readHeader reads one frame header.
@@ -231,8 +272,10 @@ func (c *Conn) checkHeader(h ws.Header) *ProtocolError {
 		return &ProtocolError{Code: StatusProtocolError, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case h.Rsv != 0:
+	case h.Rsv&^c.extRSV != 0:
 		return perr("reserved bits %03b set without a negotiated extension", h.Rsv)
+	case h.Rsv != 0 && (h.OpCode.IsControl() || h.OpCode == ws.OpContinuation):
+		return perr("reserved bits %03b set on a control or continuation frame", h.Rsv)
 	case h.OpCode.IsReserved():
 		return perr("reserved opcode %d", h.OpCode)
 	case h.OpCode.IsControl() && !h.Fin:
@@ -326,6 +369,19 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.rd.msg = nil
 	if err := c.nextDataFrame(ctx); err != nil {
 		return 0, nil, err
+	}
+	if c.rd.rsv != 0 {
+		// An extension encoded it: it decodes whole, within MaxLength.
+		typ, err := c.readMessageLocked(ctx, true)
+		if err != nil {
+			return 0, nil, err
+		}
+		msg := c.rd.msg
+		c.rd.msg = nil
+		if msg, err = c.decode(typ, msg); err != nil {
+			return 0, nil, err
+		}
+		return typ, bytes.NewReader(msg), nil
 	}
 	return c.rd.typ, &messageReader{c: c, ctx: ctx}, nil
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/extensions"
 )
 
 // websocketGUID is the key suffix of RFC 6455 §1.3.
@@ -76,8 +78,22 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		return nil, herr
 	}
 
+	var negotiated *extensions.Negotiated
+	if len(o.Extensions) > 0 {
+		offers, err := extensions.Parse(r.Header.Values("Sec-WebSocket-Extensions")...)
+		if err != nil {
+			herr := &HTTPError{Status: http.StatusBadRequest, Message: "websocket: " + err.Error()}
+			herr.write(w)
+			return nil, herr
+		}
+		if negotiated, err = extensions.ServerNegotiate(offers, o.Extensions); err != nil {
+			herr := &HTTPError{Status: http.StatusInternalServerError, Message: "websocket: misconfigured extensions"}
+			herr.write(w)
+			return nil, fmt.Errorf("websocket: Options.Extensions: %w", err)
+		}
+	}
 	protocol := selectProtocol(r, o.Protocols)
-	resp := responseHead(w.Header(), o.Header, key, protocol)
+	resp := responseHead(w.Header(), o.Header, key, protocol, negotiated)
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		herr := &HTTPError{Status: http.StatusInternalServerError, Message: "websocket: the connection cannot be taken over (is this HTTP/2?)"}
@@ -99,6 +115,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 	c := newConn(nc, pending, false, o)
 	c.req = r
 	c.protocol = protocol
+	c.setExtensions(negotiated)
 	if o.Registry != nil {
 		o.Registry.add(c)
 	}
@@ -203,13 +220,16 @@ func acceptKey(key string) string {
 }
 
 // responseHead builds the 101 response.
-func responseHead(h1, h2 http.Header, key, protocol string) []byte {
+func responseHead(h1, h2 http.Header, key, protocol string, exts *extensions.Negotiated) []byte {
 	var b bytes.Buffer
 	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
 	b.WriteString(acceptKey(key))
 	b.WriteString("\r\n")
 	if protocol != "" {
 		b.WriteString("Sec-WebSocket-Protocol: " + protocol + "\r\n")
+	}
+	if exts != nil && exts.Header != "" {
+		b.WriteString("Sec-WebSocket-Extensions: " + exts.Header + "\r\n")
 	}
 	for _, h := range []http.Header{h1, h2} {
 		extra := h.Clone()

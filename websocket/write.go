@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/herald-go/herald/extensions"
 )
 
 // Write sends one data message. Any number of goroutines may write at once: messages go out
@@ -31,7 +33,17 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		return err
 	}
 	defer func() { <-c.msgMu }()
-	return c.writeFrame(ctx, true, ws.OpCode(typ), p)
+	if c.ext == nil {
+		return c.writeFrame(ctx, true, ws.OpCode(typ), 0, p)
+	}
+	// Extensions encode in the order messages go out: context takeover depends on it.
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0]}
+	if err := c.ext.Encode(&m); err != nil {
+		return fmt.Errorf("websocket: extension: %w", err)
+	}
+	return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
 }
 
 // enqueue counts n bytes into the write queue, refusing them when the queue is full.
@@ -47,6 +59,7 @@ func (c *Conn) enqueue(n int) error {
 // Writer returns a writer for one data message sent in fragments: each Write sends one frame
 // (wrap it in a bufio.Writer to send fewer, larger frames), Close sends the final frame. No other
 // data message goes out until Close; control frames still may. ctx bounds the whole message.
+// Messages written this way are not compressed: extensions transform whole messages.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("websocket: cannot write a message of type %v", typ)
@@ -75,7 +88,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	defer w.c.queued.Add(-int64(len(p)))
-	if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+	if err := w.c.writeFrame(w.ctx, false, w.op, 0, p); err != nil {
 		return 0, err
 	}
 	w.op = ws.OpContinuation
@@ -88,11 +101,11 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer func() { <-w.c.msgMu }()
-	return w.c.writeFrame(w.ctx, true, w.op, nil)
+	return w.c.writeFrame(w.ctx, true, w.op, 0, nil)
 }
 
 // writeFrame writes one data frame.
-func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, p []byte) error {
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte, p []byte) error {
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
 	if c.isClosed() {
@@ -102,7 +115,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, p []byte)
 		return ErrCloseSent
 	}
 	c.wdeadline.begin(ctx, time.Time{})
-	n, err := c.writeFrameLocked(fin, op, p)
+	n, err := c.writeFrameLocked(fin, op, rsv, p)
 	c.wdeadline.end()
 	if err == nil {
 		return nil
@@ -129,7 +142,7 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 		return ErrCloseSent
 	}
 	c.wdeadline.begin(context.Background(), deadline)
-	_, err := c.writeFrameLocked(true, op, p)
+	_, err := c.writeFrameLocked(true, op, 0, p)
 	c.wdeadline.end()
 	if err != nil {
 		c.shut(&CloseError{Code: StatusAbnormalClosure, err: err})
@@ -149,12 +162,12 @@ const writeCopyBufSize = 32 << 10
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeCopyBufSize); return &b }}
 
 // writeFrameLocked writes a frame header and payload, returning how many bytes went out.
-func (c *Conn) writeFrameLocked(fin bool, op ws.OpCode, p []byte) (int, error) {
+func (c *Conn) writeFrameLocked(fin bool, op ws.OpCode, rsv byte, p []byte) (int, error) {
 	var mask [4]byte
 	if c.client {
 		mask = newMask()
 	}
-	hdr := appendHeader(c.whdr[:0], fin, op, 0, len(p), c.client, mask)
+	hdr := appendHeader(c.whdr[:0], fin, op, rsv, len(p), c.client, mask)
 	if !c.client && c.rb.raw != nil {
 		c.wvec = [2][]byte{hdr, p}
 		c.wbufs = c.wvec[:]

@@ -1,8 +1,8 @@
 // Command echo is herald's WebSocket echo server: every message that arrives on any path goes
 // back with the same type. It speaks the subprotocols irc and amqp; every request that is not a
-// WebSocket handshake gets "Hello".
+// WebSocket handshake gets "Hello". permessage-deflate is negotiated unless -deflate=false.
 //
-//	go run ./examples/echo -addr 127.0.0.1:8000 [-max-length N]
+//	go run ./examples/echo -addr 127.0.0.1:8000 [-max-length N] [-deflate=false]
 //
 // Its first line on standard output is "listening on http://ADDR".
 package main
@@ -20,18 +20,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/websocket"
 )
 
 // config is what the flags set.
 type config struct {
 	maxLength int64
+	deflate   bool
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
 	var cfg config
 	flag.Int64Var(&cfg.maxLength, "max-length", 0, "largest message accepted, in bytes (0 means 64 MiB - 1)")
+	flag.BoolVar(&cfg.deflate, "deflate", true, "negotiate permessage-deflate")
 	flag.Parse()
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
@@ -67,12 +70,17 @@ func run(addr string, cfg config) error {
 
 // newHandler returns the echo server's handler.
 func newHandler(cfg config, reg *websocket.Registry) http.Handler {
+	var exts []websocket.Extension
+	if cfg.deflate {
+		exts = append(exts, deflate.New(deflate.Options{}))
+	}
 	return &websocket.Handler{
 		Accept: echo,
 		Options: &websocket.Options{
-			Protocols: []string{"irc", "amqp"},
-			MaxLength: cfg.maxLength,
-			Registry:  reg,
+			Protocols:  []string{"irc", "amqp"},
+			MaxLength:  cfg.maxLength,
+			Extensions: exts,
+			Registry:   reg,
 		},
 		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
