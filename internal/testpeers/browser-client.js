@@ -11,7 +11,7 @@
 // those cases are absent. The network is closed: background networking stays off.
 
 const { chromium } = require('playwright-core');
-const { ECHO_SIZES, UNICODE, CASE_TIMEOUT, run } = require('./peerlib');
+const { ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, CASE_TIMEOUT, run } = require('./peerlib');
 
 // pageLib runs in the page and installs window.__peer, which runs one case at a time and returns
 // what the page observed. It reuses peerlib's conventions (describe, recorder) in browser terms.
@@ -102,6 +102,51 @@ function pageLib() {
       const e = await c.rec.take('close');
       return { sentCode: code, sentReason: reason, closeCode: e.code, closeReason: e.reason, wasClean: e.wasClean };
     },
+    async burst(base, connections, messages) {
+      const run1 = async (i) => {
+        const c = await open(base + '/peer/burst%2F' + i + '?q=1');
+        const sent = [];
+        for (let j = 0; j < messages; j++) {
+          const type = j % 2 ? 'binary' : 'text';
+          const data = payload(type, Math.floor(Math.random() * 3000));
+          sent.push([type, await sha256(data)]);
+          c.ws.send(data);
+        }
+        let received = 0;
+        let mismatch = null;
+        for (const [type, sum] of sent) {
+          const m = await c.rec.take('message');
+          received++;
+          if (!mismatch && (m.type !== type || (await sha256(m.data)) !== sum)) mismatch = `connection ${i} message ${received - 1}`;
+        }
+        const closed = await closeClean(c);
+        return { sent: sent.length, received, mismatch, closeCode: closed.closeCode };
+      };
+      const all = await Promise.all(Array.from({ length: connections }, (_, i) => run1(i)));
+      return {
+        connections: all.length,
+        sent: all.reduce((n, r) => n + r.sent, 0),
+        received: all.reduce((n, r) => n + r.received, 0),
+        mismatches: all.filter((r) => r.mismatch).map((r) => r.mismatch),
+        closeCodes: [...new Set(all.map((r) => r.closeCode))],
+      };
+    },
+    async overLimitMany(base, n, connections) {
+      const one = async (i) => {
+        const c = await open(base + '/peer/limit%2Flarge%2F' + i + '?q=1');
+        c.ws.send(payload('binary', n));
+        const e = await c.rec.take('close');
+        return { code: e.code, reason: e.reason, wasClean: e.wasClean, messages: c.rec.count('message') };
+      };
+      const all = await Promise.all(Array.from({ length: connections }, (_, i) => one(i)));
+      return {
+        sentLen: n,
+        closeCodes: all.map((r) => r.code),
+        closeReasons: all.map((r) => r.reason),
+        wasCleans: all.map((r) => r.wasClean),
+        messages: all.reduce((k, r) => k + r.messages, 0),
+      };
+    },
     async overLimit(url, type, n) {
       const c = await open(url);
       c.ws.send(payload(type, n));
@@ -173,14 +218,27 @@ async function main() {
       }
     }
     add('unicode/whole', () => call(main, 'echoText', url(base, 'unicode'), UNICODE.repeat(50)));
-    const closes = { '4001-bye': [4001, 'bye'], '1000': [1000, ''], '3000-unicode': [3000, 'adiós 👋'] };
-    for (const [name, [code, reason]] of Object.entries(closes)) {
+    for (const [name, [code, reason]] of Object.entries(CLOSES)) {
       add(`close/${name}`, () => call(main, 'close', url(base, `close/${name}`), code, reason));
     }
+    // close() without arguments sends a close frame without a code.
+    add('close/no-code', () => call(main, 'close', url(base, 'close/no-code'), undefined, undefined));
+    add('burst', () => call(main, 'burst', base, BURST.connections, BURST.messages));
+    // A page of one origin opening a WebSocket to another (the second server: another port) is
+    // what the server's origin check exists to refuse.
+    const cross = url(limited, 'origin/cross');
+    add('origin/cross', async () => {
+      const r = await call(main, 'protocol', cross, []);
+      for (let i = 0; i < 20 && !handshakes.has(cross); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      const path = new URL(cross).pathname;
+      return Object.assign(r, handshakes.get(cross) || { upgradeStatus: null, protocolHeader: null },
+        { console: consoleLines.filter((l) => l.includes(path)) });
+    });
     for (const type of ['text', 'binary']) {
       add(`limit/${type}/1024`, () => call(lim, 'echo', url(limited, `limit/${type}/1024`), type, 1024));
       add(`limit/${type}/1025`, () => call(lim, 'overLimit', url(limited, `limit/${type}/1025`), type, 1025));
     }
+    add('limit/large', () => call(lim, 'overLimitMany', limited, LARGE.size, LARGE.connections));
     const offers = { 'foo,amqp,irc': ['foo', 'amqp', 'irc'], 'irc,amqp': ['irc', 'amqp'], foo: ['foo'], none: [] };
     for (const [name, protocols] of Object.entries(offers)) {
       const u = url(base, `protocol/${name}`);

@@ -93,6 +93,23 @@ const ECHO_SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024 - 1024];
 // UNICODE is multi-byte text: 2-, 3- and 4-byte UTF-8 sequences, emoji with modifiers.
 const UNICODE = 'héllo wörld — 日本語のテキスト — 🎉🚀👍🏽 𝄞 Ελληνικά ✓ ';
 
+// CLOSES are the close cases: name -> [code, reason] the client closes with. The longest reason
+// a close frame holds is 123 bytes; this one is 2-byte characters up to that boundary.
+const CLOSES = {
+  '4001-bye': [4001, 'bye'],
+  '1000': [1000, ''],
+  '3000-unicode': [3000, 'adiós 👋'],
+  '4999-long': [4999, 'é'.repeat(61) + '.'],
+};
+
+// BURST is the size of the burst case: connections at once, messages sent on each before
+// reading any echo.
+const BURST = { connections: 8, messages: 200 };
+
+// LARGE is the limit/large case: connections at once, each sending one message of size bytes
+// to the server that accepts at most 1024.
+const LARGE = { connections: 4, size: 8 << 20 };
+
 // recorder collects a connection's events in order ({kind: 'open'|'message'|'pong'|'close'|
 // 'error'|..., ...}) and lets a case wait for the next one of some kinds.
 function recorder() {
@@ -131,10 +148,12 @@ const messageBytes = (m) => (Buffer.isBuffer(m.data) ? m.data : Buffer.from(m.da
 
 // cases returns the scenarios shared by the Node clients. peer adapts one client library:
 //   peer.connect(url, protocols) -> conn: {rec (a recorder), send(type, data), close(code, reason),
-//     ping(payload) (when peer.ping), sendFragments(type, [Buffer], hook) (when peer.fragments),
+//     ping(payload) (when peer.ping), sendFragments(type, [Buffer], hook, finish) (when peer.fragments),
 //     protocol(), extensions(), handshake() -> {upgradeStatus, protocolHeader} as the client saw
 //     the server's handshake response (protocolHeader null when absent)}
 //   peer.ping: 'binary' when any payload can be pinged, 'text' when only UTF-8 payloads can.
+//   peer.closeNoCode: close(undefined, undefined) sends a close frame without a code.
+//   peer.rawText: send('text', Buffer) sends the bytes as they are in a text message.
 // base and limited are ws:// URLs of the echo server and of the one started with -max-length 1024.
 function cases(peer, base, limited) {
   const list = [];
@@ -264,8 +283,7 @@ function cases(peer, base, limited) {
     });
   }
 
-  const closes = { '4001-bye': [4001, 'bye'], '1000': [1000, ''], '3000-unicode': [3000, 'adiós 👋'] };
-  for (const [name, [code, reason]] of Object.entries(closes)) {
+  for (const [name, [code, reason]] of Object.entries(CLOSES)) {
     add(`close/${name}`, async () => {
       const conn = await open(url(base, `close/${name}`));
       conn.close(code, reason);
@@ -273,6 +291,78 @@ function cases(peer, base, limited) {
       return { sentCode: code, sentReason: reason, closeCode: c.code, closeReason: c.reason };
     });
   }
+
+  if (peer.closeNoCode) {
+    // A close frame without a code: the client reports 1005 if the reply has none either.
+    add('close/no-code', async () => {
+      const conn = await open(url(base, 'close/no-code'));
+      conn.close(undefined, undefined);
+      const c = await conn.rec.take('close');
+      return { closeCode: c.code, closeReason: c.reason };
+    });
+  }
+
+  if (peer.fragments) {
+    // The client closes in the middle of a fragmented message; the reply still echoes its code.
+    add('close/mid-fragment', async () => {
+      const conn = await open(url(base, 'close/mid-fragment'));
+      conn.sendFragments('text', [Buffer.from('never finished')], null, false);
+      conn.close(4002, 'mid');
+      const c = await conn.rec.take('close');
+      return { sentCode: 4002, sentReason: 'mid', closeCode: c.code, closeReason: c.reason, messages: conn.rec.count('message') };
+    });
+  }
+
+  if (peer.rawText) {
+    // Text messages that are not UTF-8 (RFC 6455 §8.1): the server must fail the connection
+    // with 1007. Whole, split across fragments, and ending inside a character.
+    const bad = {
+      invalid: [Buffer.from([0x68, 0x69, 0xff, 0x21])],
+      'invalid-fragmented': [Buffer.from('valid start '), Buffer.from([0xc3]), Buffer.from([0x28]), Buffer.from(' end')],
+      truncated: [Buffer.concat([Buffer.from('ends inside an emoji '), Buffer.from('🎉', 'utf8').subarray(0, 3)])],
+      surrogate: [Buffer.from([0x61, 0xed, 0xa0, 0x80, 0x62])],
+    };
+    for (const [name, frags] of Object.entries(bad)) {
+      add(`utf8/${name}`, async () => {
+        const conn = await open(url(base, `utf8/${name}`));
+        if (frags.length === 1) conn.send('text', frags[0]);
+        else conn.sendFragments('text', frags);
+        const c = await conn.rec.take('close');
+        return { closeCode: c.code, closeReason: c.reason, messages: conn.rec.count('message') };
+      });
+    }
+  }
+
+  // Many messages on several connections at once: every echo in order and unchanged.
+  add('burst', async () => {
+    const run1 = async (i) => {
+      const conn = await open(url(base, `burst/${i}`));
+      const sent = [];
+      for (let j = 0; j < BURST.messages; j++) {
+        const type = j % 2 ? 'binary' : 'text';
+        const data = payload(type, crypto.randomInt(0, 3000));
+        sent.push([type, sha256(Buffer.from(data))]);
+        conn.send(type, data);
+      }
+      let received = 0;
+      let mismatch = null;
+      for (const [type, sum] of sent) {
+        const m = await conn.rec.take('message');
+        received++;
+        if (!mismatch && (m.type !== type || sha256(messageBytes(m)) !== sum)) mismatch = `connection ${i} message ${received - 1}`;
+      }
+      const closed = await closeClean(conn);
+      return { sent: sent.length, received, mismatch, closeCode: closed.closeCode };
+    };
+    const all = await Promise.all(Array.from({ length: BURST.connections }, (_, i) => run1(i)));
+    return {
+      connections: all.length,
+      sent: all.reduce((n, r) => n + r.sent, 0),
+      received: all.reduce((n, r) => n + r.received, 0),
+      mismatches: all.filter((r) => r.mismatch).map((r) => r.mismatch),
+      closeCodes: [...new Set(all.map((r) => r.closeCode))],
+    };
+  });
 
   for (const type of ['text', 'binary']) {
     add(`limit/${type}/1024`, () => echo(url(limited, `limit/${type}/1024`), type, payload(type, 1024)));
@@ -283,6 +373,24 @@ function cases(peer, base, limited) {
       return { closeCode: c.code, closeReason: c.reason, messages: conn.rec.count('message') };
     });
   }
+
+  // Messages far over the limit, on several connections at once: each must still observe the
+  // server's 1009 (not a reset connection, 1006).
+  add('limit/large', async () => {
+    const one = async (i) => {
+      const conn = await open(url(limited, `limit/large/${i}`));
+      conn.send('binary', payload('binary', LARGE.size));
+      const c = await conn.rec.take('close');
+      return { code: c.code, reason: c.reason, messages: conn.rec.count('message') };
+    };
+    const all = await Promise.all(Array.from({ length: LARGE.connections }, (_, i) => one(i)));
+    return {
+      sentLen: LARGE.size,
+      closeCodes: all.map((r) => r.code),
+      closeReasons: all.map((r) => r.reason),
+      messages: all.reduce((n, r) => n + r.messages, 0),
+    };
+  });
 
   const offers = { 'foo,amqp,irc': ['foo', 'amqp', 'irc'], 'irc,amqp': ['irc', 'amqp'], foo: ['foo'], none: [] };
   for (const [name, protocols] of Object.entries(offers)) {
@@ -303,6 +411,6 @@ function cases(peer, base, limited) {
 }
 
 module.exports = {
-  CASE_TIMEOUT, ECHO_SIZES, UNICODE,
+  CASE_TIMEOUT, ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE,
   sha256, randomText, payload, describe, firstDiff, withTimeout, httpGet, run, recorder, cases,
 };

@@ -12,6 +12,8 @@ const { cases, recorder, run } = require('./peerlib');
 const peer = {
   fragments: true,
   ping: 'binary',
+  closeNoCode: true,
+  rawText: true,
   connect(url, protocols = []) {
     const rec = recorder();
     const ws = new WebSocket(url, protocols);
@@ -32,11 +34,12 @@ const peer = {
     return {
       rec,
       send(type, data) { ws.send(data, { binary: type === 'binary' }); },
-      // sendFragments sends frags as one message, fragment by fragment (fin only on the last);
-      // hook(i), when given, runs after fragment i is sent and before the next one.
-      async sendFragments(type, frags, hook) {
+      // sendFragments sends frags as one message, fragment by fragment (fin only on the last,
+      // and not even there when finish is false); hook(i), when given, runs after fragment i is
+      // sent and before the next one.
+      async sendFragments(type, frags, hook, finish = true) {
         for (let i = 0; i < frags.length; i++) {
-          ws.send(frags[i], { binary: type === 'binary', fin: i === frags.length - 1 });
+          ws.send(frags[i], { binary: type === 'binary', fin: finish && i === frags.length - 1 });
           if (hook) await hook(i);
         }
       },
