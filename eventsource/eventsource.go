@@ -1,0 +1,372 @@
+package eventsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrClientGone is what Err reports when the client closed the connection (or the request's
+// context ended for another reason, such as the server shutting down).
+var ErrClientGone = errors.New("eventsource: the client went away")
+
+// IsEventSource reports whether r asks for an event stream: a GET whose Accept header lists
+// text/event-stream, as browsers' and Node's EventSource send. It checks nothing else.
+func IsEventSource(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err == nil && mt == "text/event-stream" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// EventSource is the server side of one event stream: the response to one request, held open
+// while events are written to it.
+//
+// Send, Ping and Close are safe for concurrent use, and so is subscribing it to a Stream. They
+// never block on the client: events wait in a bounded queue (Options.QueueLimit) or in the
+// Stream's history and are written by a goroutine that exists only while there is something
+// to write, each write bounded by Options.WriteTimeout. An idle EventSource holds no goroutine
+// of its own besides the handler that is waiting on Done.
+//
+// The handler that called New must not return before Done is closed (or Close has returned):
+// net/http forbids using the ResponseWriter after that, and events may still be being written.
+type EventSource struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	req    *http.Request
+	lastID string
+
+	writeTimeout time.Duration
+	pingInterval time.Duration
+	queueLimit   int
+
+	mu      sync.Mutex
+	queue   [][]byte // direct sends and pings waiting for the writer
+	queued  int      // bytes in queue
+	pending bool     // something may be waiting: set by every notification, cleared by the writer before it looks
+	writing bool     // a writer goroutine owns w
+	active  bool     // something was written since the last ping tick
+	closed  bool     // no more writes; done closes when the writer is gone
+	err     error    // why it ended
+	sub     *subscription
+	ping    *time.Timer
+	stopCtx func() bool
+	done    chan struct{}
+}
+
+// New starts an event stream in answer to r: it sends the response headers (200,
+// Content-Type: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no, and
+// Options.Header) and the retry field, and flushes them, so the client's EventSource opens at
+// once. It works over HTTP/1.x and HTTP/2.
+//
+// New returns ErrNotSupported when w cannot flush (a middleware that wraps the
+// ResponseWriter without Unwrap or Flush). The handler must then keep w until Done is closed;
+// see EventSource.
+func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, error) {
+	o := opts.withDefaults()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	for k, vs := range o.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+
+	_ = rc.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
+	var err error
+	if o.Retry > 0 {
+		_, err = w.Write(retryLine(o.Retry))
+	}
+	if err == nil {
+		err = rc.Flush()
+	}
+	_ = rc.SetWriteDeadline(time.Time{})
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil, ErrNotSupported
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventsource: sending the response headers: %w", err)
+	}
+
+	es := &EventSource{
+		w:            w,
+		rc:           rc,
+		req:          r,
+		lastID:       lastEventID(r),
+		writeTimeout: o.WriteTimeout,
+		pingInterval: o.PingInterval,
+		queueLimit:   o.QueueLimit,
+		done:         make(chan struct{}),
+	}
+	es.mu.Lock()
+	if o.PingInterval > 0 {
+		es.ping = time.AfterFunc(o.PingInterval, es.onPing)
+	}
+	es.stopCtx = context.AfterFunc(r.Context(), func() { es.closeWith(ErrClientGone) })
+	es.mu.Unlock()
+	return es, nil
+}
+
+// lastEventID is the Last-Event-ID header, or else the lastEventId query parameter.
+func lastEventID(r *http.Request) string {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v
+	}
+	return r.URL.Query().Get("lastEventId")
+}
+
+// LastEventID returns the id of the last event the client received before it reconnected:
+// the Last-Event-ID request header or, when that is absent, the lastEventId query parameter
+// (for clients and proxies that drop the header). It is empty on a first connection.
+func (es *EventSource) LastEventID() string { return es.lastID }
+
+// URL returns the absolute URL of the request, with the scheme and host it was made to.
+func (es *EventSource) URL() *url.URL {
+	u := *es.req.URL
+	u.Host = es.req.Host
+	u.Scheme = "http"
+	if es.req.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
+}
+
+// Request returns the request the stream answers.
+func (es *EventSource) Request() *http.Request { return es.req }
+
+// Send queues one event, whose data may span lines (CRLF, CR and LF each end a line, and the
+// client joins them with LF). It returns a *FieldError when ev.ID or ev.Type contains CR, LF
+// or NUL, ErrClosed after the stream has ended, and ErrSlowClient when the event would take
+// the queue past Options.QueueLimit, in which case the stream ends.
+//
+// Send returns once the event is queued; Done tells when the stream ends. Events from one
+// goroutine are written in order.
+func (es *EventSource) Send(data string, ev Event) error {
+	b, err := encode(data, ev)
+	if err != nil {
+		return err
+	}
+	return es.enqueue(b)
+}
+
+// Ping queues a comment line, which clients ignore: a keep-alive. Options.PingInterval sends
+// one by itself when the stream is idle.
+func (es *EventSource) Ping() error { return es.enqueue(pingComment) }
+
+// enqueue adds b to the queue and wakes the writer.
+func (es *EventSource) enqueue(b []byte) error {
+	es.mu.Lock()
+	if es.closed {
+		es.mu.Unlock()
+		return ErrClosed
+	}
+	if es.queued > 0 && es.queued+len(b) > es.queueLimit {
+		es.mu.Unlock()
+		es.closeWith(ErrSlowClient)
+		return ErrSlowClient
+	}
+	es.queue = append(es.queue, b)
+	es.queued += len(b)
+	es.notifyLocked()
+	es.mu.Unlock()
+	return nil
+}
+
+// notify wakes the writer: something may be waiting.
+func (es *EventSource) notify() {
+	es.mu.Lock()
+	es.notifyLocked()
+	es.mu.Unlock()
+}
+
+func (es *EventSource) notifyLocked() {
+	es.pending = true
+	if !es.writing && !es.closed {
+		es.writing = true
+		go es.run()
+	}
+}
+
+// maxBatch bounds the events one write takes from a Stream's history.
+const maxBatch = 256
+
+// run writes what is waiting until nothing is, then returns: the writer exists only while
+// there is something to write. Only one runs at a time (es.writing).
+func (es *EventSource) run() {
+	for {
+		es.mu.Lock()
+		if es.closed {
+			batch, graceful := es.queue, es.err == nil
+			es.queue, es.queued = nil, 0
+			es.mu.Unlock()
+			if graceful && len(batch) > 0 {
+				_ = es.write(batch) // what was sent before Close
+			}
+			es.mu.Lock()
+			es.writing = false
+			es.mu.Unlock()
+			es.finish()
+			return
+		}
+		if !es.pending {
+			es.writing = false
+			es.mu.Unlock()
+			return
+		}
+		es.pending = false
+		batch := es.queue
+		es.queue, es.queued = nil, 0
+		sub := es.sub
+		es.mu.Unlock()
+
+		more := false
+		if sub != nil {
+			var lost bool
+			batch, more, lost = sub.stream.read(sub, batch)
+			if lost {
+				es.closeWith(ErrSlowClient)
+				continue
+			}
+		}
+		if len(batch) > 0 {
+			if err := es.write(batch); err != nil {
+				es.closeWith(fmt.Errorf("eventsource: writing to the client: %w", err))
+				continue
+			}
+		}
+		es.mu.Lock()
+		if len(batch) > 0 {
+			es.active = true
+		}
+		if more {
+			es.pending = true
+		}
+		es.mu.Unlock()
+	}
+}
+
+// write sends a batch and flushes it, within the write timeout.
+func (es *EventSource) write(batch [][]byte) error {
+	_ = es.rc.SetWriteDeadline(time.Now().Add(es.writeTimeout))
+	var err error
+	for _, b := range batch {
+		if _, err = es.w.Write(b); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = es.rc.Flush()
+	}
+	_ = es.rc.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// onPing runs every PingInterval and queues a comment when nothing was written meanwhile.
+func (es *EventSource) onPing() {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.closed {
+		return
+	}
+	if !es.active && es.queued == 0 {
+		es.queue = append(es.queue, pingComment)
+		es.queued += len(pingComment)
+		es.notifyLocked()
+	}
+	es.active = false
+	es.ping.Reset(es.pingInterval)
+}
+
+// Done returns a channel that is closed when the stream has ended, by Close, because the
+// client went away, or because writing failed or fell too far behind (see Err), and nothing
+// is being written any more: the handler may then return.
+func (es *EventSource) Done() <-chan struct{} { return es.done }
+
+// Err returns why the stream ended: nil while it is open and after Close, ErrClientGone when
+// the client closed the connection, ErrSlowClient when it fell behind, or the write error
+// (which wraps os.ErrDeadlineExceeded when the client read nothing for WriteTimeout).
+func (es *EventSource) Err() error {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.err
+}
+
+// Close ends the stream after writing what Send and Ping had queued, and waits until nothing
+// is being written (each write is bounded by WriteTimeout); the handler should then return,
+// which ends the response. The client sees the end of the stream and reconnects after its
+// retry time; a client on a Stream then resumes with what it has not received yet. Close is
+// idempotent.
+func (es *EventSource) Close() error {
+	es.closeWith(nil)
+	<-es.done
+	return nil
+}
+
+// closeWith ends the stream with err as the reason, unless it has already ended.
+func (es *EventSource) closeWith(err error) {
+	es.mu.Lock()
+	if es.closed {
+		es.mu.Unlock()
+		return
+	}
+	es.closed = true
+	es.err = err
+	if err != nil {
+		es.queue, es.queued = nil, 0
+	}
+	writing := es.writing
+	if !writing && len(es.queue) > 0 {
+		es.writing = true // to write what was queued before Close
+		go es.run()
+		es.mu.Unlock()
+		return
+	}
+	es.mu.Unlock()
+	if writing {
+		if err != nil {
+			// Cut a write that is stuck on a client that does not read; the writer then sees
+			// closed and finishes.
+			_ = es.rc.SetWriteDeadline(time.Now())
+		}
+		return
+	}
+	es.finish()
+}
+
+// finish releases what the stream holds, once it is closed and no writer runs.
+func (es *EventSource) finish() {
+	es.mu.Lock()
+	if es.ping != nil {
+		es.ping.Stop()
+	}
+	stop := es.stopCtx
+	sub := es.sub
+	es.sub = nil
+	es.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if sub != nil {
+		sub.stream.remove(es)
+	}
+	close(es.done)
+}

@@ -1,0 +1,325 @@
+package eventsource
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// StreamOptions configures a Stream. A nil *StreamOptions is valid and means all defaults.
+// The three history bounds apply together: an event leaves the history as soon as any of them
+// is crossed.
+type StreamOptions struct {
+	// HistoryLimit is how many events the history keeps for clients that reconnect. Zero means
+	// 1024.
+	HistoryLimit int
+
+	// HistoryBytes bounds the encoded size of the events in the history. Zero means 4 MiB.
+	HistoryBytes int
+
+	// HistoryAge is how long an event stays in the history. Zero means no age limit. Old
+	// events are dropped when the Stream is next published to or subscribed to.
+	HistoryAge time.Duration
+
+	// GapEvent is the type of the event that tells a reconnecting client that the history no
+	// longer reaches back to its Last-Event-ID (see Stream). Zero means "gap".
+	GapEvent string
+}
+
+const (
+	defaultHistoryLimit = 1024
+	defaultHistoryBytes = 4 << 20
+	defaultGapEvent     = "gap"
+)
+
+// ErrSubscribed is returned by Subscribe for an EventSource that is already subscribed to a
+// Stream.
+var ErrSubscribed = errors.New("eventsource: already subscribed to a stream")
+
+// Stream is a topic that many EventSources subscribe to, with a bounded history so that a
+// client that reconnects with Last-Event-ID receives exactly the events it missed: no gap and
+// no duplicate. A server may keep one Stream per topic, or one per session.
+//
+// Publish, Subscribe, Unsubscribe and Close are safe for concurrent use.
+//
+// # Ids
+//
+// Every event in a Stream has an id. Publish keeps the id it is given, unchanged, and gives an
+// event without one the next of a sequence "1", "2", ...; ids should be unique within the
+// Stream. A Stream that outlives a server restart does not exist, so give ids that cannot be
+// confused across restarts (a prefix per process) when that matters.
+//
+// # Replay and gaps
+//
+// Subscribe looks up the client's Last-Event-ID in the history: the events after it are sent
+// first, then live ones. An empty Last-Event-ID, or the id of the newest event, means nothing
+// was missed. When the id is not in the history (the events after it were dropped by the
+// history's bounds, or it comes from another server or another run), the client is told
+// before anything else with one event of type StreamOptions.GapEvent ("gap"), whose data is
+// the Last-Event-ID that could not be resumed and whose id is the id of the newest event that
+// has left the history (empty when none has), followed by the whole history and live events.
+// A browser sees it with addEventListener("gap", ...), not onmessage. Because of that id, a
+// client that drops again before the next event resumes from the oldest event kept instead of
+// being told of the same gap again.
+//
+// # Slow clients
+//
+// Publishing never waits for a client: the event is appended to the history and each
+// subscriber's writer is woken. The events a subscriber has yet to receive are not copied;
+// they are read from the history, so a slow subscriber costs no memory. A subscriber whose
+// next event has left the history has fallen too far behind: its EventSource ends with
+// ErrSlowClient (this is the overflow policy), its client reconnects with the id of the last
+// event it did receive, and gets the rest of the history after a gap event, or without one
+// when it was only briefly behind. A client that reads nothing at all is disconnected by
+// Options.WriteTimeout.
+type Stream struct {
+	limit    int
+	maxBytes int
+	maxAge   time.Duration
+	gapType  string
+
+	mu      sync.RWMutex
+	log     []entry // the history, oldest first
+	first   uint64  // sequence number of log[0] (or of the next event when log is empty)
+	bytes   int     // encoded size of log
+	lastID  string  // id of the newest event published, kept or not
+	dropped string  // id of the newest event that has left the history
+	nextID  uint64  // the next automatic id
+	subs    map[*EventSource]struct{}
+	closed  bool
+}
+
+// entry is one event in the history.
+type entry struct {
+	id   string
+	wire []byte
+	at   time.Time
+}
+
+// subscription is an EventSource's place in a Stream: the sequence number of the next event
+// it has to write. Only the EventSource's writer moves it.
+type subscription struct {
+	stream *Stream
+	next   uint64
+}
+
+// NewStream returns an empty Stream.
+func NewStream(opts *StreamOptions) *Stream {
+	var o StreamOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.HistoryLimit <= 0 {
+		o.HistoryLimit = defaultHistoryLimit
+	}
+	if o.HistoryBytes <= 0 {
+		o.HistoryBytes = defaultHistoryBytes
+	}
+	if o.GapEvent == "" {
+		o.GapEvent = defaultGapEvent
+	}
+	return &Stream{
+		limit:    o.HistoryLimit,
+		maxBytes: o.HistoryBytes,
+		maxAge:   o.HistoryAge,
+		gapType:  o.GapEvent,
+		nextID:   1,
+		subs:     make(map[*EventSource]struct{}),
+	}
+}
+
+// Publish appends an event to the history and sends it to every subscriber, without waiting
+// for any of them. It returns the event's id: ev.ID, or the one assigned when that is empty.
+// It returns a *FieldError for an id or type with CR, LF or NUL (StreamOptions.GapEvent's type
+// is reserved) and ErrClosed after Close. Events are delivered in the order Publish calls
+// return.
+func (s *Stream) Publish(data string, ev Event) (string, error) {
+	if ev.Type != "" && ev.Type == s.gapType {
+		return "", &FieldError{Field: "event", Value: ev.Type}
+	}
+	auto := ev.ID == ""
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", ErrClosed
+	}
+	if auto {
+		ev.ID = strconv.FormatUint(s.nextID, 10)
+	}
+	wire, err := encode(data, ev)
+	if err != nil {
+		return "", err
+	}
+	if auto {
+		s.nextID++
+	}
+	now := time.Now()
+	s.log = append(s.log, entry{id: ev.ID, wire: wire, at: now})
+	s.bytes += len(wire)
+	s.lastID = ev.ID
+	s.evict(now)
+	for es := range s.subs {
+		es.notify()
+	}
+	return ev.ID, nil
+}
+
+// evict drops events past any bound of the history. The newest event stays while it fits
+// the count and age bounds even if it alone is over HistoryBytes, so that subscribers get it.
+func (s *Stream) evict(now time.Time) {
+	n := 0
+	for n < len(s.log) {
+		e := &s.log[n]
+		over := len(s.log)-n > s.limit ||
+			(s.bytes > s.maxBytes && len(s.log)-n > 1) ||
+			(s.maxAge > 0 && now.Sub(e.at) > s.maxAge)
+		if !over {
+			break
+		}
+		s.bytes -= len(e.wire)
+		s.dropped = e.id
+		*e = entry{}
+		n++
+	}
+	if n > 0 {
+		s.log = s.log[n:]
+		s.first += uint64(n)
+		if len(s.log) == 0 {
+			s.log = nil // let the old array go
+		}
+	}
+}
+
+// Subscribe adds es to the stream, resuming after es.LastEventID(): see Stream for how the
+// history is replayed and how a gap is signalled. It returns ErrClosed after Close and
+// ErrSubscribed when es is already on a Stream. es leaves the Stream by itself when it ends.
+func (s *Stream) Subscribe(es *EventSource) error {
+	return s.SubscribeFrom(es, es.LastEventID())
+}
+
+// SubscribeFrom is Subscribe resuming after lastEventID instead of es.LastEventID(): an empty
+// one receives only events published from now on.
+func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.evict(time.Now())
+	next, gap := s.resume(lastEventID)
+	var gapWire []byte
+	if gap {
+		gapWire, _ = encode(lastEventID, Event{Type: s.gapType, ID: s.dropped})
+		if s.dropped == "" {
+			// An empty id field resets the client's last event id: nothing before the history
+			// exists, so a client that drops again starts afresh with the history it has.
+			gapWire = append([]byte("id\n"), gapWire...)
+		}
+	}
+	es.mu.Lock()
+	if es.closed || es.sub != nil {
+		closed := es.closed
+		es.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		return ErrSubscribed
+	}
+	es.sub = &subscription{stream: s, next: next}
+	if gapWire != nil {
+		// Ahead of anything queued, bypassing the queue limit: it comes before the replay.
+		es.queue = append([][]byte{gapWire}, es.queue...)
+		es.queued += len(gapWire)
+	}
+	es.notifyLocked()
+	es.mu.Unlock()
+	s.subs[es] = struct{}{}
+	return nil
+}
+
+// resume returns the sequence number to start from after lastEventID, and whether events may
+// have been missed that the history cannot give.
+func (s *Stream) resume(lastEventID string) (next uint64, gap bool) {
+	end := s.first + uint64(len(s.log))
+	switch lastEventID {
+	case "":
+		return end, false
+	case s.lastID:
+		return end, false
+	case s.dropped:
+		return s.first, false
+	}
+	for i := len(s.log) - 1; i >= 0; i-- {
+		if s.log[i].id == lastEventID {
+			return s.first + uint64(i) + 1, false
+		}
+	}
+	return s.first, true
+}
+
+// read appends to batch the events after sub's place, at most maxBatch of them, and moves
+// the place past them. more tells that others follow; lost that the next event has already
+// left the history.
+func (s *Stream) read(sub *subscription, batch [][]byte) (_ [][]byte, more, lost bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if sub.next < s.first {
+		return batch, false, true
+	}
+	i := int(sub.next - s.first)
+	if i >= len(s.log) {
+		return batch, false, false
+	}
+	j := min(len(s.log), i+maxBatch)
+	for _, e := range s.log[i:j] {
+		batch = append(batch, e.wire)
+	}
+	sub.next += uint64(j - i)
+	return batch, j < len(s.log), false
+}
+
+// Unsubscribe removes es from the stream; it stays open.
+func (s *Stream) Unsubscribe(es *EventSource) {
+	es.mu.Lock()
+	if es.sub != nil && es.sub.stream == s {
+		es.sub = nil
+	}
+	es.mu.Unlock()
+	s.remove(es)
+}
+
+// remove forgets es.
+func (s *Stream) remove(es *EventSource) {
+	s.mu.Lock()
+	delete(s.subs, es)
+	s.mu.Unlock()
+}
+
+// Len returns the number of subscribers.
+func (s *Stream) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.subs)
+}
+
+// LastEventID returns the id of the newest event published, empty before the first.
+func (s *Stream) LastEventID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastID
+}
+
+// Close ends every subscribed EventSource (their clients reconnect, see EventSource.Close)
+// and makes Publish and Subscribe return ErrClosed. It does not wait for their writers.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	s.closed = true
+	subs := s.subs
+	s.subs = map[*EventSource]struct{}{}
+	s.log = nil
+	s.mu.Unlock()
+	for es := range subs {
+		es.closeWith(nil)
+	}
+}
