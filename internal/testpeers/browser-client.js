@@ -11,7 +11,7 @@
 // those cases are absent. The network is closed: background networking stays off.
 
 const { chromium } = require('playwright-core');
-const { ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, CASE_TIMEOUT, run } = require('./peerlib');
+const { ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE, CASE_TIMEOUT, run } = require('./peerlib');
 
 // pageLib runs in the page and installs window.__peer, which runs one case at a time and returns
 // what the page observed. It reuses peerlib's conventions (describe, recorder) in browser terms.
@@ -131,6 +131,16 @@ function pageLib() {
         closeCodes: [...new Set(all.map((r) => r.closeCode))],
       };
     },
+    async compressible(url, n) {
+      const c = await open(url);
+      const text = 'a'.repeat(n);
+      c.ws.send(text);
+      const first = await c.rec.take('message', 'close');
+      const r = { sentLen: n, extensions: c.ws.extensions };
+      if (first.kind === 'close') return Object.assign(r, { closeCode: first.code, closeReason: first.reason, wasClean: first.wasClean, messages: 0 });
+      return Object.assign(r, await describe('sent', 'text', text), await describe('recv', first.type, first.data),
+        { firstDiff: firstDiff(text, first.data), recvEqual: first.data === text }, await closeClean(c));
+    },
     async overLimitMany(base, n, connections) {
       const one = async (i) => {
         const c = await open(base + '/peer/limit%2Flarge%2F' + i + '?q=1');
@@ -229,7 +239,7 @@ async function main() {
     const cross = url(limited, 'origin/cross');
     add('origin/cross', async () => {
       const r = await call(main, 'protocol', cross, []);
-      for (let i = 0; i < 20 && !handshakes.has(cross); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      for (let i = 0; r.opened && i < 20 && !handshakes.has(cross); i++) await new Promise((resolve) => setTimeout(resolve, 25));
       const path = new URL(cross).pathname;
       return Object.assign(r, handshakes.get(cross) || { upgradeStatus: null, protocolHeader: null },
         { console: consoleLines.filter((l) => l.includes(path)) });
@@ -238,6 +248,9 @@ async function main() {
       add(`limit/${type}/1024`, () => call(lim, 'echo', url(limited, `limit/${type}/1024`), type, 1024));
       add(`limit/${type}/1025`, () => call(lim, 'overLimit', url(limited, `limit/${type}/1025`), type, 1025));
     }
+    for (const n of COMPRESSIBLE) {
+      add(`limit/compressible/${n}`, () => call(lim, 'compressible', url(limited, `limit/compressible/${n}`), n));
+    }
     add('limit/large', () => call(lim, 'overLimitMany', limited, LARGE.size, LARGE.connections));
     const offers = { 'foo,amqp,irc': ['foo', 'amqp', 'irc'], 'irc,amqp': ['irc', 'amqp'], foo: ['foo'], none: [] };
     for (const [name, protocols] of Object.entries(offers)) {
@@ -245,8 +258,9 @@ async function main() {
       add(`protocol/${name}`, async () => {
         const r = await call(main, 'protocol', u, protocols);
         // CDP events travel apart from evaluate's answer: give them a moment (bounded). Chromium
-        // reports no handshake response for a connection it failed during the handshake.
-        for (let i = 0; i < 20 && !handshakes.has(u); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+        // reports no handshake response for a connection it failed during the handshake, so
+        // there is nothing to wait for then.
+        for (let i = 0; r.opened && i < 20 && !handshakes.has(u); i++) await new Promise((resolve) => setTimeout(resolve, 25));
         const path = new URL(u).pathname;
         return Object.assign(r, handshakes.get(u) || { upgradeStatus: null, protocolHeader: null },
           { console: consoleLines.filter((l) => l.includes(path)) });

@@ -72,16 +72,19 @@ function httpGet(url) {
 }
 
 // run runs the named cases in order, each bounded by CASE_TIMEOUT, and prints one line per
-// case: {"case": name, ...what it observed} or {"case": name, "error": message}. A last line
+// case: {"case": name, ...what it observed, "ms": its duration} or {"case": name, "error":
+// message, "ms": ...}. A last line
 // {"done": true} tells the reader that nothing was cut short.
 async function run(cases) {
   for (const [name, fn] of cases) {
     let line;
+    const start = Date.now();
     try {
       line = Object.assign({ case: name }, await withTimeout(fn(), CASE_TIMEOUT, name));
     } catch (err) {
       line = { case: name, error: String((err && err.stack) || err) };
     }
+    line.ms = Date.now() - start;
     process.stdout.write(JSON.stringify(line) + '\n');
   }
   process.stdout.write(JSON.stringify({ done: true }) + '\n');
@@ -104,11 +107,14 @@ const CLOSES = {
 
 // BURST is the size of the burst case: connections at once, messages sent on each before
 // reading any echo.
-const BURST = { connections: 8, messages: 200 };
+const BURST = { connections: 4, messages: 150 };
+
+// COMPRESSIBLE are the sizes of the limit/compressible cases (text of one repeated letter).
+const COMPRESSIBLE = [1024, 1025, 1 << 20];
 
 // LARGE is the limit/large case: connections at once, each sending one message of size bytes
 // to the server that accepts at most 1024.
-const LARGE = { connections: 4, size: 8 << 20 };
+const LARGE = { connections: 4, size: 4 << 20 };
 
 // recorder collects a connection's events in order ({kind: 'open'|'message'|'pong'|'close'|
 // 'error'|..., ...}) and lets a case wait for the next one of some kinds.
@@ -374,6 +380,22 @@ function cases(peer, base, limited) {
     });
   }
 
+  // Highly compressible text at and over the limit: with permessage-deflate negotiated, the
+  // limit applies to the decoded size, however small the compressed frames are.
+  for (const n of COMPRESSIBLE) {
+    add(`limit/compressible/${n}`, async () => {
+      const conn = await open(url(limited, `limit/compressible/${n}`));
+      const text = 'a'.repeat(n);
+      conn.send('text', text);
+      const first = await conn.rec.take('message', 'close');
+      const r = { sentLen: n, extensions: conn.extensions() };
+      if (first.kind === 'close') return Object.assign(r, { closeCode: first.code, closeReason: first.reason, messages: 0 });
+      return Object.assign(r, describe('sent', 'text', text), describe('recv', first.type, messageBytes(first)),
+        { firstDiff: firstDiff(Buffer.from(text), messageBytes(first)), recvEqual: first.data.toString() === text },
+        await closeClean(conn));
+    });
+  }
+
   // Messages far over the limit, on several connections at once: each must still observe the
   // server's 1009 (not a reset connection, 1006).
   add('limit/large', async () => {
@@ -411,6 +433,6 @@ function cases(peer, base, limited) {
 }
 
 module.exports = {
-  CASE_TIMEOUT, ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE,
+  CASE_TIMEOUT, ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE,
   sha256, randomText, payload, describe, firstDiff, withTimeout, httpGet, run, recorder, cases,
 };
