@@ -191,6 +191,13 @@ func (es *EventSource) enqueue(b []byte) error {
 	return nil
 }
 
+// subscription returns es's place in a Stream, or nil.
+func (es *EventSource) subscription() *subscription {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	return es.sub
+}
+
 // notify wakes the writer: something may be waiting.
 func (es *EventSource) notify() {
 	es.mu.Lock()
@@ -333,22 +340,23 @@ func (es *EventSource) closeWith(err error) {
 	if err != nil {
 		es.queue, es.queued = nil, 0
 	}
-	writing := es.writing
-	if !writing && len(es.queue) > 0 {
+	if es.writing {
+		if err != nil {
+			// Cut a write that is stuck on a client that does not read; the writer then sees
+			// closed and finishes. This happens under es.mu, while the writer still holds w
+			// (it takes es.mu before it lets the handler return).
+			_ = es.rc.SetWriteDeadline(time.Now())
+		}
+		es.mu.Unlock()
+		return
+	}
+	if len(es.queue) > 0 {
 		es.writing = true // to write what was queued before Close
 		go es.run()
 		es.mu.Unlock()
 		return
 	}
 	es.mu.Unlock()
-	if writing {
-		if err != nil {
-			// Cut a write that is stuck on a client that does not read; the writer then sees
-			// closed and finishes.
-			_ = es.rc.SetWriteDeadline(time.Now())
-		}
-		return
-	}
 	es.finish()
 }
 

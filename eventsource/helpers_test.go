@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -45,6 +46,14 @@ func newTestServer(t *testing.T, proto string, opts *eventsource.Options, onNew 
 func serveHandler(t *testing.T, proto string, h http.Handler) *testServer {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
+	// Small socket send buffers, so that a client that stops reading stalls the server's
+	// writes after kilobytes rather than megabytes.
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(16 << 10)
+		}
+		return ctx
+	}
 	if proto == "HTTP/2" {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()

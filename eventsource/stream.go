@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,7 +102,7 @@ type entry struct {
 // it has to write. Only the EventSource's writer moves it.
 type subscription struct {
 	stream *Stream
-	next   uint64
+	next   atomic.Uint64
 }
 
 // NewStream returns an empty Stream.
@@ -159,8 +160,22 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	s.bytes += len(wire)
 	s.lastID = ev.ID
 	s.evict(now)
+	var behind []*EventSource
 	for es := range s.subs {
+		if sub := es.subscription(); sub != nil && sub.next.Load() < s.first {
+			behind = append(behind, es)
+			continue
+		}
 		es.notify()
+	}
+	if behind != nil {
+		// Their next event has left the history: end them now (cutting a write that is stuck)
+		// rather than when their writer comes back, and without holding s.mu.
+		go func() {
+			for _, es := range behind {
+				es.closeWith(ErrSlowClient)
+			}
+		}()
 	}
 	return ev.ID, nil
 }
@@ -226,7 +241,8 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 		}
 		return ErrSubscribed
 	}
-	es.sub = &subscription{stream: s, next: next}
+	es.sub = &subscription{stream: s}
+	es.sub.next.Store(next)
 	if gapWire != nil {
 		// Ahead of anything queued, bypassing the queue limit: it comes before the replay.
 		es.queue = append([][]byte{gapWire}, es.queue...)
@@ -264,10 +280,11 @@ func (s *Stream) resume(lastEventID string) (next uint64, gap bool) {
 func (s *Stream) read(sub *subscription, batch [][]byte) (_ [][]byte, more, lost bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if sub.next < s.first {
+	next := sub.next.Load()
+	if next < s.first {
 		return batch, false, true
 	}
-	i := int(sub.next - s.first)
+	i := int(next - s.first)
 	if i >= len(s.log) {
 		return batch, false, false
 	}
@@ -275,7 +292,7 @@ func (s *Stream) read(sub *subscription, batch [][]byte) (_ [][]byte, more, lost
 	for _, e := range s.log[i:j] {
 		batch = append(batch, e.wire)
 	}
-	sub.next += uint64(j - i)
+	sub.next.Store(next + uint64(j-i))
 	return batch, j < len(s.log), false
 }
 
