@@ -13,8 +13,8 @@ type Options struct {
 	// Protocols lists the subprotocols the server speaks. The first entry of the client's
 	// Sec-WebSocket-Protocol list that appears here is selected. When none matches, or the
 	// client offers none, the handshake succeeds without a Sec-WebSocket-Protocol header and
-	// Conn.Protocol returns "": a browser that offered protocols then fails the connection
-	// (RFC 6455 §4.1 tells clients to), while most non-browser clients carry on.
+	// Conn.Protocol returns "". A client that offered protocols decides what happens next:
+	// browsers and Node's ws fail the connection, faye-websocket carries on.
 	Protocols []string
 
 	// Header holds extra headers for the 101 response, added to those already set on the
