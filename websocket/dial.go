@@ -500,10 +500,12 @@ func wsScheme(s string) string {
 	return s
 }
 
-// redactURL returns u as text with scheme, and without credentials.
+// redactURL returns u as text with scheme (unless empty), and without password.
 func redactURL(u *url.URL, scheme string) string {
 	c := *u
-	c.User = nil
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
 	if scheme != "" {
 		c.Scheme = scheme
 	}

@@ -169,7 +169,7 @@ func parseProxyURL(raw string) (*url.URL, error) {
 // credentials, 403, 502 ...): its Body holds up to the first 64 KiB of what the proxy sent.
 // For a SOCKS5 proxy, Response is nil and Err says what the proxy answered.
 type ProxyError struct {
-	Proxy    string // the proxy URL, without credentials
+	Proxy    string // the proxy URL, without its password
 	Target   string // the host:port the tunnel was for
 	Response *http.Response
 	Err      error
