@@ -1,0 +1,220 @@
+// Package protocol holds the nes protocol's wire format (version 2, as @hapi/nes 14 speaks it):
+// the messages in both directions, their encoding, and the chunking of long messages. The
+// server (package herald) and the Go client (package client) share it.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Version is the protocol version a hello carries.
+const Version = "2"
+
+// Message is a nes message as it is decoded from the wire, in either direction. Fields that
+// may hold any JSON value, or whose absence matters, are raw; a field absent from the
+// message is nil (a JSON null is the four bytes "null").
+type Message struct {
+	Type       json.RawMessage `json:"type,omitempty"`
+	ID         json.RawMessage `json:"id,omitempty"`
+	Version    json.RawMessage `json:"version,omitempty"`
+	Auth       json.RawMessage `json:"auth,omitempty"`
+	Subs       json.RawMessage `json:"subs,omitempty"`
+	Method     json.RawMessage `json:"method,omitempty"`
+	Path       json.RawMessage `json:"path,omitempty"`
+	Headers    json.RawMessage `json:"headers,omitempty"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+	Message    json.RawMessage `json:"message,omitempty"`
+	StatusCode json.RawMessage `json:"statusCode,omitempty"`
+	Heartbeat  json.RawMessage `json:"heartbeat,omitempty"`
+	Socket     json.RawMessage `json:"socket,omitempty"`
+}
+
+// Decode parses one message. Anything but a JSON object is an error. Field names match
+// exactly, as in JavaScript (encoding/json alone would also accept "Type" for "type").
+func Decode(data []byte) (*Message, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	if fields == nil {
+		return nil, errorString("nes: message is null")
+	}
+	return &Message{
+		Type: fields["type"], ID: fields["id"], Version: fields["version"], Auth: fields["auth"],
+		Subs: fields["subs"], Method: fields["method"], Path: fields["path"], Headers: fields["headers"],
+		Payload: fields["payload"], Message: fields["message"], StatusCode: fields["statusCode"],
+		Heartbeat: fields["heartbeat"], Socket: fields["socket"],
+	}, nil
+}
+
+// String returns a raw JSON value as a string when it is one, and ok == false otherwise.
+func String(raw json.RawMessage) (s string, ok bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// Truthy reports whether a raw JSON value is truthy in JavaScript's sense: present, and not
+// false, null, 0 or "".
+func Truthy(raw json.RawMessage) bool {
+	switch string(bytes.TrimSpace(raw)) {
+	case "", "false", "null", `""`:
+		return false
+	}
+	if f, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64); err == nil {
+		return f != 0
+	}
+	return true
+}
+
+// JSString renders a raw JSON value the way JavaScript's string conversion does, for error
+// messages that quote what a client sent ("received 3", "received [object Object]").
+func JSString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "undefined"
+	}
+	switch raw[0] {
+	case '"':
+		s, _ := String(raw)
+		return s
+	case '{':
+		return "[object Object]"
+	case '[':
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return ""
+		}
+		var b bytes.Buffer
+		for i, it := range items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if s := string(bytes.TrimSpace(it)); s != "null" {
+				b.WriteString(JSString(it))
+			}
+		}
+		return b.String()
+	}
+	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return string(raw)
+}
+
+// Marshal encodes v as JSON the way JavaScript's JSON.stringify writes it: no HTML escaping,
+// no trailing newline.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// Chunks splits an encoded message into the parts the reference sends when it is longer than
+// maxChunkChars: each part but the last prefixed with '+', the last with '!'. Lengths count
+// UTF-16 code units, as JavaScript strings do, but a part never ends inside a character (the
+// reference can split a surrogate pair; we move the cut before it). With maxChunkChars <= 0,
+// or a message that fits, it returns the message whole.
+func Chunks(msg []byte, maxChunkChars int) [][]byte {
+	if maxChunkChars <= 0 || utf16Len(msg) <= maxChunkChars {
+		return [][]byte{msg}
+	}
+	var parts [][]byte
+	for len(msg) > 0 {
+		units, cut := 0, 0
+		for cut < len(msg) {
+			r, size := utf8.DecodeRune(msg[cut:])
+			n := 1
+			if utf16.RuneLen(r) == 2 {
+				n = 2
+			}
+			if units+n > maxChunkChars {
+				break
+			}
+			units += n
+			cut += size
+		}
+		if cut == 0 { // a character wider than the limit (a surrogate pair with maxChunkChars 1)
+			_, cut = utf8.DecodeRune(msg)
+		}
+		prefix := byte('+')
+		if cut == len(msg) {
+			prefix = '!'
+		}
+		part := make([]byte, 0, cut+1)
+		parts = append(parts, append(append(part, prefix), msg[:cut]...))
+		msg = msg[cut:]
+	}
+	return parts
+}
+
+// utf16Len counts the UTF-16 code units of UTF-8 text.
+func utf16Len(b []byte) int {
+	n := 0
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if utf16.RuneLen(r) == 2 {
+			n += 2
+		} else {
+			n++
+		}
+		b = b[size:]
+	}
+	return n
+}
+
+// Assembler rebuilds messages a server sent in chunks, as the reference client does.
+type Assembler struct {
+	parts [][]byte
+	size  int
+	// Limit bounds the bytes buffered for one chunked message; zero means no limit.
+	Limit int
+}
+
+// ErrIncomplete is reported when a whole message arrives while chunks are buffered: the
+// buffered chunks are dropped, as the reference client drops them.
+var ErrIncomplete = errorString("nes: received an incomplete message")
+
+// ErrChunkTooLarge is reported when a chunked message grows past Assembler.Limit.
+var ErrChunkTooLarge = errorString("nes: chunked message exceeds the size limit")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Add takes one frame. It returns a complete message when one is ready (nil while a chunked
+// message is still arriving) and ErrIncomplete alongside a whole message that interrupted
+// buffered chunks.
+func (a *Assembler) Add(frame []byte) (msg []byte, err error) {
+	if len(frame) > 0 && frame[0] != '{' {
+		a.size += len(frame) - 1
+		if a.Limit > 0 && a.size > a.Limit {
+			a.parts, a.size = nil, 0
+			return nil, ErrChunkTooLarge
+		}
+		a.parts = append(a.parts, frame[1:])
+		if frame[0] != '!' {
+			return nil, nil
+		}
+		msg = bytes.Join(a.parts, nil)
+		a.parts, a.size = nil, 0
+		return msg, nil
+	}
+	if len(a.parts) > 0 {
+		a.parts, a.size = nil, 0
+		return frame, ErrIncomplete
+	}
+	return frame, nil
+}

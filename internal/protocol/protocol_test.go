@@ -1,0 +1,94 @@
+package protocol
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeExactFieldNames(t *testing.T) {
+	m, err := Decode([]byte(`{"Type":"hello","type":"ping","id":1}`))
+	require.NoError(t, err)
+	assert.Equal(t, `"ping"`, string(m.Type))
+	_, err = Decode([]byte(`5`))
+	assert.Error(t, err)
+	_, err = Decode([]byte(`null`))
+	assert.Error(t, err)
+}
+
+func TestTruthyAndJSString(t *testing.T) {
+	for raw, want := range map[string]bool{``: false, `0`: false, `0.0`: false, `""`: false, `null`: false, `false`: false,
+		`1`: true, `"0"`: true, `{}`: true, `[]`: true, `true`: true, `-1`: true} {
+		assert.Equal(t, want, Truthy([]byte(raw)), raw)
+	}
+	for raw, want := range map[string]string{`"2"`: "2", `3`: "3", `1.50`: "1.5", `{"a":1}`: "[object Object]", `[1,"a",null]`: "1,a,", `true`: "true"} {
+		assert.Equal(t, want, JSString([]byte(raw)), raw)
+	}
+}
+
+func TestMarshalLikeJSON(t *testing.T) {
+	b, err := Marshal(map[string]string{"a": "<&>"})
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":"<&>"}`, string(b))
+}
+
+func TestChunks(t *testing.T) {
+	msg := []byte(`{"type":"update","message":"` + strings.Repeat("é🌍x", 20) + `"}`)
+	for _, max := range []int{1, 2, 3, 7, 16, 1000} {
+		parts := Chunks(msg, max)
+		var a Assembler
+		var got []byte
+		for i, p := range parts {
+			require.True(t, utf8.Valid(p), "part %d cuts a character", i)
+			if len(parts) > 1 {
+				want := byte('+')
+				if i == len(parts)-1 {
+					want = '!'
+				}
+				require.Equal(t, want, p[0])
+				units := utf16Len(p[1:])
+				require.True(t, units <= max || utf8.RuneCount(p[1:]) == 1, "part %d has %d units > %d", i, units, max)
+			}
+			out, err := a.Add(p)
+			require.NoError(t, err)
+			if out != nil {
+				got = out
+			}
+		}
+		assert.Equal(t, msg, got, "max %d", max)
+	}
+	assert.Len(t, Chunks(msg, 0), 1)
+}
+
+func TestAssemblerDropsIncomplete(t *testing.T) {
+	var a Assembler
+	out, err := a.Add([]byte(`+{"type"`))
+	assert.Nil(t, out)
+	assert.NoError(t, err)
+	out, err = a.Add([]byte(`{"type":"ping"}`))
+	assert.ErrorIs(t, err, ErrIncomplete)
+	assert.Equal(t, `{"type":"ping"}`, string(out))
+	a.Limit = 4
+	_, err = a.Add([]byte(`+12345`))
+	assert.ErrorIs(t, err, ErrChunkTooLarge)
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"hello","id":1,"version":"2","subs":["/a"]}`))
+	f.Add([]byte(`{"type":5,"id":{},"payload":[1,2]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Decode(data)
+		if err != nil {
+			return
+		}
+		_ = Truthy(m.ID)
+		_ = JSString(m.Version)
+		if s, ok := String(m.Type); ok && !utf8.ValidString(s) && bytes.Equal(m.Type, []byte(`""`)) {
+			t.Fatal("unreachable")
+		}
+	})
+}
