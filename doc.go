@@ -1,0 +1,45 @@
+// Package herald is a nes server for net/http: it speaks the nes protocol, version 2 (the
+// protocol of @hapi/nes 14, the 2.4.x series), so that the official JavaScript client works
+// against it unchanged, and brings nes's requests, subscriptions, publish, broadcast and
+// authentication to any http.Handler.
+//
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /h", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "world!") })
+//	srv := herald.NewServer(mux, &herald.Options{})
+//	srv.Route("hello", "GET", "/h")             // client.request("hello")
+//	srv.Subscription("/item/{id}", nil)         // client.subscribe("/item/5", handler)
+//	srv.Publish("/item/5", map[string]any{"id": 5, "status": "complete"}, nil)
+//	http.ListenAndServe(addr, srv)               // nes over WebSocket, the auth endpoint, else mux
+//
+// # Requests
+//
+// A nes request (method, path, headers, JSON payload) is served in-process by the application's
+// own handler as an http.Request whose context carries the socket (SocketFrom) and its
+// credentials (CredentialsFrom); the status, the payload (JSON bodies as JSON, others as
+// strings, errors in the {statusCode, error, message} shape) and the allowed headers go back.
+// Route gives routes ids; Server.Authenticated wraps a handler so that nes sockets'
+// credentials count as authentication.
+//
+// # Subscriptions
+//
+// Subscription paths use hapi's syntax ("/item/{id}", "/files/{path*}", "/a/{b?}"). Publish
+// encodes once and fans out through each subscription's filter; Broadcast reaches every
+// socket. Each socket has a bounded send queue: publishing never waits on a slow client,
+// and a socket past its bound is disconnected (Options.SendQueueLimit).
+//
+// # Authentication
+//
+// AuthOptions supports nes's three types: direct (credentials in the hello), token (sealed,
+// expiring tokens from an endpoint) and cookie (a sealed cookie sent with the handshake).
+//
+// # Liveness
+//
+// One heartbeat timer pings every socket each interval and drops those that stay silent;
+// the client does the same with the interval the hello reply gives it.
+//
+// # Transports
+//
+// Transport is the one interface the nes layer talks through; WebSocket is the transport
+// today, EventSource (with HTTP POSTs going up) for clients behind proxies that block
+// WebSocket.
+package herald

@@ -1,0 +1,162 @@
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/herald-go/herald/internal/protocol"
+)
+
+// processHello answers hello: version, authentication, OnConnection, then subs in order.
+func (s *Socket) processHello(ctx context.Context, m *protocol.Message) (any, error) {
+	s.mu.Lock()
+	already := s.isHelloed
+	s.mu.Unlock()
+	if already {
+		return nil, errAlreadyInit
+	}
+	if v, ok := protocol.String(m.Version); !ok || v != protocol.Version {
+		received := "none"
+		if protocol.Truthy(m.Version) {
+			received = protocol.JSString(m.Version)
+		}
+		return nil, NewError(400, "Incorrect protocol version (expected "+protocol.Version+" but received "+received+")")
+	}
+	// The socket counts as initialized before auth runs: a failed hello is final.
+	s.mu.Lock()
+	s.isHelloed = true
+	s.mu.Unlock()
+	if err := s.authenticate(ctx, m, false); err != nil {
+		return nil, err
+	}
+	if fn := s.server.opts.OnConnection; fn != nil {
+		if err := fn(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	if protocol.Truthy(m.Subs) {
+		var subs []json.RawMessage
+		if err := json.Unmarshal(m.Subs, &subs); err != nil {
+			return nil, errCannotParse
+		}
+		for _, raw := range subs {
+			path, _ := protocol.String(raw)
+			if err := s.subscribe(ctx, path); err != nil {
+				e := *asError(err)
+				e.path = protocol.JSString(raw)
+				return nil, &e
+			}
+		}
+	}
+	var hb any = false
+	if h := s.server.heartbeat; !h.Disabled {
+		hb = heartbeatSettings{Interval: h.Interval.Milliseconds(), Timeout: h.Timeout.Milliseconds()}
+	}
+	return helloReply{Type: "hello", ID: m.ID, Heartbeat: hb, Socket: s.ID}, nil
+}
+
+// processReauth replaces the socket's credentials. A failure is answered, then the socket is
+// disconnected.
+func (s *Socket) processReauth(ctx context.Context, m *protocol.Message) (any, error) {
+	if err := s.authenticate(ctx, m, true); err != nil {
+		s.Disconnect()
+		return nil, err
+	}
+	return idReply{Type: "reauth", ID: m.ID}, nil
+}
+
+// processMessage hands a custom message to OnMessage.
+func (s *Socket) processMessage(ctx context.Context, m *protocol.Message) (any, error) {
+	fn := s.server.opts.OnMessage
+	if fn == nil {
+		return nil, errNotImplemented
+	}
+	result, err := fn(ctx, s, m.Message)
+	if err != nil {
+		return nil, err
+	}
+	reply := messageReply{Type: "message", ID: m.ID}
+	if result != nil {
+		if reply.Message, err = marshalValue(result); err != nil {
+			return nil, err
+		}
+	}
+	return reply, nil
+}
+
+// processSub subscribes the socket to a path.
+func (s *Socket) processSub(ctx context.Context, m *protocol.Message) (any, error) {
+	path, _ := protocol.String(m.Path)
+	if err := s.subscribe(ctx, path); err != nil {
+		return nil, err
+	}
+	return subReply{Type: "sub", ID: m.ID, Path: path}, nil
+}
+
+// processUnsub unsubscribes the socket; unknown paths succeed.
+func (s *Socket) processUnsub(ctx context.Context, m *protocol.Message) (any, error) {
+	path, _ := protocol.String(m.Path)
+	s.unsubscribe(ctx, path)
+	return idReply{Type: "unsub", ID: m.ID}, nil
+}
+
+// subscribe adds the socket to the subscription matching path.
+func (s *Socket) subscribe(ctx context.Context, path string) error {
+	if strings.Contains(path, "?") {
+		return errSubQuery
+	}
+	s.mu.Lock()
+	_, already := s.subs[path]
+	count := len(s.subs)
+	s.mu.Unlock()
+	if already {
+		return nil
+	}
+	if count >= s.server.opts.MaxSubscriptions {
+		return errTooManySubs
+	}
+	sub, params, ok := s.server.subs.match(path)
+	if !ok {
+		return errSubNotFound
+	}
+	if err := sub.authorize(s, params); err != nil {
+		return err
+	}
+	if fn := sub.opts.OnSubscribe; fn != nil {
+		if err := fn(ctx, s, path, params); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSocketClosed
+	}
+	s.subs[path] = sub
+	s.mu.Unlock()
+	sub.add(s, path, params)
+	return nil
+}
+
+// unsubscribe removes the socket from path's subscription, running OnUnsubscribe.
+func (s *Socket) unsubscribe(ctx context.Context, path string) {
+	s.mu.Lock()
+	sub, ok := s.subs[path]
+	delete(s.subs, path)
+	s.mu.Unlock()
+	if ok {
+		if params := sub.remove(s, path); sub.opts.OnUnsubscribe != nil {
+			_ = s.guard("OnUnsubscribe", func() error { sub.opts.OnUnsubscribe(ctx, s, path, params); return nil })
+		}
+	}
+}
+
+// takeSubscriptions empties the socket's subscriptions, for cleanup after it closed.
+func (s *Socket) takeSubscriptions() map[string]*subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	subs := s.subs
+	s.subs = map[string]*subscription{}
+	return subs
+}

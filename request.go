@@ -1,0 +1,182 @@
+package herald
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/herald-go/herald/internal/protocol"
+)
+
+// processRequest serves a nes request through the application's handler, in-process.
+func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, error) {
+	if !protocol.Truthy(m.Method) {
+		return nil, errMissingMethod
+	}
+	if !protocol.Truthy(m.Path) {
+		return nil, errMissingPath
+	}
+	method := headerValue(m.Method)
+	path := headerValue(m.Path)
+	var headers map[string]json.RawMessage
+	if protocol.Truthy(m.Headers) {
+		_ = json.Unmarshal(m.Headers, &headers)
+	}
+	for k := range headers {
+		if strings.EqualFold(k, "authorization") {
+			return nil, errAuthHeader
+		}
+	}
+	if path[0] != '/' { // a route id
+		route, ok := s.server.lookupRoute(path)
+		if !ok {
+			return nil, errNotFound
+		}
+		if route.Method == "*" {
+			return nil, errWildcardRoute
+		}
+		method, path = route.Method, route.Path
+	}
+	if a := s.server.auth; a != nil && path == a.opts.Endpoint {
+		return nil, errNotFound
+	}
+	r, err := s.newRequest(ctx, strings.ToUpper(method), path, headers, m.Payload)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recorder{header: http.Header{}, limit: s.server.opts.MaxResponseBytes}
+	s.server.next.ServeHTTP(rec, r)
+	if rec.overflow {
+		return nil, errResponseTooLarge
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return requestReply{
+		Type:       "request",
+		ID:         m.ID,
+		StatusCode: status,
+		Payload:    responsePayload(status, rec.header.Get("Content-Type"), rec.body.Bytes()),
+		Headers:    s.server.filterHeaders(rec.header),
+	}, nil
+}
+
+// newRequest builds the http.Request a nes request stands for. Its context carries the socket
+// and its credentials (see SocketFrom, CredentialsFrom).
+func (s *Socket) newRequest(ctx context.Context, method, path string, headers map[string]json.RawMessage, payload json.RawMessage) (*http.Request, error) {
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		return nil, NewError(http.StatusBadRequest, "Invalid request path")
+	}
+	h := make(http.Header, len(headers)+1)
+	for k, v := range headers {
+		h.Set(k, headerValue(v))
+	}
+	var body []byte
+	if len(payload) > 0 && string(payload) != "null" {
+		if str, ok := protocol.String(payload); ok {
+			body = []byte(str)
+		} else {
+			body = payload
+			if h.Get("Content-Type") == "" {
+				h.Set("Content-Type", "application/json")
+			}
+		}
+	}
+	ctx = context.WithValue(ctx, socketKey{}, s)
+	if c := s.credentials(); c != nil {
+		ctx = context.WithValue(ctx, credentialsKey{}, c)
+	}
+	r := &http.Request{
+		Method:        method,
+		URL:           u,
+		RequestURI:    path,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          http.NoBody,
+		ContentLength: int64(len(body)),
+		Host:          s.req.Host,
+		RemoteAddr:    s.RemoteAddr(),
+		TLS:           s.req.TLS,
+	}
+	if len(body) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	return r.WithContext(ctx), nil
+}
+
+// responsePayload turns a handler's response into the reply's payload: a JSON body goes out
+// as JSON; an error status without a JSON body as {statusCode, error, message}, the shape the
+// official client reads (it fails on a null error payload), with the body's text as message
+// below 500; an empty body as null; any other body as a string.
+func responsePayload(status int, contentType string, body []byte) json.RawMessage {
+	if isJSON(contentType) && json.Valid(body) {
+		return body
+	}
+	if status >= 400 {
+		msg := strings.TrimSpace(string(body))
+		switch {
+		case status >= 500:
+			msg = "An internal server error occurred" // as hapi: server errors don't leak their text
+		case msg == "" || msg == "404 page not found": // net/http's NotFound body means what hapi's says
+			msg = http.StatusText(status)
+		}
+		b, _ := protocol.Marshal(struct {
+			StatusCode int    `json:"statusCode"`
+			Error      string `json:"error"`
+			Message    string `json:"message"`
+		}{status, http.StatusText(status), msg})
+		return b
+	}
+	if len(body) == 0 {
+		return json.RawMessage("null")
+	}
+	b, _ := protocol.Marshal(string(body))
+	return b
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// recorder is the http.ResponseWriter a nes request is served into, with a bounded body.
+type recorder struct {
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	limit    int
+	overflow bool
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 && status >= 200 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.body.Len()+len(p) > r.limit {
+		r.overflow = true
+		return 0, errResponseTooLarge
+	}
+	return r.body.Write(p)
+}
+
+// Flush lets handlers that flush run unchanged; the reply goes out once they return.
+func (r *recorder) Flush() {}

@@ -1,0 +1,436 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herald-go/herald/websocket"
+)
+
+// Options configures a Server. A nil *Options means all defaults.
+type Options struct {
+	// Path restricts nes WebSocket connections to one path. Empty means WebSocket upgrades on
+	// every path are nes connections.
+	Path string
+
+	// Auth configures authentication. Nil means no authentication: hello messages may not
+	// carry auth, and there is no auth endpoint.
+	Auth *AuthOptions
+
+	// Headers lists the response headers (lower case) that request replies and errors carry
+	// back to the client; "*" lets all through. Nil means none: replies have no headers field.
+	Headers []string
+
+	// MaxChunkChars splits WebSocket messages longer than this many UTF-16 code units (as
+	// JavaScript counts string length) into chunks, never inside a character. Zero means no
+	// chunking.
+	MaxChunkChars int
+
+	// Heartbeat sets how often the server pings every socket and how long a socket may then
+	// stay silent. Nil means an interval of 15 s and a timeout of 5 s; see Heartbeat for how to
+	// turn it off.
+	Heartbeat *Heartbeat
+
+	// MaxConnections bounds the open nes connections; a connection past it is closed at once.
+	// Zero means no bound.
+	MaxConnections int
+
+	// Origin lists the origins (such as "https://example.com") browsers may connect from.
+	// Nil means the WebSocket default: the request's own host only.
+	Origin []string
+
+	// OnConnection runs when a socket's hello has been authenticated, before its
+	// subscriptions. An error fails the hello.
+	OnConnection func(ctx context.Context, s *Socket) error
+
+	// OnDisconnection runs once a socket has closed and left its subscriptions.
+	OnDisconnection func(s *Socket)
+
+	// OnMessage answers the client's custom messages (client.message). Its result is sent
+	// back as the reply's message; nil sends a reply without one. Nil OnMessage answers 501.
+	OnMessage func(ctx context.Context, s *Socket, message RawMessage) (any, error)
+
+	// WebSocket configures the WebSocket connections (extensions such as permessage-deflate,
+	// limits, pings). Nil means websocket's defaults. Its MaxLength is replaced by
+	// MaxRequestBytes when that is set.
+	WebSocket *websocket.Options
+
+	// MaxRequestBytes bounds one message from a client. Zero means 1 MiB.
+	MaxRequestBytes int64
+
+	// MaxResponseBytes bounds the body an application handler may write for one nes request;
+	// a larger response is answered with 500. Zero means 8 MiB.
+	MaxResponseBytes int
+
+	// MaxInFlight bounds the messages of one socket being processed at once; past it the
+	// socket is not read until one finishes. Zero means 32.
+	MaxInFlight int
+
+	// MaxSubscriptions bounds the subscriptions of one socket; past it sub answers 429.
+	// Zero means 1024.
+	MaxSubscriptions int
+
+	// SendQueueLimit bounds the bytes waiting to be sent to one socket. Publish, Broadcast
+	// and every other send never wait: a socket whose queue would pass the bound is
+	// disconnected (ErrSlowConsumer). Zero means 4 MiB.
+	SendQueueLimit int
+
+	// SendTimeout bounds the writing of one message to a socket; a socket that takes longer
+	// is disconnected. Zero means 10 s.
+	SendTimeout time.Duration
+
+	// Logger receives the server's log lines (panics in callbacks, dropped sockets). Nil
+	// means no logging.
+	Logger *slog.Logger
+}
+
+// Heartbeat configures the server's pings. The server pings every socket each Interval; a
+// socket from which nothing was heard (no message, no successful send, nothing being
+// processed) by Timeout after the ping is disconnected. Clients use Interval+Timeout as their
+// own silence limit.
+type Heartbeat struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	// Disabled turns heartbeats off; hello replies then say heartbeat: false.
+	Disabled bool
+}
+
+// Route names a route of the application so that nes requests may use the id instead of a
+// path (client.request("hello")).
+type Route struct {
+	Method string // "*" marks a route for every method, which route ids may not name
+	Path   string
+}
+
+// Server is a nes server wrapped around an application's http.Handler: WebSocket upgrades
+// become nes sockets, the auth endpoint is served, and every other request goes to the
+// application. nes requests from sockets are served by the same handler, in-process.
+//
+// Its methods are safe for concurrent use.
+type Server struct {
+	next       http.Handler
+	opts       Options
+	wsOpts     *websocket.Options
+	heartbeat  *Heartbeat
+	headers    map[string]bool
+	headersAll bool
+	auth       *authenticator
+	id         string
+	registry   websocket.Registry
+
+	routesMu sync.RWMutex
+	routes   map[string]Route
+
+	subs *subscriptions
+
+	mu      sync.Mutex
+	sockets map[*Socket]struct{}
+	byUser  map[string][]*Socket
+	counter int
+	closed  bool
+	wg      sync.WaitGroup // sockets' goroutines
+
+	beat *heartbeater
+	log  *slog.Logger
+}
+
+const (
+	defaultHeartbeatInterval = 15 * time.Second
+	defaultHeartbeatTimeout  = 5 * time.Second
+	defaultMaxRequestBytes   = 1 << 20
+	defaultMaxResponseBytes  = 8 << 20
+	defaultMaxInFlight       = 32
+	defaultMaxSubscriptions  = 1024
+	defaultSendQueueLimit    = 4 << 20
+	defaultSendTimeout       = 10 * time.Second
+)
+
+// NewServer returns a nes server in front of next, the application's handler. It panics on
+// options that cannot work (a heartbeat timeout not below its interval, token or cookie auth
+// without a password of at least 32 bytes), as a misconfiguration found at start-up.
+func NewServer(next http.Handler, opts *Options) *Server {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
+	s := &Server{next: next, routes: map[string]Route{}, sockets: map[*Socket]struct{}{}, byUser: map[string][]*Socket{}}
+	if opts != nil {
+		s.opts = *opts
+	}
+	o := &s.opts
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = defaultMaxResponseBytes
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = defaultMaxInFlight
+	}
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = defaultMaxSubscriptions
+	}
+	if o.SendQueueLimit <= 0 {
+		o.SendQueueLimit = defaultSendQueueLimit
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = defaultSendTimeout
+	}
+	s.heartbeat = &Heartbeat{Interval: defaultHeartbeatInterval, Timeout: defaultHeartbeatTimeout}
+	if o.Heartbeat != nil {
+		hb := *o.Heartbeat
+		if !hb.Disabled {
+			if hb.Interval <= 0 {
+				hb.Interval = defaultHeartbeatInterval
+			}
+			if hb.Timeout <= 0 {
+				hb.Timeout = min(defaultHeartbeatTimeout, hb.Interval/2)
+			}
+			if hb.Timeout >= hb.Interval {
+				panic(fmt.Sprintf("herald: heartbeat timeout %v must be less than its interval %v", hb.Timeout, hb.Interval))
+			}
+		}
+		s.heartbeat = &hb
+	}
+	for _, h := range o.Headers {
+		if h == "*" {
+			s.headersAll = true
+		}
+	}
+	if !s.headersAll && len(o.Headers) > 0 {
+		s.headers = map[string]bool{}
+		for _, h := range o.Headers {
+			s.headers[lower(h)] = true
+		}
+	}
+	s.log = o.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.wsOpts = s.websocketOptions()
+	s.subs = newSubscriptions()
+	if o.Auth != nil {
+		s.auth = newAuthenticator(s, o.Auth)
+	}
+	host, _ := os.Hostname()
+	s.id = host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+	s.counter = socketCounterMin
+	if !s.heartbeat.Disabled {
+		s.beat = startHeartbeat(s)
+	}
+	return s
+}
+
+// websocketOptions derives the options of nes WebSocket connections.
+func (s *Server) websocketOptions() *websocket.Options {
+	var w websocket.Options
+	if s.opts.WebSocket != nil {
+		w = *s.opts.WebSocket
+	}
+	w.MaxLength = s.opts.MaxRequestBytes
+	if w.WriteQueueLimit == 0 {
+		w.WriteQueueLimit = int64(s.opts.SendQueueLimit)
+	}
+	if origins := s.opts.Origin; len(origins) > 0 && w.CheckOrigin == nil {
+		w.CheckOrigin = func(r *http.Request) bool {
+			o := r.Header.Get("Origin")
+			return o == "" || slices.Contains(origins, o)
+		}
+	}
+	w.Registry = &s.registry
+	return &w
+}
+
+// Route gives a route of the application an id that nes requests may name instead of a path.
+func (s *Server) Route(id, method, path string) {
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
+	s.routes[id] = Route{Method: strings.ToUpper(method), Path: path}
+}
+
+func (s *Server) lookupRoute(id string) (Route, bool) {
+	s.routesMu.RLock()
+	defer s.routesMu.RUnlock()
+	r, ok := s.routes[id]
+	return r, ok
+}
+
+// ServeHTTP serves nes WebSocket connections, the auth endpoint, and passes everything else
+// to the application's handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if websocket.IsWebSocket(r) && (s.opts.Path == "" || r.URL.Path == s.opts.Path) {
+		s.serveWebSocket(w, r)
+		return
+	}
+	if s.auth != nil && s.auth.servesEndpoint(r) {
+		s.auth.serveEndpoint(w, r)
+		return
+	}
+	s.next.ServeHTTP(w, r)
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Upgrade(w, r, s.wsOpts)
+	if err != nil {
+		return
+	}
+	t := &wsTransport{c: c, maxChunkChars: s.opts.MaxChunkChars}
+	s.serve(t, r)
+}
+
+// serve runs one socket over a transport until it closes. It returns when the socket's
+// goroutines have finished.
+func (s *Server) serve(t Transport, r *http.Request) {
+	sock, ok := s.addSocket(t, r)
+	if !ok {
+		_ = t.Close(nil)
+		return
+	}
+	sock.run()
+}
+
+// addSocket registers a new socket, unless the server is closed or full.
+func (s *Server) addSocket(t Transport, r *http.Request) (*Socket, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (s.opts.MaxConnections > 0 && len(s.sockets) >= s.opts.MaxConnections) {
+		return nil, false
+	}
+	id := strconv.FormatInt(time.Now().UnixMilli(), 10) + ":" + s.id + ":" + strconv.Itoa(s.counter)
+	if s.counter++; s.counter > socketCounterMax {
+		s.counter = socketCounterMin
+	}
+	sock := newSocket(s, t, r, id)
+	s.sockets[sock] = struct{}{}
+	s.wg.Add(1)
+	return sock, true
+}
+
+// Socket ids end with a counter that wraps within these bounds, as the reference's.
+const (
+	socketCounterMin = 10000
+	socketCounterMax = 99999
+)
+
+func (s *Server) removeSocket(sock *Socket) {
+	s.mu.Lock()
+	delete(s.sockets, sock)
+	if user := sock.user(); user != "" {
+		s.byUser[user] = slices.DeleteFunc(s.byUser[user], func(x *Socket) bool { return x == sock })
+		if len(s.byUser[user]) == 0 {
+			delete(s.byUser, user)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// indexUser records an authenticated socket under its user, enforcing the per-user limit.
+func (s *Server) indexUser(sock *Socket, user string) error {
+	if user == "" || s.auth == nil || !s.auth.opts.Index {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.byUser[user], sock) {
+		return nil
+	}
+	if max := s.auth.opts.MaxConnectionsPerUser; max > 0 && len(s.byUser[user]) >= max {
+		return errTooManyForUser
+	}
+	s.byUser[user] = append(s.byUser[user], sock)
+	return nil
+}
+
+// socketsSnapshot returns the open sockets, or those of one user.
+func (s *Server) socketsSnapshot(user string) []*Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if user != "" {
+		return slices.Clone(s.byUser[user])
+	}
+	out := make([]*Socket, 0, len(s.sockets))
+	for sock := range s.sockets {
+		out = append(out, sock)
+	}
+	return out
+}
+
+// Broadcast sends message to every socket (or, with opts.User, to that user's sockets) as an
+// update, delivered to the client's onUpdate. It never waits for a slow socket.
+func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
+	var user string
+	if opts != nil {
+		user = opts.User
+		if user != "" && (s.auth == nil || !s.auth.opts.Index) {
+			return fmt.Errorf("herald: Broadcast to a user needs AuthOptions.Index")
+		}
+	}
+	raw, err := marshalValue(message)
+	if err != nil {
+		return err
+	}
+	msg, err := marshalMessage(pushUpdate{Type: "update", Message: raw})
+	if err != nil {
+		return err
+	}
+	for _, sock := range s.socketsSnapshot(user) {
+		if sock.helloed() {
+			sock.enqueue(outgoing{data: msg})
+		}
+	}
+	return nil
+}
+
+// BroadcastOptions narrows a broadcast.
+type BroadcastOptions struct {
+	// User, when set, limits the broadcast to that user's sockets (AuthOptions.Index must be
+	// on).
+	User string
+}
+
+// EachSocket calls fn for every open socket until fn returns false.
+func (s *Server) EachSocket(fn func(*Socket) bool) {
+	for _, sock := range s.socketsSnapshot("") {
+		if !fn(sock) {
+			return
+		}
+	}
+}
+
+// Close stops the heartbeat, closes every socket with 1001 (going away) and waits for their
+// goroutines. The server refuses new sockets afterwards. Pass it to
+// http.Server.RegisterOnShutdown (it needs no context: each close is bounded by the
+// WebSocket close timeout).
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if s.beat != nil {
+		s.beat.stop()
+	}
+	s.registry.Shutdown()
+	for _, sock := range s.socketsSnapshot("") {
+		sock.closeNow(ErrServerClosed)
+	}
+	s.wg.Wait()
+}
+
+// ErrServerClosed is why sockets close when the server does.
+var ErrServerClosed = fmt.Errorf("nes: server closed")
+
+func lower(s string) string { return strings.ToLower(s) }
+
+func joinHeader(v []string) string { return strings.Join(v, ", ") }

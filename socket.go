@@ -1,0 +1,439 @@
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-go/herald/internal/protocol"
+)
+
+// RawMessage is a JSON value as the client sent it.
+type RawMessage = json.RawMessage
+
+// Socket is one client's nes connection.
+//
+// Its methods are safe for concurrent use, also from inside the server's callbacks and from
+// handlers serving the socket's own requests.
+type Socket struct {
+	// ID identifies the socket: "<ms>:<server id>:<counter>", as the reference's.
+	ID string
+	// App holds the application's per-socket state.
+	App sync.Map
+
+	server *Server
+	t      Transport
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	pinged   atomic.Bool // heard from (or successfully sent to) since the last heartbeat check
+	inflight chan struct{}
+	wg       sync.WaitGroup // message processors and the sender
+
+	mu         sync.Mutex
+	isHelloed  bool
+	auth       authState
+	subs       map[string]*subscription // path → its subscription
+	processing int
+	closing    bool // Disconnect asked: finish in-flight messages, then close
+	closed     bool
+	closeErr   error
+	queue      []outgoing
+	queued     int
+	flushing   bool
+	sending    bool
+	authTimer  *time.Timer
+}
+
+// outgoing is a message waiting to be sent.
+type outgoing struct {
+	data    []byte
+	ping    bool // heartbeat pings don't count as proof of life
+	closing bool // close the socket once everything before has gone out
+}
+
+func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	sock := &Socket{ID: id, server: s, t: t, req: r, ctx: ctx, cancel: cancel,
+		inflight: make(chan struct{}, s.opts.MaxInFlight), subs: map[string]*subscription{}}
+	sock.pinged.Store(true)
+	return sock
+}
+
+// run reads and dispatches the socket's messages until it closes, then cleans up.
+func (s *Socket) run() {
+	if a := s.server.auth; a != nil && a.opts.Timeout > 0 {
+		s.mu.Lock()
+		s.authTimer = time.AfterFunc(a.opts.Timeout, func() { s.closeNow(nil) })
+		s.mu.Unlock()
+	}
+	for {
+		data, err := s.t.Receive(s.ctx)
+		if err != nil {
+			break
+		}
+		s.pinged.Store(true)
+		if s.isClosing() {
+			continue
+		}
+		s.dispatch(data)
+	}
+	s.closeNow(nil)
+	s.wg.Wait()
+	s.server.subs.removeSocket(s, s.takeSubscriptions())
+	s.server.removeSocket(s)
+	if fn := s.server.opts.OnDisconnection; fn != nil {
+		_ = s.guard("OnDisconnection", func() error { fn(s); return nil })
+	}
+}
+
+// dispatch handles one message: protocol checks, then the message's type.
+func (s *Socket) dispatch(data []byte) {
+	m, err := protocol.Decode(data)
+	if err != nil {
+		s.sendError(errCannotParse, nil, nil)
+		return
+	}
+	if !protocol.Truthy(m.Type) {
+		s.sendError(errCannotParse, m.Type, m.ID)
+		return
+	}
+	if !protocol.Truthy(m.ID) {
+		s.sendError(errMissingID, m.Type, m.ID)
+		return
+	}
+	if err := s.verifyAuth(); err != nil {
+		s.sendError(asError(err), m.Type, m.ID)
+		s.Disconnect()
+		return
+	}
+	typ, _ := protocol.String(m.Type)
+	switch {
+	case typ == "ping":
+		return
+	case typ == "hello":
+		// Hello runs before anything that follows it.
+		s.process(m, s.processHello)
+		return
+	case !s.helloed():
+		s.sendError(errNotInitialized, m.Type, m.ID)
+		return
+	}
+	var handle func(context.Context, *protocol.Message) (any, error)
+	switch typ {
+	case "reauth":
+		handle = s.processReauth
+	case "request":
+		handle = s.processRequest
+	case "message":
+		handle = s.processMessage
+	case "sub":
+		handle = s.processSub
+	case "unsub":
+		handle = s.processUnsub
+	default:
+		s.sendError(errUnknownType, m.Type, m.ID)
+		return
+	}
+	// Messages are processed concurrently, as in the reference (replies may come out of
+	// order), up to MaxInFlight at once; past it the socket is not read.
+	select {
+	case s.inflight <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
+	s.mu.Lock()
+	s.processing++
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.inflight }()
+		s.processCounted(m, handle)
+	}()
+}
+
+// process handles one message on the caller's goroutine.
+func (s *Socket) process(m *protocol.Message, handle func(context.Context, *protocol.Message) (any, error)) {
+	s.mu.Lock()
+	s.processing++
+	s.mu.Unlock()
+	s.processCounted(m, handle)
+}
+
+// processCounted runs a handler whose message was counted in processing, sends its reply, and
+// lets a pending Disconnect proceed once nothing is left in flight.
+func (s *Socket) processCounted(m *protocol.Message, handle func(context.Context, *protocol.Message) (any, error)) {
+	var reply any
+	err := s.guard(string(m.Type), func() error {
+		var err error
+		reply, err = handle(s.ctx, m)
+		return err
+	})
+	if s.panicked(err) {
+		s.sendError(asError(err), m.Type, m.ID)
+		s.closeNow(err)
+	} else if err != nil {
+		s.sendError(asError(err), m.Type, m.ID)
+	} else if reply != nil {
+		s.send(reply)
+	}
+	s.mu.Lock()
+	s.processing--
+	last := s.closing && s.processing == 0
+	s.mu.Unlock()
+	if last {
+		s.enqueue(outgoing{closing: true})
+	}
+}
+
+// errPanic marks errors recovered from panics in callbacks.
+var errPanic = errors.New("nes: panic in a callback")
+
+// guard runs fn, turning a panic into an error (errPanic) that is logged; the caller closes
+// the socket with it (1011).
+func (s *Socket) guard(what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.server.log.Error("herald: panic in a callback; closing the socket", "socket", s.ID, "in", what, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errPanic, p)
+		}
+	}()
+	return fn()
+}
+
+func (s *Socket) panicked(err error) bool { return errors.Is(err, errPanic) }
+
+func (s *Socket) helloed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isHelloed
+}
+
+func (s *Socket) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing || s.closed
+}
+
+// send encodes and queues a message.
+func (s *Socket) send(v any) {
+	data, err := marshalMessage(v)
+	if err != nil {
+		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		return
+	}
+	s.enqueue(outgoing{data: data})
+}
+
+func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
+	s.send(s.server.newErrorReply(err, typ, id))
+}
+
+// enqueue queues a message without waiting. A socket whose queue would pass SendQueueLimit is
+// disconnected: publishing never waits on a slow client.
+func (s *Socket) enqueue(m outgoing) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.queued > 0 && s.queued+len(m.data) > s.server.opts.SendQueueLimit {
+		s.mu.Unlock()
+		s.server.log.Warn("herald: disconnecting a slow socket", "socket", s.ID, "queued", s.queued)
+		s.closeNow(ErrSlowConsumer)
+		return
+	}
+	s.queue = append(s.queue, m)
+	s.queued += len(m.data)
+	if !s.flushing {
+		s.flushing = true
+		s.wg.Add(1)
+		go s.flush()
+	}
+	s.mu.Unlock()
+}
+
+// flush sends queued messages, one at a time, until the queue is empty. It runs on its own
+// goroutine only while there is something to send.
+func (s *Socket) flush() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.queue) == 0 {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		m := s.queue[0]
+		s.queue[0] = outgoing{}
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+		s.sending = true
+		s.mu.Unlock()
+		if m.closing {
+			s.mu.Lock()
+			s.sending, s.flushing = false, false
+			s.mu.Unlock()
+			s.closeNow(nil)
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.server.opts.SendTimeout)
+		err := s.t.Send(ctx, m.data)
+		cancel()
+		s.mu.Lock()
+		s.queued -= len(m.data)
+		s.sending = false
+		s.mu.Unlock()
+		if err != nil {
+			s.closeNow(err)
+			continue
+		}
+		if !m.ping {
+			s.pinged.Store(true)
+		}
+	}
+}
+
+// closeNow closes the socket at once, dropping what is queued.
+func (s *Socket) closeNow(reason error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.closeErr = reason
+	s.queue, s.queued = nil, 0
+	if s.authTimer != nil {
+		s.authTimer.Stop()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	_ = s.t.Close(reason)
+}
+
+// active reports whether the socket has shown life since the last heartbeat check.
+func (s *Socket) active() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pinged.Load() || s.sending || s.processing > 0
+}
+
+// Disconnect closes the socket from the server side: messages already being processed are
+// answered first, then the connection closes (the client sees 1005, as with the reference,
+// and reconnects if it is set to). Called from a handler serving one of this socket's
+// requests, that request's reply still goes out before the close.
+func (s *Socket) Disconnect() {
+	s.mu.Lock()
+	if s.closing || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	idle := s.processing == 0
+	s.mu.Unlock()
+	if idle {
+		s.enqueue(outgoing{closing: true})
+	}
+}
+
+// IsOpen reports whether the socket is open and not being disconnected.
+func (s *Socket) IsOpen() bool { return !s.isClosing() }
+
+// Done returns a channel closed when the socket starts closing.
+func (s *Socket) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Send sends message to this socket as an update (the client's onUpdate).
+func (s *Socket) Send(message any) error {
+	raw, err := marshalValue(message)
+	if err != nil {
+		return err
+	}
+	if !s.IsOpen() {
+		return ErrSocketClosed
+	}
+	s.send(pushUpdate{Type: "update", Message: raw})
+	return nil
+}
+
+// Publish sends message to this socket as a publication on path, whether or not the socket
+// subscribed to it (the client delivers it only to handlers of that exact path).
+func (s *Socket) Publish(path string, message any) error {
+	raw, err := marshalValue(message)
+	if err != nil {
+		return err
+	}
+	if !s.IsOpen() {
+		return ErrSocketClosed
+	}
+	s.send(pushPub{Type: "pub", Path: path, Message: raw})
+	return nil
+}
+
+// Revoke unsubscribes the socket from path (running OnUnsubscribe) and tells the client,
+// with message when it is not nil (the client passes it to its handlers with
+// flags.revoked set).
+func (s *Socket) Revoke(ctx context.Context, path string, message any) error {
+	var raw json.RawMessage
+	if message != nil {
+		var err error
+		if raw, err = marshalValue(message); err != nil {
+			return err
+		}
+	}
+	s.unsubscribe(ctx, path)
+	if !s.IsOpen() {
+		return ErrSocketClosed
+	}
+	s.send(pushRevoke{Type: "revoke", Path: path, Message: raw})
+	return nil
+}
+
+// Subscriptions returns the paths the socket is subscribed to, sorted.
+func (s *Socket) Subscriptions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	paths := make([]string, 0, len(s.subs))
+	for p := range s.subs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// Request returns the HTTP request that opened the socket (its body is gone).
+func (s *Socket) Request() *http.Request { return s.req }
+
+// RemoteAddr names the client's end of the connection.
+func (s *Socket) RemoteAddr() string { return s.t.RemoteAddr() }
+
+// ErrSocketClosed is returned by sends to a socket that has closed.
+var ErrSocketClosed = errors.New("nes: socket not open")
+
+// marshalValue encodes an application value as JSON the way the reference would.
+func marshalValue(v any) (json.RawMessage, error) {
+	if raw, ok := v.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, errors.New("herald: invalid JSON in a json.RawMessage")
+		}
+		return raw, nil
+	}
+	b, err := protocol.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("herald: cannot encode the message: %w", err)
+	}
+	return b, nil
+}
+
+func marshalMessage(v any) ([]byte, error) { return protocol.Marshal(v) }

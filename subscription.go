@@ -1,0 +1,318 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// SubscriptionOptions configures a subscription.
+type SubscriptionOptions struct {
+	// Filter decides, socket by socket, what a publication delivers: return false to skip the
+	// socket, or true with a non-nil override to send override instead of the message. A
+	// panic skips the socket. Nil delivers every publication.
+	Filter func(path string, message any, info FilterInfo) (deliver bool, override any)
+
+	// OnSubscribe runs before a socket joins; an error refuses the subscription with it.
+	OnSubscribe func(ctx context.Context, s *Socket, path string, params map[string]string) error
+
+	// OnUnsubscribe runs after a socket leaves (unsub, revoke, or disconnect).
+	OnUnsubscribe func(ctx context.Context, s *Socket, path string, params map[string]string)
+
+	// Auth restricts who may subscribe. Nil means anyone.
+	Auth *SubscriptionAuth
+}
+
+// SubscriptionAuth restricts a subscription to authenticated sockets.
+type SubscriptionAuth struct {
+	// Mode is "required" (the default) or "optional": optional lets anonymous sockets in,
+	// while authenticated ones must still pass Scope and Entity.
+	Mode string
+	// Scope lists the scopes of which the socket's credentials need one. Entries may name
+	// path parameters: "user-{id}".
+	Scope []string
+	// Entity is "user" (credentials with a User), "app" (without one) or "any" (the
+	// default).
+	Entity string
+	// Index keeps subscribers indexed by user, so Publish can target a user.
+	Index bool
+}
+
+// FilterInfo is what a subscription's filter knows about the socket it decides for.
+type FilterInfo struct {
+	Socket      *Socket
+	Credentials *Credentials // nil for anonymous sockets
+	Params      map[string]string
+	Internal    any // PublishOptions.Internal
+}
+
+// PublishOptions narrows a publication.
+type PublishOptions struct {
+	// Internal is passed to the subscription's filter and never sent.
+	Internal any
+	// User, when set, limits the publication to that user's sockets (SubscriptionAuth.Index
+	// must be on).
+	User string
+}
+
+// subscriptions holds the declared subscriptions.
+type subscriptions struct {
+	mu   sync.RWMutex
+	list []*subscription
+}
+
+func newSubscriptions() *subscriptions { return &subscriptions{} }
+
+// subscription is one declared subscription and its subscribers.
+type subscription struct {
+	pattern *pattern
+	opts    SubscriptionOptions
+	scopes  []scopeTemplate
+
+	mu     sync.RWMutex
+	items  map[*Socket]*subscriber
+	byUser map[string]map[*Socket]*subscriber
+}
+
+// subscriber is one socket in a subscription, with the concrete paths it joined through.
+type subscriber struct {
+	paths  []string
+	params []map[string]string
+}
+
+type scopeTemplate struct {
+	text   string
+	params bool
+}
+
+var scopeParamRE = regexp.MustCompile(`\{(\w+)\}`)
+
+// Subscription declares a subscription path that clients may subscribe to, such as
+// "/item/{id}" (see SubscriptionOptions). It panics on a malformed path, as a start-up
+// misconfiguration.
+func (s *Server) Subscription(path string, opts *SubscriptionOptions) {
+	p, err := parsePattern(path)
+	if err != nil {
+		panic(err)
+	}
+	sub := &subscription{pattern: p, items: map[*Socket]*subscriber{}, byUser: map[string]map[*Socket]*subscriber{}}
+	if opts != nil {
+		sub.opts = *opts
+	}
+	if a := sub.opts.Auth; a != nil {
+		for _, sc := range a.Scope {
+			sub.scopes = append(sub.scopes, scopeTemplate{text: sc, params: scopeParamRE.MatchString(sc)})
+		}
+	}
+	s.subs.mu.Lock()
+	s.subs.list = append(s.subs.list, sub)
+	s.subs.mu.Unlock()
+}
+
+// match finds the most specific subscription for a concrete path.
+func (ss *subscriptions) match(path string) (*subscription, map[string]string, bool) {
+	ss.mu.RLock()
+	defer ss.mu.RUnlock()
+	var best *subscription
+	var bestParams map[string]string
+	for _, sub := range ss.list {
+		params, ok := sub.pattern.match(path)
+		if ok && (best == nil || sub.pattern.moreSpecific(best.pattern)) {
+			best, bestParams = sub, params
+		}
+	}
+	return best, bestParams, best != nil
+}
+
+// removeSocket takes a closed socket out of its subscriptions, running OnUnsubscribe.
+func (ss *subscriptions) removeSocket(s *Socket, subs map[string]*subscription) {
+	for path, sub := range subs {
+		params := sub.remove(s, path)
+		if fn := sub.opts.OnUnsubscribe; fn != nil {
+			_ = s.guard("OnUnsubscribe", func() error { fn(context.Background(), s, path, params); return nil })
+		}
+	}
+}
+
+// authorize applies the subscription's auth rules to a socket.
+func (sub *subscription) authorize(s *Socket, params map[string]string) error {
+	a := sub.opts.Auth
+	if a == nil {
+		return nil
+	}
+	creds := s.credentials()
+	if creds == nil {
+		if a.Mode == "optional" {
+			return nil
+		}
+		return errSubAuthRequired
+	}
+	if len(sub.scopes) > 0 {
+		scopes := make([]string, len(sub.scopes))
+		for i, sc := range sub.scopes {
+			scopes[i] = sc.text
+			if sc.params {
+				scopes[i] = scopeParamRE.ReplaceAllStringFunc(sc.text, func(m string) string { return params[m[1:len(m)-1]] })
+			}
+		}
+		if !slices.ContainsFunc(creds.Scope, func(c string) bool { return slices.Contains(scopes, c) }) {
+			return NewError(http.StatusForbidden, "Insufficient scope to subscribe, expected any of: "+strings.Join(scopes, ","))
+		}
+	}
+	switch a.Entity {
+	case "user":
+		if creds.User == "" {
+			return NewError(http.StatusForbidden, "Application credentials cannot be used on a user subscription")
+		}
+	case "app":
+		if creds.User != "" {
+			return NewError(http.StatusForbidden, "User credentials cannot be used on an application subscription")
+		}
+	}
+	return nil
+}
+
+func (sub *subscription) add(s *Socket, path string, params map[string]string) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	item := sub.items[s]
+	if item == nil {
+		item = &subscriber{}
+		sub.items[s] = item
+		if user := s.user(); user != "" && sub.opts.Auth != nil && sub.opts.Auth.Index {
+			if sub.byUser[user] == nil {
+				sub.byUser[user] = map[*Socket]*subscriber{}
+			}
+			sub.byUser[user][s] = item
+		}
+	}
+	item.paths = append(item.paths, path)
+	item.params = append(item.params, params)
+}
+
+// remove takes one path of a socket out, returning its parameters.
+func (sub *subscription) remove(s *Socket, path string) map[string]string {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	item := sub.items[s]
+	if item == nil {
+		return nil
+	}
+	i := slices.Index(item.paths, path)
+	if i < 0 {
+		return nil
+	}
+	params := item.params[i]
+	item.paths = slices.Delete(item.paths, i, i+1)
+	item.params = slices.Delete(item.params, i, i+1)
+	if len(item.paths) == 0 {
+		delete(sub.items, s)
+		for user, m := range sub.byUser {
+			if delete(m, s); len(m) == 0 {
+				delete(sub.byUser, user)
+			}
+		}
+	}
+	return params
+}
+
+// target is a socket a publication goes to, with its parameters for the filter.
+type target struct {
+	socket *Socket
+	params map[string]string
+}
+
+// targets lists the sockets a publication on path reaches.
+func (sub *subscription) targets(path, user string, matchParams map[string]string) []target {
+	sub.mu.RLock()
+	defer sub.mu.RUnlock()
+	items := sub.items
+	if user != "" {
+		items = sub.byUser[user]
+	}
+	out := make([]target, 0, len(items))
+	for s, item := range items {
+		if sub.pattern.params && !slices.Contains(item.paths, path) {
+			continue
+		}
+		out = append(out, target{socket: s, params: matchParams})
+	}
+	return out
+}
+
+// Publish sends message to every socket subscribed to path (a concrete path, such as
+// "/item/5"), through the subscription's filter. The message is encoded once; publishing
+// never waits on a slow socket. Publishing to a path no subscription matches does nothing.
+func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
+	if path == "" || path[0] != '/' {
+		return fmt.Errorf("herald: invalid publication path %q", path)
+	}
+	var o PublishOptions
+	if opts != nil {
+		o = *opts
+	}
+	sub, params, ok := s.subs.match(path)
+	if !ok {
+		return nil
+	}
+	if o.User != "" && (sub.opts.Auth == nil || !sub.opts.Auth.Index) {
+		return errors.New("herald: Publish to a user needs SubscriptionAuth.Index on the subscription")
+	}
+	raw, err := marshalValue(message)
+	if err != nil {
+		return err
+	}
+	msg, err := marshalMessage(pushPub{Type: "pub", Path: path, Message: raw})
+	if err != nil {
+		return err
+	}
+	for _, t := range sub.targets(path, o.User, params) {
+		out := msg
+		if f := sub.opts.Filter; f != nil {
+			deliver, override, ok := t.socket.filter(f, path, message, FilterInfo{
+				Socket: t.socket, Credentials: t.socket.credentials(), Params: t.params, Internal: o.Internal})
+			if !ok || !deliver {
+				continue
+			}
+			if override != nil {
+				oraw, err := marshalValue(override)
+				if err != nil {
+					continue
+				}
+				if out, err = marshalMessage(pushPub{Type: "pub", Path: path, Message: oraw}); err != nil {
+					continue
+				}
+			}
+		}
+		t.socket.enqueue(outgoing{data: out})
+	}
+	return nil
+}
+
+// filter runs a subscription filter for one socket; a panic counts as a skip.
+func (s *Socket) filter(f func(string, any, FilterInfo) (bool, any), path string, message any, info FilterInfo) (deliver bool, override any, ok bool) {
+	err := s.guard("Filter", func() error {
+		deliver, override = f(path, message, info)
+		return nil
+	})
+	return deliver, override, err == nil
+}
+
+// EachSubscriber calls fn for every socket subscribed to path (a concrete path), or only
+// those of user when it is set, until fn returns false.
+func (s *Server) EachSubscriber(path, user string, fn func(*Socket) bool) {
+	sub, params, ok := s.subs.match(path)
+	if !ok {
+		return
+	}
+	for _, t := range sub.targets(path, user, params) {
+		if !fn(t.socket) {
+			return
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package herald
+
+import (
+	"context"
+	"errors"
+
+	"github.com/herald-go/herald/internal/protocol"
+	"github.com/herald-go/herald/websocket"
+)
+
+// Transport is one client connection's message channel, whatever carries it. The nes layer
+// speaks only through it: to a WebSocket, or (for clients behind proxies that block WebSocket)
+// to an EventSource stream down with HTTP POSTs up.
+//
+// One goroutine calls Receive; one at a time calls Send; Close may be called from any
+// goroutine, any number of times.
+type Transport interface {
+	// Receive waits for the next message from the client.
+	Receive(ctx context.Context) ([]byte, error)
+	// Send delivers one encoded message, whole, to the client.
+	Send(ctx context.Context, msg []byte) error
+	// Close ends the connection. Receive returns an error afterwards. A nil reason is the
+	// protocol's normal close; otherwise the transport may tell the client that the server
+	// failed (a WebSocket closes with 1011).
+	Close(reason error) error
+	// RemoteAddr names the client's end of the connection.
+	RemoteAddr() string
+}
+
+// wsTransport carries nes over a WebSocket: one message per text frame, long messages in
+// chunks when Options.MaxChunkChars asks for them.
+type wsTransport struct {
+	c             *websocket.Conn
+	maxChunkChars int
+}
+
+func (t *wsTransport) Receive(ctx context.Context) ([]byte, error) {
+	_, data, err := t.c.Read(ctx)
+	return data, err
+}
+
+func (t *wsTransport) Send(ctx context.Context, msg []byte) error {
+	for _, part := range protocol.Chunks(msg, t.maxChunkChars) {
+		if err := t.c.Write(ctx, websocket.MessageText, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes as the reference does (ws.close() with no code): a close frame without a
+// status, which the client reports as 1005; or 1011 when the server failed.
+func (t *wsTransport) Close(reason error) error {
+	code, text := websocket.StatusNoStatusRcvd, ""
+	if errors.Is(reason, errPanic) {
+		code, text = websocket.StatusInternalError, "internal error"
+	}
+	err := t.c.Close(code, text)
+	if errors.Is(err, websocket.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (t *wsTransport) RemoteAddr() string { return t.c.RemoteAddr().String() }
