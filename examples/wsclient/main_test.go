@@ -1,0 +1,233 @@
+package main
+
+// The wsclient program, built once and run as a process, against real peers: Node's ws server
+// (internal/testpeers/ws-server-dial.js), herald's own server, the `proxy` package as an HTTP
+// CONNECT proxy with credentials, and over wss:// with a test certificate.
+//
+//	HERALD_REQUIRE_PEERS=1 go test -race -count=1 ./examples/wsclient/
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/herald-go/herald/internal/testpeers"
+	"github.com/herald-go/herald/websocket"
+)
+
+// runWait bounds each run of the program.
+const runWait = 30 * time.Second
+
+var build struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// binary builds the program once (with -race when the tests have it) and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "herald-wsclient-")
+		if build.err != nil {
+			return
+		}
+		build.bin = filepath.Join(build.dir, "wsclient")
+		goCmd := os.Getenv("GO")
+		if goCmd == "" {
+			goCmd = "go"
+		}
+		args := []string{"build", "-o", build.bin}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		build.out, build.err = exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput()
+	})
+	if build.err != nil {
+		t.Fatalf("go build ./examples/wsclient: %v\n%s", build.err, build.out)
+	}
+	return build.bin
+}
+
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// result is what one run of the program did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runClient runs the program with args and stdin, with a clean proxy environment plus env.
+func runClient(t *testing.T, stdin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runWait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("wsclient %v: %v\nstderr:\n%s", args, err, stderr.String())
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("wsclient %v did not end within %v\nstderr:\n%s", args, runWait, stderr.String())
+	}
+	t.Logf("wsclient %v: exit %d\nstderr:\n%s", args, r.code, r.stderr)
+	return r
+}
+
+// cleanEnv is the test's environment without proxy settings.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func TestPeerWSClientEcho(t *testing.T) {
+	t.Parallel()
+	_, addr := testpeers.Listen(t, "ws-server-dial.js")
+	input := "first line\nsecond — ünïcode 🎉\n\nlast\n"
+	r := runClient(t, input, nil, "ws://"+addr+"/echo")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, input, r.stdout, "every line echoed, in order, each on its own line")
+	assert.Contains(t, r.stderr, "1000")
+}
+
+func TestPeerWSClientProtocolsAndHeaders(t *testing.T) {
+	t.Parallel()
+	_, addr := testpeers.Listen(t, "ws-server-dial.js")
+	r := runClient(t, "", nil, "-protocol", "foo", "-protocol", "amqp", "-H", "X-Herald: yes", "-H", "Origin: https://app.example", "ws://"+addr+"/headers")
+	require.Equal(t, 0, r.code)
+	var h map[string]string
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &h), r.stdout)
+	assert.Equal(t, "yes", h["x-herald"])
+	assert.Equal(t, "https://app.example", h["origin"])
+	assert.Equal(t, "foo, amqp", h["sec-websocket-protocol"])
+	assert.Contains(t, r.stderr, `subprotocol "amqp"`)
+}
+
+func TestPeerWSClientThroughProxy(t *testing.T) {
+	t.Parallel()
+	_, proxyAddr := testpeers.Listen(t, "proxy-server.js", "http", "--auth", "user:pw")
+	_, addr := testpeers.Listen(t, "ws-server-dial.js")
+	r := runClient(t, "via proxy\n", nil, "-proxy", "http://user:pw@"+proxyAddr, "ws://"+addr+"/echo")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "via proxy\n", r.stdout)
+
+	// From the environment, and its refusal of missing credentials.
+	r = runClient(t, "via env\n", []string{"HTTP_PROXY=http://user:pw@" + proxyAddr}, "ws://"+addr+"/echo")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "via env\n", r.stdout)
+	r = runClient(t, "x\n", []string{"HTTP_PROXY=http://" + proxyAddr}, "ws://"+addr+"/echo")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "407")
+	assert.Empty(t, r.stdout)
+	r = runClient(t, "direct\n", []string{"HTTP_PROXY=http://" + proxyAddr}, "-proxy", "direct", "ws://"+addr+"/echo")
+	assert.Equal(t, 0, r.code)
+}
+
+func TestPeerWSClientTLS(t *testing.T) {
+	t.Parallel()
+	cert := testpeers.NewCert(t)
+	_, addr := testpeers.Listen(t, "ws-server-dial.js", "--tls", cert.CertFile, cert.KeyFile)
+	r := runClient(t, "secure\n", nil, "-cacert", cert.CertFile, "wss://"+addr+"/hello")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "hello from ws\nsecure\n", r.stdout)
+}
+
+func TestWSClientRefusedHandshake(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(&websocket.Handler{
+		Accept: func(*websocket.Conn) {},
+		Options: &websocket.Options{Verify: func(*http.Request) error {
+			return &websocket.HTTPError{Status: http.StatusForbidden, Message: "not you"}
+		}},
+	})
+	defer srv.Close()
+	r := runClient(t, "hello\n", nil, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "handshake refused: 403 Forbidden")
+	assert.Empty(t, r.stdout)
+}
+
+func TestWSClientServerCloses(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(&websocket.Handler{Accept: func(c *websocket.Conn) {
+		_ = c.Write(context.Background(), websocket.MessageText, []byte("bye now"))
+		_ = c.Close(4001, "go away")
+	}})
+	defer srv.Close()
+	// Standard input stays open: the server's close ends the program.
+	ctx, cancel := context.WithTimeout(context.Background(), runWait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), "ws"+strings.TrimPrefix(srv.URL, "http"))
+	cmd.Env = cleanEnv()
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+	assert.Equal(t, 1, ee.ExitCode(), "4001 is no normal closure")
+	assert.Equal(t, "bye now\n", stdout.String())
+	assert.Contains(t, stderr.String(), "4001")
+}
+
+func TestWSClientUsage(t *testing.T) {
+	t.Parallel()
+	r := runClient(t, "", nil)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "usage: wsclient")
+	r = runClient(t, "", nil, "-H", "no colon", "ws://127.0.0.1:1/")
+	assert.Equal(t, 2, r.code)
+}
