@@ -48,7 +48,8 @@ type Decoder struct {
 	data     []byte
 	hasData  bool // a data field was seen (its value may be empty)
 	typ      string
-	lastID   string // the last event id buffer
+	idBuf    string // the last event id buffer: set by "id:" fields
+	lastID   string // the last event id string: idBuf as of the last blank line
 	retry    time.Duration
 	hasRetry bool
 	line     []byte
@@ -62,13 +63,14 @@ func NewDecoder(r io.Reader, maxEventSize int, lastEventID string) *Decoder {
 	if maxEventSize <= 0 {
 		maxEventSize = defaultMaxEventSize
 	}
-	return &Decoder{r: bufio.NewReaderSize(r, 4096), max: maxEventSize, lastID: lastEventID}
+	return &Decoder{r: bufio.NewReaderSize(r, 4096), max: maxEventSize, idBuf: lastEventID, lastID: lastEventID}
 }
 
 const defaultMaxEventSize = 1 << 20
 
-// LastEventID returns the last event id: set by every event dispatched or skipped (a blank line
-// after an "id:" field), kept across events.
+// LastEventID returns the last event id: the value of the last "id:" field as of the last
+// blank line (whether or not an event was dispatched there), kept across events. It is what a
+// client sends as Last-Event-ID when it reconnects.
 func (d *Decoder) LastEventID() string { return d.lastID }
 
 // Retry returns the reconnection time from the last valid "retry:" field; ok is false when
@@ -171,7 +173,7 @@ func (d *Decoder) field(line []byte) error {
 		d.typ = string(value)
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
-			d.lastID = string(value)
+			d.idBuf = string(value)
 		}
 	case "retry":
 		if len(value) > 0 && strings.Trim(string(value), "0123456789") == "" {
@@ -191,6 +193,7 @@ func (d *Decoder) dispatch() (Message, bool) {
 			d.data = nil // do not keep a large event's buffer
 		}
 	}()
+	d.lastID = d.idBuf
 	if !d.hasData {
 		return Message{}, false
 	}
