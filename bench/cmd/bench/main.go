@@ -47,6 +47,9 @@ type bench struct {
 	quiet      float64
 	quietWait  time.Duration
 	baseline   string
+	maxOther   float64
+	retries    int
+	budget     time.Duration
 	clk        float64
 	binDir     string
 	buildFails map[string]string
@@ -54,11 +57,22 @@ type bench struct {
 
 func (b *bench) bin(name string) string { return filepath.Join(b.binDir, name) }
 
+// splitServer splits a -servers entry, "NAME" or "NAME@ARG+ARG...", into the
+// server's directory and the extra flags it is started with. The @ form
+// compares variants of one server, e.g. "herald@-api=reader".
+func splitServer(s string) (name string, args []string) {
+	name, rest, ok := strings.Cut(s, "@")
+	if ok && rest != "" {
+		args = strings.Split(rest, "+")
+	}
+	return name, args
+}
+
 func main() {
 	log.SetFlags(log.Ltime)
 	b := &bench{buildFails: map[string]string{}}
 	var servers, sizes string
-	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated")
+	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated; NAME@-flag=value+-flag2=value starts NAME with extra flags")
 	flag.StringVar(&sizes, "sizes", "64,1024,16384", "echo message sizes in bytes, comma-separated")
 	flag.DurationVar(&b.duration, "duration", 5*time.Second, "measured window of each echo run")
 	flag.DurationVar(&b.warmup, "warmup", time.Second, "warm-up before each measured window")
@@ -70,6 +84,9 @@ func main() {
 	flag.StringVar(&b.clientCPU, "client-cpu", "1", "taskset CPU list for the load client")
 	flag.Float64Var(&b.quiet, "quiet", 0.2, "before each echo run, wait until other processes use fewer cores than this (0: do not wait)")
 	flag.DurationVar(&b.quietWait, "quiet-wait", 5*time.Second, "the longest wait for -quiet")
+	flag.Float64Var(&b.maxOther, "max-other", 0.25, "rerun an echo window in which other processes used more cores than this")
+	flag.IntVar(&b.retries, "retries", 2, "reruns allowed per echo window for -max-other (the quietest run is kept)")
+	flag.DurationVar(&b.budget, "budget", 12*time.Minute, "no more reruns once the echo runs have taken this long")
 	flag.StringVar(&b.baseline, "baseline", "herald", "server the ratios are relative to")
 	out := flag.String("out", "results/latest.md", "file the report is written to")
 	flag.Parse()
@@ -133,7 +150,7 @@ func (b *bench) run(out string) error {
 				if echo[s] == nil {
 					echo[s] = map[int][]echoResult{}
 				}
-				r, err := b.echo(s, size)
+				r, err := b.echoQuiet(s, size, began)
 				if err != nil {
 					failures[s]++
 					log.Printf("run %d/%d %s %dB: %v", rep, b.repeat, s, size, err)
@@ -189,8 +206,15 @@ func (b *bench) build() error {
 		return fmt.Errorf("building the load client: %w", err)
 	}
 	var ok []string
+	built := map[string]error{}
 	for _, s := range b.servers {
-		if err := goBuild(s, "./servers/"+s); err != nil {
+		name, _ := splitServer(s)
+		err, done := built[name]
+		if !done {
+			err = goBuild(name, "./servers/"+name)
+			built[name] = err
+		}
+		if err != nil {
 			first, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
 			log.Printf("%s does not build; leaving it out: %v", s, err)
 			b.buildFails[s] = first
@@ -207,12 +231,9 @@ func (b *bench) build() error {
 
 func parseServers(s string) ([]string, error) {
 	var out []string
-	for name := range strings.SplitSeq(s, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join("servers", name, "main.go")); err != nil {
+	for name := range strings.FieldsSeq(strings.ReplaceAll(s, ",", " ")) {
+		dir, _ := splitServer(name)
+		if _, err := os.Stat(filepath.Join("servers", dir, "main.go")); err != nil {
 			return nil, fmt.Errorf("unknown server %q (have %s)", name, strings.Join(allServers, ", "))
 		}
 		out = append(out, name)

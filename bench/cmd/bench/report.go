@@ -145,7 +145,7 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 			fast, fastS := "", stat{}
 			cheap, cheapS := "", stat{}
 			for _, s := range b.servers {
-				if s == "herald" {
+				if isHerald(s) {
 					continue
 				}
 				if r := pick(echo[s][sz], perSec); r.n > 0 && r.med > fastS.med {
@@ -165,7 +165,7 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 		if h := pick(idle["herald"], perConn); h.n > 0 {
 			lean, leanS := "", stat{}
 			for _, s := range b.servers {
-				if c := pick(idle[s], perConn); s != "herald" && c.n > 0 && (leanS.n == 0 || c.med < leanS.med) {
+				if c := pick(idle[s], perConn); !isHerald(s) && c.n > 0 && (leanS.n == 0 || c.med < leanS.med) {
 					lean, leanS = s, c
 				}
 			}
@@ -200,6 +200,12 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 		fmt.Fprintln(&w)
 	}
 	return w.String()
+}
+
+// isHerald tells herald and its variants (herald@...) from the peers.
+func isHerald(s string) bool {
+	name, _ := splitServer(s)
+	return name == "herald"
 }
 
 func verdict(ok bool) string {

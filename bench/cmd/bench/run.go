@@ -27,7 +27,8 @@ type idleResult struct {
 // startServer starts a server pinned to the server core and returns it with
 // the address it listens on.
 func (b *bench) startServer(name string) (*proc, string, error) {
-	srv, err := start(name, b.serverCPU, b.bin(name), "-addr", "127.0.0.1:0")
+	dir, args := splitServer(name)
+	srv, err := start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -92,6 +93,25 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 		other:      max(0, float64(m1-m0)/b.clk-serverCPU-clientCPU) / secs,
 	}
 	return r, nil
+}
+
+// echoQuiet runs b.echo and, while other processes took more than
+// b.maxOther cores during the window, reruns it up to b.retries times (and
+// not after the budget is spent), keeping the quietest run.
+func (b *bench) echoQuiet(name string, size int, began time.Time) (echoResult, error) {
+	best, err := b.echo(name, size)
+	for try := 0; err == nil && best.other > b.maxOther && try < b.retries && time.Since(began) < b.budget; try++ {
+		log.Printf("%s %dB: other processes took %.2f cores during the window; running it again", name, size, best.other)
+		r, err2 := b.echo(name, size)
+		if err2 != nil {
+			log.Printf("%s %dB rerun: %v", name, size, err2)
+			continue
+		}
+		if r.other < best.other {
+			best = r
+		}
+	}
+	return best, err
 }
 
 // idle opens b.idleConns connections to one fresh server process and

@@ -14,10 +14,12 @@ import (
 	"syscall"
 )
 
-// Main parses the flags, listens on -addr, prints "listening ADDR" to stdout
-// and serves h with net/http until the process is killed.
+var addr = flag.String("addr", "127.0.0.1:0", "address to listen on")
+
+// Main parses the flags (a server may define its own and parse them first),
+// listens on -addr, prints "listening ADDR" to stdout and serves h with
+// net/http until the process is killed.
 func Main(h http.Handler) {
-	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	flag.Parse()
 	RaiseNoFile()
 	ln, err := net.Listen("tcp", *addr)
