@@ -15,6 +15,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/extensions"
+	"github.com/herald-go/herald/extensions/deflate"
 )
 
 // DialOptions configures Dial. A nil *DialOptions is valid and means all defaults. DialOptions
@@ -34,11 +37,10 @@ type DialOptions struct {
 	// the URL (ws://user:pass@host/) become a Basic Authorization header unless Header has one.
 	Header http.Header
 
-	// Extensions are the extensions offered, in order of preference. See Extension.
-	//
-	// Not done yet: negotiation arrives with package extensions (permessage-deflate, which will
-	// then be offered by default). Until then Dial offers no extension and fails a handshake
-	// whose response accepts one.
+	// Extensions are the extensions offered, in order of preference (package extensions).
+	// The server's answer is checked against the offers: an extension that was not offered,
+	// or parameters its offer did not allow, fail the handshake. Nil means permessage-deflate
+	// with its defaults (deflate.New(deflate.Options{})); an empty, non-nil slice offers none.
 	Extensions []Extension
 
 	// TLSConfig configures TLS for wss:// URLs: roots (RootCAs), client certificates
@@ -126,6 +128,9 @@ func (o *DialOptions) withDefaults() *dialOptions {
 	}
 	if d.Proxy == nil {
 		d.Proxy = ProxyFromEnvironment
+	}
+	if d.Extensions == nil {
+		d.Extensions = []Extension{deflate.New(deflate.Options{})}
 	}
 	d.conn = (&Options{
 		MaxLength:        d.MaxLength,
@@ -236,7 +241,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	lim := &headerLimit{r: nc, n: maxResponseHeader}
 	br := bufio.NewReaderSize(lim, 4096)
-	hs, resp, err := readHandshakeResponse(br, req, key, o.Protocols)
+	hs, resp, err := readHandshakeResponse(br, req, key, o.Protocols, o.Extensions)
 	if err != nil {
 		if resp != nil {
 			if hs == nil { // a refusal: keep the start of its body for the caller
@@ -270,7 +275,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	c := newConn(nc, pending, true, o.conn)
 	c.req = req
 	c.protocol = hs.protocol
-	c.exts = hs.extensions
+	c.setExtensions(hs.extensions)
 	return c, resp, nil
 }
 
@@ -285,7 +290,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 // handshake is what a valid 101 response settled.
 type handshake struct {
 	protocol   string
-	extensions string
+	extensions *extensions.Negotiated
 }
 
 // newHandshakeRequest checks the URL and options and builds the opening handshake request
@@ -348,10 +353,15 @@ func newHandshakeRequest(rawURL string, o *dialOptions) (*http.Request, string, 
 	if len(o.Protocols) > 0 {
 		h.Set("Sec-WebSocket-Protocol", strings.Join(o.Protocols, ", "))
 	}
-	// EXTENSIONS: negotiation goes here once package extensions exists: each of o.Extensions
-	// (permessage-deflate by default) adds its offer to Sec-WebSocket-Extensions, and
-	// readHandshakeResponse hands the server's answer back to the offering extensions
-	// (see the EXTENSIONS mark there). Until then, nothing is offered.
+	// Extensions: each offers itself, with its parameters; readHandshakeResponse hands the
+	// server's answer back to them.
+	if len(o.Extensions) > 0 {
+		offer, err := extensions.ClientOffer(o.Extensions)
+		if err != nil {
+			return nil, "", fmt.Errorf("websocket: dial: DialOptions.Extensions: %w", err)
+		}
+		h.Set("Sec-WebSocket-Extensions", offer)
+	}
 	req := &http.Request{
 		Method:     http.MethodGet,
 		URL:        u,
@@ -378,7 +388,7 @@ func writeHandshakeRequest(w io.Writer, req *http.Request) error {
 // requires. It returns a nil handshake with the response for a status other than 101, a
 // non-nil handshake with the response and an error for an invalid 101, and no response when
 // none could be read.
-func readHandshakeResponse(br *bufio.Reader, req *http.Request, key string, protocols []string) (*handshake, *http.Response, error) {
+func readHandshakeResponse(br *bufio.Reader, req *http.Request, key string, protocols []string, exts []Extension) (*handshake, *http.Response, error) {
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the handshake response: %w", err)
@@ -411,10 +421,12 @@ func readHandshakeResponse(br *bufio.Reader, req *http.Request, key string, prot
 		}
 		hs.protocol = p
 	}
-	// EXTENSIONS: once Dial offers extensions, this is where each accepted one is matched to
-	// its offer and its parameters checked; hs.extensions then records what was agreed.
-	if exts := strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", "); strings.TrimSpace(exts) != "" {
-		return hs, resp, fmt.Errorf("the server accepted extensions %q, but none were offered", exts)
+	if accepted := resp.Header.Values("Sec-WebSocket-Extensions"); len(accepted) > 0 {
+		n, err := extensions.ClientActivate(accepted, exts)
+		if err != nil {
+			return hs, resp, fmt.Errorf("Sec-WebSocket-Extensions %q: %w", strings.Join(accepted, ", "), err)
+		}
+		hs.extensions = n
 	}
 	return hs, resp, nil
 }

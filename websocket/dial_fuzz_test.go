@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-go/herald/extensions"
+	"github.com/herald-go/herald/extensions/deflate"
 )
 
 // fuzzKey is the handshake key of the fuzz targets; its Sec-WebSocket-Accept is fuzzAccept.
@@ -22,13 +25,16 @@ const (
 // FuzzReadHandshakeResponse feeds arbitrary bytes to Dial's response reader as the server's
 // answer. It must never panic, and a response it accepts must meet RFC 6455 §4.1: status 101,
 // Upgrade and Connection tokens, the right Sec-WebSocket-Accept, a subprotocol that was
-// offered, no extension; the bytes after the head stay in the reader, untouched.
+// offered, only the extension offered (permessage-deflate); the bytes after the head stay in the reader, untouched.
 func FuzzReadHandshakeResponse(f *testing.F) {
 	valid := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + fuzzAccept + "\r\n"
 	f.Add([]byte(valid + "\r\n"))
 	f.Add([]byte(valid + "Sec-WebSocket-Protocol: irc\r\n\r\n\x81\x02hi"))
 	f.Add([]byte(valid + "Sec-WebSocket-Protocol: chat\r\n\r\n"))
 	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10; server_no_context_takeover\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: x-other, permessage-deflate\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope"))
 	f.Add([]byte("HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\nsec-websocket-accept:  " + fuzzAccept + " \r\n\r\n"))
 	f.Add([]byte("HTTP/1.0 101\r\n\r\n"))
@@ -36,7 +42,7 @@ func FuzzReadHandshakeResponse(f *testing.F) {
 		req := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "http", Host: "x", Path: "/"}}
 		offered := []string{"irc", "amqp"}
 		br := bufio.NewReaderSize(&headerLimit{r: bytes.NewReader(input), n: 4096}, 512)
-		hs, resp, err := readHandshakeResponse(br, req, fuzzKey, offered)
+		hs, resp, err := readHandshakeResponse(br, req, fuzzKey, offered, []Extension{deflate.New(deflate.Options{})})
 		if err != nil {
 			if hs != nil && resp == nil {
 				t.Fatal("an invalid 101 without its response")
@@ -54,8 +60,16 @@ func FuzzReadHandshakeResponse(f *testing.F) {
 		if hs.protocol != "" && !slices.Contains(offered, hs.protocol) {
 			t.Fatalf("accepted subprotocol %q, not offered", hs.protocol)
 		}
-		if hs.extensions != "" {
-			t.Fatalf("accepted extensions %q, none offered", hs.extensions)
+		if hs.extensions != nil {
+			agreed, err := extensions.Parse(hs.extensions.Header)
+			if err != nil {
+				t.Fatalf("negotiated header %q: %v", hs.extensions.Header, err)
+			}
+			for _, o := range agreed {
+				if o.Name != "permessage-deflate" {
+					t.Fatalf("accepted extension %q, not offered", o.Name)
+				}
+			}
 		}
 		// What follows the head is the connection's: it must be the end of the input, whole.
 		rest, _ := io.ReadAll(br)

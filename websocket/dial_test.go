@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
@@ -28,6 +29,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/internal/testpeers"
 	"github.com/herald-go/herald/websocket"
 )
@@ -178,6 +180,7 @@ func TestDialChecksHandshakeResponse(t *testing.T) {
 		name    string
 		respond func(string, *http.Request) string
 		offer   []string
+		noExt   bool   // offer no extension (Extensions: empty, not nil)
 		reason  string // in the HandshakeError; "" for a valid handshake
 		status  int
 	}{
@@ -205,7 +208,11 @@ func TestDialChecksHandshakeResponse(t *testing.T) {
 		{name: "protocol not offered", respond: ok("Sec-WebSocket-Protocol: chat\r\n"), offer: []string{"irc"}, reason: "not offered", status: 101},
 		{name: "protocol when none offered", respond: ok("Sec-WebSocket-Protocol: irc\r\n"), reason: "not offered", status: 101},
 		{name: "two protocols", respond: ok("Sec-WebSocket-Protocol: irc\r\nSec-WebSocket-Protocol: amqp\r\n"), offer: []string{"irc", "amqp"}, reason: "several", status: 101},
-		{name: "extension not offered", respond: ok("Sec-WebSocket-Extensions: permessage-deflate\r\n"), reason: "extensions", status: 101},
+		{name: "extension not offered", respond: ok("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"), reason: "not offered", status: 101},
+		{name: "deflate, offered by default", respond: ok("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"), status: 101},
+		{name: "deflate, parameter not allowed", respond: ok("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"), reason: "client_max_window_bits", status: 101},
+		{name: "deflate twice", respond: ok("Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n"), reason: "twice", status: 101},
+		{name: "deflate when none offered", respond: ok("Sec-WebSocket-Extensions: permessage-deflate\r\n"), noExt: true, reason: "not offered", status: 101},
 		{name: "200 instead of 101", respond: func(string, *http.Request) string {
 			return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHello"
 		}, status: 200},
@@ -219,12 +226,17 @@ func TestDialChecksHandshakeResponse(t *testing.T) {
 			url := rawServer(t, tc.respond)
 			ctx, cancel := context.WithTimeout(context.Background(), dialWait)
 			defer cancel()
-			c, resp, err := websocket.Dial(ctx, url, direct(websocket.DialOptions{Protocols: tc.offer}))
+			o := direct(websocket.DialOptions{Protocols: tc.offer, CloseTimeout: 100 * time.Millisecond})
+			if tc.noExt {
+				o.Extensions = []websocket.Extension{}
+			}
+			c, resp, err := websocket.Dial(ctx, url, o)
 			require.NotNil(t, resp, "the response comes back, valid or not (err %v)", err)
 			assert.Equal(t, tc.status, resp.StatusCode)
 			if tc.status == 101 && tc.reason == "" {
 				require.NoError(t, err)
 				assert.Equal(t, resp.Header.Get("Sec-WebSocket-Protocol"), c.Protocol())
+				assert.Equal(t, resp.Header.Get("Sec-WebSocket-Extensions"), c.Extensions())
 				_ = c.Close(websocket.StatusNormalClosure, "")
 				return
 			}
@@ -603,9 +615,83 @@ func TestPeerDialWSServer(t *testing.T) {
 		assert.Equal(t, addr, h["host"])
 		closeNormally(t, c)
 	})
-	t.Run("deflate", func(t *testing.T) {
-		t.Skip("not done yet: permessage-deflate (package extensions) is being written; Dial offers no extension until it lands")
+	t.Run("no deflate when the server has none", func(t *testing.T) {
+		c, resp := mustDial(t, base+"/echo", direct(websocket.DialOptions{}))
+		assert.Contains(t, c.Request().Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate", "offered by default")
+		assert.Empty(t, resp.Header.Get("Sec-WebSocket-Extensions"))
+		assert.Empty(t, c.Extensions())
+		closeNormally(t, c)
 	})
+}
+
+// countingDialer dials with a net.Dialer and counts the bytes written to the connections.
+type countingDialer struct {
+	mu      sync.Mutex
+	written int64
+}
+
+func (d *countingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, d: d}, nil
+}
+
+func (d *countingDialer) Written() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.written
+}
+
+type countingConn struct {
+	net.Conn
+	d *countingDialer
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.d.mu.Lock()
+	c.d.written += int64(n)
+	c.d.mu.Unlock()
+	return n, err
+}
+
+// checkDeflate dials a server that speaks permessage-deflate: negotiated by default, messages
+// compressed on the wire (the client's bytes counted) and decompressed by the server, whose
+// echo comes back intact.
+func checkDeflate(t *testing.T, url string, o websocket.DialOptions) {
+	t.Helper()
+	counter := &countingDialer{}
+	o.DialContext = counter.DialContext
+	c, resp := mustDial(t, url, direct(o))
+	assert.Contains(t, resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	assert.Equal(t, resp.Header.Get("Sec-WebSocket-Extensions"), c.Extensions())
+	before := counter.Written()
+	text := bytes.Repeat([]byte("compressible text, again and again. "), 30000) // ~1 MiB
+	roundTrip(t, c, websocket.MessageText, text)
+	assert.Less(t, counter.Written()-before, int64(len(text)/10), "a 1 MiB repetitive message goes out compressed")
+	random := make([]byte, 200000)
+	_, _ = rand.Read(random)
+	roundTrip(t, c, websocket.MessageBinary, random)
+	for i := range 20 { // context takeover across messages
+		roundTrip(t, c, websocket.MessageText, []byte(strings.Repeat(fmt.Sprint(i), 100+i)))
+	}
+	roundTrip(t, c, websocket.MessageBinary, nil)
+	closeNormally(t, c)
+}
+
+func TestPeerDialWSServerDeflate(t *testing.T) {
+	t.Parallel()
+	_, addr := testpeers.Listen(t, "ws-server-dial.js", "--deflate")
+	checkDeflate(t, "ws://"+addr+"/echo", websocket.DialOptions{})
+	c, resp := mustDial(t, "ws://"+addr+"/echo", direct(websocket.DialOptions{Extensions: []websocket.Extension{}}))
+	assert.Empty(t, resp.Header.Get("Sec-WebSocket-Extensions"), "an empty Extensions offers nothing")
+	closeNormally(t, c)
+	checkDeflate(t, "ws://"+addr+"/echo", websocket.DialOptions{Extensions: []websocket.Extension{
+		deflate.New(deflate.Options{ClientMaxWindowBits: 10, ServerNoContextTakeover: true, ClientNoContextTakeover: true, Level: 9}),
+	}})
 }
 
 func TestPeerDialWSServerTLS(t *testing.T) {
@@ -632,9 +718,15 @@ func TestPeerDialFayeServer(t *testing.T) {
 	}
 	closeNormally(t, c)
 
-	t.Run("deflate", func(t *testing.T) {
-		t.Skip("not done yet: permessage-deflate (package extensions) is being written; Dial offers no extension until it lands")
-	})
+}
+
+func TestPeerDialFayeServerDeflate(t *testing.T) {
+	t.Parallel()
+	_, addr := testpeers.Listen(t, "faye-server-dial.js", "--deflate")
+	checkDeflate(t, "ws://"+addr+"/echo", websocket.DialOptions{Protocols: []string{"irc"}})
+	checkDeflate(t, "ws://"+addr+"/echo", websocket.DialOptions{Extensions: []websocket.Extension{
+		deflate.New(deflate.Options{ServerMaxWindowBits: 9, ClientMaxWindowBits: 9}),
+	}})
 }
 
 // Client-side conformance: ws's server sends crafted frames (ws-server-dial.js CASES) and
