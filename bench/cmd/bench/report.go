@@ -178,6 +178,9 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 
 	// Who was busy: a server under 100% was waiting on the client (or the
 	// network stack), not on itself.
+	if len(b.sizes) == 0 {
+		return w.String()
+	}
 	fmt.Fprintf(&w, "\nLoad during the echo windows (medians): server core busy / client core busy / other processes, in %% of a core.\n\n")
 	fmt.Fprintf(&w, "| server |")
 	for _, sz := range b.sizes {

@@ -5,7 +5,9 @@
 // -api picks how messages are read: "read" is Conn.Read, which returns a
 // fresh slice per message; "reader" is Conn.Reader streamed into a reused
 // buffer, which allocates only a small reader per message. The default is
-// the one that measured faster (see README.md).
+// the one that measured faster (see README.md). -go and -no-ping start
+// variants used to find where herald's per-connection memory goes; the
+// benchmark's herald row uses neither.
 package main
 
 import (
@@ -22,8 +24,13 @@ import (
 
 func main() {
 	api := flag.String("api", "reader", "how to read messages: read or reader")
+	spawn := flag.Bool("go", false, "echo on a new goroutine and return from the handler (a variant for comparison)")
+	noPing := flag.Bool("no-ping", false, "turn automatic pings off (a variant for comparison)")
 	flag.Parse()
 	opts := &websocket.Options{}
+	if *noPing {
+		opts.PingInterval = -1
+	}
 	var echo func(*websocket.Conn)
 	switch *api {
 	case "read":
@@ -36,6 +43,13 @@ func main() {
 	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Upgrade(w, r, opts)
 		if err != nil {
+			return
+		}
+		if *spawn {
+			go func() {
+				defer c.Close(websocket.StatusNormalClosure, "")
+				echo(c)
+			}()
 			return
 		}
 		defer c.Close(websocket.StatusNormalClosure, "")
