@@ -56,8 +56,9 @@ type Socket struct {
 // outgoing is a message waiting to be sent.
 type outgoing struct {
 	data    []byte
-	ping    bool // heartbeat pings don't count as proof of life
-	closing bool // close the socket once everything before has gone out
+	ping    bool  // heartbeat pings don't count as proof of life
+	closing bool  // close the socket once everything before has gone out
+	reason  error // why, for closing
 }
 
 func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
@@ -179,8 +180,12 @@ func (s *Socket) processCounted(m *protocol.Message, handle func(context.Context
 		return err
 	})
 	if s.panicked(err) {
+		// Answer, then close with 1011: the reply goes out before the close.
 		s.sendError(asError(err), m.Type, m.ID)
-		s.closeNow(err)
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		s.enqueue(outgoing{closing: true, reason: err})
 	} else if err != nil {
 		s.sendError(asError(err), m.Type, m.ID)
 	} else if reply != nil {
@@ -285,7 +290,7 @@ func (s *Socket) flush() {
 			s.mu.Lock()
 			s.sending, s.flushing = false, false
 			s.mu.Unlock()
-			s.closeNow(nil)
+			s.closeNow(m.reason)
 			return
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.server.opts.SendTimeout)
@@ -305,7 +310,9 @@ func (s *Socket) flush() {
 	}
 }
 
-// closeNow closes the socket at once, dropping what is queued.
+// closeNow closes the socket at once, dropping what is queued. It never waits: the
+// transport's closing handshake runs on a goroutine of the socket's, so that a publisher that
+// finds a slow socket is not held up by it.
 func (s *Socket) closeNow(reason error) {
 	s.mu.Lock()
 	if s.closed {
@@ -318,9 +325,13 @@ func (s *Socket) closeNow(reason error) {
 	if s.authTimer != nil {
 		s.authTimer.Stop()
 	}
+	s.wg.Add(1) // under mu: run's Wait cannot start before this Add
 	s.mu.Unlock()
 	s.cancel()
-	_ = s.t.Close(reason)
+	go func() {
+		defer s.wg.Done()
+		_ = s.t.Close(reason)
+	}()
 }
 
 // active reports whether the socket has shown life since the last heartbeat check.
