@@ -246,7 +246,7 @@ func TestPanicInHandlerClosesOnlyThatSocket(t *testing.T) {
 	assert.Equal(t, float64(500), m["statusCode"])
 	assert.Equal(t, ws.StatusInternalServerError, victim.closed(5*time.Second))
 	other.send(map[string]any{"type": "request", "id": 2, "method": "GET", "path": "/fine"})
-	assert.Equal(t, "ok", other.next(5*time.Second)["payload"])
+	assert.Equal(t, "ok", other.next(5 * time.Second)["payload"])
 }
 
 func TestAuthTimeoutAndMaxConnections(t *testing.T) {
