@@ -151,7 +151,7 @@ func (o *DialOptions) withDefaults() *dialOptions {
 // for a refusal, its Body holds up to the first 64 KiB of what the server sent and can be
 // read after Dial returned.
 type HandshakeError struct {
-	URL      string // the URL dialled, without credentials
+	URL      string // the URL dialled, without its password
 	Response *http.Response
 	Reason   string
 }
