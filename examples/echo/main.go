@@ -1,8 +1,14 @@
 // Command echo is herald's WebSocket echo server: every message that arrives on any path goes
 // back with the same type. It speaks the subprotocols irc and amqp; every request that is not a
-// WebSocket handshake gets "Hello". permessage-deflate is negotiated unless -deflate=false.
+// WebSocket handshake or an EventSource gets "Hello". permessage-deflate is negotiated unless
+// -deflate=false.
 //
-//	go run ./examples/echo -addr 127.0.0.1:8000 [-max-length N] [-deflate=false]
+// An EventSource request on any path (a GET with Accept: text/event-stream) gets an event
+// stream: "retry: 10000" first, a keep-alive comment every 15 seconds,
+// Access-Control-Allow-Origin: *, and an event every -interval with "id: N" and "data: tick N",
+// N starting at the client's Last-Event-ID (header, or lastEventId query parameter) plus one.
+//
+//	go run ./examples/echo -addr 127.0.0.1:8000 [-max-length N] [-deflate=false] [-interval 1s]
 //
 // Its first line on standard output is "listening on http://ADDR".
 package main
@@ -17,9 +23,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/websocket"
 )
@@ -28,6 +36,7 @@ import (
 type config struct {
 	maxLength int64
 	deflate   bool
+	interval  time.Duration // between two events of an event stream
 }
 
 func main() {
@@ -35,6 +44,7 @@ func main() {
 	var cfg config
 	flag.Int64Var(&cfg.maxLength, "max-length", 0, "largest message accepted, in bytes (0 means 64 MiB - 1)")
 	flag.BoolVar(&cfg.deflate, "deflate", true, "negotiate permessage-deflate")
+	flag.DurationVar(&cfg.interval, "interval", time.Second, "time between two events of an EventSource stream")
 	flag.Parse()
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
@@ -47,11 +57,14 @@ func run(addr string, cfg config) error {
 		return err
 	}
 	reg := &websocket.Registry{}
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	srv := &http.Server{
-		Handler:           newHandler(cfg, reg),
+		Handler:           newHandler(cfg, reg, streams.Done()),
 		ReadHeaderTimeout: 10 * time.Second, // guards the part of the handshake net/http reads
 	}
 	srv.RegisterOnShutdown(reg.Shutdown)
+	srv.RegisterOnShutdown(endStreams) // event streams never end by themselves
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,8 +81,8 @@ func run(addr string, cfg config) error {
 	return nil
 }
 
-// newHandler returns the echo server's handler.
-func newHandler(cfg config, reg *websocket.Registry) http.Handler {
+// newHandler returns the echo server's handler. Event streams end when stop is closed.
+func newHandler(cfg config, reg *websocket.Registry, stop <-chan struct{}) http.Handler {
 	var exts []websocket.Extension
 	if cfg.deflate {
 		exts = append(exts, deflate.New(deflate.Options{}))
@@ -83,6 +96,10 @@ func newHandler(cfg config, reg *websocket.Registry) http.Handler {
 			Registry:   reg,
 		},
 		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if eventsource.IsEventSource(r) {
+				ticks(w, r, cfg.interval, stop)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = w.Write([]byte("Hello"))
 		}),
@@ -99,6 +116,38 @@ func echo(c *websocket.Conn) {
 		}
 		if err := c.Write(ctx, typ, data); err != nil {
 			return
+		}
+	}
+}
+
+// ticks serves an event stream: "tick N" every interval, with id N, resuming after the
+// client's last event id.
+func ticks(w http.ResponseWriter, r *http.Request, interval time.Duration, stop <-chan struct{}) {
+	es, err := eventsource.New(w, r, &eventsource.Options{
+		Retry:        10 * time.Second,
+		PingInterval: 15 * time.Second,
+		Header:       http.Header{"Access-Control-Allow-Origin": {"*"}},
+	})
+	if err != nil {
+		return
+	}
+	n, _ := strconv.ParseUint(es.LastEventID(), 10, 64) // not a number: start at 1
+	t := time.NewTicker(max(interval, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-es.Done():
+			return
+		case <-stop:
+			_ = es.Close()
+			return
+		case <-t.C:
+			n++
+			id := strconv.FormatUint(n, 10)
+			if es.Send("tick "+id, eventsource.Event{ID: id}) != nil {
+				<-es.Done()
+				return
+			}
 		}
 	}
 }
