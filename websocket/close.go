@@ -188,8 +188,9 @@ func truncateReason(reason string) string {
 //
 // Close may be called from any goroutine, any number of times; calls after the first wait for
 // the first to finish and return ErrClosed. When another goroutine is blocked in Read, that
-// Read receives the peer's close frame and returns a *CloseError; otherwise Close reads (and
-// discards) what the peer still sends until its close frame arrives.
+// Read receives the peer's close frame and returns a *CloseError; otherwise Close reads what
+// the peer still sends until its close frame arrives, and keeps the data messages (up to
+// 1 MiB) for later calls to Read, which return them before reporting the close.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if code != StatusNoStatusRcvd && !code.sendable() {
 		return fmt.Errorf("websocket: close code %d may not be sent (RFC 6455 §7.4)", int(code))
@@ -228,12 +229,39 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 		defer func() { <-c.readMu }()
 		c.rdeadline.begin(ctx, time.Time{})
 		defer c.rdeadline.end()
+		// Data messages that arrive meanwhile are kept for the next Read, up to a bound: the
+		// application may have been about to read them.
+		kept := 0
 		for {
-			if _, err := c.readMessageLocked(ctx, false); err != nil {
+			keep := kept < maxLateBytes
+			typ, err := c.readMessageLocked(ctx, keep)
+			if err != nil {
 				return
 			}
+			msg := c.rd.msg
+			c.rd.msg = nil
+			if !keep {
+				continue
+			}
+			if c.rd.rsv != 0 {
+				if msg, err = c.decode(typ, msg); err != nil {
+					return
+				}
+			}
+			kept += len(msg)
+			c.late = append(c.late, lateMessage{typ: typ, data: msg})
 		}
 	}
+}
+
+// maxLateBytes bounds the data messages Close keeps, while it waits for the peer's close
+// frame, for a later Read.
+const maxLateBytes = 1 << 20
+
+// lateMessage is a data message read by Close, held for the next Read.
+type lateMessage struct {
+	typ  MessageType
+	data []byte
 }
 
 // shut closes the network connection once, recording why. Pending and later calls report err.

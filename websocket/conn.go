@@ -60,6 +60,7 @@ type Conn struct {
 	rd         readState
 	rdeadline  deadline
 	firstFrame time.Time // deadline for the peer's first frame; zero once it came
+	late       []lateMessage // messages Close read while the application was not reading
 
 	// writing
 	msgMu     chan struct{} // held for a whole data message (several frames for Writer)

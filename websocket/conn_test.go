@@ -573,3 +573,36 @@ func TestHandlerFallbackAndRegistryShutdown(t *testing.T) {
 	_, _, _, err = ws.Dial(context.Background(), url)
 	assert.Error(t, err, "a shut-down registry refuses new upgrades")
 }
+
+func TestCloseKeepsMessagesForLaterReads(t *testing.T) {
+	t.Parallel()
+	got := make(chan []string, 1)
+	sent := make(chan struct{})
+	url := serve(t, nil, func(c *websocket.Conn) {
+		<-sent // the client's messages are on their way; nobody is reading
+		require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
+		var msgs []string
+		for {
+			_, data, err := c.Read(context.Background())
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, string(data))
+		}
+		got <- msgs
+	})
+	conn, br := dial(t, url)
+	for _, m := range []string{"one", "two", "three"} {
+		require.NoError(t, wsutil.WriteClientText(conn, []byte(m)))
+	}
+	close(sent)
+	_, _, err := wsutil.ReadServerData(clientReader(conn, br)) // answers the close
+	var ce wsutil.ClosedError
+	require.ErrorAs(t, err, &ce)
+	select {
+	case msgs := <-got:
+		assert.Equal(t, []string{"one", "two", "three"}, msgs)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no messages after Close")
+	}
+}

@@ -47,6 +47,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		return 0, nil, err
 	}
 	defer func() { <-c.readMu }()
+	if len(c.late) > 0 {
+		m := c.late[0]
+		c.late = c.late[1:]
+		return m.typ, m.data, nil
+	}
 	c.rdeadline.begin(ctx, c.firstFrame)
 	defer c.rdeadline.end()
 	typ, err := c.readMessageLocked(ctx, true)
@@ -358,6 +363,11 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		return 0, nil, err
 	}
 	defer func() { <-c.readMu }()
+	if len(c.late) > 0 {
+		m := c.late[0]
+		c.late = c.late[1:]
+		return m.typ, bytes.NewReader(m.data), nil
+	}
 	c.rdeadline.begin(ctx, c.firstFrame)
 	defer c.rdeadline.end()
 	defer c.rb.release()
