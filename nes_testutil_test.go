@@ -68,7 +68,7 @@ func startHapiNes(t *testing.T, hb nesHeartbeat) string {
 // not exist yet.
 func buildHeraldNes(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join("examples", "nes", "main.go")); err != nil {
+	if !heraldNesExists() {
 		t.Skip("herald's examples/nes does not exist yet: only the reference runs")
 	}
 	bin := filepath.Join(t.TempDir(), "nes")
@@ -81,6 +81,12 @@ func buildHeraldNes(t *testing.T) string {
 		t.Fatalf("go build ./examples/nes: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// heraldNesExists reports whether herald's examples/nes has landed.
+func heraldNesExists() bool {
+	_, err := os.Stat(filepath.Join("examples", "nes", "main.go"))
+	return err == nil
 }
 
 // raceEnabled reports whether this test binary was built with -race.

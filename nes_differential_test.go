@@ -1,0 +1,527 @@
+package herald_test
+
+// The differential wire test: a raw WebSocket client (gobwas/ws) sends the same text frames to
+// the reference nes server (hapi + @hapi/nes, internal/testpeers/hapi-nes-server.js) and to
+// herald's examples/nes, and compares the replies field by field after JSON parsing.
+//
+// Values that legitimately differ are replaced before the comparison (see normalizeNesReply):
+// only the `socket` id of a hello reply (`<ms>:<server id>:<counter>` in hapi, random in
+// herald). Nothing else in these replies carries a timestamp. Server pings ({"type":"ping"})
+// are left out: each server pings on its own timer, so whether one falls inside a case is
+// chance. Close codes are logged, not compared: whether a socket was closed is.
+//
+// A few cases depend on the application's own routing rather than on nes (hapi's router versus
+// net/http's ServeMux): their differences are logged, not failed (nesCase.appDefined).
+//
+// Every case sends its frames one at a time and waits for the replies each one should cause
+// before sending the next, so that the order is the same on both servers (nes processes messages
+// concurrently: without the lockstep, replies could cross). Pushes without an id (pub, update)
+// and replies are compared as groups keyed by id.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// nesStep is one frame sent and the number of frames it should cause before the next is sent.
+type nesStep struct {
+	frame   string
+	replies int
+}
+
+// nesCase is one differential case.
+type nesCase struct {
+	name  string
+	steps []nesStep
+	// closes says that the server closes the socket after the replies; the case then waits
+	// for the close up to closeWait (default 3 s).
+	closes    bool
+	closeWait time.Duration
+	// serial cases run alone, before the others: a broadcast reaches every socket of the
+	// server.
+	serial bool
+	// appDefined, when set, says why the replies depend on the application's router rather than
+	// on nes; differences are then logged instead of failing the case.
+	appDefined string
+}
+
+const (
+	// nesReplyTimeout bounds the wait for each expected reply.
+	nesReplyTimeout = 5 * time.Second
+	// nesQuiet is how long a case keeps listening after its last expected reply, to catch
+	// replies that should not be there.
+	nesQuiet = 250 * time.Millisecond
+)
+
+func step(frame string, replies int) nesStep { return nesStep{frame, replies} }
+
+const (
+	nesHello = `{"type":"hello","id":1,"version":"2"}`
+	// john:secret and john:wrong, in Basic form.
+	nesJohn  = `{"headers":{"authorization":"Basic am9objpzZWNyZXQ="}}`
+	nesWrong = `{"headers":{"authorization":"Basic am9objp3cm9uZw=="}}`
+)
+
+// nesRequest builds a request frame; payload is raw JSON, or "" for none.
+func nesRequest(id int, method, path, payload string) string {
+	s := fmt.Sprintf(`{"type":"request","id":%d,"method":%q,"path":%q`, id, method, path)
+	if payload != "" {
+		s += `,"payload":` + payload
+	}
+	return s + "}"
+}
+
+// nesBigPayload returns a JSON object of about n bytes.
+func nesBigPayload(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"i":%d,"s":"%032x","u":"é日🎉"}`, i, i*7919)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func nesDifferentialCases() []nesCase {
+	hello := step(nesHello, 1)
+	helloJohn := step(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`}`, 1)
+	c := func(name string, steps ...nesStep) nesCase { return nesCase{name: name, steps: steps} }
+	return []nesCase{
+		// hello
+		c("hello ok", hello),
+		c("hello with a string id", step(`{"type":"hello","id":"h1","version":"2"}`, 1)),
+		c("hello with unknown fields", step(`{"type":"hello","id":1,"version":"2","foo":{"bar":1}}`, 1)),
+		c("second hello", hello, step(`{"type":"hello","id":2,"version":"2"}`, 1)),
+		c("wrong version", step(`{"type":"hello","id":1,"version":"1"}`, 1)),
+		c("version as a number", step(`{"type":"hello","id":1,"version":2}`, 1)),
+		c("missing version", step(`{"type":"hello","id":1}`, 1)),
+		c("wrong version, then hello", step(`{"type":"hello","id":1,"version":"3"}`, 1), step(`{"type":"hello","id":2,"version":"2"}`, 1)),
+		c("missing id", step(`{"type":"hello","version":"2"}`, 1)),
+		c("id 0", step(`{"type":"hello","id":0,"version":"2"}`, 1)),
+		c("id empty string", step(`{"type":"hello","id":"","version":"2"}`, 1)),
+		c("id null", step(`{"type":"hello","id":null,"version":"2"}`, 1)),
+		c("id false", step(`{"type":"hello","id":false,"version":"2"}`, 1)),
+		c("missing type", step(`{"id":1,"version":"2"}`, 1)),
+		c("empty type", step(`{"type":"","id":1}`, 1)),
+		c("invalid JSON", step(`{not json`, 1)),
+		c("JSON array", step(`[]`, 1)),
+		c("JSON number", step(`42`, 1)),
+		c("JSON string", step(`"hello"`, 1)),
+		c("unknown type before hello", step(`{"type":"foo","id":1}`, 1)),
+		c("unknown type", hello, step(`{"type":"foo","id":2}`, 1)),
+		c("request before hello", step(nesRequest(1, "GET", "/h", ""), 1)),
+		c("message before hello", step(`{"type":"message","id":1,"message":"hi"}`, 1)),
+		c("sub before hello", step(`{"type":"sub","id":1,"path":"/item/5"}`, 1)),
+		c("reauth before hello", step(`{"type":"reauth","id":1,"auth":`+nesJohn+`}`, 1)),
+		c("ping before hello", step(`{"type":"ping","id":1}`, 0), hello),
+		c("ping without id", step(`{"type":"ping"}`, 1)),
+		c("ping after hello", hello, step(`{"type":"ping","id":2}`, 0)),
+
+		// requests
+		c("request by id and path", hello,
+			step(nesRequest(2, "GET", "hello", ""), 1), step(nesRequest(3, "GET", "/h", ""), 1)),
+		c("request by id ignores the method", hello, step(nesRequest(2, "POST", "hello", ""), 1)),
+		c("request with a string id", hello, step(`{"type":"request","id":"r2","method":"GET","path":"/h"}`, 1)),
+		c("unknown route id", hello, step(nesRequest(2, "GET", "nosuchroute", ""), 1)),
+		c("unknown path", hello, step(nesRequest(2, "GET", "/nosuchpath", ""), 1)),
+		{name: "wrong method", appDefined: "hapi's router answers 404 for a path served for other methods only; net/http's ServeMux 405",
+			steps: []nesStep{hello, step(nesRequest(2, "DELETE", "/h", ""), 1)}},
+		c("missing method", hello, step(`{"type":"request","id":2,"path":"/h"}`, 1)),
+		c("missing path", hello, step(`{"type":"request","id":2,"method":"GET"}`, 1)),
+		c("empty path", hello, step(`{"type":"request","id":2,"method":"GET","path":""}`, 1)),
+		c("authorization header in any case", hello,
+			step(`{"type":"request","id":2,"method":"GET","path":"/h","headers":{"authorization":"x"}}`, 1),
+			step(`{"type":"request","id":3,"method":"GET","path":"/h","headers":{"Authorization":"x"}}`, 1),
+			step(`{"type":"request","id":4,"method":"GET","path":"/auth/h","headers":{"AUTHORIZATION":"Basic am9objpzZWNyZXQ="}}`, 1)),
+		c("the auth endpoint", hello,
+			step(nesRequest(2, "GET", "/nes/auth", ""), 1),
+			step(nesRequest(3, "POST", "/nes/auth", ""), 1),
+			step(nesRequest(4, "GET", "nes.auth", ""), 1)),
+		c("route id of a wildcard route", hello, step(nesRequest(2, "GET", "wild", ""), 1)),
+		c("authenticated route without credentials", hello,
+			step(nesRequest(2, "GET", "/auth/h", ""), 1), step(nesRequest(3, "GET", "authhello", ""), 1)),
+		c("request headers are not echoed", hello,
+			step(`{"type":"request","id":2,"method":"POST","path":"/echo","headers":{"x-custom":"a","content-type":"application/json"},"payload":{"a":1}}`, 1)),
+
+		// request payloads through /echo
+		c("payload object", hello, step(nesRequest(2, "POST", "/echo", `{"a":1,"b":{"c":[1,2,3]},"d":"é🎉","e":null}`), 1)),
+		c("payload array", hello, step(nesRequest(2, "POST", "/echo", `[1,"two",{"three":3},null]`), 1)),
+		c("payload null", hello, step(nesRequest(2, "POST", "/echo", `null`), 1)),
+		c("payload absent", hello, step(nesRequest(2, "POST", "/echo", ""), 1)),
+		c("payload number", hello, step(nesRequest(2, "POST", "/echo", `42`), 1)),
+		c("payload true", hello, step(nesRequest(2, "POST", "/echo", `true`), 1)),
+		// A string is the request body as it is, so "hello" is not JSON: 400 with a JSON body.
+		c("payload string (400 with a JSON body)", hello, step(nesRequest(2, "POST", "/echo", `"hello"`), 1)),
+		c("payload string holding JSON", hello, step(nesRequest(2, "POST", "/echo", `"{\"a\":[1,2]}"`), 1)),
+		c("big message, 900 KiB", hello, step(nesRequest(2, "POST", "/echo", nesBigPayload(900<<10)), 1)),
+		c("big message, 2 MiB", hello, step(nesRequest(2, "POST", "/echo", nesBigPayload(2<<20)), 1)),
+
+		// error responses
+		c("handler error (500)", hello, step(nesRequest(2, "GET", "/boom", ""), 1)),
+
+		// custom messages
+		c("message", hello, step(`{"type":"message","id":2,"message":{"a":[1,"x",null]}}`, 1)),
+		c("message string", hello, step(`{"type":"message","id":2,"message":"hi"}`, 1)),
+		c("message without message", hello, step(`{"type":"message","id":2}`, 1)),
+
+		// subscriptions: every case subscribes to paths of its own (the cases run at once), and
+		// those that use /items, which has no parameter to vary, run alone.
+		c("sub ok", hello, step(`{"type":"sub","id":2,"path":"/item/101"}`, 1)),
+		c("sub twice", hello, step(`{"type":"sub","id":2,"path":"/item/102"}`, 1), step(`{"type":"sub","id":3,"path":"/item/102"}`, 1)),
+		c("sub with query", hello, step(`{"type":"sub","id":2,"path":"/item/5?x=1"}`, 1)),
+		c("sub not found", hello, step(`{"type":"sub","id":2,"path":"/nosuch"}`, 1)),
+		c("sub not found, partial match", hello, step(`{"type":"sub","id":2,"path":"/item/5/6"}`, 1)),
+		{name: "unsub", serial: true, steps: []nesStep{hello,
+			step(`{"type":"sub","id":2,"path":"/items"}`, 1), step(`{"type":"unsub","id":3,"path":"/items"}`, 1),
+			step(nesRequest(4, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 1)}},
+		c("unsub unknown", hello, step(`{"type":"unsub","id":2,"path":"/item/77"}`, 1)),
+		c("unsub without path", hello, step(`{"type":"unsub","id":2}`, 1)),
+		{name: "hello with subs", serial: true, steps: []nesStep{
+			step(`{"type":"hello","id":1,"version":"2","subs":["/item/103","/items"]}`, 1),
+			step(nesRequest(2, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 2),
+			step(nesRequest(3, "POST", "/publish", `{"path":"/item/103","message":{"n":2}}`), 2)}},
+		{name: "hello with a bad sub", serial: true, steps: []nesStep{
+			step(`{"type":"hello","id":1,"version":"2","subs":["/item/104","/nosuch","/items"]}`, 1),
+			step(nesRequest(2, "POST", "/publish", `{"path":"/item/104","message":{"n":1}}`), 2),
+			step(nesRequest(3, "POST", "/publish", `{"path":"/items","message":{"n":2}}`), 1)}},
+		c("hello with a sub with query", step(`{"type":"hello","id":1,"version":"2","subs":["/item/5?a=b"]}`, 1)),
+		c("publish", hello, step(`{"type":"sub","id":2,"path":"/item/105"}`, 1),
+			step(nesRequest(3, "POST", "/publish", `{"path":"/item/105","message":{"n":1}}`), 2),
+			step(nesRequest(4, "POST", "/publish", `{"path":"/item/106","message":{"n":2}}`), 1),
+			step(nesRequest(5, "POST", "/publish", `{"path":"/item/105","message":null}`), 2)),
+		c("publish filtered for john", helloJohn, step(`{"type":"sub","id":2,"path":"/item/107"}`, 1),
+			step(nesRequest(3, "POST", "/publish", `{"path":"/item/107","message":{"n":1,"updater":"john"}}`), 1),
+			step(nesRequest(4, "POST", "/publish", `{"path":"/item/107","message":{"n":2,"updater":"jane"}}`), 2)),
+		{name: "broadcast", serial: true, steps: []nesStep{hello,
+			step(nesRequest(2, "POST", "/broadcast", `{"message":{"hello":"all"}}`), 2)}},
+
+		// authentication
+		c("hello with credentials", helloJohn, step(nesRequest(2, "GET", "/auth/h", ""), 1), step(nesRequest(3, "GET", "authhello", ""), 1)),
+		c("hello with bad credentials", step(`{"type":"hello","id":1,"version":"2","auth":`+nesWrong+`}`, 1),
+			step(nesRequest(2, "GET", "/h", ""), 1), step(`{"type":"hello","id":3,"version":"2"}`, 1)),
+		c("hello with empty auth headers", step(`{"type":"hello","id":1,"version":"2","auth":{"headers":{}}}`, 1),
+			step(nesRequest(2, "GET", "/auth/h", ""), 1)),
+		c("hello with a bad sub and credentials", step(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`,"subs":["/nosuch"]}`, 1),
+			step(nesRequest(2, "GET", "/auth/h", ""), 1)),
+		c("reauth ok", hello, step(`{"type":"reauth","id":2,"auth":`+nesJohn+`}`, 1), step(nesRequest(3, "GET", "/auth/h", ""), 1)),
+		{name: "reauth bad", closes: true, steps: []nesStep{hello, step(`{"type":"reauth","id":2,"auth":`+nesWrong+`}`, 1)}},
+
+		// server-side close
+		{name: "drop", closes: true, steps: []nesStep{hello, step(nesRequest(2, "POST", "/drop", ""), 1)}},
+		{name: "no hello within the auth timeout", closes: true, closeWait: 8 * time.Second,
+			steps: []nesStep{step(`{"type":"ping","id":1}`, 0)}},
+	}
+}
+
+func TestDifferentialNes(t *testing.T) {
+	t.Parallel()
+	hapi := hapiNes.start(t, nesDefaultHeartbeat)
+	var herald string
+	if heraldNesExists() {
+		herald = heraldNes(t).start(t, nesDefaultHeartbeat)
+	}
+
+	// The exchanges run first, many at once (each case's two servers at once too), so that
+	// the whole table takes about as long as its slowest case; the subtests then check them.
+	// Serial cases run before the others, one at a time.
+	cases := nesDifferentialCases()
+	type outcome struct{ hapi, herald nesExchange }
+	results := make([]outcome, len(cases))
+	play := func(i int) {
+		var wg sync.WaitGroup
+		if herald != "" {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i].herald = exchangeNes(herald, cases[i])
+			}()
+		}
+		results[i].hapi = exchangeNes(hapi, cases[i])
+		wg.Wait()
+	}
+	for i, c := range cases {
+		if c.serial {
+			play(i)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, c := range cases {
+		if c.serial {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			play(i)
+		}()
+	}
+	wg.Wait()
+
+	for i, c := range cases {
+		hapiRes, heraldRes := results[i].hapi, results[i].herald
+		t.Run(c.name, func(t *testing.T) {
+			// The case describes the reference: as many replies as it says, and nothing else.
+			require.NoError(t, hapiRes.err, "hapi")
+			require.Len(t, hapiRes.replies, c.wanted(), "hapi's replies: %s", hapiRes.replies)
+			require.Equal(t, c.closes, hapiRes.closed, "hapi closed the socket (code %d)", hapiRes.closeCode)
+			if herald == "" {
+				t.Skip("herald's examples/nes does not exist yet: hapi only")
+			}
+			t.Logf("hapi: %s closed=%v code=%d pings=%d in %v", hapiRes.replies, hapiRes.closed, hapiRes.closeCode, hapiRes.pings, hapiRes.took)
+			t.Logf("herald: %s closed=%v code=%d pings=%d in %v", heraldRes.replies, heraldRes.closed, heraldRes.closeCode, heraldRes.pings, heraldRes.took)
+			ct := assert.TestingT(t)
+			if c.appDefined != "" {
+				ct = logOnly{t}
+				t.Logf("differences below come from the application, not from nes: %s", c.appDefined)
+			}
+			assert.NoError(ct, heraldRes.err, "herald")
+			compareNesReplies(ct, hapiRes.replies, heraldRes.replies)
+			assert.Equal(ct, hapiRes.closed, heraldRes.closed,
+				"socket closed by the server (hapi code %d, herald code %d)", hapiRes.closeCode, heraldRes.closeCode)
+		})
+	}
+}
+
+func (c nesCase) wanted() int {
+	n := 0
+	for _, s := range c.steps {
+		n += s.replies
+	}
+	return n
+}
+
+// nesReplies are the frames a server sent, parsed; a frame that is not a JSON object (a chunk)
+// is kept as {"raw": text}.
+type nesReplies []map[string]any
+
+func (r nesReplies) String() string {
+	var b strings.Builder
+	for i, m := range r {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(truncate(canonicalJSON(m), 400))
+	}
+	return "[" + b.String() + "]"
+}
+
+// nesExchange is what one server did in one case.
+type nesExchange struct {
+	replies   nesReplies
+	closed    bool
+	closeCode ws.StatusCode
+	pings     int // server pings, left out of replies
+	took      time.Duration
+	err       error
+}
+
+// exchangeNes plays a case against the server at url. It never calls into testing (it runs on
+// its own goroutine): failures come back in err.
+func exchangeNes(url string, c nesCase) (res nesExchange) {
+	start := time.Now()
+	defer func() { res.took = time.Since(start) }()
+	// The Dialer's Timeout bounds only the dial and handshake (a context's deadline would
+	// also cut the reads that follow).
+	conn, br, _, err := ws.Dialer{Timeout: nesReplyTimeout}.Dial(context.Background(), url)
+	if err != nil {
+		res.err = fmt.Errorf("dial %s: %w", url, err)
+		return res
+	}
+	defer conn.Close()
+	if br == nil {
+		br = bufio.NewReader(conn)
+	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{br, conn}
+
+	// read reads one frame before deadline. It returns false when the socket closed, timed
+	// out or failed.
+	read := func(deadline time.Time) bool {
+		_ = conn.SetReadDeadline(deadline)
+		data, _, err := wsutil.ReadServerData(rw)
+		var closed wsutil.ClosedError
+		var ne net.Error
+		switch {
+		case err == nil && string(data) == `{"type":"ping"}`:
+			res.pings++ // heartbeats: when one falls in a case depends on the server's timer
+			return true
+		case err == nil:
+			res.replies = append(res.replies, parseNesFrame(data))
+			return true
+		case errors.As(err, &closed):
+			res.closed, res.closeCode = true, closed.Code
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+			res.closed, res.closeCode = true, ws.StatusAbnormalClosure
+		case errors.As(err, &ne) && ne.Timeout():
+		default:
+			res.err = err
+		}
+		return false
+	}
+
+	want := 0
+	for i, s := range c.steps {
+		_ = conn.SetWriteDeadline(time.Now().Add(nesReplyTimeout))
+		if err := wsutil.WriteClientText(conn, []byte(s.frame)); err != nil {
+			res.err = fmt.Errorf("step %d: write: %w", i, err)
+			return res
+		}
+		// No write deadline while reading: the reply to a close frame is written from there.
+		_ = conn.SetWriteDeadline(time.Time{})
+		want += s.replies
+		deadline := time.Now().Add(nesReplyTimeout)
+		for len(res.replies) < want {
+			if !read(deadline) {
+				if res.err == nil && !res.closed {
+					res.err = fmt.Errorf("step %d: %d replies within %v, want %d", i, len(res.replies), nesReplyTimeout, want)
+				}
+				return res
+			}
+		}
+	}
+	// Anything more, until the quiet period ends or, when the server should close, the close.
+	wait := nesQuiet
+	if c.closes {
+		wait = c.closeWait
+		if wait == 0 {
+			wait = 3 * time.Second
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for read(deadline) {
+	}
+	return res
+}
+
+func parseNesFrame(data []byte) map[string]any {
+	if len(data) == 0 || data[0] != '{' {
+		return map[string]any{"raw": string(data)}
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return map[string]any{"raw": string(data), "parseError": err.Error()}
+	}
+	normalizeNesReply(m)
+	return m
+}
+
+// normalizeNesReply replaces the values that legitimately differ between servers: the socket id
+// in a hello reply (its format is the server's own).
+func normalizeNesReply(m map[string]any) {
+	if m["type"] == "hello" {
+		if s, ok := m["socket"].(string); ok && s != "" {
+			m["socket"] = "<socket id>"
+		}
+	}
+}
+
+// compareNesReplies compares two servers' replies, grouped by id (pushes have none), field by
+// field.
+func compareNesReplies(t assert.TestingT, hapi, herald nesReplies) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+	group := func(r nesReplies) map[string]nesReplies {
+		g := map[string]nesReplies{}
+		for _, m := range r {
+			k := "(no id)"
+			if id, ok := m["id"]; ok {
+				k = "id " + canonicalJSON(id)
+			}
+			g[k] = append(g[k], m)
+		}
+		for _, l := range g {
+			sort.Slice(l, func(i, j int) bool { return canonicalJSON(l[i]) < canonicalJSON(l[j]) })
+		}
+		return g
+	}
+	hg, rg := group(hapi), group(herald)
+	keys := map[string]bool{}
+	for k := range hg {
+		keys[k] = true
+	}
+	for k := range rg {
+		keys[k] = true
+	}
+	for k := range keys {
+		h, r := hg[k], rg[k]
+		if len(h) != len(r) {
+			t.Errorf("%s: hapi sent %d frames, herald %d\nhapi:   %s\nherald: %s", k, len(h), len(r), h, r)
+			continue
+		}
+		for i := range h {
+			fields := map[string]bool{}
+			for f := range h[i] {
+				fields[f] = true
+			}
+			for f := range r[i] {
+				fields[f] = true
+			}
+			for f := range fields {
+				hv, hok := h[i][f]
+				rv, rok := r[i][f]
+				if hok != rok || !reflect.DeepEqual(hv, rv) {
+					t.Errorf("%s, field %q:\nhapi:   %s\nherald: %s", k, f, showField(hv, hok), showField(rv, rok))
+				}
+			}
+		}
+	}
+}
+
+// logOnly turns assertion failures into log lines.
+type logOnly struct{ t *testing.T }
+
+func (l logOnly) Errorf(format string, args ...any) {
+	l.t.Helper()
+	l.t.Logf("(not a failure) "+format, args...)
+}
+
+func showField(v any, ok bool) string {
+	if !ok {
+		return "(absent)"
+	}
+	return truncate(canonicalJSON(v), 600)
+}
+
+// canonicalJSON encodes v with sorted keys (encoding/json sorts map keys).
+func canonicalJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%#v", v)
+	}
+	return string(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:n], len(s))
+}
