@@ -18,7 +18,7 @@ var pingMessage = []byte(`{"type":"ping"}`)
 
 func startHeartbeat(s *Server) *heartbeater {
 	h := &heartbeater{s: s}
-	h.timer = time.AfterFunc(s.heartbeat.Interval, h.ping)
+	h.schedule(s.heartbeat.Interval, h.ping)
 	return h
 }
 

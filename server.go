@@ -63,7 +63,7 @@ type Options struct {
 	// MaxRequestBytes when that is set.
 	WebSocket *websocket.Options
 
-	// MaxRequestBytes bounds one message from a client. Zero means 1 MiB.
+	// MaxRequestBytes bounds one message from a client. Zero means 8 MiB.
 	MaxRequestBytes int64
 
 	// MaxResponseBytes bounds the body an application handler may write for one nes request;
@@ -145,7 +145,7 @@ type Server struct {
 const (
 	defaultHeartbeatInterval = 15 * time.Second
 	defaultHeartbeatTimeout  = 5 * time.Second
-	defaultMaxRequestBytes   = 1 << 20
+	defaultMaxRequestBytes   = 8 << 20
 	defaultMaxResponseBytes  = 8 << 20
 	defaultMaxInFlight       = 32
 	defaultMaxSubscriptions  = 1024
