@@ -147,7 +147,7 @@ func corpus(r *rand.Rand, i int) []byte {
 	case 0:
 		return []byte(fmt.Sprintf(`{"id":%d,"status":"complete","items":[1,2,3]}`, i))
 	case 1:
-		b := make([]byte, r.IntN(70000))
+		b := make([]byte, r.IntN(20000))
 		for j := range b {
 			b[j] = "abcabcabd{}\":,"[r.IntN(14)]
 		}
@@ -159,7 +159,7 @@ func corpus(r *rand.Rand, i int) []byte {
 		}
 		return b
 	default:
-		return bytes.Repeat([]byte("herald "), r.IntN(5000))
+		return bytes.Repeat([]byte("herald "), r.IntN(2000))
 	}
 }
 
@@ -187,7 +187,7 @@ func TestRoundTrips(t *testing.T) {
 			std := newStdStream()
 			r := rand.New(rand.NewPCG(uint64(ci), 1))
 			compressed := 0
-			for i := range 60 {
+			for i := range 40 {
 				msg := corpus(r, i)
 				// server to client
 				m := &extensions.Message{Data: bytes.Clone(msg)}
@@ -208,7 +208,7 @@ func TestRoundTrips(t *testing.T) {
 				require.NoError(t, srv.Decode(d))
 				require.Equal(t, msg, d.Data, "message %d client to server", i)
 			}
-			assert.Greater(t, compressed, 20, "most messages should have gone compressed")
+			assert.Greater(t, compressed, 12, "most messages should have gone compressed")
 		})
 	}
 }
@@ -231,9 +231,9 @@ func TestIncompressibleGoesRaw(t *testing.T) {
 func TestDecompressionBombStopsAtLimit(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	w, _ := stdflate.NewWriter(&buf, stdflate.BestCompression)
+	w, _ := stdflate.NewWriter(&buf, stdflate.BestSpeed)
 	zeros := make([]byte, 1<<20)
-	for range 256 { // 256 MiB of zeros, about 250 KiB compressed
+	for range 64 { // 64 MiB of zeros in a few hundred KiB
 		_, _ = w.Write(zeros)
 	}
 	_ = w.Flush()
