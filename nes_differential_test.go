@@ -235,6 +235,7 @@ func nesDifferentialCases() []nesCase {
 
 func TestDifferentialNes(t *testing.T) {
 	t.Parallel()
+	start := time.Now()
 	hapi := hapiNes.start(t, nesDefaultHeartbeat)
 	var herald string
 	if heraldNesExists() {
@@ -244,6 +245,7 @@ func TestDifferentialNes(t *testing.T) {
 	// The exchanges run first, many at once (each case's two servers at once too), so that
 	// the whole table takes about as long as its slowest case; the subtests then check them.
 	// Serial cases run before the others, one at a time.
+	t.Logf("servers started in %v", time.Since(start))
 	cases := nesDifferentialCases()
 	type outcome struct{ hapi, herald nesExchange }
 	results := make([]outcome, len(cases))
@@ -279,6 +281,7 @@ func TestDifferentialNes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("%d cases played in %v", len(cases), time.Since(start))
 
 	for i, c := range cases {
 		hapiRes, heraldRes := results[i].hapi, results[i].herald
@@ -313,9 +316,14 @@ func (c nesCase) wanted() int {
 	return n
 }
 
-// nesReplies are the frames a server sent, parsed; a frame that is not a JSON object (a chunk)
-// is kept as {"raw": text}.
-type nesReplies []map[string]any
+// nesReply is one frame a server sent, parsed; a frame that is not a JSON object (a chunk) is
+// kept as {"raw": text}.
+type nesReply struct {
+	fields map[string]any
+	raw    string // the frame as it came, for the log
+}
+
+type nesReplies []nesReply
 
 func (r nesReplies) String() string {
 	var b strings.Builder
@@ -323,7 +331,7 @@ func (r nesReplies) String() string {
 		if i > 0 {
 			b.WriteString(" ")
 		}
-		b.WriteString(truncate(canonicalJSON(m), 400))
+		b.WriteString(truncate(m.raw, 400))
 	}
 	return "[" + b.String() + "]"
 }
@@ -418,18 +426,19 @@ func exchangeNes(url string, c nesCase) (res nesExchange) {
 	return res
 }
 
-func parseNesFrame(data []byte) map[string]any {
-	if len(data) == 0 || data[0] != '{' {
-		return map[string]any{"raw": string(data)}
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
+func parseNesFrame(data []byte) nesReply {
 	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return map[string]any{"raw": string(data), "parseError": err.Error()}
+	if len(data) == 0 || data[0] != '{' {
+		m = map[string]any{"raw": string(data)}
+	} else {
+		d := json.NewDecoder(bytes.NewReader(data))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			m = map[string]any{"raw": string(data), "parseError": err.Error()}
+		}
+		normalizeNesReply(m)
 	}
-	normalizeNesReply(m)
-	return m
+	return nesReply{fields: m, raw: string(data)}
 }
 
 // normalizeNesReply replaces the values that legitimately differ between servers: the socket id
@@ -452,13 +461,15 @@ func compareNesReplies(t assert.TestingT, hapi, herald nesReplies) {
 		g := map[string]nesReplies{}
 		for _, m := range r {
 			k := "(no id)"
-			if id, ok := m["id"]; ok {
+			if id, ok := m.fields["id"]; ok {
 				k = "id " + canonicalJSON(id)
 			}
 			g[k] = append(g[k], m)
 		}
 		for _, l := range g {
-			sort.Slice(l, func(i, j int) bool { return canonicalJSON(l[i]) < canonicalJSON(l[j]) })
+			if len(l) > 1 { // pushes without id, small: sort them by their canonical JSON
+				sort.Slice(l, func(i, j int) bool { return canonicalJSON(l[i].fields) < canonicalJSON(l[j].fields) })
+			}
 		}
 		return g
 	}
@@ -477,16 +488,19 @@ func compareNesReplies(t assert.TestingT, hapi, herald nesReplies) {
 			continue
 		}
 		for i := range h {
+			if reflect.DeepEqual(h[i].fields, r[i].fields) {
+				continue
+			}
 			fields := map[string]bool{}
-			for f := range h[i] {
+			for f := range h[i].fields {
 				fields[f] = true
 			}
-			for f := range r[i] {
+			for f := range r[i].fields {
 				fields[f] = true
 			}
 			for f := range fields {
-				hv, hok := h[i][f]
-				rv, rok := r[i][f]
+				hv, hok := h[i].fields[f]
+				rv, rok := r[i].fields[f]
 				if hok != rok || !reflect.DeepEqual(hv, rv) {
 					t.Errorf("%s, field %q:\nhapi:   %s\nherald: %s", k, f, showField(hv, hok), showField(rv, rok))
 				}
