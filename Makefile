@@ -4,7 +4,7 @@
 
 GO          ?= go
 PEERS_DIR   := internal/testpeers
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
 .PHONY: test peers node-peers chromium vet lint fuzz interop bench

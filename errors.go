@@ -78,7 +78,6 @@ var (
 	errTooManyForUser   = NewError(http.StatusServiceUnavailable, "Too many connections for the authenticated user")
 	errVerifyFailed     = NewError(http.StatusForbidden, "Credential verification failed")
 	errTooManySubs      = NewError(http.StatusTooManyRequests, "Too many subscriptions on this connection (see Options.MaxSubscriptions)")
-	errRequestTooLarge  = NewError(http.StatusRequestEntityTooLarge, "Request payload too large (see Options.MaxRequestBytes)")
 	errResponseTooLarge = NewError(http.StatusInternalServerError, "response larger than Options.MaxResponseBytes")
 )
 

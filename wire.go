@@ -59,10 +59,6 @@ type idReply struct {
 	ID   json.RawMessage `json:"id"`
 }
 
-type pushPing struct {
-	Type string `json:"type"`
-}
-
 type pushUpdate struct {
 	Type    string          `json:"type"`
 	Message json.RawMessage `json:"message"`

@@ -51,8 +51,6 @@ func newReadBuf(conn net.Conn, pending []byte) *readBuf {
 	return b
 }
 
-func (b *readBuf) buffered() int { return b.w - b.r }
-
 func (b *readBuf) borrow() {
 	if b.raw == nil {
 		b.buf = make([]byte, readBufSize)

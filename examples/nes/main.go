@@ -107,8 +107,7 @@ func basicAuth(r *http.Request) (*herald.Credentials, error) {
 // newServer builds the demo's nes server around its routes.
 func newServer(cfg config) *herald.Server {
 	mux := http.NewServeMux()
-	var nes *herald.Server
-	nes = herald.NewServer(mux, &herald.Options{
+	nes := herald.NewServer(mux, &herald.Options{
 		Auth:      &herald.AuthOptions{Type: "direct", Authenticate: basicAuth},
 		Heartbeat: &herald.Heartbeat{Interval: cfg.heartbeatInterval, Timeout: cfg.heartbeatTimeout},
 		OnMessage: func(ctx context.Context, s *herald.Socket, message herald.RawMessage) (any, error) {
