@@ -5,8 +5,8 @@ package herald_test
 // herald's examples/nes, and compares the replies field by field after JSON parsing.
 //
 // Values that legitimately differ are replaced before the comparison (see normalizeNesReply):
-// only the `socket` id of a hello reply (`<ms>:<server id>:<counter>` in hapi, random in
-// herald). Nothing else in these replies carries a timestamp. Server pings ({"type":"ping"})
+// only the `socket` id of a hello reply (`<ms>:<server id>:<counter>` on both, with a time and
+// a server id of their own). Nothing else in these replies carries a timestamp. Server pings ({"type":"ping"})
 // are left out: each server pings on its own timer, so whether one falls inside a case is
 // chance. Close codes are logged, not compared: whether a socket was closed is.
 //
@@ -18,6 +18,9 @@ package herald_test
 // before sending the next, so that the order is the same on both servers (nes processes messages
 // concurrently: without the lockstep, replies could cross). Pushes without an id (pub, update)
 // and replies are compared as groups keyed by id.
+//
+// Left out because they crash the reference server (an unhandled TypeError kills the Node
+// process): a frame that is JSON null, and a sub message without a path.
 
 import (
 	"bufio"
@@ -75,7 +78,8 @@ const (
 	nesQuiet = 250 * time.Millisecond
 )
 
-func step(frame string, replies int) nesStep { return nesStep{frame: frame, replies: replies} }
+// nesSend is a step that sends frame as text and waits for replies frames.
+func nesSend(frame string, replies int) nesStep { return nesStep{frame: frame, replies: replies} }
 
 const (
 	nesHello = `{"type":"hello","id":1,"version":"2"}`
@@ -108,158 +112,158 @@ func nesBigPayload(n int) string {
 }
 
 func nesDifferentialCases() []nesCase {
-	hello := step(nesHello, 1)
-	helloJohn := step(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`}`, 1)
+	hello := nesSend(nesHello, 1)
+	helloJohn := nesSend(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`}`, 1)
 	c := func(name string, steps ...nesStep) nesCase { return nesCase{name: name, steps: steps} }
 	return []nesCase{
 		// hello
 		c("hello ok", hello),
-		c("hello with a string id", step(`{"type":"hello","id":"h1","version":"2"}`, 1)),
-		c("hello with unknown fields", step(`{"type":"hello","id":1,"version":"2","foo":{"bar":1}}`, 1)),
-		c("second hello", hello, step(`{"type":"hello","id":2,"version":"2"}`, 1)),
-		c("wrong version", step(`{"type":"hello","id":1,"version":"1"}`, 1)),
-		c("version as a number", step(`{"type":"hello","id":1,"version":2}`, 1)),
-		c("missing version", step(`{"type":"hello","id":1}`, 1)),
-		c("wrong version, then hello", step(`{"type":"hello","id":1,"version":"3"}`, 1), step(`{"type":"hello","id":2,"version":"2"}`, 1)),
-		c("missing id", step(`{"type":"hello","version":"2"}`, 1)),
-		c("id 0", step(`{"type":"hello","id":0,"version":"2"}`, 1)),
-		c("id empty string", step(`{"type":"hello","id":"","version":"2"}`, 1)),
-		c("id null", step(`{"type":"hello","id":null,"version":"2"}`, 1)),
-		c("id false", step(`{"type":"hello","id":false,"version":"2"}`, 1)),
-		c("missing type", step(`{"id":1,"version":"2"}`, 1)),
-		c("empty type", step(`{"type":"","id":1}`, 1)),
-		c("invalid JSON", step(`{not json`, 1)),
-		c("JSON array", step(`[]`, 1)),
-		c("JSON number", step(`42`, 1)),
-		c("JSON string", step(`"hello"`, 1)),
-		c("id as an object", step(`{"type":"hello","id":{"a":1},"version":"2"}`, 1)),
-		c("id as an empty array", step(`{"type":"hello","id":[],"version":"2"}`, 1)),
-		c("id true", step(`{"type":"hello","id":true,"version":"2"}`, 1)),
-		c("id 1e3", step(`{"type":"hello","id":1e3,"version":"2"}`, 1)),
-		c("id 1.5", step(`{"type":"hello","id":1.5,"version":"2"}`, 1)),
-		c("id -1", step(`{"type":"hello","id":-1,"version":"2"}`, 1)),
-		c("type as a number", step(`{"type":1,"id":1}`, 1), hello, step(`{"type":2,"id":2}`, 1)),
-		c("unknown type without id", step(`{"type":"foo"}`, 1)),
+		c("hello with a string id", nesSend(`{"type":"hello","id":"h1","version":"2"}`, 1)),
+		c("hello with unknown fields", nesSend(`{"type":"hello","id":1,"version":"2","foo":{"bar":1}}`, 1)),
+		c("second hello", hello, nesSend(`{"type":"hello","id":2,"version":"2"}`, 1)),
+		c("wrong version", nesSend(`{"type":"hello","id":1,"version":"1"}`, 1)),
+		c("version as a number", nesSend(`{"type":"hello","id":1,"version":2}`, 1)),
+		c("missing version", nesSend(`{"type":"hello","id":1}`, 1)),
+		c("wrong version, then hello", nesSend(`{"type":"hello","id":1,"version":"3"}`, 1), nesSend(`{"type":"hello","id":2,"version":"2"}`, 1)),
+		c("missing id", nesSend(`{"type":"hello","version":"2"}`, 1)),
+		c("id 0", nesSend(`{"type":"hello","id":0,"version":"2"}`, 1)),
+		c("id empty string", nesSend(`{"type":"hello","id":"","version":"2"}`, 1)),
+		c("id null", nesSend(`{"type":"hello","id":null,"version":"2"}`, 1)),
+		c("id false", nesSend(`{"type":"hello","id":false,"version":"2"}`, 1)),
+		c("missing type", nesSend(`{"id":1,"version":"2"}`, 1)),
+		c("empty type", nesSend(`{"type":"","id":1}`, 1)),
+		c("invalid JSON", nesSend(`{not json`, 1)),
+		c("JSON array", nesSend(`[]`, 1)),
+		c("JSON number", nesSend(`42`, 1)),
+		c("JSON string", nesSend(`"hello"`, 1)),
+		c("id as an object", nesSend(`{"type":"hello","id":{"a":1},"version":"2"}`, 1)),
+		c("id as an empty array", nesSend(`{"type":"hello","id":[],"version":"2"}`, 1)),
+		c("id true", nesSend(`{"type":"hello","id":true,"version":"2"}`, 1)),
+		c("id 1e3", nesSend(`{"type":"hello","id":1e3,"version":"2"}`, 1)),
+		c("id 1.5", nesSend(`{"type":"hello","id":1.5,"version":"2"}`, 1)),
+		c("id -1", nesSend(`{"type":"hello","id":-1,"version":"2"}`, 1)),
+		c("type as a number", nesSend(`{"type":1,"id":1}`, 1), hello, nesSend(`{"type":2,"id":2}`, 1)),
+		c("unknown type without id", nesSend(`{"type":"foo"}`, 1)),
 		c("hello as a binary frame", nesStep{frame: nesHello, replies: 1, binary: true},
 			nesStep{frame: nesRequest(2, "GET", "/h", ""), replies: 1, binary: true}),
-		{name: "hello and request in one burst", steps: []nesStep{step(nesHello, 0), step(nesRequest(2, "GET", "/h", ""), 2)},
+		{name: "hello and request in one burst", steps: []nesStep{nesSend(nesHello, 0), nesSend(nesRequest(2, "GET", "/h", ""), 2)},
 			mayDiffer: "hapi rejects the request as not initialized: the hello waits in server.auth.verify (the first message " +
 				"of a socket always verifies) while the request skips it and finds the socket not yet helloed; herald " +
 				"runs a hello before anything that follows it"},
-		c("hello with auth null", step(`{"type":"hello","id":1,"version":"2","auth":null}`, 1)),
-		{name: "hello with subs as a string", steps: []nesStep{step(`{"type":"hello","id":1,"version":"2","subs":"/item/5"}`, 1)},
+		c("hello with auth null", nesSend(`{"type":"hello","id":1,"version":"2","auth":null}`, 1)),
+		{name: "hello with subs as a string", steps: []nesStep{nesSend(`{"type":"hello","id":1,"version":"2","subs":"/item/5"}`, 1)},
 			mayDiffer: "hapi walks the string's characters as paths and fails on the first, \"/\" (404, path \"/\"); " +
 				"herald refuses a subs that is not an array (400 Cannot parse message)"},
-		c("hello with empty subs", step(`{"type":"hello","id":1,"version":"2","subs":[]}`, 1)),
-		c("unknown type before hello", step(`{"type":"foo","id":1}`, 1)),
-		c("unknown type", hello, step(`{"type":"foo","id":2}`, 1)),
-		c("request before hello", step(nesRequest(1, "GET", "/h", ""), 1)),
-		c("message before hello", step(`{"type":"message","id":1,"message":"hi"}`, 1)),
-		c("sub before hello", step(`{"type":"sub","id":1,"path":"/item/5"}`, 1)),
-		c("reauth before hello", step(`{"type":"reauth","id":1,"auth":`+nesJohn+`}`, 1)),
-		c("ping before hello", step(`{"type":"ping","id":1}`, 0), hello),
-		c("ping without id", step(`{"type":"ping"}`, 1)),
-		c("ping after hello", hello, step(`{"type":"ping","id":2}`, 0)),
+		c("hello with empty subs", nesSend(`{"type":"hello","id":1,"version":"2","subs":[]}`, 1)),
+		c("unknown type before hello", nesSend(`{"type":"foo","id":1}`, 1)),
+		c("unknown type", hello, nesSend(`{"type":"foo","id":2}`, 1)),
+		c("request before hello", nesSend(nesRequest(1, "GET", "/h", ""), 1)),
+		c("message before hello", nesSend(`{"type":"message","id":1,"message":"hi"}`, 1)),
+		c("sub before hello", nesSend(`{"type":"sub","id":1,"path":"/item/5"}`, 1)),
+		c("reauth before hello", nesSend(`{"type":"reauth","id":1,"auth":`+nesJohn+`}`, 1)),
+		c("ping before hello", nesSend(`{"type":"ping","id":1}`, 0), hello),
+		c("ping without id", nesSend(`{"type":"ping"}`, 1)),
+		c("ping after hello", hello, nesSend(`{"type":"ping","id":2}`, 0)),
 
 		// requests
 		c("request by id and path", hello,
-			step(nesRequest(2, "GET", "hello", ""), 1), step(nesRequest(3, "GET", "/h", ""), 1)),
-		c("request by id ignores the method", hello, step(nesRequest(2, "POST", "hello", ""), 1)),
-		c("request with a string id", hello, step(`{"type":"request","id":"r2","method":"GET","path":"/h"}`, 1)),
-		c("unknown route id", hello, step(nesRequest(2, "GET", "nosuchroute", ""), 1)),
-		c("unknown path", hello, step(nesRequest(2, "GET", "/nosuchpath", ""), 1)),
-		c("request path with a query", hello, step(nesRequest(2, "GET", "/h?x=1&y=%C3%A9", ""), 1)),
-		c("lowercase method", hello, step(nesRequest(2, "get", "/h", ""), 1)),
+			nesSend(nesRequest(2, "GET", "hello", ""), 1), nesSend(nesRequest(3, "GET", "/h", ""), 1)),
+		c("request by id ignores the method", hello, nesSend(nesRequest(2, "POST", "hello", ""), 1)),
+		c("request with a string id", hello, nesSend(`{"type":"request","id":"r2","method":"GET","path":"/h"}`, 1)),
+		c("unknown route id", hello, nesSend(nesRequest(2, "GET", "nosuchroute", ""), 1)),
+		c("unknown path", hello, nesSend(nesRequest(2, "GET", "/nosuchpath", ""), 1)),
+		c("request path with a query", hello, nesSend(nesRequest(2, "GET", "/h?x=1&y=%C3%A9", ""), 1)),
+		c("lowercase method", hello, nesSend(nesRequest(2, "get", "/h", ""), 1)),
 		{name: "wrong method", mayDiffer: "hapi's router answers 404 for a path served for other methods only; net/http's ServeMux 405",
-			steps: []nesStep{hello, step(nesRequest(2, "DELETE", "/h", ""), 1)}},
-		c("missing method", hello, step(`{"type":"request","id":2,"path":"/h"}`, 1)),
-		c("missing path", hello, step(`{"type":"request","id":2,"method":"GET"}`, 1)),
-		c("empty path", hello, step(`{"type":"request","id":2,"method":"GET","path":""}`, 1)),
+			steps: []nesStep{hello, nesSend(nesRequest(2, "DELETE", "/h", ""), 1)}},
+		c("missing method", hello, nesSend(`{"type":"request","id":2,"path":"/h"}`, 1)),
+		c("missing path", hello, nesSend(`{"type":"request","id":2,"method":"GET"}`, 1)),
+		c("empty path", hello, nesSend(`{"type":"request","id":2,"method":"GET","path":""}`, 1)),
 		c("authorization header in any case", hello,
-			step(`{"type":"request","id":2,"method":"GET","path":"/h","headers":{"authorization":"x"}}`, 1),
-			step(`{"type":"request","id":3,"method":"GET","path":"/h","headers":{"Authorization":"x"}}`, 1),
-			step(`{"type":"request","id":4,"method":"GET","path":"/auth/h","headers":{"AUTHORIZATION":"Basic am9objpzZWNyZXQ="}}`, 1)),
+			nesSend(`{"type":"request","id":2,"method":"GET","path":"/h","headers":{"authorization":"x"}}`, 1),
+			nesSend(`{"type":"request","id":3,"method":"GET","path":"/h","headers":{"Authorization":"x"}}`, 1),
+			nesSend(`{"type":"request","id":4,"method":"GET","path":"/auth/h","headers":{"AUTHORIZATION":"Basic am9objpzZWNyZXQ="}}`, 1)),
 		c("the auth endpoint", hello,
-			step(nesRequest(2, "GET", "/nes/auth", ""), 1),
-			step(nesRequest(3, "POST", "/nes/auth", ""), 1),
-			step(nesRequest(4, "GET", "nes.auth", ""), 1)),
-		c("route id of a wildcard route", hello, step(nesRequest(2, "GET", "wild", ""), 1)),
+			nesSend(nesRequest(2, "GET", "/nes/auth", ""), 1),
+			nesSend(nesRequest(3, "POST", "/nes/auth", ""), 1),
+			nesSend(nesRequest(4, "GET", "nes.auth", ""), 1)),
+		c("route id of a wildcard route", hello, nesSend(nesRequest(2, "GET", "wild", ""), 1)),
 		c("authenticated route without credentials", hello,
-			step(nesRequest(2, "GET", "/auth/h", ""), 1), step(nesRequest(3, "GET", "authhello", ""), 1)),
+			nesSend(nesRequest(2, "GET", "/auth/h", ""), 1), nesSend(nesRequest(3, "GET", "authhello", ""), 1)),
 		c("request headers are not echoed", hello,
-			step(`{"type":"request","id":2,"method":"POST","path":"/echo","headers":{"x-custom":"a","content-type":"application/json"},"payload":{"a":1}}`, 1)),
+			nesSend(`{"type":"request","id":2,"method":"POST","path":"/echo","headers":{"x-custom":"a","content-type":"application/json"},"payload":{"a":1}}`, 1)),
 
 		// request payloads through /echo
-		c("payload object", hello, step(nesRequest(2, "POST", "/echo", `{"a":1,"b":{"c":[1,2,3]},"d":"é🎉","e":null}`), 1)),
-		c("payload array", hello, step(nesRequest(2, "POST", "/echo", `[1,"two",{"three":3},null]`), 1)),
-		c("payload null", hello, step(nesRequest(2, "POST", "/echo", `null`), 1)),
-		c("payload absent", hello, step(nesRequest(2, "POST", "/echo", ""), 1)),
-		c("payload number", hello, step(nesRequest(2, "POST", "/echo", `42`), 1)),
-		c("payload true", hello, step(nesRequest(2, "POST", "/echo", `true`), 1)),
+		c("payload object", hello, nesSend(nesRequest(2, "POST", "/echo", `{"a":1,"b":{"c":[1,2,3]},"d":"é🎉","e":null}`), 1)),
+		c("payload array", hello, nesSend(nesRequest(2, "POST", "/echo", `[1,"two",{"three":3},null]`), 1)),
+		c("payload null", hello, nesSend(nesRequest(2, "POST", "/echo", `null`), 1)),
+		c("payload absent", hello, nesSend(nesRequest(2, "POST", "/echo", ""), 1)),
+		c("payload number", hello, nesSend(nesRequest(2, "POST", "/echo", `42`), 1)),
+		c("payload true", hello, nesSend(nesRequest(2, "POST", "/echo", `true`), 1)),
 		// A string is the request body as it is, so "hello" is not JSON: 400 with a JSON body.
-		c("payload string (400 with a JSON body)", hello, step(nesRequest(2, "POST", "/echo", `"hello"`), 1)),
-		c("payload string holding JSON", hello, step(nesRequest(2, "POST", "/echo", `"{\"a\":[1,2]}"`), 1)),
+		c("payload string (400 with a JSON body)", hello, nesSend(nesRequest(2, "POST", "/echo", `"hello"`), 1)),
+		c("payload string holding JSON", hello, nesSend(nesRequest(2, "POST", "/echo", `"{\"a\":[1,2]}"`), 1)),
 		{name: "big message, 900 KiB", replyTimeout: 20 * time.Second,
-			steps: []nesStep{hello, step(nesRequest(2, "POST", "/echo", nesBigPayload(900<<10)), 1)}},
+			steps: []nesStep{hello, nesSend(nesRequest(2, "POST", "/echo", nesBigPayload(900<<10)), 1)}},
 		{name: "big message, 2 MiB", replyTimeout: 20 * time.Second,
-			steps: []nesStep{hello, step(nesRequest(2, "POST", "/echo", nesBigPayload(2<<20)), 1)}},
+			steps: []nesStep{hello, nesSend(nesRequest(2, "POST", "/echo", nesBigPayload(2<<20)), 1)}},
 
 		// error responses
-		c("handler error (500)", hello, step(nesRequest(2, "GET", "/boom", ""), 1)),
+		c("handler error (500)", hello, nesSend(nesRequest(2, "GET", "/boom", ""), 1)),
 
 		// custom messages
-		c("message", hello, step(`{"type":"message","id":2,"message":{"a":[1,"x",null]}}`, 1)),
-		c("message string", hello, step(`{"type":"message","id":2,"message":"hi"}`, 1)),
-		c("message without message", hello, step(`{"type":"message","id":2}`, 1)),
-		c("message null", hello, step(`{"type":"message","id":2,"message":null}`, 1)),
+		c("message", hello, nesSend(`{"type":"message","id":2,"message":{"a":[1,"x",null]}}`, 1)),
+		c("message string", hello, nesSend(`{"type":"message","id":2,"message":"hi"}`, 1)),
+		c("message without message", hello, nesSend(`{"type":"message","id":2}`, 1)),
+		c("message null", hello, nesSend(`{"type":"message","id":2,"message":null}`, 1)),
 
 		// subscriptions: every case subscribes to paths of its own (the cases run at once), and
 		// those that use /items, which has no parameter to vary, run alone.
-		c("sub ok", hello, step(`{"type":"sub","id":2,"path":"/item/101"}`, 1)),
-		c("sub twice", hello, step(`{"type":"sub","id":2,"path":"/item/102"}`, 1), step(`{"type":"sub","id":3,"path":"/item/102"}`, 1)),
-		c("sub with query", hello, step(`{"type":"sub","id":2,"path":"/item/5?x=1"}`, 1)),
-		c("sub not found", hello, step(`{"type":"sub","id":2,"path":"/nosuch"}`, 1)),
-		c("sub not found, partial match", hello, step(`{"type":"sub","id":2,"path":"/item/5/6"}`, 1)),
+		c("sub ok", hello, nesSend(`{"type":"sub","id":2,"path":"/item/101"}`, 1)),
+		c("sub twice", hello, nesSend(`{"type":"sub","id":2,"path":"/item/102"}`, 1), nesSend(`{"type":"sub","id":3,"path":"/item/102"}`, 1)),
+		c("sub with query", hello, nesSend(`{"type":"sub","id":2,"path":"/item/5?x=1"}`, 1)),
+		c("sub not found", hello, nesSend(`{"type":"sub","id":2,"path":"/nosuch"}`, 1)),
+		c("sub not found, partial match", hello, nesSend(`{"type":"sub","id":2,"path":"/item/5/6"}`, 1)),
 		{name: "unsub", serial: true, steps: []nesStep{hello,
-			step(`{"type":"sub","id":2,"path":"/items"}`, 1), step(`{"type":"unsub","id":3,"path":"/items"}`, 1),
-			step(nesRequest(4, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 1)}},
-		c("unsub unknown", hello, step(`{"type":"unsub","id":2,"path":"/item/77"}`, 1)),
-		c("unsub without path", hello, step(`{"type":"unsub","id":2}`, 1)),
+			nesSend(`{"type":"sub","id":2,"path":"/items"}`, 1), nesSend(`{"type":"unsub","id":3,"path":"/items"}`, 1),
+			nesSend(nesRequest(4, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 1)}},
+		c("unsub unknown", hello, nesSend(`{"type":"unsub","id":2,"path":"/item/77"}`, 1)),
+		c("unsub without path", hello, nesSend(`{"type":"unsub","id":2}`, 1)),
 		{name: "hello with subs", serial: true, steps: []nesStep{
-			step(`{"type":"hello","id":1,"version":"2","subs":["/item/103","/items"]}`, 1),
-			step(nesRequest(2, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 2),
-			step(nesRequest(3, "POST", "/publish", `{"path":"/item/103","message":{"n":2}}`), 2)}},
+			nesSend(`{"type":"hello","id":1,"version":"2","subs":["/item/103","/items"]}`, 1),
+			nesSend(nesRequest(2, "POST", "/publish", `{"path":"/items","message":{"n":1}}`), 2),
+			nesSend(nesRequest(3, "POST", "/publish", `{"path":"/item/103","message":{"n":2}}`), 2)}},
 		{name: "hello with a bad sub", serial: true, steps: []nesStep{
-			step(`{"type":"hello","id":1,"version":"2","subs":["/item/104","/nosuch","/items"]}`, 1),
-			step(nesRequest(2, "POST", "/publish", `{"path":"/item/104","message":{"n":1}}`), 2),
-			step(nesRequest(3, "POST", "/publish", `{"path":"/items","message":{"n":2}}`), 1)}},
-		c("hello with a sub with query", step(`{"type":"hello","id":1,"version":"2","subs":["/item/5?a=b"]}`, 1)),
-		c("publish", hello, step(`{"type":"sub","id":2,"path":"/item/105"}`, 1),
-			step(nesRequest(3, "POST", "/publish", `{"path":"/item/105","message":{"n":1}}`), 2),
-			step(nesRequest(4, "POST", "/publish", `{"path":"/item/106","message":{"n":2}}`), 1),
-			step(nesRequest(5, "POST", "/publish", `{"path":"/item/105","message":null}`), 2)),
-		c("publish filtered for john", helloJohn, step(`{"type":"sub","id":2,"path":"/item/107"}`, 1),
-			step(nesRequest(3, "POST", "/publish", `{"path":"/item/107","message":{"n":1,"updater":"john"}}`), 1),
-			step(nesRequest(4, "POST", "/publish", `{"path":"/item/107","message":{"n":2,"updater":"jane"}}`), 2)),
+			nesSend(`{"type":"hello","id":1,"version":"2","subs":["/item/104","/nosuch","/items"]}`, 1),
+			nesSend(nesRequest(2, "POST", "/publish", `{"path":"/item/104","message":{"n":1}}`), 2),
+			nesSend(nesRequest(3, "POST", "/publish", `{"path":"/items","message":{"n":2}}`), 1)}},
+		c("hello with a sub with query", nesSend(`{"type":"hello","id":1,"version":"2","subs":["/item/5?a=b"]}`, 1)),
+		c("publish", hello, nesSend(`{"type":"sub","id":2,"path":"/item/105"}`, 1),
+			nesSend(nesRequest(3, "POST", "/publish", `{"path":"/item/105","message":{"n":1}}`), 2),
+			nesSend(nesRequest(4, "POST", "/publish", `{"path":"/item/106","message":{"n":2}}`), 1),
+			nesSend(nesRequest(5, "POST", "/publish", `{"path":"/item/105","message":null}`), 2)),
+		c("publish filtered for john", helloJohn, nesSend(`{"type":"sub","id":2,"path":"/item/107"}`, 1),
+			nesSend(nesRequest(3, "POST", "/publish", `{"path":"/item/107","message":{"n":1,"updater":"john"}}`), 1),
+			nesSend(nesRequest(4, "POST", "/publish", `{"path":"/item/107","message":{"n":2,"updater":"jane"}}`), 2)),
 		{name: "broadcast", serial: true, steps: []nesStep{hello,
-			step(nesRequest(2, "POST", "/broadcast", `{"message":{"hello":"all"}}`), 2)}},
+			nesSend(nesRequest(2, "POST", "/broadcast", `{"message":{"hello":"all"}}`), 2)}},
 
 		// authentication
-		c("hello with credentials", helloJohn, step(nesRequest(2, "GET", "/auth/h", ""), 1), step(nesRequest(3, "GET", "authhello", ""), 1)),
-		c("hello with bad credentials", step(`{"type":"hello","id":1,"version":"2","auth":`+nesWrong+`}`, 1),
-			step(nesRequest(2, "GET", "/h", ""), 1), step(`{"type":"hello","id":3,"version":"2"}`, 1)),
-		c("hello with empty auth headers", step(`{"type":"hello","id":1,"version":"2","auth":{"headers":{}}}`, 1),
-			step(nesRequest(2, "GET", "/auth/h", ""), 1)),
-		c("hello with a bad sub and credentials", step(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`,"subs":["/nosuch"]}`, 1),
-			step(nesRequest(2, "GET", "/auth/h", ""), 1)),
-		c("reauth without auth", helloJohn, step(`{"type":"reauth","id":2}`, 1), step(nesRequest(3, "GET", "/auth/h", ""), 1)),
-		c("reauth ok", hello, step(`{"type":"reauth","id":2,"auth":`+nesJohn+`}`, 1), step(nesRequest(3, "GET", "/auth/h", ""), 1)),
-		{name: "reauth bad", closes: true, steps: []nesStep{hello, step(`{"type":"reauth","id":2,"auth":`+nesWrong+`}`, 1)}},
+		c("hello with credentials", helloJohn, nesSend(nesRequest(2, "GET", "/auth/h", ""), 1), nesSend(nesRequest(3, "GET", "authhello", ""), 1)),
+		c("hello with bad credentials", nesSend(`{"type":"hello","id":1,"version":"2","auth":`+nesWrong+`}`, 1),
+			nesSend(nesRequest(2, "GET", "/h", ""), 1), nesSend(`{"type":"hello","id":3,"version":"2"}`, 1)),
+		c("hello with empty auth headers", nesSend(`{"type":"hello","id":1,"version":"2","auth":{"headers":{}}}`, 1),
+			nesSend(nesRequest(2, "GET", "/auth/h", ""), 1)),
+		c("hello with a bad sub and credentials", nesSend(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`,"subs":["/nosuch"]}`, 1),
+			nesSend(nesRequest(2, "GET", "/auth/h", ""), 1)),
+		c("reauth without auth", helloJohn, nesSend(`{"type":"reauth","id":2}`, 1), nesSend(nesRequest(3, "GET", "/auth/h", ""), 1)),
+		c("reauth ok", hello, nesSend(`{"type":"reauth","id":2,"auth":`+nesJohn+`}`, 1), nesSend(nesRequest(3, "GET", "/auth/h", ""), 1)),
+		{name: "reauth bad", closes: true, steps: []nesStep{hello, nesSend(`{"type":"reauth","id":2,"auth":`+nesWrong+`}`, 1)}},
 
 		// server-side close
-		{name: "drop", closes: true, steps: []nesStep{hello, step(nesRequest(2, "POST", "/drop", ""), 1)}},
+		{name: "drop", closes: true, steps: []nesStep{hello, nesSend(nesRequest(2, "POST", "/drop", ""), 1)}},
 		{name: "no hello within the auth timeout", closes: true, closeWait: 8 * time.Second,
-			steps: []nesStep{step(`{"type":"ping","id":1}`, 0)}},
+			steps: []nesStep{nesSend(`{"type":"ping","id":1}`, 0)}},
 	}
 }
 
@@ -327,7 +331,7 @@ func TestDifferentialNes(t *testing.T) {
 			t.Logf("herald: %s closed=%v code=%d pings=%d in %v", heraldRes.replies, heraldRes.closed, heraldRes.closeCode, heraldRes.pings, heraldRes.took)
 			ct := assert.TestingT(t)
 			if c.mayDiffer != "" {
-				ct = logOnly{t}
+				ct = nesLogOnly{t}
 				t.Logf("differences here are legitimate: %s", c.mayDiffer)
 			}
 			assert.NoError(ct, heraldRes.err, "herald")
@@ -361,7 +365,7 @@ func (r nesReplies) String() string {
 		if i > 0 {
 			b.WriteString(" ")
 		}
-		b.WriteString(truncate(m.raw, 400))
+		b.WriteString(nesTruncate(m.raw, 400))
 	}
 	return "[" + b.String() + "]"
 }
@@ -500,13 +504,13 @@ func compareNesReplies(t assert.TestingT, hapi, herald nesReplies) {
 		for _, m := range r {
 			k := "(no id)"
 			if id, ok := m.fields["id"]; ok {
-				k = "id " + canonicalJSON(id)
+				k = "id " + nesCanonicalJSON(id)
 			}
 			g[k] = append(g[k], m)
 		}
 		for _, l := range g {
 			if len(l) > 1 { // pushes without id, small: sort them by their canonical JSON
-				sort.Slice(l, func(i, j int) bool { return canonicalJSON(l[i].fields) < canonicalJSON(l[j].fields) })
+				sort.Slice(l, func(i, j int) bool { return nesCanonicalJSON(l[i].fields) < nesCanonicalJSON(l[j].fields) })
 			}
 		}
 		return g
@@ -540,30 +544,30 @@ func compareNesReplies(t assert.TestingT, hapi, herald nesReplies) {
 				hv, hok := h[i].fields[f]
 				rv, rok := r[i].fields[f]
 				if hok != rok || !reflect.DeepEqual(hv, rv) {
-					t.Errorf("%s, field %q:\nhapi:   %s\nherald: %s", k, f, showField(hv, hok), showField(rv, rok))
+					t.Errorf("%s, field %q:\nhapi:   %s\nherald: %s", k, f, nesShowField(hv, hok), nesShowField(rv, rok))
 				}
 			}
 		}
 	}
 }
 
-// logOnly turns assertion failures into log lines.
-type logOnly struct{ t *testing.T }
+// nesLogOnly turns assertion failures into log lines.
+type nesLogOnly struct{ t *testing.T }
 
-func (l logOnly) Errorf(format string, args ...any) {
+func (l nesLogOnly) Errorf(format string, args ...any) {
 	l.t.Helper()
 	l.t.Logf("(not a failure) "+format, args...)
 }
 
-func showField(v any, ok bool) string {
+func nesShowField(v any, ok bool) string {
 	if !ok {
 		return "(absent)"
 	}
-	return truncate(canonicalJSON(v), 600)
+	return nesTruncate(nesCanonicalJSON(v), 600)
 }
 
-// canonicalJSON encodes v with sorted keys (encoding/json sorts map keys).
-func canonicalJSON(v any) string {
+// nesCanonicalJSON encodes v with sorted keys (encoding/json sorts map keys).
+func nesCanonicalJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprintf("%#v", v)
@@ -571,7 +575,7 @@ func canonicalJSON(v any) string {
 	return string(b)
 }
 
-func truncate(s string, n int) string {
+func nesTruncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -82,45 +82,45 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 		assert.NotEmpty(t, got["id"], "client.id after connect")
 		assert.IsType(t, "", got["id"])
 		assert.EqualValues(t, 1, got["connects"], "onConnect calls")
-		jsonEq(t, `[]`, got["subscriptions"])
+		nesJSONEq(t, `[]`, got["subscriptions"])
 	},
 
 	"request": func(t *testing.T, got map[string]any) {
 		const world = `{"payload": "world!", "statusCode": 200}`
-		jsonEq(t, world, got["byId"], "request('hello'): by route id")
-		jsonEq(t, world, got["byPath"], "request('/h')")
-		jsonEq(t, world, got["explicit"], "request({method: 'GET', path: '/h'})")
-		jsonEq(t, `{"value": {"payload": {"echo": {"hi": "there"}}}}`, got["message"])
+		nesJSONEq(t, world, got["byId"], "request('hello'): by route id")
+		nesJSONEq(t, world, got["byPath"], "request('/h')")
+		nesJSONEq(t, world, got["explicit"], "request({method: 'GET', path: '/h'})")
+		nesJSONEq(t, `{"value": {"payload": {"echo": {"hi": "there"}}}}`, got["message"])
 	},
 
 	"notfound": func(t *testing.T, got map[string]any) {
 		// A route id that names no route: a Boom error thrown by nes itself, so its payload
 		// has no statusCode.
-		jsonEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
+		nesJSONEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
 			"data": {"error": "Not Found", "message": "Not Found"}}}`, got["routeId"], "unknown route id")
 		// A path no route serves: the application's 404 (hapi's Boom body includes statusCode).
-		jsonEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
+		nesJSONEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
 			"data": {"statusCode": 404, "error": "Not Found", "message": "Not Found"}}}`, got["path"], "unknown path")
-		jsonEq(t, `{"error": {"message": "Cannot use route id with wildcard method route config", "type": "server",
+		nesJSONEq(t, `{"error": {"message": "Cannot use route id with wildcard method route config", "type": "server",
 			"isNes": true, "statusCode": 400, "data": {"error": "Bad Request",
 			"message": "Cannot use route id with wildcard method route config"}}}`, got["wildcardId"], "route id of a wildcard route")
-		jsonEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
+		nesJSONEq(t, `{"error": {"message": "Not Found", "type": "server", "isNes": true, "statusCode": 404,
 			"data": {"error": "Not Found", "message": "Not Found"}}}`, got["authEndpoint"], "the auth endpoint's path")
 	},
 
 	"auth": func(t *testing.T, got map[string]any) {
 		const missing = `{"error": {"message": "Missing authentication", "type": "server", "isNes": true, "statusCode": 401,
 			"data": {"statusCode": 401, "error": "Unauthorized", "message": "Missing authentication"}}}`
-		jsonEq(t, missing, got["unauthenticated"], "/auth/h without credentials")
-		jsonEq(t, missing, got["unauthenticatedById"], "authhello without credentials")
-		jsonEq(t, `{"error": {"message": "Cannot include an Authorization header", "type": "server", "isNes": true,
+		nesJSONEq(t, missing, got["unauthenticated"], "/auth/h without credentials")
+		nesJSONEq(t, missing, got["unauthenticatedById"], "authhello without credentials")
+		nesJSONEq(t, `{"error": {"message": "Cannot include an Authorization header", "type": "server", "isNes": true,
 			"statusCode": 400, "data": {"error": "Bad Request", "message": "Cannot include an Authorization header"}}}`,
 			got["withHeader"], "a request carrying an AuthoriZation header")
 		const hello = `{"value": {"payload": "Hello John Doe", "statusCode": 200}}`
-		jsonEq(t, hello, got["authenticated"], "/auth/h as john")
-		jsonEq(t, hello, got["authenticatedById"], "authhello as john")
-		jsonEq(t, `{"value": true}`, got["reauth"], "reauthenticate")
-		jsonEq(t, hello, got["afterReauth"], "/auth/h after reauthenticate")
+		nesJSONEq(t, hello, got["authenticated"], "/auth/h as john")
+		nesJSONEq(t, hello, got["authenticatedById"], "authhello as john")
+		nesJSONEq(t, `{"value": true}`, got["reauth"], "reauthenticate")
+		nesJSONEq(t, hello, got["afterReauth"], "/auth/h after reauthenticate")
 	},
 
 	"large": func(t *testing.T, got map[string]any) {
@@ -131,47 +131,47 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 	},
 
 	"subscribe": func(t *testing.T, got map[string]any) {
-		jsonEq(t, `{"john": ["/item/5"], "anon": ["/item/5", "/items"]}`, got["subscriptions"])
-		jsonEq(t, `{"payload": {"ok": true}, "statusCode": 200}`, got["published"], "the reply to /publish")
+		nesJSONEq(t, `{"john": ["/item/5"], "anon": ["/item/5", "/items"]}`, got["subscriptions"])
+		nesJSONEq(t, `{"payload": {"ok": true}, "statusCode": 200}`, got["published"], "the reply to /publish")
 		// /item/6 reaches nobody; {n: 3, updater: 'john'} is filtered out for john only.
-		jsonEq(t, `[{"message": {"n": 1}, "flags": {}}, {"message": {"n": 5}, "flags": {}}]`, got["john"], "john on /item/5")
-		jsonEq(t, `[{"message": {"n": 1}, "flags": {}}, {"message": {"n": 3, "updater": "john"}, "flags": {}},
+		nesJSONEq(t, `[{"message": {"n": 1}, "flags": {}}, {"message": {"n": 5}, "flags": {}}]`, got["john"], "john on /item/5")
+		nesJSONEq(t, `[{"message": {"n": 1}, "flags": {}}, {"message": {"n": 3, "updater": "john"}, "flags": {}},
 			{"message": {"n": 5}, "flags": {}}]`, got["anon"], "anonymous on /item/5")
-		jsonEq(t, `[{"message": {"n": 4}, "flags": {}}]`, got["anonItems"], "anonymous on /items")
+		nesJSONEq(t, `[{"message": {"n": 4}, "flags": {}}]`, got["anonItems"], "anonymous on /items")
 	},
 
 	"unsubscribe": func(t *testing.T, got map[string]any) {
 		assert.Nil(t, got["unsub"].(map[string]any)["error"], "unsubscribe('/item/7')")
 		assert.Nil(t, got["unknown"].(map[string]any)["error"], "unsubscribe of a path never subscribed")
-		jsonEq(t, `["/item/8"]`, got["subscriptions"])
-		jsonEq(t, `[{"message": {"n": 1}, "flags": {}}]`, got["seven"], "/item/7: nothing after unsubscribe")
-		jsonEq(t, `[{"message": {"n": 3}, "flags": {}}]`, got["eight"])
+		nesJSONEq(t, `["/item/8"]`, got["subscriptions"])
+		nesJSONEq(t, `[{"message": {"n": 1}, "flags": {}}]`, got["seven"], "/item/7: nothing after unsubscribe")
+		nesJSONEq(t, `[{"message": {"n": 3}, "flags": {}}]`, got["eight"])
 	},
 
 	"badsub": func(t *testing.T, got map[string]any) {
-		jsonEq(t, `{"error": {"message": "Subscription not found", "type": "server", "isNes": true, "statusCode": 404,
+		nesJSONEq(t, `{"error": {"message": "Subscription not found", "type": "server", "isNes": true, "statusCode": 404,
 			"data": {"error": "Not Found", "message": "Subscription not found"}}}`, got["notFound"])
-		jsonEq(t, `{"error": {"message": "Subscription path cannot contain query", "type": "server", "isNes": true,
+		nesJSONEq(t, `{"error": {"message": "Subscription path cannot contain query", "type": "server", "isNes": true,
 			"statusCode": 400, "data": {"error": "Bad Request", "message": "Subscription path cannot contain query"}}}`, got["query"])
-		jsonEq(t, `{"error": {"message": "Invalid path", "type": "user", "isNes": true}}`, got["invalid"])
-		jsonEq(t, `[]`, got["subscriptions"], "failed subscriptions are forgotten")
+		nesJSONEq(t, `{"error": {"message": "Invalid path", "type": "user", "isNes": true}}`, got["invalid"])
+		nesJSONEq(t, `[]`, got["subscriptions"], "failed subscriptions are forgotten")
 	},
 
 	"broadcast": func(t *testing.T, got map[string]any) {
-		jsonEq(t, `{"payload": {"ok": true}, "statusCode": 200}`, got["res"])
-		jsonEq(t, `[{"hello": "all"}]`, got["a"], "onUpdate of another client")
-		jsonEq(t, `[{"hello": "all"}]`, got["b"], "onUpdate of the client that asked")
+		nesJSONEq(t, `{"payload": {"ok": true}, "statusCode": 200}`, got["res"])
+		nesJSONEq(t, `[{"hello": "all"}]`, got["a"], "onUpdate of another client")
+		nesJSONEq(t, `[{"hello": "all"}]`, got["b"], "onUpdate of the client that asked")
 	},
 
 	"message": func(t *testing.T, got map[string]any) {
-		jsonEq(t, `{"value": {"payload": {"echo": {"a": 1, "b": [true, null, "x"]}}}}`, got["object"])
-		jsonEq(t, `{"value": {"payload": {"echo": "hi"}}}`, got["string"])
-		jsonEq(t, `{"value": {"payload": {"echo": 42}}}`, got["number"])
+		nesJSONEq(t, `{"value": {"payload": {"echo": {"a": 1, "b": [true, null, "x"]}}}}`, got["object"])
+		nesJSONEq(t, `{"value": {"payload": {"echo": "hi"}}}`, got["string"])
+		nesJSONEq(t, `{"value": {"payload": {"echo": 42}}}`, got["number"])
 	},
 
 	"badauth": func(t *testing.T, got map[string]any) {
 		// The error message is @hapi/basic's.
-		jsonEq(t, `{"error": {"message": "Bad username or password", "type": "server", "isNes": true, "statusCode": 401,
+		nesJSONEq(t, `{"error": {"message": "Bad username or password", "type": "server", "isNes": true, "statusCode": 401,
 			"data": {"error": "Unauthorized", "message": "Bad username or password"}}}`, got["connect"])
 		assert.EqualValues(t, 1, got["socketsOpened"], "a failed hello is final: no reconnection")
 		assert.EqualValues(t, 0, got["connects"])
@@ -185,7 +185,7 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 	},
 
 	"reconnect": func(t *testing.T, got map[string]any) {
-		jsonEq(t, `{"value": {"payload": {"ok": true}, "statusCode": 200}}`, got["drop"], "the reply to /drop arrives before the close")
+		nesJSONEq(t, `{"value": {"payload": {"ok": true}, "statusCode": 200}}`, got["drop"], "the reply to /drop arrives before the close")
 		assert.Equal(t, true, got["reconnected"])
 		assert.EqualValues(t, 2, got["connects"], "onConnect: the first connection and one reconnection")
 		disconnects := got["disconnects"].([]any)
@@ -198,11 +198,11 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 			assert.Contains(t, []any{float64(1000), float64(1005)}, log["code"], "close code")
 		}
 		assert.Equal(t, true, got["idChanged"], "a new socket id")
-		jsonEq(t, `["/item/42"]`, got["subscriptions"])
+		nesJSONEq(t, `["/item/42"]`, got["subscriptions"])
 		// The hello of the reconnection resubscribed and resent the credentials: the first
 		// publication arrives, the second (updater john) is filtered out.
-		jsonEq(t, `[{"message": {"after": "reconnect"}, "flags": {}}]`, got["got"])
-		jsonEq(t, `{"value": {"payload": "Hello John Doe", "statusCode": 200}}`, got["afterReconnect"])
+		nesJSONEq(t, `[{"message": {"after": "reconnect"}, "flags": {}}]`, got["got"])
+		nesJSONEq(t, `{"value": {"payload": "Hello John Doe", "statusCode": 200}}`, got["afterReconnect"])
 	},
 
 	"disconnect": func(t *testing.T, got map[string]any) {
@@ -224,15 +224,15 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 		// 2 s at a 200 ms interval is about ten pings; a loaded machine may skip a few.
 		assert.GreaterOrEqual(t, got["pings"], float64(4), "server pings received")
 		assert.EqualValues(t, 1, got["connects"])
-		jsonEq(t, `[]`, got["disconnects"], "onDisconnect never fires")
+		nesJSONEq(t, `[]`, got["disconnects"], "onDisconnect never fires")
 		assert.EqualValues(t, 0, got["heartbeatTimeouts"])
-		jsonEq(t, `[]`, got["errors"])
-		jsonEq(t, `{"value": {"payload": "world!", "statusCode": 200}}`, got["request"], "still usable")
+		nesJSONEq(t, `[]`, got["errors"])
+		nesJSONEq(t, `{"value": {"payload": "world!", "statusCode": 200}}`, got["request"], "still usable")
 	},
 }
 
-// jsonEq asserts that got, encoded as JSON, equals the JSON text want.
-func jsonEq(t *testing.T, want string, got any, msgAndArgs ...any) bool {
+// nesJSONEq asserts that got, encoded as JSON, equals the JSON text want.
+func nesJSONEq(t *testing.T, want string, got any, msgAndArgs ...any) bool {
 	t.Helper()
 	b, err := json.Marshal(got)
 	if !assert.NoError(t, err) {

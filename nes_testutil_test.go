@@ -73,7 +73,7 @@ func buildHeraldNes(t *testing.T) string {
 	}
 	bin := filepath.Join(t.TempDir(), "nes")
 	args := []string{"build", "-o", bin}
-	if raceEnabled() {
+	if nesRaceEnabled() {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command("go", append(args, "./examples/nes")...)
@@ -89,8 +89,8 @@ func heraldNesExists() bool {
 	return err == nil
 }
 
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
+// nesRaceEnabled reports whether this test binary was built with -race.
+func nesRaceEnabled() bool {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -113,7 +113,7 @@ func startHeraldNes(t *testing.T, bin string, hb nesHeartbeat) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &raceWatcher{t: t}
+	stderr := &nesRaceWatcher{t: t}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start examples/nes: %v", err)
@@ -157,14 +157,14 @@ func startHeraldNes(t *testing.T, bin string, hb nesHeartbeat) string {
 	return ""
 }
 
-// raceWatcher logs a program's standard error and remembers whether it reported a data race.
-type raceWatcher struct {
+// nesRaceWatcher logs a program's standard error and remembers whether it reported a data race.
+type nesRaceWatcher struct {
 	t    *testing.T
 	mu   sync.Mutex
 	race bool
 }
 
-func (w *raceWatcher) Write(b []byte) (int, error) {
+func (w *nesRaceWatcher) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if strings.Contains(string(b), "WARNING: DATA RACE") {
@@ -176,7 +176,7 @@ func (w *raceWatcher) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (w *raceWatcher) raced() bool {
+func (w *nesRaceWatcher) raced() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.race
