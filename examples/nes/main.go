@@ -111,7 +111,10 @@ func newServer(cfg config) *herald.Server {
 		Auth:      &herald.AuthOptions{Type: "direct", Authenticate: basicAuth},
 		Heartbeat: &herald.Heartbeat{Interval: cfg.heartbeatInterval, Timeout: cfg.heartbeatTimeout},
 		OnMessage: func(ctx context.Context, s *herald.Socket, message herald.RawMessage) (any, error) {
-			return map[string]json.RawMessage{"echo": orNull(message)}, nil
+			if message == nil {
+				return map[string]any{}, nil // as JavaScript drops {echo: undefined}
+			}
+			return map[string]json.RawMessage{"echo": message}, nil
 		},
 		WebSocket: &websocket.Options{Extensions: []websocket.Extension{deflate.New(deflate.Options{})}},
 	})
@@ -130,7 +133,11 @@ func newServer(cfg config) *herald.Server {
 	nes.Route("authhello", http.MethodGet, "/auth/h")
 
 	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+		body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		if err == nil && len(body) == 0 {
+			w.WriteHeader(http.StatusNoContent) // hapi answers a null payload with 204
+			return
+		}
 		if err != nil || !json.Valid(body) {
 			replyJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "error": "Bad Request", "message": "Invalid request payload JSON format"})
 			return
