@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// stat is the median of some samples and their range.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func summarize(xs []float64) stat {
+	if len(xs) == 0 {
+		return stat{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return stat{med: quantile(s, 0.5), lo: s[0], hi: s[len(s)-1], n: len(s)}
+}
+
+func pick[T any](rs []T, f func(T) float64) stat {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return summarize(xs)
+}
+
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func fixed(digits int) func(float64) string {
+	return func(v float64) string { return fmt.Sprintf("%.*f", digits, v) }
+}
+
+// cell renders "median (min–max)".
+func cell(s stat, format func(float64) string) string {
+	if s.n == 0 {
+		return "—"
+	}
+	c := format(s.med)
+	if s.n > 1 {
+		c += " (" + format(s.lo) + "–" + format(s.hi) + ")"
+	}
+	return c
+}
+
+// row is one line of the table: a measurement for herald and for hapi.
+type row struct {
+	name         string
+	herald, hapi stat
+	format       func(float64) string
+	bar          string                   // the issue's bar on the ratio, if any
+	meets        func(ratio float64) bool // nil: no bar
+}
+
+func (r row) String() string {
+	ratio, met := "—", ""
+	if r.herald.n > 0 && r.hapi.n > 0 && r.hapi.med > 0 {
+		x := r.herald.med / r.hapi.med
+		ratio = fmt.Sprintf("%.2fx", x)
+		if r.meets != nil {
+			met = "no"
+			if r.meets(x) {
+				met = "**yes**"
+			}
+		}
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n",
+		r.name, cell(r.herald, r.format), cell(r.hapi, r.format), ratio, r.bar, met)
+}
+
+func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult, failures map[string][]string, took time.Duration) string {
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+
+	w("# nes benchmark: herald against hapi + @hapi/nes\n\n")
+	w("%s, %s. Command: `cd bench && go run ./nes", time.Now().Format("2006-01-02 15:04 MST"), machine())
+	if len(b.args) > 0 {
+		w(" %s", strings.Join(b.args, " "))
+	}
+	w("` (took %s).\n\n", took.Round(time.Second))
+	w("Go %s; %s. Servers pinned to CPU %s, the load client to CPU %s (`taskset -c`; herald and the client "+
+		"run with GOMAXPROCS=1). One hand-written nes client for both servers, on raw WebSocket frames; it "+
+		"offers no extension, so neither server compresses. Heartbeats at both servers' defaults (15 s, 5 s), "+
+		"answered by the client. Each cell is the median over %d runs, each with a fresh server process, "+
+		"with the range (min–max); the ratio is herald's median over hapi's.\n\n",
+		strings.TrimPrefix(runtime.Version(), "go"), b.peerVersions(), b.serverCPU, b.clientCPU, b.repeat)
+
+	w("| measurement | herald | hapi + @hapi/nes | herald / hapi | bar | met |\n")
+	w("|---|---|---|---|---|---|\n")
+	if b.parts["requests"] {
+		hr, jr := reqs["herald"], reqs["hapi"]
+		inflight := fmt.Sprintf("%d connections × %d in flight", b.conns, b.depth)
+		w("%s", row{name: "requests/s, GET /h (" + inflight + ")",
+			herald: pick(hr, func(r reqResult) float64 { return r.rate }),
+			hapi:   pick(jr, func(r reqResult) float64 { return r.rate }),
+			format: rate, bar: "> 1x", meets: func(x float64) bool { return x > 1 }})
+		w("%s", row{name: "server CPU µs per request",
+			herald: pick(hr, func(r reqResult) float64 { return r.cpuPerReq }),
+			hapi:   pick(jr, func(r reqResult) float64 { return r.cpuPerReq }),
+			format: fixed(1), bar: "≤ 0.20x", meets: func(x float64) bool { return x <= 0.2 }})
+	}
+	if b.parts["fanout"] {
+		hf, jf := fans["herald"], fans["hapi"]
+		subs := fmt.Sprintf("%d", b.subs)
+		if b.subs >= 1000 {
+			subs = fmt.Sprintf("%d,%03d", b.subs/1000, b.subs%1000)
+		}
+		w("%s", row{name: "fan-out to " + subs + ": ms from publish to last subscriber, median",
+			herald: pick(hf, func(r fanResult) float64 { return r.median }),
+			hapi:   pick(jf, func(r fanResult) float64 { return r.median }),
+			format: fixed(2)})
+		w("%s", row{name: "fan-out: the same, p90",
+			herald: pick(hf, func(r fanResult) float64 { return r.p90 }),
+			hapi:   pick(jf, func(r fanResult) float64 { return r.p90 }),
+			format: fixed(2)})
+		deliveries := func(r fanResult) float64 { return float64(b.subs) / r.median * 1e3 }
+		w("%s", row{name: "fan-out: deliveries/s (" + subs + " / median)",
+			herald: pick(hf, deliveries), hapi: pick(jf, deliveries),
+			format: rate, bar: "≥ 5x", meets: func(x float64) bool { return x >= 5 }})
+		w("%s", row{name: "server CPU ms per publish (" + subs + " deliveries)",
+			herald: pick(hf, func(r fanResult) float64 { return r.cpuPerPub }),
+			hapi:   pick(jf, func(r fanResult) float64 { return r.cpuPerPub }),
+			format: fixed(2)})
+	}
+
+	w("\nCore use during the measured windows, in %% of a core (median): server / load client / other processes.\n\n")
+	w("| | herald | hapi + @hapi/nes |\n|---|---|---|\n")
+	busy := func(ls []load) string {
+		if len(ls) == 0 {
+			return "—"
+		}
+		s := pick(ls, func(l load) float64 { return l.server })
+		c := pick(ls, func(l load) float64 { return l.client })
+		o := pick(ls, func(l load) float64 { return l.other })
+		return fmt.Sprintf("%.0f / %.0f / %.0f", 100*s.med, 100*c.med, 100*o.med)
+	}
+	loads := func(rs any) []load {
+		var ls []load
+		switch rs := rs.(type) {
+		case []reqResult:
+			for _, r := range rs {
+				ls = append(ls, r.load)
+			}
+		case []fanResult:
+			for _, r := range rs {
+				ls = append(ls, r.load)
+			}
+		}
+		return ls
+	}
+	if b.parts["requests"] {
+		w("| requests | %s | %s |\n", busy(loads(reqs["herald"])), busy(loads(reqs["hapi"])))
+	}
+	if b.parts["fanout"] {
+		w("| fan-out | %s | %s |\n", busy(loads(fans["herald"])), busy(loads(fans["hapi"])))
+	}
+
+	for _, s := range b.servers {
+		for _, f := range failures[s] {
+			w("\nFailed: %s\n", f)
+		}
+	}
+	return sb.String()
+}
+
+// machine names the CPU and the number of cores.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
+
+// peerVersions names Node's version and the installed hapi and @hapi/nes.
+func (b *bench) peerVersions() string {
+	if !slices.Contains(b.servers, "hapi") {
+		return "hapi not run"
+	}
+	node := "Node ?"
+	if out, err := exec.Command(b.node, "--version").Output(); err == nil {
+		node = "Node " + strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	}
+	version := func(pkg string) string {
+		raw, err := os.ReadFile(filepath.Join(filepath.Dir(b.hapiScript), "node_modules", pkg, "package.json"))
+		var p struct{ Version string }
+		if err != nil || json.Unmarshal(raw, &p) != nil {
+			return pkg + " ?"
+		}
+		return pkg + " " + p.Version
+	}
+	return fmt.Sprintf("%s, %s, %s", node, version("@hapi/hapi"), version("@hapi/nes"))
+}
