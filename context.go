@@ -8,17 +8,28 @@ import (
 type socketKey struct{}
 type credentialsKey struct{}
 
+// requestOrigin is what a nes request's context carries: one value, one allocation.
+type requestOrigin struct {
+	socket      *Socket
+	credentials *Credentials
+}
+
 // SocketFrom returns the socket a request came from, when the application's handler serves
 // a nes request, and nil for ordinary HTTP requests.
 func SocketFrom(ctx context.Context) *Socket {
-	s, _ := ctx.Value(socketKey{}).(*Socket)
-	return s
+	if o, ok := ctx.Value(socketKey{}).(*requestOrigin); ok {
+		return o.socket
+	}
+	return nil
 }
 
 // CredentialsFrom returns the credentials of the request: those of the socket for a nes
 // request (nes requests may not carry an Authorization header; the socket's authentication
 // stands for them), those Authenticated established for an HTTP request, and nil otherwise.
 func CredentialsFrom(ctx context.Context) *Credentials {
+	if o, ok := ctx.Value(socketKey{}).(*requestOrigin); ok && o.credentials != nil {
+		return o.credentials
+	}
 	c, _ := ctx.Value(credentialsKey{}).(*Credentials)
 	return c
 }

@@ -90,29 +90,30 @@ func (s *Socket) newRequest(ctx context.Context, method, path string, headers ma
 			}
 		}
 	}
-	ctx = context.WithValue(ctx, socketKey{}, s)
-	if c := s.credentials(); c != nil {
-		ctx = context.WithValue(ctx, credentialsKey{}, c)
-	}
-	r := &http.Request{
-		Method:        method,
-		URL:           u,
-		RequestURI:    path,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          http.NoBody,
-		ContentLength: int64(len(body)),
-		Host:          s.req.Host,
-		RemoteAddr:    s.RemoteAddr(),
-		TLS:           s.req.TLS,
-	}
+	ctx = context.WithValue(ctx, socketKey{}, &requestOrigin{socket: s, credentials: s.credentials()})
+	var rd io.Reader
 	if len(body) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		rd = bytes.NewReader(body)
+	}
+	// One allocation of the request, with its context; the URL parsed as a server parses a
+	// request line (so "//x" is a path, not a host).
+	r, err := http.NewRequestWithContext(ctx, method, "/", rd)
+	if err != nil {
+		return nil, NewError(http.StatusBadRequest, "Invalid request method")
+	}
+	if r.Body == nil {
+		r.Body = http.NoBody // as a server's requests: never nil
+	}
+	r.URL = u
+	r.RequestURI = path
+	r.Header = h
+	r.Host = s.req.Host
+	r.RemoteAddr = s.RemoteAddr()
+	r.TLS = s.req.TLS
+	if len(body) > 0 {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	return r.WithContext(ctx), nil
+	return r, nil
 }
 
 // responsePayload turns a handler's response into the reply's payload: a JSON body goes out

@@ -122,6 +122,7 @@ func TestSlowConsumerIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 	url := newTestServer(t, srv)
 
 	slow := dialRaw(t, url, nil)
+	_ = slow.conn.(*net.TCPConn).SetReadBuffer(4 << 10) // keep the kernel from absorbing it all
 	slow.hello(nil)
 	slow.send(map[string]any{"type": "sub", "id": 2, "path": "/feed"})
 	slow.next(5 * time.Second)

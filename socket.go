@@ -51,6 +51,8 @@ type Socket struct {
 	flushing   bool
 	sending    bool
 	authTimer  *time.Timer
+	handoff    *time.Timer // hands reading over to a new goroutine when a message takes long
+	reader     *reader     // the goroutine reading now
 }
 
 // outgoing is a message waiting to be sent.
@@ -76,6 +78,31 @@ func (s *Socket) run() {
 		s.authTimer = time.AfterFunc(a.opts.Timeout, func() { s.closeNow(nil) })
 		s.mu.Unlock()
 	}
+	s.handoff = time.AfterFunc(time.Hour, s.takeOverReading)
+	s.handoff.Stop()
+	r := &reader{}
+	s.mu.Lock()
+	s.reader = r
+	s.mu.Unlock()
+	s.read(r)
+}
+
+// reader is the state of a goroutine that reads the socket (guarded by Socket.mu).
+type reader struct {
+	busy      bool // processing a message it read
+	handedOff bool // another goroutine took over reading while it was busy
+}
+
+// handoffDelay is how long a message may be processed on the reading goroutine before
+// another goroutine takes over reading.
+const handoffDelay = time.Millisecond
+
+// read is the socket's reading loop. Messages are processed concurrently, as in the reference
+// (replies may come out of order), up to MaxInFlight at once: each is processed on the
+// goroutine that read it, and when that takes longer than handoffDelay another goroutine
+// takes over reading. Fast requests so cost no goroutine, and a slow one does not hold up
+// the messages behind it. Whichever goroutine is reading when the connection ends cleans up.
+func (s *Socket) read(r *reader) {
 	for {
 		data, err := s.t.Receive(s.ctx)
 		if err != nil {
@@ -85,9 +112,34 @@ func (s *Socket) run() {
 		if s.isClosing() {
 			continue
 		}
-		s.dispatch(data)
+		m, handle := s.dispatch(data)
+		if handle == nil {
+			continue
+		}
+		select {
+		case s.inflight <- struct{}{}:
+		case <-s.ctx.Done():
+			continue // the next Receive fails
+		}
+		s.mu.Lock()
+		s.processing++
+		r.busy = true
+		s.mu.Unlock()
+		s.handoff.Reset(handoffDelay)
+		s.processCounted(m, handle)
+		s.handoff.Stop()
+		<-s.inflight
+		s.mu.Lock()
+		r.busy = false
+		handedOff := r.handedOff
+		s.mu.Unlock()
+		if handedOff {
+			s.wg.Done() // another goroutine reads now; this one was counted when it took over
+			return
+		}
 	}
 	s.closeNow(nil)
+	s.handoff.Stop()
 	s.wg.Wait()
 	s.server.subs.removeSocket(s, s.takeSubscriptions())
 	s.server.removeSocket(s)
@@ -96,70 +148,69 @@ func (s *Socket) run() {
 	}
 }
 
-// dispatch handles one message: protocol checks, then the message's type.
-func (s *Socket) dispatch(data []byte) {
+// takeOverReading runs on the handoff timer's goroutine: the reading goroutine is busy with a
+// message, so this one becomes the reader.
+func (s *Socket) takeOverReading() {
+	s.mu.Lock()
+	old := s.reader
+	if old == nil || !old.busy || old.handedOff || s.closed {
+		s.mu.Unlock()
+		return // the message was done in time
+	}
+	old.handedOff = true
+	r := &reader{}
+	s.reader = r
+	s.wg.Add(1) // for the busy goroutine, which calls Done when it finishes its message
+	s.mu.Unlock()
+	s.read(r)
+}
+
+// dispatch checks a message and handles what needs no processing (protocol errors, pings,
+// hello, which runs before anything that follows it). It returns the handler for the rest.
+func (s *Socket) dispatch(data []byte) (*protocol.Message, func(context.Context, *protocol.Message) (any, error)) {
 	m, err := protocol.Decode(data)
 	if err != nil {
 		s.sendError(errCannotParse, nil, nil)
-		return
+		return nil, nil
 	}
 	if !protocol.Truthy(m.Type) {
 		s.sendError(errCannotParse, m.Type, m.ID)
-		return
+		return nil, nil
 	}
 	if !protocol.Truthy(m.ID) {
 		s.sendError(errMissingID, m.Type, m.ID)
-		return
+		return nil, nil
 	}
 	if err := s.verifyAuth(); err != nil {
 		s.sendError(asError(err), m.Type, m.ID)
 		s.Disconnect()
-		return
+		return nil, nil
 	}
 	typ, _ := protocol.String(m.Type)
 	switch {
 	case typ == "ping":
-		return
+		return nil, nil
 	case typ == "hello":
-		// Hello runs before anything that follows it.
 		s.process(m, s.processHello)
-		return
+		return nil, nil
 	case !s.helloed():
 		s.sendError(errNotInitialized, m.Type, m.ID)
-		return
+		return nil, nil
 	}
-	var handle func(context.Context, *protocol.Message) (any, error)
 	switch typ {
 	case "reauth":
-		handle = s.processReauth
+		return m, s.processReauth
 	case "request":
-		handle = s.processRequest
+		return m, s.processRequest
 	case "message":
-		handle = s.processMessage
+		return m, s.processMessage
 	case "sub":
-		handle = s.processSub
+		return m, s.processSub
 	case "unsub":
-		handle = s.processUnsub
-	default:
-		s.sendError(errUnknownType, m.Type, m.ID)
-		return
+		return m, s.processUnsub
 	}
-	// Messages are processed concurrently, as in the reference (replies may come out of
-	// order), up to MaxInFlight at once; past it the socket is not read.
-	select {
-	case s.inflight <- struct{}{}:
-	case <-s.ctx.Done():
-		return
-	}
-	s.mu.Lock()
-	s.processing++
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.inflight }()
-		s.processCounted(m, handle)
-	}()
+	s.sendError(errUnknownType, m.Type, m.ID)
+	return nil, nil
 }
 
 // process handles one message on the caller's goroutine.
@@ -229,46 +280,61 @@ func (s *Socket) isClosing() bool {
 	return s.closing || s.closed
 }
 
-// send encodes and queues a message.
+// send encodes and queues a reply, and sends it from this goroutine when nothing else is being
+// sent (replies come from the socket's own goroutines, which may wait for its client).
 func (s *Socket) send(v any) {
 	data, err := marshalMessage(v)
 	if err != nil {
 		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
 		return
 	}
-	s.enqueue(outgoing{data: data})
+	if s.queueMessage(outgoing{data: data}) {
+		s.flush()
+	}
 }
 
 func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
 	s.send(s.server.newErrorReply(err, typ, id))
 }
 
-// enqueue queues a message without waiting. A socket whose queue would pass SendQueueLimit is
-// disconnected: publishing never waits on a slow client.
+// enqueue queues a message without waiting; a goroutine of the socket's sends it. A socket
+// whose queue would pass SendQueueLimit is disconnected: publishing never waits on a slow
+// client.
 func (s *Socket) enqueue(m outgoing) {
+	if s.queueMessage(m) {
+		go s.flush()
+	}
+}
+
+// queueMessage queues a message. It reports true when the caller must run flush (nobody was
+// sending): the caller then owns the sending, and flush's wg slot is already taken.
+func (s *Socket) queueMessage(m outgoing) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if s.queued > 0 && s.queued+len(m.data) > s.server.opts.SendQueueLimit {
 		s.mu.Unlock()
 		s.server.log.Warn("herald: disconnecting a slow socket", "socket", s.ID, "queued", s.queued)
 		s.closeNow(ErrSlowConsumer)
-		return
+		return false
 	}
 	s.queue = append(s.queue, m)
 	s.queued += len(m.data)
-	if !s.flushing {
+	start := !s.flushing
+	if start {
 		s.flushing = true
 		s.wg.Add(1)
-		go s.flush()
 	}
 	s.mu.Unlock()
+	return start
 }
 
-// flush sends queued messages, one at a time, until the queue is empty. It runs on its own
-// goroutine only while there is something to send.
+// flush sends queued messages, one at a time, until the queue is empty. One goroutine at a
+// time runs it: a socket goroutine that has a reply to send, or one started for messages
+// queued from elsewhere (publications, broadcasts, pings), only while there is something to
+// send.
 func (s *Socket) flush() {
 	defer s.wg.Done()
 	for {
@@ -293,9 +359,7 @@ func (s *Socket) flush() {
 			s.closeNow(m.reason)
 			return
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.server.opts.SendTimeout)
-		err := s.t.Send(ctx, m.data)
-		cancel()
+		err := s.t.Send(sendContext{Context: s.ctx, deadline: time.Now().Add(s.server.opts.SendTimeout)}, m.data)
 		s.mu.Lock()
 		s.queued -= len(m.data)
 		s.sending = false
@@ -447,4 +511,13 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return b, nil
 }
 
-func marshalMessage(v any) ([]byte, error) { return protocol.Marshal(v) }
+func marshalMessage(v any) ([]byte, error) { return encode(v) }
+
+// sendContext bounds a send by the socket's life and SendTimeout, without the timer that
+// context.WithTimeout would start for every message.
+type sendContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c sendContext) Deadline() (time.Time, bool) { return c.deadline, true }

@@ -1,8 +1,13 @@
 package herald
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/herald-go/herald/internal/protocol"
 )
 
 // The messages the server sends, with their fields in the order @hapi/nes writes them.
@@ -120,3 +125,98 @@ func (s *Server) filterHeaders(h http.Header) map[string]string {
 	}
 	return out
 }
+
+// encode writes a message the server sends. The messages sent on every request and every
+// publication are written by hand (the same bytes encoding/json would give, minus its
+// reflection); the rest go through protocol.Marshal.
+func encode(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case requestReply:
+		if m.Headers != nil {
+			break
+		}
+		b := make([]byte, 0, 64+len(m.ID)+len(m.Payload))
+		b = append(b, `{"type":"request","id":`...)
+		b = appendRaw(b, m.ID)
+		b = append(b, `,"statusCode":`...)
+		b = strconv.AppendInt(b, int64(m.StatusCode), 10)
+		b = append(b, `,"payload":`...)
+		b = appendRaw(b, m.Payload)
+		return append(b, '}'), nil
+	case pushPub:
+		b := make([]byte, 0, 40+len(m.Path)+len(m.Message))
+		b = append(b, `{"type":"pub","path":`...)
+		b = appendString(b, m.Path)
+		b = append(b, `,"message":`...)
+		b = appendRaw(b, m.Message)
+		return append(b, '}'), nil
+	case pushUpdate:
+		b := make([]byte, 0, 32+len(m.Message))
+		b = append(b, `{"type":"update","message":`...)
+		b = appendRaw(b, m.Message)
+		return append(b, '}'), nil
+	}
+	return protocol.Marshal(v)
+}
+
+// appendRaw appends a JSON value, compacted when it spans lines (so that every message is one
+// line, as the EventSource transport needs).
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	if bytes.IndexAny(raw, "\r\n") < 0 {
+		return append(b, raw...)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return append(b, "null"...)
+	}
+	return append(b, buf.Bytes()...)
+}
+
+// appendString appends s as a JSON string, as JSON.stringify writes it.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20:
+			switch c {
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				b = append(b, `\ufffd`...)
+			case r == '\u2028' || r == '\u2029': // as encoding/json, for JavaScript source safety
+				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			default:
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"

@@ -64,7 +64,7 @@ type Conn struct {
 
 	// writing
 	msgMu     chan struct{} // held for a whole data message (several frames for Writer)
-	frameMu   sync.Mutex    // held for each frame
+	frameMu   chan struct{} // held for each frame (a semaphore, so control frames can give up waiting)
 	wdeadline deadline
 	whdr      [maxHeaderSize]byte
 	wvec      [2][]byte
@@ -97,7 +97,8 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 		client: client,
 		opts:   opts,
 		readMu: make(chan struct{}, 1),
-		msgMu:  make(chan struct{}, 1),
+		msgMu:   make(chan struct{}, 1),
+		frameMu: make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		rb:     newReadBuf(nc, pending),
 	}

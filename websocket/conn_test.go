@@ -606,3 +606,24 @@ func TestCloseKeepsMessagesForLaterReads(t *testing.T) {
 		t.Fatal("no messages after Close")
 	}
 }
+
+func TestCloseEndsAWriteStuckOnAPeerThatStoppedReading(t *testing.T) {
+	t.Parallel()
+	results := make(chan error, 2)
+	url := serve(t, &websocket.Options{CloseTimeout: 200 * time.Millisecond}, func(c *websocket.Conn) {
+		big := make([]byte, 8<<20)
+		go func() { results <- c.Write(context.Background(), websocket.MessageBinary, big) }() // never completes
+		time.Sleep(200 * time.Millisecond)
+		_ = c.Close(websocket.StatusGoingAway, "")
+		results <- nil
+	})
+	conn, _ := dial(t, url)
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10) // the client never reads
+	for range 2 {
+		select {
+		case <-results:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close waited forever behind a stuck write")
+		}
+	}
+}

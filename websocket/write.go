@@ -106,8 +106,10 @@ func (w *messageWriter) Close() error {
 
 // writeFrame writes one data frame.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte, p []byte) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
+	if err := c.lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer func() { <-c.frameMu }()
 	if c.isClosed() {
 		return c.closedErr()
 	}
@@ -132,9 +134,22 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte,
 
 // writeControl writes one control frame whole, by deadline. Once a close frame has been
 // written nothing more is.
+//
+// When a data frame's write holds the connection past the deadline (a peer that stopped
+// reading), the control frame cannot go out: the connection is closed instead, which also
+// ends the stuck write.
 func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := c.lock(ctx, c.frameMu)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.shut(&CloseError{Code: StatusAbnormalClosure, err: errors.New("websocket: a write blocked the connection past the control frame's deadline")})
+			return c.closedErr()
+		}
+		return err
+	}
+	defer func() { <-c.frameMu }()
 	if c.isClosed() {
 		return c.closedErr()
 	}
@@ -142,7 +157,7 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 		return ErrCloseSent
 	}
 	c.wdeadline.begin(context.Background(), deadline)
-	_, err := c.writeFrameLocked(true, op, 0, p)
+	_, err = c.writeFrameLocked(true, op, 0, p)
 	c.wdeadline.end()
 	if err != nil {
 		c.shut(&CloseError{Code: StatusAbnormalClosure, err: err})

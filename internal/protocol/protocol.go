@@ -34,27 +34,125 @@ type Message struct {
 }
 
 // Decode parses one message. Anything but a JSON object is an error. Field names match
-// exactly, as in JavaScript (encoding/json alone would also accept "Type" for "type").
+// exactly, as in JavaScript (encoding/json would also take "Type" for "type"), and the last
+// of repeated names wins, as in JSON.parse. The fields point into data, which must not change
+// while the message is in use.
 func Decode(data []byte) (*Message, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, err
+	if !json.Valid(data) {
+		return nil, errorString("nes: invalid JSON")
 	}
-	if fields == nil {
-		return nil, errorString("nes: message is null")
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, errorString("nes: message is not a JSON object")
 	}
-	return &Message{
-		Type: fields["type"], ID: fields["id"], Version: fields["version"], Auth: fields["auth"],
-		Subs: fields["subs"], Method: fields["method"], Path: fields["path"], Headers: fields["headers"],
-		Payload: fields["payload"], Message: fields["message"], StatusCode: fields["statusCode"],
-		Heartbeat: fields["heartbeat"], Socket: fields["socket"],
-	}, nil
+	m := &Message{}
+	i = skipSpace(data, i+1)
+	for i < len(data) && data[i] != '}' {
+		keyEnd := valueEnd(data, i)
+		key := data[i:keyEnd]
+		i = skipSpace(data, keyEnd)
+		i = skipSpace(data, i+1) // ':'
+		end := valueEnd(data, i)
+		if field := m.field(key); field != nil {
+			*field = data[i:end]
+		}
+		i = skipSpace(data, end)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return m, nil
+}
+
+// field returns the field a quoted key names, or nil.
+func (m *Message) field(quoted []byte) *json.RawMessage {
+	key := string(quoted[1 : len(quoted)-1]) // no allocation: the switch compares in place
+	if bytes.IndexByte(quoted, '\\') >= 0 {
+		if s, ok := String(quoted); ok {
+			key = s
+		}
+	}
+	switch key {
+	case "type":
+		return &m.Type
+	case "id":
+		return &m.ID
+	case "version":
+		return &m.Version
+	case "auth":
+		return &m.Auth
+	case "subs":
+		return &m.Subs
+	case "method":
+		return &m.Method
+	case "path":
+		return &m.Path
+	case "headers":
+		return &m.Headers
+	case "payload":
+		return &m.Payload
+	case "message":
+		return &m.Message
+	case "statusCode":
+		return &m.StatusCode
+	case "heartbeat":
+		return &m.Heartbeat
+	case "socket":
+		return &m.Socket
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value starting at b[i], in valid JSON.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = valueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j
 }
 
 // String returns a raw JSON value as a string when it is one, and ok == false otherwise.
 func String(raw json.RawMessage) (s string, ok bool) {
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
@@ -65,12 +163,14 @@ func String(raw json.RawMessage) (s string, ok bool) {
 // Truthy reports whether a raw JSON value is truthy in JavaScript's sense: present, and not
 // false, null, 0 or "".
 func Truthy(raw json.RawMessage) bool {
-	switch string(bytes.TrimSpace(raw)) {
+	raw = bytes.TrimSpace(raw)
+	switch string(raw) {
 	case "", "false", "null", `""`:
 		return false
 	}
-	if f, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64); err == nil {
-		return f != 0
+	if c := raw[0]; c == '-' || c >= '0' && c <= '9' {
+		f, err := strconv.ParseFloat(string(raw), 64)
+		return err != nil || f != 0
 	}
 	return true
 }
