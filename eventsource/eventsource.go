@@ -47,6 +47,7 @@ func IsEventSource(r *http.Request) bool {
 type EventSource struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
+	h2     bool // HTTP/2: the write deadline must be cleared after each write
 	req    *http.Request
 	lastID string
 
@@ -68,17 +69,20 @@ type EventSource struct {
 	done    chan struct{}
 }
 
-// New starts an event stream in answer to r: it sends the response headers (200,
+// New starts an event stream in answer to r: the response headers (200,
 // Content-Type: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no, and
-// Options.Header) and the retry field, and flushes them, so the client's EventSource opens at
-// once. It works over HTTP/1.x and HTTP/2.
+// Options.Header) and the retry field are sent and flushed at once, so the client's
+// EventSource opens without waiting for an event. It works over HTTP/1.x and HTTP/2.
 //
-// New returns ErrNotSupported when w cannot flush (a middleware that wraps the
-// ResponseWriter without Unwrap or Flush). The handler must then keep w until Done is closed;
-// see EventSource.
+// New returns ErrNotSupported, having written nothing, when w cannot flush (a middleware that
+// wraps the ResponseWriter without Unwrap or Flush). Otherwise the handler must keep w until
+// Done is closed; see EventSource.
 func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, error) {
 	o := opts.withDefaults()
 	rc := http.NewResponseController(w)
+	if !canFlush(w) {
+		return nil, ErrNotSupported
+	}
 	h := w.Header()
 	for k, vs := range o.Header {
 		for _, v := range vs {
@@ -91,26 +95,11 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
 
-	_ = rc.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
-	var err error
-	if o.Retry > 0 {
-		_, err = w.Write(retryLine(o.Retry))
-	}
-	if err == nil {
-		err = rc.Flush()
-	}
-	_ = rc.SetWriteDeadline(time.Time{})
-	if errors.Is(err, http.ErrNotSupported) {
-		return nil, ErrNotSupported
-	}
-	if err != nil {
-		return nil, fmt.Errorf("eventsource: sending the response headers: %w", err)
-	}
-
 	es := &EventSource{
 		w:            w,
 		rc:           rc,
 		req:          r,
+		h2:           r.ProtoMajor >= 2,
 		lastID:       lastEventID(r),
 		writeTimeout: o.WriteTimeout,
 		pingInterval: o.PingInterval,
@@ -122,8 +111,33 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		es.ping = time.AfterFunc(o.PingInterval, es.onPing)
 	}
 	es.stopCtx = context.AfterFunc(r.Context(), func() { es.closeWith(ErrClientGone) })
+	// The headers and the retry field go out at once, written by the writer goroutine like
+	// everything else: the handler's goroutine, which lives as long as the stream, never runs
+	// the write path and keeps a small stack.
+	first := []byte{} // an empty write: just the flush
+	if o.Retry > 0 {
+		first = retryLine(o.Retry)
+	}
+	es.queue = append(es.queue, first)
+	es.notifyLocked()
 	es.mu.Unlock()
 	return es, nil
+}
+
+// canFlush reports whether w, or a ResponseWriter it wraps, can flush (as
+// http.ResponseController finds out).
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
 }
 
 // lastEventID is the Last-Event-ID header, or else the lastEventId query parameter.
@@ -191,11 +205,16 @@ func (es *EventSource) enqueue(b []byte) error {
 	return nil
 }
 
-// subscription returns es's place in a Stream, or nil.
-func (es *EventSource) subscription() *subscription {
+// wake tells es's writer that s has a new event, unless es's next event from s is older than
+// first (it has left the history): then wake reports true and wakes nothing.
+func (es *EventSource) wake(s *Stream, first uint64) (behind bool) {
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	return es.sub
+	if es.sub != nil && es.sub.stream == s && es.sub.next.Load() < first {
+		return true
+	}
+	es.notifyLocked()
+	return false
 }
 
 // notify wakes the writer: something may be waiting.
@@ -283,7 +302,12 @@ func (es *EventSource) write(batch [][]byte) error {
 	if err == nil {
 		err = es.rc.Flush()
 	}
-	_ = es.rc.SetWriteDeadline(time.Time{})
+	if es.h2 {
+		// HTTP/2 resets the stream when a deadline passes, even with nothing being written.
+		// HTTP/1 only fails writes past it, and every write sets a new one first; finish
+		// clears it for what net/http writes after the handler returns.
+		_ = es.rc.SetWriteDeadline(time.Time{})
+	}
 	return err
 }
 
@@ -362,6 +386,9 @@ func (es *EventSource) closeWith(err error) {
 
 // finish releases what the stream holds, once it is closed and no writer runs.
 func (es *EventSource) finish() {
+	if !es.h2 {
+		_ = es.rc.SetWriteDeadline(time.Time{}) // the handler still runs: w is still ours
+	}
 	es.mu.Lock()
 	if es.ping != nil {
 		es.ping.Stop()

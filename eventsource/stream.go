@@ -88,6 +88,7 @@ type Stream struct {
 	dropped string  // id of the newest event that has left the history
 	nextID  uint64  // the next automatic id
 	subs    map[*EventSource]struct{}
+	snap    []*EventSource // subs as a slice, for Publish; nil when subs has changed
 	closed  bool
 }
 
@@ -141,8 +142,8 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	}
 	auto := ev.ID == ""
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return "", ErrClosed
 	}
 	if auto {
@@ -150,6 +151,7 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	}
 	wire, err := encode(data, ev)
 	if err != nil {
+		s.mu.Unlock()
 		return "", err
 	}
 	if auto {
@@ -160,22 +162,23 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	s.bytes += len(wire)
 	s.lastID = ev.ID
 	s.evict(now)
-	var behind []*EventSource
-	for es := range s.subs {
-		if sub := es.subscription(); sub != nil && sub.next.Load() < s.first {
-			behind = append(behind, es)
-			continue
+	first := s.first
+	if s.snap == nil && len(s.subs) > 0 {
+		s.snap = make([]*EventSource, 0, len(s.subs))
+		for es := range s.subs {
+			s.snap = append(s.snap, es)
 		}
-		es.notify()
 	}
-	if behind != nil {
-		// Their next event has left the history: end them now (cutting a write that is stuck)
-		// rather than when their writer comes back, and without holding s.mu.
-		go func() {
-			for _, es := range behind {
-				es.closeWith(ErrSlowClient)
-			}
-		}()
+	subs := s.snap
+	s.mu.Unlock()
+	// The order of events is fixed by the history; waking the writers needs no lock, so
+	// other publishers and the writers reading the history are not held up meanwhile.
+	for _, es := range subs {
+		if es.wake(s, first) {
+			// Its next event has left the history: end it now (cutting a write that is
+			// stuck) rather than when its writer comes back.
+			es.closeWith(ErrSlowClient)
+		}
 	}
 	return ev.ID, nil
 }
@@ -251,6 +254,7 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	es.notifyLocked()
 	es.mu.Unlock()
 	s.subs[es] = struct{}{}
+	s.snap = nil
 	return nil
 }
 
@@ -309,7 +313,10 @@ func (s *Stream) Unsubscribe(es *EventSource) {
 // remove forgets es.
 func (s *Stream) remove(es *EventSource) {
 	s.mu.Lock()
-	delete(s.subs, es)
+	if _, ok := s.subs[es]; ok {
+		delete(s.subs, es)
+		s.snap = nil
+	}
 	s.mu.Unlock()
 }
 
@@ -334,6 +341,7 @@ func (s *Stream) Close() {
 	s.closed = true
 	subs := s.subs
 	s.subs = map[*EventSource]struct{}{}
+	s.snap = nil
 	s.log = nil
 	s.mu.Unlock()
 	for es := range subs {

@@ -1,0 +1,420 @@
+// Command sse compares herald's EventSource with the servers of r3labs/sse and tmaxmax/go-sse
+// in one run: many concurrent streams, the server's memory (RSS) per stream, and the fan-out
+// of one event to all of them (time until the last client has it, events delivered per
+// second), then a burst of events.
+//
+//	cd bench && go run ./sse [-n 10000] [-fanouts 20] [-burst 50] [-impl herald,r3labs,go-sse]
+//
+// Each server runs in a child process (this program with -serve NAME), so that its RSS is its
+// own; the clients are raw TCP connections in this process that read the event stream. Every
+// server is used as its documentation shows, with its defaults. Everything stays on loopback.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	r3 "github.com/r3labs/sse/v2"
+	gosse "github.com/tmaxmax/go-sse"
+
+	"github.com/herald-go/herald/eventsource"
+)
+
+func main() {
+	serve := flag.String("serve", "", "run the named server (child mode)")
+	n := flag.Int("n", 10000, "concurrent streams")
+	fanouts := flag.Int("fanouts", 20, "single events fanned out to every stream, one at a time")
+	burst := flag.Int("burst", 50, "events published back to back to every stream")
+	impls := flag.String("impl", "herald,r3labs,go-sse", "servers to compare, in order")
+	flag.Parse()
+	raiseFileLimit()
+	if *serve != "" {
+		if err := runServer(*serve); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	var results []result
+	for _, name := range strings.Split(*impls, ",") {
+		r, err := measure(name, *n, *fanouts, *burst)
+		if err != nil {
+			log.Fatalf("%s: %v", name, err)
+		}
+		results = append(results, r)
+		runtime.GC()
+	}
+	report(results, *n, *fanouts, *burst)
+}
+
+// raiseFileLimit lifts the open-file limit as far as allowed: each stream is a descriptor.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
+		l.Cur = l.Max
+		if l.Max < 1<<17 {
+			l.Max, l.Cur = 1<<17, 1<<17
+		}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+			l.Cur = l.Max
+			_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+		}
+	}
+}
+
+// ---- servers (child mode) ----
+
+// runServer serves one implementation: GET /stream is the event stream, POST /publish?data=X
+// publishes one event with data X to every stream, POST /gc returns freed memory to the OS.
+func runServer(name string) error {
+	var stream http.Handler
+	var publish func(data string)
+	switch name {
+	case "herald":
+		s := eventsource.NewStream(nil)
+		stream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			es, err := eventsource.New(w, r, nil)
+			if err != nil {
+				return
+			}
+			_ = s.Subscribe(es)
+			<-es.Done()
+		})
+		publish = func(data string) { _, _ = s.Publish(data, eventsource.Event{}) }
+	case "r3labs":
+		s := r3.New()
+		s.CreateStream("bench")
+		stream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			q.Set("stream", "bench")
+			r.URL.RawQuery = q.Encode()
+			s.ServeHTTP(w, r)
+		})
+		publish = func(data string) { s.Publish("bench", &r3.Event{Data: []byte(data)}) }
+	case "go-sse":
+		s := &gosse.Server{}
+		stream = s
+		publish = func(data string) {
+			m := &gosse.Message{}
+			m.AppendData(data)
+			_ = s.Publish(m)
+		}
+	default:
+		return fmt.Errorf("unknown server %q", name)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /stream", stream)
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		for _, d := range r.URL.Query()["data"] {
+			publish(d)
+		}
+	})
+	mux.HandleFunc("POST /gc", func(w http.ResponseWriter, r *http.Request) {
+		// Twice: a GC shrinks the stacks of goroutines that use little of theirs, and the
+		// second returns what the first freed.
+		runtime.GC()
+		debug.FreeOSMemory()
+		debug.FreeOSMemory()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "%s: heap in use %d KiB, stacks %d KiB, goroutines %d, sys %d KiB\n", name,
+			m.HeapInuse>>10, m.StackInuse>>10, runtime.NumGoroutine(), m.Sys>>10)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening on %s\n", ln.Addr())
+	return (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
+}
+
+// ---- measurement ----
+
+type result struct {
+	name        string
+	rssBase     int64           // server RSS before any stream, bytes
+	rssStreams  int64           // server RSS with every stream open, bytes
+	perStream   float64         // (rssStreams - rssBase) / n
+	fanout      []time.Duration // per single event: until the last stream had it
+	burst       time.Duration   // until every stream had every burst event
+	openTime    time.Duration
+}
+
+func measure(name string, n, fanouts, burst int) (result, error) {
+	res := result{name: name}
+	self, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	cmd := exec.Command(self, "-serve", name)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive this program
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return res, fmt.Errorf("server did not start: %w", err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	post := func(path string) error {
+		resp, err := hc.Post("http://"+addr+path, "text/plain", nil)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+
+	if err := post("/gc"); err != nil {
+		return res, err
+	}
+	res.rssBase = rss(cmd.Process.Pid)
+
+	// Open every stream, at most 256 dials at a time.
+	clients := newClients(n)
+	start := time.Now()
+	sem := make(chan struct{}, 256)
+	errs := make(chan error, n)
+	var opened sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		opened.Add(1)
+		go func() {
+			defer func() { <-sem }()
+			errs <- clients.open(i, addr)
+			opened.Done()
+		}()
+	}
+	opened.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			clients.closeAll()
+			return res, fmt.Errorf("opening streams: %w", err)
+		}
+	}
+	defer clients.closeAll()
+	// Every stream is open once it has received a warm-up event.
+	for try := 1; ; try++ {
+		key := "warm" + strconv.Itoa(try)
+		done := clients.expect(key, 1)
+		if err := post("/publish?data=" + key); err != nil {
+			return res, err
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			if try < 12 {
+				continue
+			}
+			return res, fmt.Errorf("only %d of %d streams are open after a minute", clients.count(key), n)
+		}
+		break
+	}
+	res.openTime = time.Since(start)
+	time.Sleep(time.Second)
+	if err := post("/gc"); err != nil {
+		return res, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	res.rssStreams = rss(cmd.Process.Pid)
+	res.perStream = float64(res.rssStreams-res.rssBase) / float64(n)
+
+	// Fan-out: one event at a time.
+	for k := 1; k <= fanouts; k++ {
+		key := "fan" + strconv.Itoa(k)
+		done := clients.expect(key, 1)
+		t0 := time.Now()
+		if err := post("/publish?data=" + key); err != nil {
+			return res, err
+		}
+		select {
+		case t := <-done:
+			res.fanout = append(res.fanout, t.Sub(t0))
+		case <-time.After(60 * time.Second):
+			return res, fmt.Errorf("fan-out %d: only %d of %d streams got it within 60s", k, clients.count(key), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Burst: events back to back (one request carries them all).
+	if burst > 0 {
+		q := make([]string, burst)
+		for i := range q {
+			q[i] = "data=burst"
+		}
+		done := clients.expect("burst", burst)
+		t0 := time.Now()
+		if err := post("/publish?" + strings.Join(q, "&")); err != nil {
+			return res, err
+		}
+		select {
+		case t := <-done:
+			res.burst = t.Sub(t0)
+		case <-time.After(120 * time.Second):
+			return res, fmt.Errorf("burst: %d of %d events delivered within 120s", clients.count("burst"), n*burst)
+		}
+	}
+	return res, nil
+}
+
+// rss returns a process's resident set size in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// clients are the streams' readers. Each counts the events it receives by data; when every
+// stream has had an event as many times as expected, the waiter is told the time.
+type clients struct {
+	conns []net.Conn
+
+	mu      sync.Mutex
+	waiting string
+	want    int64 // deliveries expected: streams × times
+	got     atomic.Int64
+	done    chan time.Time
+}
+
+func newClients(n int) *clients { return &clients{conns: make([]net.Conn, n)} }
+
+// expect arms the counter for events with data key, each stream receiving it times times.
+func (c *clients) expect(key string, times int) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waiting = key
+	c.want = int64(len(c.conns) * times)
+	c.got.Store(0)
+	c.done = make(chan time.Time, 1)
+	return c.done
+}
+
+func (c *clients) count(string) int64 { return c.got.Load() }
+
+func (c *clients) delivered(data []byte) {
+	c.mu.Lock()
+	key, want, done := c.waiting, c.want, c.done
+	c.mu.Unlock()
+	if string(data) != key {
+		return
+	}
+	if c.got.Add(1) == want {
+		done <- time.Now()
+	}
+}
+
+// open connects stream i and sends its request; a goroutine then reads the stream until the
+// connection ends. (go-sse sends the response headers only with the first event: a stream
+// counts as open once it has received the warm-up event.)
+func (c *clients) open(i int, addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	c.conns[i] = conn
+	_, err = io.WriteString(conn, "GET /stream HTTP/1.1\r\nHost: "+addr+"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+	if err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(conn, 1024)
+	go c.read(r)
+	return nil
+}
+
+// read reads "data: X" lines (inside chunked framing, which it skips) until the end.
+func (c *clients) read(r *bufio.Reader) {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			return
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+			c.delivered(bytes.TrimRight(rest, "\r\n"))
+		}
+	}
+}
+
+func (c *clients) closeAll() {
+	for _, conn := range c.conns {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}
+}
+
+// ---- report ----
+
+func report(rs []result, n, fanouts, burst int) {
+	fmt.Printf("\nSSE servers, %d concurrent streams over HTTP/1.1 on loopback, %d single-event fan-outs, a burst of %d events; GOMAXPROCS=%d, %s\n\n",
+		n, fanouts, burst, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Println("| server | RSS per stream | fan-out p50 (last client has it) | fan-out p90 | events/s (fan-out p50) | burst events/s | all streams open after |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		p50, p90 := percentile(r.fanout, 50), percentile(r.fanout, 90)
+		burstRate := 0.0
+		if r.burst > 0 {
+			burstRate = float64(n*burst) / r.burst.Seconds()
+		}
+		fmt.Printf("| %s | %.1f KiB | %v | %v | %.0f | %.0f | %v |\n", r.name, r.perStream/1024,
+			p50.Round(10*time.Microsecond), p90.Round(10*time.Microsecond), float64(n)/p50.Seconds(), burstRate, r.openTime.Round(time.Millisecond))
+	}
+	if len(rs) > 1 && rs[0].name == "herald" {
+		fmt.Println()
+		h := rs[0]
+		for _, r := range rs[1:] {
+			fmt.Printf("%s vs herald: memory per stream ×%.2f, fan-out p50 ×%.2f, burst ×%.2f (above 1: herald is better)\n", r.name,
+				r.perStream/h.perStream, float64(percentile(r.fanout, 50))/float64(percentile(h.fanout, 50)), float64(r.burst)/float64(h.burst))
+		}
+	}
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
