@@ -149,13 +149,13 @@ func runServer(name string) error {
 // ---- measurement ----
 
 type result struct {
-	name        string
-	rssBase     int64           // server RSS before any stream, bytes
-	rssStreams  int64           // server RSS with every stream open, bytes
-	perStream   float64         // (rssStreams - rssBase) / n
-	fanout      []time.Duration // per single event: until the last stream had it
-	burst       time.Duration   // until every stream had every burst event
-	openTime    time.Duration
+	name       string
+	rssBase    int64           // server RSS before any stream, bytes
+	rssStreams int64           // server RSS with every stream open, bytes
+	perStream  float64         // (rssStreams - rssBase) / n
+	fanout     []time.Duration // per single event: until the last stream had it
+	burst      time.Duration   // until every stream had every burst event
+	openTime   time.Duration
 }
 
 func measure(name string, n, fanouts, burst int) (result, error) {
