@@ -25,6 +25,11 @@ import (
 // serve starts a test server that upgrades every request with opts and runs fn on the
 // connection. It returns the ws:// URL.
 func serve(t *testing.T, opts *websocket.Options, fn func(c *websocket.Conn)) string {
+	return serveTB(t, opts, fn)
+}
+
+// serveTB is serve for tests and benchmarks.
+func serveTB(t testing.TB, opts *websocket.Options, fn func(c *websocket.Conn)) string {
 	t.Helper()
 	// httptest.Server does not wait for hijacked connections: track the handlers here.
 	var (

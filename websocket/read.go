@@ -100,7 +100,7 @@ func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType
 			return 0, err
 		}
 	}
-	var scratch [512]byte
+	var scratch []byte // for discarding
 	for {
 		for c.rd.remain > 0 {
 			var dst []byte
@@ -108,7 +108,10 @@ func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType
 				c.rd.msg = growFor(c.rd.msg, c.rd.remain, c.rd.fin && len(c.rd.msg) == 0)
 				dst = c.rd.msg[len(c.rd.msg):cap(c.rd.msg)]
 			} else {
-				dst = scratch[:]
+				if scratch == nil {
+					scratch = make([]byte, 512)
+				}
+				dst = scratch
 			}
 			n, err := c.readPayload(ctx, dst)
 			if collect {
