@@ -87,6 +87,7 @@ func main() {
 	flag.Float64Var(&b.maxOther, "max-other", 0.25, "rerun an echo window in which other processes used more cores than this")
 	flag.IntVar(&b.retries, "retries", 2, "reruns allowed per echo window for -max-other (the quietest run is kept)")
 	flag.DurationVar(&b.budget, "budget", 12*time.Minute, "no more reruns once the echo runs have taken this long")
+	flag.IntVar(&niceness, "nice", 0, "run servers and client at this nice value (negative needs root; it takes CPU from everyone else on the machine)")
 	flag.StringVar(&b.baseline, "baseline", "herald", "server the ratios are relative to")
 	out := flag.String("out", "results/latest.md", "file the report is written to")
 	flag.Parse()

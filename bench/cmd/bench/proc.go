@@ -33,12 +33,20 @@ var procs struct {
 	live map[*proc]bool
 }
 
-// start runs bin with args pinned to cpus. Its stderr goes to ours, prefixed
-// by nothing: both programs print little there.
+// niceness, when not zero, is the nice value children run at (-nice).
+var niceness int
+
+// start runs bin with args pinned to cpus (and at niceness). Its stderr goes
+// to ours: both programs print little there.
 func start(name, cpus, bin string, args ...string) (*proc, error) {
-	cmd := exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
+	argv := append([]string{"taskset", "-c", cpus, bin}, args...)
+	if niceness != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(niceness)}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
-	// taskset execs bin, so the pid is bin's; Pdeathsig kills it if we die.
+	// nice and taskset exec what follows, so the pid is bin's; Pdeathsig
+	// kills it if we die.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 type stat struct {
 	med, lo, hi float64
 	n           int
+	noisy       int // samples taken while other processes were busy
 }
 
 func summarize(xs []float64) stat {
@@ -68,6 +69,9 @@ func cell(s stat, format func(float64) string, base stat, isBase bool) string {
 		return "—"
 	}
 	c := format(s.med)
+	if s.noisy > 0 {
+		c += "†"
+	}
 	if s.n > 1 {
 		c += " (" + format(s.lo) + "–" + format(s.hi) + ")"
 	}
@@ -112,20 +116,36 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 		fmt.Fprintf(&w, "--:|")
 	}
 	fmt.Fprintln(&w)
+	noisy := func(rs []echoResult) (n int) {
+		for _, r := range rs {
+			if r.other > b.maxOther {
+				n++
+			}
+		}
+		return n
+	}
+	mark := func(s stat, rs []echoResult) stat { s.noisy = noisy(rs); return s }
+	anyNoisy := false
 	perMsg := func(r echoResult) float64 { return r.cpuPerMsg }
 	perSec := func(r echoResult) float64 { return r.rate }
 	perConn := func(r idleResult) float64 { return r.perConn }
 	for _, s := range b.servers {
 		fmt.Fprintf(&w, "| %s |", s)
 		for _, sz := range b.sizes {
+			rs := echo[s][sz]
+			anyNoisy = anyNoisy || noisy(rs) > 0
 			fmt.Fprintf(&w, " %s | %s |",
-				cell(pick(echo[s][sz], perSec), rate, pick(echo[base][sz], perSec), s == base),
-				cell(pick(echo[s][sz], perMsg), micros, pick(echo[base][sz], perMsg), s == base))
+				cell(mark(pick(rs, perSec), rs), rate, pick(echo[base][sz], perSec), s == base),
+				cell(mark(pick(rs, perMsg), rs), micros, pick(echo[base][sz], perMsg), s == base))
 		}
 		if b.idleConns > 0 {
 			fmt.Fprintf(&w, " %s |", cell(pick(idle[s], perConn), kib, pick(idle[base], perConn), s == base))
 		}
 		fmt.Fprintln(&w)
+	}
+	if anyNoisy {
+		fmt.Fprintf(&w, "\n† some of these runs shared the machine with other processes using over %.2f cores "+
+			"even after reruns (see the load table below); they inflate CPU per message and lower msgs/s.\n", b.maxOther)
 	}
 	for s, why := range b.buildFails {
 		fmt.Fprintf(&w, "\n%s did not build and was left out: %s\n", s, why)

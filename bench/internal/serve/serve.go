@@ -11,10 +11,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 )
 
-var addr = flag.String("addr", "127.0.0.1:0", "address to listen on")
+var (
+	addr       = flag.String("addr", "127.0.0.1:0", "address to listen on")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile here between two SIGUSR2s (for looking into a result; the benchmark never sets it)")
+)
 
 // Main parses the flags (a server may define its own and parse them first),
 // listens on -addr, prints "listening ADDR" to stdout and serves h with
@@ -25,6 +31,10 @@ func Main(h http.Handler) {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	go memStatsOnSignal()
+	if *cpuProfile != "" {
+		go profileOnSignal(*cpuProfile)
 	}
 	fmt.Fprintf(os.Stdout, "listening %s\n", ln.Addr())
 	srv := &http.Server{Handler: h}
@@ -42,5 +52,43 @@ func RaiseNoFile() {
 	if l.Cur < l.Max {
 		l.Cur = l.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// memStatsOnSignal prints where the Go runtime's memory is, in KiB, to
+// stderr on every SIGUSR1: "memstats goroutines=N heap-inuse=K heap-alloc=K
+// stack-inuse=K sys=K". It helps explain an idle-RSS figure; the benchmark
+// itself never sends the signal.
+func memStatsOnSignal() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	for range c {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "memstats goroutines=%d heap-inuse=%d heap-alloc=%d stack-inuse=%d sys=%d\n",
+			runtime.NumGoroutine(), m.HeapInuse>>10, m.HeapAlloc>>10, m.StackInuse>>10, m.Sys>>10)
+	}
+}
+
+// profileOnSignal starts a CPU profile into file on SIGUSR2 and stops it on
+// the next one.
+func profileOnSignal(file string) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR2)
+	for range c {
+		f, err := os.Create(file)
+		if err != nil {
+			log.Print(err)
+			return
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Print(err)
+			f.Close()
+			return
+		}
+		<-c
+		pprof.StopCPUProfile()
+		f.Close()
+		fmt.Fprintf(os.Stderr, "wrote %s\n", file)
 	}
 }
