@@ -55,18 +55,18 @@ type EventSource struct {
 	pingInterval time.Duration
 	queueLimit   int
 
-	mu      sync.Mutex
-	queue   [][]byte // direct sends and pings waiting for the writer
-	queued  int      // bytes in queue
-	pending bool     // something may be waiting: set by every notification, cleared by the writer before it looks
-	writing bool     // a writer goroutine owns w
-	active  bool     // something was written since the last ping tick
-	closed  bool     // no more writes; done closes when the writer is gone
-	err     error    // why it ended
-	sub     *subscription
-	ping    *time.Timer
-	stopCtx func() bool
-	done    chan struct{}
+	mu        sync.Mutex
+	queue     [][]byte // direct sends and pings waiting for the writer
+	queued    int      // bytes in queue
+	pending   bool     // something may be waiting: set by every notification, cleared by the writer before it looks
+	writing   bool     // a writer goroutine owns w
+	closed    bool     // no more writes; done closes when the writer is gone
+	err       error    // why it ended
+	sub       *subscription
+	lastWrite time.Time // when the last batch was written, for pings
+	ping      *time.Timer
+	stopCtx   func() bool
+	done      chan struct{}
 }
 
 // New starts an event stream in answer to r: the response headers (200,
@@ -281,7 +281,7 @@ func (es *EventSource) run() {
 		}
 		es.mu.Lock()
 		if len(batch) > 0 {
-			es.active = true
+			es.lastWrite = time.Now()
 		}
 		if more {
 			es.pending = true
@@ -311,19 +311,24 @@ func (es *EventSource) write(batch [][]byte) error {
 	return err
 }
 
-// onPing runs every PingInterval and queues a comment when nothing was written meanwhile.
+// onPing runs PingInterval after the last write and queues a comment; when something was
+// written since it was set, it sets itself again for PingInterval after that write.
 func (es *EventSource) onPing() {
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	if es.closed {
 		return
 	}
-	if !es.active && es.queued == 0 {
+	idle := time.Since(es.lastWrite)
+	if idle < es.pingInterval-es.pingInterval/64 {
+		es.ping.Reset(es.pingInterval - idle)
+		return
+	}
+	if es.queued == 0 {
 		es.queue = append(es.queue, pingComment)
 		es.queued += len(pingComment)
 		es.notifyLocked()
 	}
-	es.active = false
 	es.ping.Reset(es.pingInterval)
 }
 
