@@ -391,8 +391,17 @@ func (es *EventSource) closeWith(err error) {
 
 // finish releases what the stream holds, once it is closed and no writer runs.
 func (es *EventSource) finish() {
-	if !es.h2 {
-		_ = es.rc.SetWriteDeadline(time.Time{}) // the handler still runs: w is still ours
+	// net/http writes the end of the response after the handler returns: bound that write
+	// too, failing it at once when the stream ended badly (a client that does not read would
+	// otherwise hold the connection forever). The handler still runs: w is still ours.
+	es.mu.Lock()
+	failed := es.err != nil
+	es.mu.Unlock()
+	switch {
+	case failed:
+		_ = es.rc.SetWriteDeadline(time.Now())
+	case !es.h2:
+		_ = es.rc.SetWriteDeadline(time.Now().Add(es.writeTimeout))
 	}
 	es.mu.Lock()
 	if es.ping != nil {
