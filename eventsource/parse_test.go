@@ -212,6 +212,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("data: x\r\n\r\nid: 1\r\nevent: e\rdata\n\n", "", uint8(1))
 	f.Fuzz(func(t *testing.T, stream, lastID string, chunk uint8) {
+		if len(stream) > 16<<10 {
+			return // long inputs read a byte at a time only slow the fuzzer down
+		}
 		if strings.ContainsAny(lastID, "\x00") {
 			lastID = ""
 		}
