@@ -221,8 +221,8 @@ var nesClientChecks = map[string]func(t *testing.T, got map[string]any){
 	},
 
 	"heartbeat": func(t *testing.T, got map[string]any) {
-		// 2 s at a 200 ms interval is about ten pings; a loaded machine may skip a few.
-		assert.GreaterOrEqual(t, got["pings"], float64(4), "server pings received")
+		// 4.5 s at a 1 s interval is four pings; a loaded machine may skip one.
+		assert.GreaterOrEqual(t, got["pings"], float64(3), "server pings received")
 		assert.EqualValues(t, 1, got["connects"])
 		nesJSONEq(t, `[]`, got["disconnects"], "onDisconnect never fires")
 		assert.EqualValues(t, 0, got["heartbeatTimeouts"])

@@ -282,7 +282,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &wsTransport{c: c, maxChunkChars: s.opts.MaxChunkChars}
-	s.serve(t, r)
+	// Serve on a goroutine of its own and return, so that net/http frees what it holds for
+	// the request (see websocket.Upgrade).
+	go s.serve(t, r)
 }
 
 // serve runs one socket over a transport until it closes. It returns when the socket's

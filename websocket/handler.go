@@ -13,8 +13,9 @@ import (
 //		Options: &websocket.Options{Verify: checkToken},
 //	})
 type Handler struct {
-	// Accept serves one connection, on the request's goroutine. When it returns, the
-	// connection is closed with 1000 (normal closure) if it is still open.
+	// Accept serves one connection, on a goroutine of its own (ServeHTTP returns at once, so
+	// that net/http frees what it holds for the request). When it returns, the connection is
+	// closed with 1000 (normal closure) if it is still open.
 	Accept func(c *Conn)
 
 	// Options configures each connection; nil means the defaults. Options.Verify runs before
@@ -42,8 +43,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the request
 	}
-	defer c.Close(StatusNormalClosure, "")
-	h.Accept(c)
+	// Serve the connection on a goroutine of its own and return: net/http then lets go of
+	// the buffers and state it keeps for the request (about 10 KiB per connection), which
+	// it would hold for the connection's whole life if Accept ran here.
+	go func() {
+		defer c.Close(StatusNormalClosure, "")
+		h.Accept(c)
+	}()
 }
 
 // Registry tracks open connections so that a server can close them all when it stops:

@@ -58,8 +58,12 @@ func (e *HTTPError) write(w http.ResponseWriter) {
 // sent with the 101 response, with Options.Header.
 //
 // WebSocket needs HTTP/1.1: net/http does not implement WebSocket over HTTP/2 (RFC 8441),
-// so an HTTP/2 request is refused. After Upgrade, w and r's body must no longer be used; the
-// handler may return at once or keep serving the connection.
+// so an HTTP/2 request is refused. After Upgrade, w and r's body must no longer be used.
+//
+// The handler may keep serving the connection, but for servers that hold many connections,
+// serve it on a new goroutine and return: while the handler runs, net/http keeps its request
+// buffers and state (about 10 KiB per connection) alive, and returning releases them. Handler
+// does this for you.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	o := opts.withDefaults()
 	key, herr := checkHandshake(r)

@@ -8,7 +8,7 @@
 // Usage: node nes-client.js URL [scenario ...]   (URL: ws://host:port; no scenario: all of them)
 // The scenarios run concurrently, each on its own clients and subscription paths, each bounded
 // by SCENARIO_TIMEOUT. The server must be configured like examples/nes (see hapi-nes-server.js).
-// The heartbeat scenario expects a server of its own started with a 200 ms interval and a 100 ms
+// The heartbeat scenario expects a server of its own started with a 1 s interval and a 500 ms
 // timeout, and a process of its own: the other scenarios (large payloads especially) can hold
 // the event loop longer than that timeout.
 
@@ -305,7 +305,7 @@ const scenarios = {
   async heartbeat() {
     const c = track('heartbeat');
     await c.connect();
-    await sleep(2000);
+    await sleep(4500);
     const pings = c._ws ? c._ws.nesPings : -1;
     const res = await settle(c.request('hello'));
     return {
