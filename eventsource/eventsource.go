@@ -228,8 +228,21 @@ func (es *EventSource) notifyLocked() {
 	es.pending = true
 	if !es.writing && !es.closed {
 		es.writing = true
-		go es.run()
+		es.startWriterLocked()
 	}
+}
+
+// startWriterLocked runs es.run on a writer of es's Stream that is idle, or on a new
+// goroutine.
+func (es *EventSource) startWriterLocked() {
+	if es.sub != nil && es.sub.stream.writers.handoff(es) {
+		return
+	}
+	if es.sub != nil {
+		go es.sub.stream.writers.work(es)
+		return
+	}
+	go es.run()
 }
 
 // maxBatch bounds the events one write takes from a Stream's history.
@@ -381,7 +394,7 @@ func (es *EventSource) closeWith(err error) {
 	}
 	if len(es.queue) > 0 {
 		es.writing = true // to write what was queued before Close
-		go es.run()
+		es.startWriterLocked()
 		es.mu.Unlock()
 		return
 	}

@@ -90,6 +90,49 @@ type Stream struct {
 	subs    map[*EventSource]struct{}
 	snap    []*EventSource // subs as a slice, for Publish; nil when subs has changed
 	closed  bool
+
+	writers writers
+}
+
+// writers are the goroutines that write a Stream's events to its subscribers. A subscriber
+// with something to write is handed to an idle writer, or gets a new one: a writer stuck on a
+// client that does not read never holds up another subscriber. A writer that has finished
+// waits writerLinger for more work, then ends, so an idle Stream has no goroutine. Reusing
+// writers saves starting a goroutine (and growing its stack) per subscriber per event.
+type writers struct {
+	idle chan *EventSource
+}
+
+// writerLinger is how long a writer waits for more work before it ends.
+const writerLinger = 200 * time.Millisecond
+
+// handoff gives es to an idle writer, if one is waiting.
+func (w *writers) handoff(es *EventSource) bool {
+	select {
+	case w.idle <- es:
+		return true
+	default:
+		return false
+	}
+}
+
+// work runs es's writer, then the writers of the subscribers handed to it, until none comes
+// for writerLinger.
+func (w *writers) work(es *EventSource) {
+	var t *time.Timer
+	for {
+		es.run()
+		if t == nil {
+			t = time.NewTimer(writerLinger)
+		} else {
+			t.Reset(writerLinger)
+		}
+		select {
+		case es = <-w.idle:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // entry is one event in the history.
@@ -128,6 +171,7 @@ func NewStream(opts *StreamOptions) *Stream {
 		gapType:  o.GapEvent,
 		nextID:   1,
 		subs:     make(map[*EventSource]struct{}),
+		writers:  writers{idle: make(chan *EventSource)},
 	}
 }
 
