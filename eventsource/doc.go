@@ -42,8 +42,10 @@
 // # Slow clients
 //
 // Nothing a client does can make a sender wait or make another client wait. Send and Publish
-// only queue; a writer goroutine that exists while there is something to write writes each
-// stream, each batch bounded by Options.WriteTimeout. The overflow policy is to disconnect:
+// only queue; writer goroutines that exist while there is something to write (reused across
+// a Stream's subscribers, and ended 200 ms after their last write) write the streams, each
+// batch bounded by Options.WriteTimeout, and a writer stuck on one client is never the one
+// another client waits for. The overflow policy is to disconnect:
 // a client whose queue would pass Options.QueueLimit, or whose next event has left the
 // Stream's history, is disconnected with ErrSlowClient, and reconnects and resumes from its
 // Last-Event-ID. Dropping events would leave a gap the client cannot see, and an unbounded

@@ -38,9 +38,10 @@ func IsEventSource(r *http.Request) bool {
 //
 // Send, Ping and Close are safe for concurrent use, and so is subscribing it to a Stream. They
 // never block on the client: events wait in a bounded queue (Options.QueueLimit) or in the
-// Stream's history and are written by a goroutine that exists only while there is something
-// to write, each write bounded by Options.WriteTimeout. An idle EventSource holds no goroutine
-// of its own besides the handler that is waiting on Done.
+// Stream's history and are written by a writer goroutine that exists only while there is
+// something to write (a Stream's writers wait 200 ms for more work before they end, and serve
+// any of its subscribers), each write bounded by Options.WriteTimeout. An idle EventSource
+// holds no goroutine of its own besides the handler that is waiting on Done.
 //
 // The handler that called New must not return before Done is closed (or Close has returned):
 // net/http forbids using the ResponseWriter after that, and events may still be being written.
