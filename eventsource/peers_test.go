@@ -8,7 +8,9 @@ package eventsource_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -300,4 +302,61 @@ func lower(h http.Header) map[string]string {
 		m[strings.ToLower(k)] = h.Get(k)
 	}
 	return m
+}
+
+// The Go client through a real HTTP proxy (the `proxy` npm package, with Basic credentials in
+// the proxy URL): CONNECT to an HTTP/2 server over TLS, plain proxying to an http one. Events
+// arrive as they are sent, and the client resumes through the proxy after the server ends a
+// stream.
+func TestPeerClientThroughProxy(t *testing.T) {
+	t.Parallel()
+	proxyProc, proxyAddr := testpeers.Listen(t, "proxy-server.js", "http", "--auth", "user:secret")
+	proxyURL := &url.URL{Scheme: "http", Host: proxyAddr, User: url.UserPassword("user", "secret")}
+	for _, proto := range protos {
+		t.Run(proto, func(t *testing.T) {
+			ps := newPeerServer(t, proto)
+			var tlsConf *tls.Config
+			if tr, ok := ps.Client.Transport.(*http.Transport); ok {
+				tlsConf = tr.TLSClientConfig
+			}
+			events := make(chan eventsource.Message, 16)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			c := eventsource.NewClient(ps.URL+"/stream", &eventsource.ClientOptions{
+				Proxy:           http.ProxyURL(proxyURL),
+				TLSClientConfig: tlsConf,
+			})
+			go func() { done <- c.Run(ctx, func(m eventsource.Message) { events <- m }) }()
+			defer func() {
+				cancel()
+				assert.ErrorIs(t, recv(t, done), context.Canceled)
+			}()
+			es := recv(t, ps.conns)
+			assert.Equal(t, proto, map[int]string{1: "HTTP/1.1", 2: "HTTP/2"}[es.Request().ProtoMajor])
+			if proto == "HTTP/1.1" {
+				assert.Contains(t, es.Request().Header.Get("Via"), "proxy/", "forwarded by the proxy")
+			}
+			if proto == "HTTP/2" {
+				var l struct {
+					Connect string            `json:"connect"`
+					Headers map[string]string `json:"headers"`
+				}
+				proxyProc.JSONLine(t, peerWait, &l)
+				assert.Equal(t, strings.TrimPrefix(ps.URL, "https://"), l.Connect)
+			}
+			ps.publish(t, 1, 3)
+			for i := 1; i <= 3; i++ {
+				m := recv(t, events)
+				require.Equal(t, strconv.Itoa(i), m.ID)
+				require.Equal(t, peerData(i), m.Data)
+			}
+			ps.closeAll()
+			ps.publish(t, 4, 5)
+			es = recv(t, ps.conns)
+			assert.Equal(t, "3", es.LastEventID(), "resumed through the proxy")
+			for i := 4; i <= 5; i++ {
+				require.Equal(t, strconv.Itoa(i), recv(t, events).ID)
+			}
+		})
+	}
 }
