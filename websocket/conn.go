@@ -47,7 +47,7 @@ func (t MessageType) String() string {
 type Conn struct {
 	conn     net.Conn
 	client   bool
-	opts     *Options
+	opts     connOptions
 	req      *http.Request
 	protocol string
 	exts     string
@@ -88,6 +88,17 @@ type Conn struct {
 	registry  *Registry
 }
 
+// connOptions are the options a connection keeps, with defaults applied: a few words inside
+// the Conn rather than a copy of Options per connection.
+type connOptions struct {
+	MaxLength         int64
+	WriteQueueLimit   int64
+	PingInterval      time.Duration
+	PongTimeout       time.Duration
+	CloseTimeout      time.Duration
+	FirstFrameTimeout time.Duration
+}
+
 // maxHeaderSize is the longest frame header: 2 bytes, 8 of extended length, 4 of mask.
 const maxHeaderSize = 14
 
@@ -95,7 +106,10 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 	c := &Conn{
 		conn:   nc,
 		client: client,
-		opts:   opts,
+		opts: connOptions{
+			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
+			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
+		},
 		readMu: make(chan struct{}, 1),
 		msgMu:   make(chan struct{}, 1),
 		frameMu: make(chan struct{}, 1),
@@ -108,8 +122,6 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 		c.firstFrame = time.Now().Add(opts.FirstFrameTimeout)
 	}
 	if opts.PingInterval > 0 {
-		c.pongTimer = time.AfterFunc(time.Hour, c.pongTimedOut)
-		c.pongTimer.Stop()
 		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
 	}
 	return c
@@ -135,8 +147,9 @@ func (c *Conn) Version() string { return "hybi-13" }
 // Sec-WebSocket-Extensions header, or "" when none were.
 func (c *Conn) Extensions() string { return c.exts }
 
-// Request returns the HTTP request of the handshake: on the server, the request given to
-// Upgrade (its body is gone); on the client, the request Dial sent.
+// Request returns the HTTP request of the handshake: on the server, a copy of the request
+// given to Upgrade with its method, URL, headers, host, remote address and TLS state, but no
+// body and a background context; on the client, the request Dial sent.
 func (c *Conn) Request() *http.Request { return c.req }
 
 // LocalAddr returns the local network address.

@@ -94,11 +94,11 @@ func (c *Conn) settlePong(payload []byte) {
 			close(p.done)
 		}
 	}
-	c.pingMu.Unlock()
 	if auto {
 		c.pongTimer.Stop()
 		c.pingTimer.Reset(c.opts.PingInterval)
 	}
+	c.pingMu.Unlock()
 }
 
 // autoPing sends the automatic ping and starts the pong deadline. It runs on its timer's
@@ -110,9 +110,15 @@ func (c *Conn) autoPing() {
 	c.pingMu.Lock()
 	c.pingSeq++
 	payload := binary.BigEndian.AppendUint64(nil, c.pingSeq)
+	// The pong timer is made on the first ping: idle connections that are closed before
+	// their first ping never pay for it.
+	if c.pongTimer == nil {
+		c.pongTimer = time.AfterFunc(c.opts.PongTimeout, c.pongTimedOut)
+	} else {
+		c.pongTimer.Reset(c.opts.PongTimeout)
+	}
 	c.pingMu.Unlock()
 	c.addPing(&pendingPing{payload: payload, auto: true})
-	c.pongTimer.Reset(c.opts.PongTimeout)
 	// A failed write closes the connection itself.
 	_ = c.writeControl(ws.OpPing, payload, time.Now().Add(c.opts.PongTimeout))
 }
