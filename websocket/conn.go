@@ -110,11 +110,11 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
 		},
-		readMu: make(chan struct{}, 1),
+		readMu:  make(chan struct{}, 1),
 		msgMu:   make(chan struct{}, 1),
 		frameMu: make(chan struct{}, 1),
-		closed: make(chan struct{}),
-		rb:     newReadBuf(nc, pending),
+		closed:  make(chan struct{}),
+		rb:      newReadBuf(nc, pending),
 	}
 	c.rdeadline.set = nc.SetReadDeadline
 	c.wdeadline.set = nc.SetWriteDeadline
