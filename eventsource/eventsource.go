@@ -65,6 +65,7 @@ type EventSource struct {
 	err       error    // why it ended
 	sub       *subscription
 	lastWrite time.Time // when the last batch was written, for pings
+	deadline  time.Time // the write deadline set last (by the writer only)
 	ping      *time.Timer
 	stopCtx   func() bool
 	done      chan struct{}
@@ -306,7 +307,12 @@ func (es *EventSource) run() {
 
 // write sends a batch and flushes it, within the write timeout.
 func (es *EventSource) write(batch [][]byte) error {
-	_ = es.rc.SetWriteDeadline(time.Now().Add(es.writeTimeout))
+	// On HTTP/1 a deadline stays set between writes (see below), so it is moved only when
+	// less than half the timeout is left: most writes skip the cost of moving it.
+	if now := time.Now(); es.h2 || es.deadline.Sub(now) < es.writeTimeout/2 {
+		es.deadline = now.Add(es.writeTimeout)
+		_ = es.rc.SetWriteDeadline(es.deadline)
+	}
 	var err error
 	for _, b := range batch {
 		if _, err = es.w.Write(b); err != nil {

@@ -24,8 +24,9 @@ type Options struct {
 	Header http.Header
 
 	// WriteTimeout bounds each write to the client (one batch of events and its flush). A
-	// client that reads nothing for that long is disconnected: Done is closed and Err reports
-	// the timeout. Zero means 10 seconds.
+	// client that reads nothing for that long (on HTTP/1, for at least half of it: the
+	// deadline is moved only when less than half is left) is disconnected: Done is closed and
+	// Err reports the timeout. Zero means 10 seconds.
 	WriteTimeout time.Duration
 
 	// QueueLimit bounds the bytes that Send and Ping may queue while earlier events are still
