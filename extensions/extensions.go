@@ -69,6 +69,15 @@ type Session interface {
 	Decode(m *Message) error
 }
 
+// SharedEncoder is implemented by sessions whose Encode output depends only on the message
+// and on settings that other sessions may share (no per-connection state such as context
+// takeover). Key names those settings: sessions with equal keys encode a message to the same
+// bytes, so a broadcast can encode it once for all of them. ok is false when the session
+// keeps state between messages.
+type SharedEncoder interface {
+	SharedKey() (key string, ok bool)
+}
+
 // Check reports extensions that cannot be used together: two with the same name, or two that
 // claim the same reserved bit.
 func Check(exts []Extension) error {

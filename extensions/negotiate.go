@@ -25,6 +25,24 @@ func (n *Negotiated) Encode(m *Message) error {
 	return nil
 }
 
+// SharedKey names the chain's encoding when every session's output depends on the message
+// alone (see SharedEncoder), and reports ok == false otherwise.
+func (n *Negotiated) SharedKey() (string, bool) {
+	key := ""
+	for _, s := range n.Sessions {
+		se, ok := s.(SharedEncoder)
+		if !ok {
+			return "", false
+		}
+		k, ok := se.SharedKey()
+		if !ok {
+			return "", false
+		}
+		key += k + ";"
+	}
+	return key, true
+}
+
 // Decode runs an incoming message through the sessions in reverse order.
 func (n *Negotiated) Decode(m *Message) error {
 	for i := len(n.Sessions) - 1; i >= 0; i-- {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -68,6 +69,15 @@ func (s *session) Encode(m *extensions.Message) error {
 	m.Data = out
 	m.RSV |= extensions.RSV1
 	return nil
+}
+
+// SharedKey reports the settings that determine this session's output when it keeps no
+// context between messages: then equal keys give equal bytes for a message.
+func (s *session) SharedKey() (string, bool) {
+	if s.send.takeover {
+		return "", false
+	}
+	return "permessage-deflate/" + strconv.Itoa(s.o.Level) + "/" + strconv.Itoa(s.send.bits) + "/" + strconv.Itoa(s.o.Threshold), true
 }
 
 func (s *session) Decode(m *extensions.Message) error {
