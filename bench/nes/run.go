@@ -229,9 +229,9 @@ func (b *bench) waitQuiet() {
 	}
 	deadline := time.Now().Add(b.quietWait)
 	for {
-		m0 := busyTicks()
+		m0, t0 := busyTicks(), time.Now()
 		time.Sleep(time.Second)
-		used := float64(busyTicks()-m0) / b.clk
+		used := float64(busyTicks()-m0) / b.clk / time.Since(t0).Seconds()
 		if used < b.quiet {
 			return
 		}

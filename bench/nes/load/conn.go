@@ -221,17 +221,21 @@ func (c *conn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := c.nextID
 	c.nextID++
 	var js [256]byte
-	j := append(js[:0], `{"type":"`...)
+	c.out = appendFrame(c.out[:0], opText, nesMessage(js[:0], typ, id, body))
+	_, err := c.nc.Write(c.out)
+	return id, err
+}
+
+// nesMessage appends {"type":typ,"id":id,...} to j, the rest written by body.
+func nesMessage(j []byte, typ string, id int64, body func(b []byte) []byte) []byte {
+	j = append(j, `{"type":"`...)
 	j = append(j, typ...)
 	j = append(j, `","id":`...)
 	j = strconv.AppendInt(j, id, 10)
 	if body != nil {
 		j = body(j)
 	}
-	j = append(j, '}')
-	c.out = appendFrame(c.out[:0], opText, j)
-	_, err := c.nc.Write(c.out)
-	return id, err
+	return append(j, '}')
 }
 
 // hello sends the nes hello and waits for its reply, answering nothing else.
