@@ -1,6 +1,8 @@
 // Command nes runs the nes benchmark: herald's nes server (examples/nes)
 // against hapi + @hapi/nes (internal/testpeers/hapi-nes-server.js), each in
-// its own process, under one load client in another process.
+// its own process, under one load client in another process. A third server,
+// nes/floor, does the least a Go server can to send the same bytes: a lower
+// bound to read herald's numbers against.
 //
 // Run it from bench/:
 //
@@ -39,7 +41,7 @@ import (
 	"time"
 )
 
-var allServers = []string{"herald", "hapi"}
+var allServers = []string{"herald", "hapi", "floor"}
 
 type bench struct {
 	servers    []string
@@ -71,7 +73,7 @@ func main() {
 	log.SetFlags(log.Ltime)
 	b := &bench{args: os.Args[1:]}
 	var servers, parts string
-	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated: herald, hapi")
+	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated: herald, hapi, floor")
 	flag.StringVar(&parts, "parts", "requests,fanout", "measurements to make, comma-separated: requests, fanout")
 	flag.IntVar(&b.repeat, "repeat", 3, "runs of each server and measurement, each with a fresh server process")
 	flag.IntVar(&b.conns, "conns", 32, "requests: connections")
@@ -209,8 +211,8 @@ func (b *bench) run(out string) error {
 	return nil
 }
 
-// build compiles the load client (in this module) and herald's nes demo
-// (in herald's own module, with its own go.mod).
+// build compiles the load client and the floor server (in this module) and
+// herald's nes demo (in herald's own module, with its own go.mod).
 func (b *bench) build() error {
 	goBuild := func(dir, name, pkg string) error {
 		cmd := exec.Command("go", "build", "-o", b.bin(name), pkg)
@@ -224,6 +226,11 @@ func (b *bench) build() error {
 	log.Printf("building the load client and herald's examples/nes")
 	if err := goBuild(".", "load", "./nes/load"); err != nil {
 		return err
+	}
+	if slices.Contains(b.servers, "floor") {
+		if err := goBuild(".", "floor", "./nes/floor"); err != nil {
+			return err
+		}
 	}
 	if slices.Contains(b.servers, "herald") {
 		return goBuild("..", "herald", "./examples/nes")

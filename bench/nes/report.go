@@ -61,19 +61,20 @@ func cell(s stat, format func(float64) string) string {
 	return c
 }
 
-// row is one line of the table: a measurement for herald and for hapi.
+// row is one line of the table: a measurement for each server.
 type row struct {
-	name         string
-	herald, hapi stat
-	format       func(float64) string
-	bar          string                   // the issue's bar on the ratio, if any
-	meets        func(ratio float64) bool // nil: no bar
+	name   string
+	stats  map[string]stat // by server
+	format func(float64) string
+	bar    string                   // the issue's bar on herald / hapi, if any
+	meets  func(ratio float64) bool // nil: no bar
 }
 
 func (r row) String() string {
+	h, j := r.stats["herald"], r.stats["hapi"]
 	ratio, met := "—", ""
-	if r.herald.n > 0 && r.hapi.n > 0 && r.hapi.med > 0 {
-		x := r.herald.med / r.hapi.med
+	if h.n > 0 && j.n > 0 && j.med > 0 {
+		x := h.med / j.med
 		ratio = fmt.Sprintf("%.2fx", x)
 		if r.meets != nil {
 			met = "no"
@@ -82,8 +83,17 @@ func (r row) String() string {
 			}
 		}
 	}
-	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n",
-		r.name, cell(r.herald, r.format), cell(r.hapi, r.format), ratio, r.bar, met)
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n",
+		r.name, cell(h, r.format), cell(j, r.format), ratio, r.bar, met, cell(r.stats["floor"], r.format))
+}
+
+// stats summarizes one measurement of every server's runs.
+func stats[T any](runs map[string][]T, f func(T) float64) map[string]stat {
+	m := map[string]stat{}
+	for s, rs := range runs {
+		m[s] = pick(rs, f)
+	}
+	return m
 }
 
 func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult, failures map[string][]string, took time.Duration) string {
@@ -97,52 +107,41 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 	}
 	w("` (took %s).\n\n", took.Round(time.Second))
 	w("Go %s; %s. Servers pinned to CPU %s, the load client to CPU %s (`taskset -c`; herald and the client "+
-		"run with GOMAXPROCS=1). One hand-written nes client for both servers, on raw WebSocket frames; it "+
-		"offers no extension, so neither server compresses. Heartbeats at both servers' defaults (15 s, 5 s), "+
+		"run with GOMAXPROCS=1). One hand-written nes client for all servers, on raw WebSocket frames; it "+
+		"offers no extension, so no server compresses. Heartbeats at the servers' defaults (15 s, 5 s), "+
 		"answered by the client. Each cell is the median over %d runs, each with a fresh server process, "+
-		"with the range (min–max); the ratio is herald's median over hapi's.\n\n",
+		"with the range (min–max); the ratio is herald's median over hapi's. *floor* is not a nes server "+
+		"but the least a Go server can do to send the same bytes (nes/floor): a lower bound.\n\n",
 		strings.TrimPrefix(runtime.Version(), "go"), b.peerVersions(), b.serverCPU, b.clientCPU, b.repeat)
 
-	w("| measurement | herald | hapi + @hapi/nes | herald / hapi | bar | met |\n")
-	w("|---|---|---|---|---|---|\n")
+	w("| measurement | herald | hapi + @hapi/nes | herald / hapi | bar | met | floor |\n")
+	w("|---|---|---|---|---|---|---|\n")
 	if b.parts["requests"] {
-		hr, jr := reqs["herald"], reqs["hapi"]
-		inflight := fmt.Sprintf("%d connections × %d in flight", b.conns, b.depth)
-		w("%s", row{name: "requests/s, GET /h (" + inflight + ")",
-			herald: pick(hr, func(r reqResult) float64 { return r.rate }),
-			hapi:   pick(jr, func(r reqResult) float64 { return r.rate }),
-			format: rate, bar: "> 1x", meets: func(x float64) bool { return x > 1 }})
+		w("%s", row{name: fmt.Sprintf("requests/s, GET /h (%d connections × %d in flight)", b.conns, b.depth),
+			stats: stats(reqs, func(r reqResult) float64 { return r.rate }), format: rate,
+			bar: "> 1x", meets: func(x float64) bool { return x > 1 }})
 		w("%s", row{name: "server CPU µs per request",
-			herald: pick(hr, func(r reqResult) float64 { return r.cpuPerReq }),
-			hapi:   pick(jr, func(r reqResult) float64 { return r.cpuPerReq }),
-			format: fixed(1), bar: "≤ 0.20x", meets: func(x float64) bool { return x <= 0.2 }})
+			stats: stats(reqs, func(r reqResult) float64 { return r.cpuPerReq }), format: fixed(1),
+			bar: "≤ 0.20x", meets: func(x float64) bool { return x <= 0.2 }})
 	}
 	if b.parts["fanout"] {
-		hf, jf := fans["herald"], fans["hapi"]
 		subs := fmt.Sprintf("%d", b.subs)
 		if b.subs >= 1000 {
 			subs = fmt.Sprintf("%d,%03d", b.subs/1000, b.subs%1000)
 		}
 		w("%s", row{name: "fan-out to " + subs + ": ms from publish to last subscriber, median",
-			herald: pick(hf, func(r fanResult) float64 { return r.median }),
-			hapi:   pick(jf, func(r fanResult) float64 { return r.median }),
-			format: fixed(2)})
+			stats: stats(fans, func(r fanResult) float64 { return r.median }), format: fixed(2)})
 		w("%s", row{name: "fan-out: the same, p90",
-			herald: pick(hf, func(r fanResult) float64 { return r.p90 }),
-			hapi:   pick(jf, func(r fanResult) float64 { return r.p90 }),
-			format: fixed(2)})
-		deliveries := func(r fanResult) float64 { return float64(b.subs) / r.median * 1e3 }
+			stats: stats(fans, func(r fanResult) float64 { return r.p90 }), format: fixed(2)})
 		w("%s", row{name: "fan-out: deliveries/s (" + subs + " / median)",
-			herald: pick(hf, deliveries), hapi: pick(jf, deliveries),
-			format: rate, bar: "≥ 5x", meets: func(x float64) bool { return x >= 5 }})
+			stats: stats(fans, func(r fanResult) float64 { return float64(b.subs) / r.median * 1e3 }), format: rate,
+			bar: "≥ 5x", meets: func(x float64) bool { return x >= 5 }})
 		w("%s", row{name: "server CPU ms per publish (" + subs + " deliveries)",
-			herald: pick(hf, func(r fanResult) float64 { return r.cpuPerPub }),
-			hapi:   pick(jf, func(r fanResult) float64 { return r.cpuPerPub }),
-			format: fixed(2)})
+			stats: stats(fans, func(r fanResult) float64 { return r.cpuPerPub }), format: fixed(2)})
 	}
 
 	w("\nCore use during the measured windows, in %% of a core (median): server / load client / other processes.\n\n")
-	w("| | herald | hapi + @hapi/nes |\n|---|---|---|\n")
+	w("| | herald | hapi + @hapi/nes | floor |\n|---|---|---|---|\n")
 	busy := func(ls []load) string {
 		if len(ls) == 0 {
 			return "—"
@@ -152,25 +151,19 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 		o := pick(ls, func(l load) float64 { return l.other })
 		return fmt.Sprintf("%.0f / %.0f / %.0f", 100*s.med, 100*c.med, 100*o.med)
 	}
-	loads := func(rs any) []load {
-		var ls []load
-		switch rs := rs.(type) {
-		case []reqResult:
-			for _, r := range rs {
-				ls = append(ls, r.load)
-			}
-		case []fanResult:
-			for _, r := range rs {
-				ls = append(ls, r.load)
-			}
-		}
-		return ls
-	}
 	if b.parts["requests"] {
-		w("| requests | %s | %s |\n", busy(loads(reqs["herald"])), busy(loads(reqs["hapi"])))
+		w("| requests |")
+		for _, s := range allServers {
+			w(" %s |", busy(loadsOf(reqs[s])))
+		}
+		w("\n")
 	}
 	if b.parts["fanout"] {
-		w("| fan-out | %s | %s |\n", busy(loads(fans["herald"])), busy(loads(fans["hapi"])))
+		w("| fan-out |")
+		for _, s := range allServers {
+			w(" %s |", busy(loadsOf(fans[s])))
+		}
+		w("\n")
 	}
 
 	for _, s := range b.servers {
@@ -179,6 +172,14 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 		}
 	}
 	return sb.String()
+}
+
+func loadsOf[T interface{ busy() load }](rs []T) []load {
+	ls := make([]load, len(rs))
+	for i, r := range rs {
+		ls[i] = r.busy()
+	}
+	return ls
 }
 
 // machine names the CPU and the number of cores.

@@ -35,6 +35,8 @@ func (b *bench) startServer(name string) (*proc, string, error) {
 	switch name {
 	case "herald":
 		srv, err = start(name, b.serverCPU, b.bin("herald"), "-addr", "127.0.0.1:0")
+	case "floor":
+		srv, err = start(name, b.serverCPU, b.bin("floor"), "-addr", "127.0.0.1:0")
 	case "hapi":
 		srv, err = start(name, b.serverCPU, b.node, b.hapiScript)
 	default:
