@@ -1,0 +1,250 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"strings"
+	"time"
+)
+
+// docSize is the size of the load client's messages (deflate/load).
+const docSize = 16 << 10
+
+// key names one server under one offer.
+type key struct{ server, offer string }
+
+type results struct {
+	echo     map[key][]echoResult
+	mem      map[key][]memResult
+	failures map[string]int
+}
+
+// echoResult is one measured echo window.
+type echoResult struct {
+	response   string  // the server's Sec-WebSocket-Extensions
+	rate       float64 // echoed messages per second
+	cpuPerMsg  float64 // server user+system µs per message
+	upPerMsg   float64 // socket bytes client → server per message
+	downPerMsg float64 // socket bytes server → client per message
+	serverBusy float64 // server CPU seconds per second of window (1 = its core saturated)
+	clientBusy float64 // the same for the load client
+	other      float64 // everyone else's CPU on the machine, in cores
+}
+
+// ratio is the compression ratio of the server's messages on the wire,
+// frame headers included.
+func (r echoResult) ratio() float64 {
+	if r.downPerMsg == 0 {
+		return 0
+	}
+	return docSize / r.downPerMsg
+}
+
+// memResult is one memory measurement.
+type memResult struct {
+	response string
+	perConn  float64 // KiB of server RSS per connection
+	baseKiB  int64   // server RSS before the connections
+	rssKiB   int64   // server RSS with them
+}
+
+// startServer starts a server pinned to the server core and returns it with
+// the address it listens on.
+func (b *bench) startServer(name string) (*proc, string, error) {
+	dir, args := splitServer(name)
+	srv, err := start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := srv.expect("listening ", 10*time.Second)
+	if err != nil {
+		srv.kill()
+		return nil, "", err
+	}
+	return srv, strings.TrimPrefix(l, "listening "), nil
+}
+
+// echo runs the load client in echo mode against one fresh server process.
+func (b *bench) echo(name string, o offer) (echoResult, error) {
+	var r echoResult
+	b.waitQuiet()
+	srv, addr, err := b.startServer(name)
+	if err != nil {
+		return r, err
+	}
+	defer srv.kill()
+	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr, "-offer", o.header,
+		"-conns", fmt.Sprint(b.conns), "-warmup", b.warmup.String(), "-duration", b.duration.String())
+	if err != nil {
+		return r, err
+	}
+	defer cl.kill()
+	neg, err := cl.expect("negotiated ", 30*time.Second)
+	if err != nil {
+		return r, err
+	}
+	if _, err := cl.expect("start", b.warmup+30*time.Second); err != nil {
+		return r, err
+	}
+	c0, err := cpuTicks(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	m0 := busyTicks()
+	l, err := cl.expect("stop ", b.duration+30*time.Second)
+	if err != nil {
+		return r, err
+	}
+	c1, err := cpuTicks(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	m1 := busyTicks()
+	var msgs, up, down int64
+	var secs, clientCPU float64
+	if _, err := fmt.Sscanf(l, "stop msgs=%d secs=%g cpu=%g up=%d down=%d", &msgs, &secs, &clientCPU, &up, &down); err != nil {
+		return r, fmt.Errorf("load printed %q: %w", l, err)
+	}
+	if err := cl.wait(20 * time.Second); err != nil {
+		return r, fmt.Errorf("load: %w", err)
+	}
+	if msgs <= 0 || secs <= 0 {
+		return r, fmt.Errorf("no messages echoed in the window (%q)", l)
+	}
+	serverCPU := float64(c1-c0) / b.clk
+	return echoResult{
+		response:   strings.TrimPrefix(neg, "negotiated "),
+		rate:       float64(msgs) / secs,
+		cpuPerMsg:  serverCPU / float64(msgs) * 1e6,
+		upPerMsg:   float64(up) / float64(msgs),
+		downPerMsg: float64(down) / float64(msgs),
+		serverBusy: serverCPU / secs,
+		clientBusy: clientCPU / secs,
+		other:      max(0, float64(m1-m0)/b.clk-serverCPU-clientCPU) / secs,
+	}, nil
+}
+
+// echoQuiet runs b.echo and, while other processes took more than
+// b.maxOther cores during the window, reruns it up to b.retries times (and
+// not after the budget is spent), keeping the quietest run.
+func (b *bench) echoQuiet(name string, o offer, began time.Time) (echoResult, error) {
+	best, err := b.echo(name, o)
+	for try := 0; err == nil && best.other > b.maxOther && try < b.retries && time.Since(began) < b.budget; try++ {
+		log.Printf("%s %s: other processes took %.2f cores during the window; running it again", name, o.name, best.other)
+		r, err2 := b.echo(name, o)
+		if err2 != nil {
+			log.Printf("%s %s rerun: %v", name, o.name, err2)
+			continue
+		}
+		if r.other < best.other {
+			best = r
+		}
+	}
+	return best, err
+}
+
+// mem opens b.memConns connections to one fresh server process, each of
+// which echoes one document and then idles, and measures how much the
+// server's RSS grew.
+func (b *bench) mem(name string, o offer) (memResult, error) {
+	var r memResult
+	srv, addr, err := b.startServer(name)
+	if err != nil {
+		return r, err
+	}
+	defer srv.kill()
+	time.Sleep(300 * time.Millisecond)
+	base, err := rssKiB(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr, "-offer", o.header,
+		"-conns", fmt.Sprint(b.memConns), "-hold", "5m")
+	if err != nil {
+		return r, err
+	}
+	defer cl.kill()
+	neg, err := cl.expect("negotiated ", 3*time.Minute)
+	if err != nil {
+		return r, err
+	}
+	if _, err := cl.expect("open ", 30*time.Second); err != nil {
+		return r, err
+	}
+	rss, err := settledRSS(srv.pid())
+	if err != nil {
+		return r, err
+	}
+	if _, err := io.WriteString(cl.stdin, "stop\n"); err != nil {
+		return r, err
+	}
+	l, err := cl.expect("closed", 30*time.Second)
+	if err != nil {
+		return r, err
+	}
+	if err := cl.wait(30 * time.Second); err != nil {
+		return r, fmt.Errorf("load: %w", err)
+	}
+	if l != "closed dropped=0" {
+		return r, fmt.Errorf("the server dropped connections (%s)", l)
+	}
+	return memResult{
+		response: strings.TrimPrefix(neg, "negotiated "),
+		perConn:  float64(rss-base) / float64(b.memConns),
+		baseKiB:  base,
+		rssKiB:   rss,
+	}, nil
+}
+
+// settledRSS samples a process's RSS every 250 ms until the last 2 seconds
+// of samples are within 1% of each other, for at most 30 seconds, and
+// returns the last sample.
+func settledRSS(pid int) (int64, error) {
+	const window = 8
+	var s []int64
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		v, err := rssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		s = append(s, v)
+		if len(s) >= window {
+			w := s[len(s)-window:]
+			lo, hi := w[0], w[0]
+			for _, x := range w {
+				lo, hi = min(lo, x), max(hi, x)
+			}
+			if float64(hi-lo) <= 0.01*float64(hi) {
+				return v, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			log.Printf("RSS of pid %d still moving after 30s; taking the last sample", pid)
+			return v, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits, for at most b.quietWait, until the rest of the machine
+// uses less than b.quiet cores, so that other work does not land in the
+// measured window.
+func (b *bench) waitQuiet() {
+	if b.quiet <= 0 || b.quietWait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(b.quietWait)
+	for {
+		m0 := busyTicks()
+		time.Sleep(500 * time.Millisecond)
+		load := float64(busyTicks()-m0) / b.clk / 0.5
+		if load < b.quiet {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Printf("machine still busy (%.2f cores used by others); running anyway", load)
+			return
+		}
+	}
+}
