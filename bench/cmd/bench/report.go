@@ -91,8 +91,8 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 		base = b.servers[0]
 	}
 	fmt.Fprintf(&w, "# herald echo benchmark\n\n")
-	fmt.Fprintf(&w, "%s, `go run ./cmd/bench %s` (%s measured, plus builds).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(os.Args[1:], " "), took.Round(time.Second))
+	fmt.Fprintf(&w, "%s, `%s` (%s measured, plus builds).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(append([]string{"go run ./cmd/bench"}, os.Args[1:]...), " "), took.Round(time.Second))
 	fmt.Fprintf(&w, "%s, %s, %d cores (%s); %s. Servers pinned to CPU %s, load client to CPU %s. "+
 		"Echo: %d connections, %d message(s) in flight each, binary messages, %v warm-up + %v measured, "+
 		"a fresh server process per run; idle: %d connections. Median of %d runs (min–max); "+
