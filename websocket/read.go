@@ -43,17 +43,33 @@ type readState struct {
 //
 // Only one goroutine may read at a time.
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	// No defers here: this frame is on the stack while an idle connection waits, and a
+	// small one lets the goroutine park on the runtime's smallest stack.
 	if err := c.lock(ctx, c.readMu); err != nil {
 		return 0, nil, err
 	}
-	defer func() { <-c.readMu }()
+	c.rdeadline.begin(ctx, c.firstFrame)
+	var err error
+	if len(c.late) == 0 {
+		err = c.waitIdle(ctx)
+	}
+	var typ MessageType
+	var msg []byte
+	if err == nil {
+		typ, msg, err = c.readLocked(ctx)
+	}
+	c.rdeadline.end()
+	<-c.readMu
+	return typ, msg, err
+}
+
+// readLocked is Read once the next bytes are there (see waitIdle).
+func (c *Conn) readLocked(ctx context.Context) (MessageType, []byte, error) {
 	if len(c.late) > 0 {
 		m := c.late[0]
 		c.late = c.late[1:]
 		return m.typ, m.data, nil
 	}
-	c.rdeadline.begin(ctx, c.firstFrame)
-	defer c.rdeadline.end()
 	typ, err := c.readMessageLocked(ctx, true)
 	if err != nil {
 		return 0, nil, err
@@ -89,6 +105,19 @@ func (c *Conn) decode(typ MessageType, raw []byte) ([]byte, error) {
 		return nil, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "invalid UTF-8 in a text message"})
 	}
 	return m.Data, nil
+}
+
+// waitIdle waits for the next bytes when the connection is between messages with nothing
+// buffered, from this shallow call rather than deep in the frame parser: an idle connection's
+// goroutine then parks on a small stack, which the runtime can keep at its minimum size.
+func (c *Conn) waitIdle(ctx context.Context) error {
+	if c.rd.inMsg || c.rb.r < c.rb.w {
+		return nil
+	}
+	if err := c.rb.fill(); err != nil {
+		return c.readFailed(ctx, err)
+	}
+	return nil
 }
 
 // readMessageLocked reads the rest of the current message, or the next one, collecting its
@@ -362,18 +391,33 @@ func (c *Conn) readFailed(ctx context.Context, err error) error {
 // discard what is left of it. ctx bounds every read of the stream. Limits, UTF-8 checks and
 // control frames are handled as in Read.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	// No defers here, as in Read.
 	if err := c.lock(ctx, c.readMu); err != nil {
 		return 0, nil, err
 	}
-	defer func() { <-c.readMu }()
+	c.rdeadline.begin(ctx, c.firstFrame)
+	var err error
+	if len(c.late) == 0 {
+		err = c.waitIdle(ctx)
+	}
+	var typ MessageType
+	var r io.Reader
+	if err == nil {
+		typ, r, err = c.readerLocked(ctx)
+	}
+	c.rb.release()
+	c.rdeadline.end()
+	<-c.readMu
+	return typ, r, err
+}
+
+// readerLocked is Reader once the next bytes are there (see waitIdle).
+func (c *Conn) readerLocked(ctx context.Context) (MessageType, io.Reader, error) {
 	if len(c.late) > 0 {
 		m := c.late[0]
 		c.late = c.late[1:]
 		return m.typ, bytes.NewReader(m.data), nil
 	}
-	c.rdeadline.begin(ctx, c.firstFrame)
-	defer c.rdeadline.end()
-	defer c.rb.release()
 	if c.rd.inMsg {
 		if _, err := c.readMessageLocked(ctx, false); err != nil {
 			return 0, nil, err
