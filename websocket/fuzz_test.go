@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -78,4 +79,21 @@ func FuzzCheckHandshake(f *testing.F) {
 			t.Fatal("checkHandshake accepted what IsWebSocket refuses")
 		}
 	})
+}
+
+func TestResponseHeadSanitizes(t *testing.T) {
+	h := http.Header{"X-Ok": {"fine"}, "X-Evil": {"a\r\nSet-Cookie: stolen=1"}, "Bad Name": {"x"}, "Connection": {"close"}}
+	got := string(responseHead(h, nil, "dGhlIHNhbXBsZSBub25jZQ==", "", nil))
+	want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	if len(got) < len(want) || got[:len(want)] != want {
+		t.Fatalf("response head starts %q", got)
+	}
+	for _, bad := range []string{"\r\nSet-Cookie", "Bad Name", "Connection: close"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("%q got into the response:\n%s", bad, got)
+		}
+	}
+	if !strings.Contains(got, "X-Ok: fine\r\n") {
+		t.Errorf("a custom header is missing:\n%s", got)
+	}
 }

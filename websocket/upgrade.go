@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -218,32 +217,66 @@ func selectProtocol(r *http.Request, supported []string) string {
 }
 
 // acceptKey computes Sec-WebSocket-Accept for a client's key.
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + websocketGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
+func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
+
+// appendAcceptKey appends Sec-WebSocket-Accept for a client's key to b.
+func appendAcceptKey(b []byte, key string) []byte {
+	h := sha1.New()
+	_, _ = h.Write([]byte(key))
+	_, _ = h.Write([]byte(websocketGUID))
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.AppendEncode(b, h.Sum(sum[:0]))
 }
 
 // responseHead builds the 101 response.
 func responseHead(h1, h2 http.Header, key, protocol string, exts *extensions.Negotiated) []byte {
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
-	b.WriteString(acceptKey(key))
-	b.WriteString("\r\n")
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = appendAcceptKey(b, key)
+	b = append(b, "\r\n"...)
 	if protocol != "" {
-		b.WriteString("Sec-WebSocket-Protocol: " + protocol + "\r\n")
+		b = append(append(append(b, "Sec-WebSocket-Protocol: "...), protocol...), "\r\n"...)
 	}
 	if exts != nil && exts.Header != "" {
-		b.WriteString("Sec-WebSocket-Extensions: " + exts.Header + "\r\n")
+		b = append(append(append(b, "Sec-WebSocket-Extensions: "...), exts.Header...), "\r\n"...)
 	}
-	for _, h := range []http.Header{h1, h2} {
-		extra := h.Clone()
-		for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding"} {
-			extra.Del(k)
+	for _, h := range [2]http.Header{h1, h2} {
+		for k, vs := range h {
+			switch http.CanonicalHeaderKey(k) {
+			case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding":
+				continue
+			}
+			if !validHeaderName(k) {
+				continue
+			}
+			for _, v := range vs {
+				b = append(append(b, k...), ": "...)
+				for i := 0; i < len(v); i++ { // no CR, LF or NUL may split the response
+					if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+						b = append(b, ' ')
+					} else {
+						b = append(b, c)
+					}
+				}
+				b = append(b, "\r\n"...)
+			}
 		}
-		_ = extra.Write(&b) // sanitizes values
 	}
-	b.WriteString("\r\n")
-	return b.Bytes()
+	return append(b, "\r\n"...)
+}
+
+// validHeaderName reports whether k is a token, as header names must be.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // headerHasToken reports whether a comma-separated header has token, case-insensitively.
