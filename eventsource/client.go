@@ -155,7 +155,9 @@ func (c *Client) Run(ctx context.Context, handle func(Message)) error {
 			ForceAttemptHTTP2:     true,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
-			MaxIdleConns:          1,
+			// One stream per connection: a connection closes when its stream ends (over
+			// HTTP/2 too), so nothing outlives Run, however the stream ended.
+			DisableKeepAlives: true,
 		}
 		defer tr.CloseIdleConnections()
 		hc = &http.Client{Transport: tr}

@@ -204,7 +204,17 @@ func forwardProxy(t *testing.T) (*url.URL, func() []string) {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait) // after the server has closed (cleanups run last first)
+	var tunnels []net.Conn
+	// After the server has closed (cleanups run last first): end the tunnels still open,
+	// then wait for their copying goroutines.
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, c := range tunnels {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	srv := serveHandler(t, "HTTP/1.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		if r.Method == http.MethodConnect {
@@ -227,6 +237,9 @@ func forwardProxy(t *testing.T) (*url.URL, func() []string) {
 				_ = up.Close()
 				return
 			}
+			mu.Lock()
+			tunnels = append(tunnels, up, down)
+			mu.Unlock()
 			if n := brw.Reader.Buffered(); n > 0 {
 				b, _ := brw.Reader.Peek(n)
 				_, _ = up.Write(b)

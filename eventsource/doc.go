@@ -43,7 +43,7 @@
 //
 // Nothing a client does can make a sender wait or make another client wait. Send and Publish
 // only queue; writer goroutines that exist while there is something to write (reused across
-// a Stream's subscribers, and ended 200 ms after their last write) write the streams, each
+// a Stream's subscribers, and ended 100 to 200 ms after their last write) write the streams, each
 // batch bounded by Options.WriteTimeout, and a writer stuck on one client is never the one
 // another client waits for. The overflow policy is to disconnect:
 // a client whose queue would pass Options.QueueLimit, or whose next event has left the

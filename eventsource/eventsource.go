@@ -39,7 +39,7 @@ func IsEventSource(r *http.Request) bool {
 // Send, Ping and Close are safe for concurrent use, and so is subscribing it to a Stream. They
 // never block on the client: events wait in a bounded queue (Options.QueueLimit) or in the
 // Stream's history and are written by a writer goroutine that exists only while there is
-// something to write (a Stream's writers wait 200 ms for more work before they end, and serve
+// something to write (a Stream's writers wait 100 to 200 ms for more work before they end, and serve
 // any of its subscribers), each write bounded by Options.WriteTimeout. An idle EventSource
 // holds no goroutine of its own besides the handler that is waiting on Done.
 //
@@ -244,72 +244,75 @@ func (es *EventSource) startWriterLocked() {
 		go es.sub.stream.writers.work(es)
 		return
 	}
-	go es.run()
+	go es.run(nil)
 }
 
 // maxBatch bounds the events one write takes from a Stream's history.
 const maxBatch = 256
 
 // run writes what is waiting until nothing is, then returns: the writer exists only while
-// there is something to write. Only one runs at a time (es.writing).
-func (es *EventSource) run() {
+// there is something to write. Only one runs at a time (es.writing). scratch is a buffer for
+// the batches, returned for the next run (possibly grown).
+func (es *EventSource) run(scratch [][]byte) [][]byte {
+	var wrote time.Time
+	more := false
 	for {
 		es.mu.Lock()
+		if !wrote.IsZero() {
+			es.lastWrite, wrote = wrote, time.Time{}
+		}
+		if more {
+			es.pending = true
+		}
 		if es.closed {
 			batch, graceful := es.queue, es.err == nil
 			es.queue, es.queued = nil, 0
 			es.mu.Unlock()
 			if graceful && len(batch) > 0 {
-				_ = es.write(batch) // what was sent before Close
+				_, _ = es.write(batch) // what was sent before Close
 			}
 			es.mu.Lock()
 			es.writing = false
 			es.mu.Unlock()
 			es.finish()
-			return
+			return scratch
 		}
 		if !es.pending {
 			es.writing = false
 			es.mu.Unlock()
-			return
+			return scratch
 		}
 		es.pending = false
-		batch := es.queue
+		queue := es.queue
 		es.queue, es.queued = nil, 0
 		sub := es.sub
 		es.mu.Unlock()
 
-		more := false
+		batch := append(scratch[:0], queue...)
+		more = false
+		lost := false
 		if sub != nil {
-			var lost bool
 			batch, more, lost = sub.stream.read(sub, batch)
-			if lost {
-				es.closeWith(ErrSlowClient)
-				continue
-			}
 		}
-		if len(batch) > 0 {
-			if err := es.write(batch); err != nil {
+		if lost {
+			es.closeWith(ErrSlowClient)
+		} else if len(batch) > 0 {
+			var err error
+			if wrote, err = es.write(batch); err != nil {
 				es.closeWith(fmt.Errorf("eventsource: writing to the client: %w", err))
-				continue
 			}
 		}
-		es.mu.Lock()
-		if len(batch) > 0 {
-			es.lastWrite = time.Now()
-		}
-		if more {
-			es.pending = true
-		}
-		es.mu.Unlock()
+		clear(batch) // keep no event alive through the buffer
+		scratch = batch[:0]
 	}
 }
 
 // write sends a batch and flushes it, within the write timeout.
-func (es *EventSource) write(batch [][]byte) error {
+func (es *EventSource) write(batch [][]byte) (time.Time, error) {
 	// On HTTP/1 a deadline stays set between writes (see below), so it is moved only when
 	// less than half the timeout is left: most writes skip the cost of moving it.
-	if now := time.Now(); es.h2 || es.deadline.Sub(now) < es.writeTimeout/2 {
+	now := time.Now()
+	if es.h2 || es.deadline.Sub(now) < es.writeTimeout/2 {
 		es.deadline = now.Add(es.writeTimeout)
 		_ = es.rc.SetWriteDeadline(es.deadline)
 	}
@@ -328,7 +331,7 @@ func (es *EventSource) write(batch [][]byte) error {
 		// clears it for what net/http writes after the handler returns.
 		_ = es.rc.SetWriteDeadline(time.Time{})
 	}
-	return err
+	return now, err
 }
 
 // onPing runs PingInterval after the last write and queues a comment; when something was

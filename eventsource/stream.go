@@ -104,7 +104,7 @@ type writers struct {
 }
 
 // writerLinger is how long a writer waits for more work before it ends.
-const writerLinger = 200 * time.Millisecond
+const writerLinger = 100 * time.Millisecond
 
 // handoff gives es to an idle writer, if one is waiting.
 func (w *writers) handoff(es *EventSource) bool {
@@ -119,18 +119,25 @@ func (w *writers) handoff(es *EventSource) bool {
 // work runs es's writer, then the writers of the subscribers handed to it, until none comes
 // for writerLinger.
 func (w *writers) work(es *EventSource) {
-	var t *time.Timer
+	var scratch [][]byte
+	// The timer is not moved for every subscriber served: when it fires, a writer that has
+	// worked since it was set sets it again, and one that has not ends (after 1 to 2 times
+	// writerLinger idle).
+	t := time.NewTimer(writerLinger)
+	defer t.Stop()
 	for {
-		es.run()
-		if t == nil {
-			t = time.NewTimer(writerLinger)
-		} else {
-			t.Reset(writerLinger)
-		}
+		scratch = es.run(scratch)
+		worked := true
+	wait:
 		select {
 		case es = <-w.idle:
 		case <-t.C:
-			return
+			if !worked {
+				return
+			}
+			worked = false
+			t.Reset(writerLinger)
+			goto wait
 		}
 	}
 }
