@@ -9,13 +9,13 @@ require (
 	github.com/gobwas/ws v1.5.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/herald-go/herald v0.0.0-00010101000000-000000000000
+	github.com/klauspost/compress v1.20.3
 	github.com/lxzan/gws v1.8.9
 )
 
 require (
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/r3labs/sse/v2 v2.10.0 // indirect
 	github.com/tmaxmax/go-sse v0.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
