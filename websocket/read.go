@@ -134,7 +134,11 @@ func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType
 		for c.rd.remain > 0 {
 			var dst []byte
 			if collect {
-				c.rd.msg = growFor(c.rd.msg, c.rd.remain, c.rd.fin && len(c.rd.msg) == 0)
+				need := c.rd.remain
+				if c.rd.rsv != 0 {
+					need += decodeRoom // permessage-deflate appends its stripped tail in place
+				}
+				c.rd.msg = growFor(c.rd.msg, need, c.rd.fin && len(c.rd.msg) == 0)
 				dst = c.rd.msg[len(c.rd.msg):cap(c.rd.msg)]
 			} else {
 				if scratch == nil {
@@ -158,6 +162,9 @@ func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType
 		}
 	}
 }
+
+// decodeRoom is the spare capacity left after an encoded message for its extension.
+const decodeRoom = 16
 
 // growFor makes room in b for n more bytes: exactly n for a message known to be one frame,
 // else growing geometrically, as append does.

@@ -50,7 +50,9 @@ type Options struct {
 
 	// ClientMaxWindowBits bounds the client's LZ77 window, from 8 to 15. A server asks it of
 	// clients that support the parameter (browsers do), which bounds the history it keeps per
-	// connection to decode their messages; a client offers it. Zero means 15.
+	// connection to decode their messages with context takeover; a client offers it. Zero
+	// means 12 for a server (4 KiB of history per connection instead of 32 KiB, for a slightly
+	// lower ratio on what clients send) and 15 for a client.
 	ClientMaxWindowBits int
 
 	// ContextSize is how many bytes of the text it has sent a connection keeps as context
@@ -62,7 +64,9 @@ type Options struct {
 }
 
 const (
-	defaultThreshold   = 64
+	// defaultServerClientWindowBits is the window a server asks of clients by default.
+	defaultServerClientWindowBits = 12
+	defaultThreshold              = 64
 	defaultContextSize = 4096
 	maxWindowBits      = 15
 	minWindowBits      = 8
@@ -79,7 +83,7 @@ func New(o Options) extensions.Extension {
 	if o.ServerMaxWindowBits < minWindowBits || o.ServerMaxWindowBits > maxWindowBits {
 		o.ServerMaxWindowBits = maxWindowBits
 	}
-	if o.ClientMaxWindowBits < minWindowBits || o.ClientMaxWindowBits > maxWindowBits {
+	if o.ClientMaxWindowBits != 0 && (o.ClientMaxWindowBits < minWindowBits || o.ClientMaxWindowBits > maxWindowBits) {
 		o.ClientMaxWindowBits = maxWindowBits
 	}
 	if o.ContextSize <= 0 {
@@ -175,12 +179,20 @@ func (e *extension) Accept(offer []extensions.Param) ([]extensions.Param, extens
 		resp = append(resp, extensions.Param{Name: "server_max_window_bits", Value: strconv.Itoa(s.send.bits)})
 	}
 	if p.clientBits != 0 {
-		s.recv.bits = o.ClientMaxWindowBits
-		if p.clientBits > 0 {
-			s.recv.bits = min(s.recv.bits, p.clientBits)
+		// The client may be told its window. Ask for ours (by default 12 bits) when its
+		// context is kept: that bounds the history held per connection to decode it.
+		bits := o.ClientMaxWindowBits
+		if bits == 0 && s.recv.takeover {
+			bits = defaultServerClientWindowBits
 		}
-		if s.recv.bits < maxWindowBits || p.clientBits > 0 {
-			resp = append(resp, extensions.Param{Name: "client_max_window_bits", Value: strconv.Itoa(s.recv.bits)})
+		if p.clientBits > 0 && (bits == 0 || p.clientBits < bits) {
+			bits = p.clientBits
+		}
+		if bits != 0 {
+			s.recv.bits = bits
+			if bits < maxWindowBits || p.clientBits > 0 {
+				resp = append(resp, extensions.Param{Name: "client_max_window_bits", Value: strconv.Itoa(bits)})
+			}
 		}
 	}
 	return resp, s, true
@@ -200,7 +212,7 @@ func (e *extension) Offer() []extensions.Param {
 		ps = append(ps, extensions.Param{Name: "server_max_window_bits", Value: strconv.Itoa(o.ServerMaxWindowBits)})
 	}
 	cb := extensions.Param{Name: "client_max_window_bits"}
-	if o.ClientMaxWindowBits < maxWindowBits {
+	if o.ClientMaxWindowBits != 0 && o.ClientMaxWindowBits < maxWindowBits {
 		cb.Value = strconv.Itoa(o.ClientMaxWindowBits)
 	}
 	return append(ps, cb)
@@ -214,7 +226,11 @@ func (e *extension) Activate(response []extensions.Param) (extensions.Session, e
 		return nil, err
 	}
 	o := e.o
-	s := &session{o: &e.o, send: direction{takeover: true, bits: o.ClientMaxWindowBits}, recv: direction{takeover: true, bits: maxWindowBits}}
+	offered := o.ClientMaxWindowBits
+	if offered == 0 {
+		offered = maxWindowBits
+	}
+	s := &session{o: &e.o, send: direction{takeover: true, bits: offered}, recv: direction{takeover: true, bits: maxWindowBits}}
 	if o.ServerNoContextTakeover && !p.serverNoContext {
 		return nil, errors.New("the server did not accept server_no_context_takeover")
 	}
@@ -231,8 +247,8 @@ func (e *extension) Activate(response []extensions.Param) (extensions.Session, e
 	switch {
 	case p.clientBits == -1:
 		return nil, errors.New("client_max_window_bits needs a value in a response")
-	case p.clientBits > o.ClientMaxWindowBits:
-		return nil, fmt.Errorf("the server chose client_max_window_bits=%d, above the %d offered", p.clientBits, o.ClientMaxWindowBits)
+	case p.clientBits > offered:
+		return nil, fmt.Errorf("the server chose client_max_window_bits=%d, above the %d offered", p.clientBits, offered)
 	case p.clientBits > 0:
 		s.send.bits = p.clientBits
 	}

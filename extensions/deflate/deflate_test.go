@@ -45,7 +45,8 @@ func TestAccept(t *testing.T) {
 		declined bool
 	}{
 		{name: "bare offer", offer: "", response: ""},
-		{name: "browser", offer: "client_max_window_bits", response: ""},
+		{name: "browser", offer: "client_max_window_bits", response: "client_max_window_bits=12"},
+		{name: "browser, server keeps 15 bits", opts: Options{ClientMaxWindowBits: 15}, offer: "client_max_window_bits", response: ""},
 		{name: "browser, server limits the client", opts: Options{ClientMaxWindowBits: 10}, offer: "client_max_window_bits", response: "client_max_window_bits=10"},
 		{name: "client window value kept", offer: "client_max_window_bits=12", response: "client_max_window_bits=12"},
 		{name: "client window: smaller of both", opts: Options{ClientMaxWindowBits: 10}, offer: "client_max_window_bits=12", response: "client_max_window_bits=10"},

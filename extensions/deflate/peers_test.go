@@ -166,8 +166,10 @@ func TestPeerWSSettings(t *testing.T) {
 		pmd  map[string]any
 		want string // the negotiated Sec-WebSocket-Extensions, as the server reports it
 	}{
-		{"defaults", map[string]any{"threshold": 0}, "permessage-deflate"},
-		{"server_no_context_takeover", map[string]any{"serverNoContextTakeover": true, "threshold": 0}, "permessage-deflate; server_no_context_takeover"},
+		// ws offers client_max_window_bits; the server asks for 12 bits while it keeps the
+		// client's context.
+		{"defaults", map[string]any{"threshold": 0}, "permessage-deflate; client_max_window_bits=12"},
+		{"server_no_context_takeover", map[string]any{"serverNoContextTakeover": true, "threshold": 0}, "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"},
 		{"client_no_context_takeover", map[string]any{"clientNoContextTakeover": true, "threshold": 0}, "permessage-deflate; client_no_context_takeover"},
 		{"client_max_window_bits=9", map[string]any{"clientMaxWindowBits": 9, "threshold": 0}, "permessage-deflate; client_max_window_bits=9"},
 		{"client_max_window_bits=12", map[string]any{"clientMaxWindowBits": 12, "threshold": 0}, "permessage-deflate; client_max_window_bits=12"},
@@ -180,7 +182,7 @@ func TestPeerWSSettings(t *testing.T) {
 			pmd  map[string]any
 			want string
 		}{"server_max_window_bits=" + itoa(bits), map[string]any{"serverMaxWindowBits": bits, "threshold": 0},
-			"permessage-deflate; server_max_window_bits=" + itoa(bits)})
+			"permessage-deflate; server_max_window_bits=" + itoa(bits) + "; client_max_window_bits=12"})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,8 +209,9 @@ func TestPeerWSServerChoices(t *testing.T) {
 		want string
 	}{
 		{"server requires client_no_context_takeover", deflate.Options{ClientNoContextTakeover: true}, "permessage-deflate; client_no_context_takeover"},
-		{"server keeps no context", deflate.Options{ServerNoContextTakeover: true}, "permessage-deflate; server_no_context_takeover"},
-		{"server window 10", deflate.Options{ServerMaxWindowBits: 10}, "permessage-deflate; server_max_window_bits=10"},
+		{"server keeps no context", deflate.Options{ServerNoContextTakeover: true}, "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"},
+		{"server window 10", deflate.Options{ServerMaxWindowBits: 10}, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"},
+		{"server keeps the client's full window", deflate.Options{ClientMaxWindowBits: 15}, "permessage-deflate"},
 		{"client window 11", deflate.Options{ClientMaxWindowBits: 11}, "permessage-deflate; client_max_window_bits=11"},
 	}
 	for _, tc := range cases {
@@ -229,7 +232,7 @@ func TestPeerFaye(t *testing.T) {
 		faye map[string]any
 		want string
 	}{
-		{"defaults", nil, "permessage-deflate"},
+		{"defaults", nil, "permessage-deflate; client_max_window_bits=12"},
 		{"no context takeover", map[string]any{"noContextTakeover": true, "requestNoContextTakeover": true},
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
 		{"max window bits", map[string]any{"maxWindowBits": 10, "requestMaxWindowBits": 11},
@@ -255,8 +258,8 @@ func TestPeerChromium(t *testing.T) {
 	s := startEcho(t, deflate.Options{})
 	r := runPeer(t, s, map[string]any{"peer": "chromium", "chromium": chromium}, mixed)
 	// Chromium offers "permessage-deflate; client_max_window_bits"; with the defaults the
-	// server accepts with both windows at 15 bits and context kept both ways.
-	assert.Equal(t, "permessage-deflate", r.Extensions)
+	// server keeps context both ways and asks the browser for a 12-bit window.
+	assert.Equal(t, "permessage-deflate; client_max_window_bits=12", r.Extensions)
 	assert.Less(t, s.l.in.Load(), payloadBytes(mixed)/2, "Chromium's messages are not compressed")
 	assert.Less(t, s.l.out.Load(), payloadBytes(mixed)/2)
 }

@@ -27,7 +27,7 @@ type session struct {
 	send direction
 	recv direction
 	out  appender
-	src  tailReader
+	src  bytes.Reader
 }
 
 // deflateTail ends every sync-flushed deflate stream; RFC 7692 §7.2.1 strips it from
@@ -87,7 +87,13 @@ func (s *session) Decode(m *extensions.Message) error {
 	m.RSV &^= extensions.RSV1
 	r := readerPool.Get().(io.ReadCloser)
 	defer readerPool.Put(r)
-	s.src = tailReader{parts: [3][]byte{m.Data, deflateTail, finalBlock}}
+	// The decompressor has a fast path for *bytes.Reader (and none for other readers), so the
+	// payload and the stripped tail go in one slice: appended in place when the payload has
+	// room (the websocket package leaves some), copied otherwise.
+	payload := len(m.Data)
+	in := append(m.Data[:payload:cap(m.Data)], deflateTail...)
+	in = append(in, finalBlock...)
+	s.src.Reset(in)
 	var dict []byte
 	if s.recv.takeover {
 		dict = s.recv.history
@@ -95,10 +101,10 @@ func (s *session) Decode(m *extensions.Message) error {
 	if err := r.(flate.Resetter).Reset(&s.src, dict); err != nil {
 		return err
 	}
-	out, err := inflate(r, len(m.Data), m.Limit)
+	out, err := inflate(r, payload, m.Limit)
 	_ = r.(flate.Resetter).Reset(&emptyReader, nil) // let the pooled reader forget our data
-	payloadLeft := len(s.src.parts[0])
-	s.src = tailReader{}
+	payloadLeft := payload - (len(in) - s.src.Len())
+	s.src.Reset(nil)
 	if err != nil {
 		return err
 	}
@@ -175,39 +181,7 @@ func (a *appender) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tailReader reads a message's payload followed by the bytes RFC 7692 strips, as one stream,
-// without copying the payload. It is a flate.Reader (an io.ByteReader), so the decompressor
-// reads it directly.
-type tailReader struct {
-	parts [3][]byte
-	i     int
-}
-
 var errEarlyEnd = errors.New("permessage-deflate: compressed data has trailing bytes after its final block")
-
-func (t *tailReader) Read(p []byte) (int, error) {
-	for t.i < len(t.parts) && len(t.parts[t.i]) == 0 {
-		t.i++
-	}
-	if t.i == len(t.parts) {
-		return 0, io.EOF
-	}
-	n := copy(p, t.parts[t.i])
-	t.parts[t.i] = t.parts[t.i][n:]
-	return n, nil
-}
-
-func (t *tailReader) ReadByte() (byte, error) {
-	for t.i < len(t.parts) && len(t.parts[t.i]) == 0 {
-		t.i++
-	}
-	if t.i == len(t.parts) {
-		return 0, io.EOF
-	}
-	b := t.parts[t.i][0]
-	t.parts[t.i] = t.parts[t.i][1:]
-	return b, nil
-}
 
 var emptyReader = bytes.Reader{}
 
