@@ -67,9 +67,9 @@ const (
 	// defaultServerClientWindowBits is the window a server asks of clients by default.
 	defaultServerClientWindowBits = 12
 	defaultThreshold              = 64
-	defaultContextSize = 4096
-	maxWindowBits      = 15
-	minWindowBits      = 8
+	defaultContextSize            = 4096
+	maxWindowBits                 = 15
+	minWindowBits                 = 8
 )
 
 // New returns the permessage-deflate extension.
