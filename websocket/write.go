@@ -169,6 +169,11 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 	return nil
 }
 
+// smallFrame is the payload size up to which a server frame is copied behind its header and
+// written with one write(2); larger payloads go straight from the caller's slice with
+// writev(2), saving the copy.
+const smallFrame = 1024
+
 // writeCopyBufSize is the size of the pooled buffers frames are copied into when they cannot
 // be written straight from the caller's slice: masked client frames, and connections (such as
 // TLS) that gain nothing from vectored writes.
@@ -183,7 +188,7 @@ func (c *Conn) writeFrameLocked(fin bool, op ws.OpCode, rsv byte, p []byte) (int
 		mask = newMask()
 	}
 	hdr := appendHeader(c.whdr[:0], fin, op, rsv, len(p), c.client, mask)
-	if !c.client && c.rb.raw != nil {
+	if !c.client && c.rb.raw != nil && len(p) > smallFrame {
 		c.wvec = [2][]byte{hdr, p}
 		c.wbufs = c.wvec[:]
 		n, err := c.wbufs.WriteTo(c.conn)

@@ -5,9 +5,10 @@
 // -api picks how messages are read: "read" is Conn.Read, which returns a
 // fresh slice per message; "reader" is Conn.Reader streamed into a reused
 // buffer, which allocates only a small reader per message. The default is
-// the one that measured faster (see README.md). -go and -no-ping start
-// variants used to find where herald's per-connection memory goes; the
-// benchmark's herald row uses neither.
+// the one that measured faster (see README.md). By default the handler
+// returns after Upgrade and the echo runs on its own goroutine, as
+// websocket.Upgrade's documentation advises (net/http then frees its
+// per-request buffers); -go=false and -no-ping start variants for comparison.
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	api := flag.String("api", "reader", "how to read messages: read or reader")
-	spawn := flag.Bool("go", false, "echo on a new goroutine and return from the handler (a variant for comparison)")
+	spawn := flag.Bool("go", true, "echo on a new goroutine and return from the handler, as websocket.Upgrade's documentation advises and websocket.Handler does (-go=false keeps net/http's goroutine, for comparison)")
 	noPing := flag.Bool("no-ping", false, "turn automatic pings off (a variant for comparison)")
 	flag.Parse()
 	opts := &websocket.Options{}
