@@ -108,7 +108,7 @@ func (s *Socket) newRequest(ctx context.Context, method, path string, headers ma
 	r.RequestURI = path
 	r.Header = h
 	r.Host = s.req.Host
-	r.RemoteAddr = s.RemoteAddr()
+	r.RemoteAddr = s.remoteAddr
 	r.TLS = s.req.TLS
 	if len(body) > 0 {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -147,6 +147,9 @@ func responsePayload(status int, contentType string, body []byte) json.RawMessag
 }
 
 func isJSON(contentType string) bool {
+	if strings.HasPrefix(contentType, "application/json") && (len(contentType) == 16 || contentType[16] == ';') {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

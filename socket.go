@@ -28,11 +28,12 @@ type Socket struct {
 	// App holds the application's per-socket state.
 	App sync.Map
 
-	server *Server
-	t      Transport
-	req    *http.Request
-	ctx    context.Context
-	cancel context.CancelFunc
+	server     *Server
+	t          Transport
+	req        *http.Request
+	remoteAddr string
+	ctx        context.Context
+	cancel     context.CancelFunc
 
 	pinged   atomic.Bool // heard from (or successfully sent to) since the last heartbeat check
 	inflight chan struct{}
@@ -46,7 +47,8 @@ type Socket struct {
 	closing    bool // Disconnect asked: finish in-flight messages, then close
 	closed     bool
 	closeErr   error
-	queue      []outgoing
+	queue      []outgoing // waiting from queue[head]
+	head       int
 	queued     int
 	flushing   bool
 	sending    bool
@@ -65,7 +67,7 @@ type outgoing struct {
 
 func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	sock := &Socket{ID: id, server: s, t: t, req: r, ctx: ctx, cancel: cancel,
+	sock := &Socket{ID: id, server: s, t: t, req: r, remoteAddr: t.RemoteAddr(), ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, s.opts.MaxInFlight), subs: map[string]*subscription{}}
 	sock.pinged.Store(true)
 	return sock
@@ -339,16 +341,15 @@ func (s *Socket) flush() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if s.closed || len(s.queue) == 0 {
+		if s.closed || s.head == len(s.queue) {
 			s.flushing = false
 			s.mu.Unlock()
 			return
 		}
-		m := s.queue[0]
-		s.queue[0] = outgoing{}
-		s.queue = s.queue[1:]
-		if len(s.queue) == 0 {
-			s.queue = nil
+		m := s.queue[s.head]
+		s.queue[s.head] = outgoing{}
+		if s.head++; s.head == len(s.queue) {
+			s.queue, s.head = s.queue[:0], 0 // empty: the array is reused
 		}
 		s.sending = true
 		s.mu.Unlock()
@@ -359,7 +360,7 @@ func (s *Socket) flush() {
 			s.closeNow(m.reason)
 			return
 		}
-		err := s.t.Send(sendContext{Context: s.ctx, deadline: time.Now().Add(s.server.opts.SendTimeout)}, m.data)
+		err := s.t.Send(sendDeadline(time.Now().Add(s.server.opts.SendTimeout)), m.data)
 		s.mu.Lock()
 		s.queued -= len(m.data)
 		s.sending = false
@@ -385,7 +386,7 @@ func (s *Socket) closeNow(reason error) {
 	}
 	s.closed = true
 	s.closeErr = reason
-	s.queue, s.queued = nil, 0
+	s.queue, s.head, s.queued = nil, 0, 0
 	if s.authTimer != nil {
 		s.authTimer.Stop()
 	}
@@ -491,7 +492,7 @@ func (s *Socket) Subscriptions() []string {
 func (s *Socket) Request() *http.Request { return s.req }
 
 // RemoteAddr names the client's end of the connection.
-func (s *Socket) RemoteAddr() string { return s.t.RemoteAddr() }
+func (s *Socket) RemoteAddr() string { return s.remoteAddr }
 
 // ErrSocketClosed is returned by sends to a socket that has closed.
 var ErrSocketClosed = errors.New("nes: socket not open")
@@ -513,11 +514,17 @@ func marshalValue(v any) (json.RawMessage, error) {
 
 func marshalMessage(v any) ([]byte, error) { return encode(v) }
 
-// sendContext bounds a send by the socket's life and SendTimeout, without the timer that
-// context.WithTimeout would start for every message.
-type sendContext struct {
-	context.Context
-	deadline time.Time
-}
+// sendDeadline bounds a send by SendTimeout. It has no Done channel: a socket that closes
+// drops its connection (Transport.Close with a reason), which ends a blocked send, so sends
+// need neither a timer nor a cancellation callback per message.
+type sendDeadline time.Time
 
-func (c sendContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (d sendDeadline) Deadline() (time.Time, bool) { return time.Time(d), true }
+func (sendDeadline) Done() <-chan struct{}         { return nil }
+func (d sendDeadline) Err() error {
+	if !time.Now().Before(time.Time(d)) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+func (sendDeadline) Value(any) any { return nil }

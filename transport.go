@@ -40,6 +40,9 @@ func (t *wsTransport) Receive(ctx context.Context) ([]byte, error) {
 }
 
 func (t *wsTransport) Send(ctx context.Context, msg []byte) error {
+	if t.maxChunkChars <= 0 {
+		return t.c.Write(ctx, websocket.MessageText, msg)
+	}
 	for _, part := range protocol.Chunks(msg, t.maxChunkChars) {
 		if err := t.c.Write(ctx, websocket.MessageText, part); err != nil {
 			return err
@@ -49,8 +52,17 @@ func (t *wsTransport) Send(ctx context.Context, msg []byte) error {
 }
 
 // Close closes as the reference does (ws.close() with no code): a close frame without a
-// status, which the client reports as 1005; or 1011 when the server failed.
+// status, which the client reports as 1005; or 1011 when the server failed. A socket that
+// stopped reading (a slow consumer, a failed send) is dropped at once: its closing handshake
+// could only wait.
 func (t *wsTransport) Close(reason error) error {
+	if reason != nil && !errors.Is(reason, errPanic) && !errors.Is(reason, ErrServerClosed) {
+		err := t.c.CloseNow()
+		if errors.Is(err, websocket.ErrClosed) {
+			return nil
+		}
+		return err
+	}
 	code, text := websocket.StatusNoStatusRcvd, ""
 	if errors.Is(reason, errPanic) {
 		code, text = websocket.StatusInternalError, "internal error"

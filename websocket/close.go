@@ -217,6 +217,18 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return nil
 }
 
+// CloseNow closes the connection at once, without a closing handshake: the peer sees the
+// connection drop (1006). Blocked reads and writes return. Use it for peers that misbehave or
+// stopped reading; Close is the polite way.
+func (c *Conn) CloseNow() error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	c.closeSent.Store(true)
+	c.shut(ErrClosed)
+	return nil
+}
+
 // awaitPeerClose waits until the peer's close frame has been read, by the goroutine that is
 // reading or, when none is, by this one.
 func (c *Conn) awaitPeerClose(deadline time.Time) {

@@ -632,3 +632,26 @@ func TestCloseEndsAWriteStuckOnAPeerThatStoppedReading(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseNowDropsTheConnection(t *testing.T) {
+	t.Parallel()
+	done := make(chan error, 1)
+	url := serve(t, nil, func(c *websocket.Conn) {
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			_ = c.CloseNow()
+		}()
+		_, _, err := c.Read(context.Background())
+		done <- err
+	})
+	conn, br := dial(t, url)
+	_, _, err := wsutil.ReadServerData(clientReader(conn, br))
+	var ce wsutil.ClosedError
+	assert.False(t, errors.As(err, &ce), "no close frame is sent: %v", err)
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, websocket.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read did not return after CloseNow")
+	}
+}

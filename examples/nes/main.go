@@ -190,13 +190,16 @@ func newServer(cfg config) *herald.Server {
 	nes.Route("wild", "*", "/wild")
 
 	skipOwnUpdates := func(path string, message any, info herald.FilterInfo) (bool, any) {
+		if info.Credentials == nil {
+			return true, nil // anonymous sockets get everything
+		}
 		var m struct {
 			Updater string `json:"updater"`
 		}
 		if raw, ok := message.(json.RawMessage); ok {
 			_ = json.Unmarshal(raw, &m)
 		}
-		if info.Credentials != nil && m.Updater != "" && m.Updater == info.Credentials.Data["username"] {
+		if m.Updater != "" && m.Updater == info.Credentials.Data["username"] {
 			return false, nil
 		}
 		return true, nil
