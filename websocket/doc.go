@@ -19,6 +19,26 @@
 // allocated and a fallback for other requests. Registry closes every connection with 1001
 // when the server shuts down (http.Server.Shutdown does not know hijacked connections).
 //
+// # Client
+//
+// Dial opens a connection to a ws:// or wss:// URL and returns the same Conn, with the
+// handshake response (also when the handshake is refused: *HandshakeError). It goes through
+// HTTP and HTTPS proxies (CONNECT, Basic credentials from the proxy URL, custom CONNECT
+// headers) and SOCKS5, chosen by DialOptions.Proxy, a function as in http.Transport; by
+// default the environment's HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, with ws mapped to
+// http and wss to https. permessage-deflate is offered by default.
+//
+//	ws, resp, err := websocket.Dial(ctx, "wss://example.com/chat", &websocket.DialOptions{
+//		Proxy: websocket.ProxyURL("http://user:pass@proxy:3128"),
+//	})
+//
+// # Compression
+//
+// List extensions in Options.Extensions (server) or DialOptions.Extensions (client):
+// deflate.New from package extensions/deflate gives permessage-deflate. MaxLength bounds the
+// decompressed size. PreparedMessage compresses a broadcast once for every connection that
+// shares stateless settings; WriteUncompressed sends data that is compressed already.
+//
 // # Concurrency
 //
 // One goroutine reads (Read, Reader, or NetConn's Read); any number write (Write, Writer,
@@ -45,6 +65,8 @@
 // # Memory
 //
 // On plain TCP an idle connection holds no read buffer: buffers are borrowed from a pool when
-// bytes arrive and returned when they have been consumed. Writes go straight from the caller's
-// slice to the socket with one vectored write.
+// bytes arrive and returned when they have been consumed, and a goroutine waiting in Read or
+// Reader parks on the runtime's smallest stack. Serve each connection on its own goroutine and
+// return from the handler (Handler does): net/http then frees what it holds for the request.
+// Large writes go straight from the caller's slice to the socket with one vectored write.
 package websocket
