@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gobwas/ws"
 
 	"github.com/herald-go/herald/extensions"
 )
@@ -52,15 +51,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := c.enqueue(len(enc.data)); err != nil {
-		return err
-	}
-	defer c.queued.Add(-int64(len(enc.data)))
-	if err := c.lock(ctx, c.msgMu); err != nil {
-		return err
-	}
-	defer func() { <-c.msgMu }()
-	return c.writeFrame(ctx, true, ws.OpCode(pm.typ), enc.rsv, enc.data)
+	return c.writeEncoded(ctx, pm.typ, enc.rsv, enc.data)
 }
 
 // encoding returns the message encoded by a chain with the given shared key, encoding it on
@@ -84,23 +75,5 @@ func (pm *PreparedMessage) encoding(key string, n *extensions.Negotiated) (prepa
 // is (extensions.Message.Raw): for data that is already compressed, such as images or
 // archives, which permessage-deflate then sends as they are.
 func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
-	if c.ext == nil {
-		return c.Write(ctx, typ, p)
-	}
-	if typ != MessageText && typ != MessageBinary {
-		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
-	}
-	if err := c.enqueue(len(p)); err != nil {
-		return err
-	}
-	defer c.queued.Add(-int64(len(p)))
-	if err := c.lock(ctx, c.msgMu); err != nil {
-		return err
-	}
-	defer func() { <-c.msgMu }()
-	m := extensions.Message{Text: typ == MessageText, Data: p, Raw: true}
-	if err := c.ext.Encode(&m); err != nil {
-		return fmt.Errorf("websocket: extension: %w", err)
-	}
-	return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+	return c.writeMessage(ctx, typ, p, true)
 }

@@ -22,6 +22,12 @@ import (
 // check. Cancelling ctx before any byte of the message went out leaves the connection usable;
 // cancelling it halfway through closes the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	return c.writeMessage(ctx, typ, p, false)
+}
+
+// writeMessage writes one data message, through the extensions (raw asks them to leave it
+// as it is).
+func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw bool) error {
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
@@ -39,11 +45,24 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	// Extensions encode in the order messages go out: context takeover depends on it.
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
-	m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0]}
+	m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0], Raw: raw}
 	if err := c.ext.Encode(&m); err != nil {
 		return fmt.Errorf("websocket: extension: %w", err)
 	}
 	return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+}
+
+// writeEncoded writes a message already encoded by the extensions, with its reserved bits.
+func (c *Conn) writeEncoded(ctx context.Context, typ MessageType, rsv byte, p []byte) error {
+	if err := c.enqueue(len(p)); err != nil {
+		return err
+	}
+	defer c.queued.Add(-int64(len(p)))
+	if err := c.lock(ctx, c.msgMu); err != nil {
+		return err
+	}
+	defer func() { <-c.msgMu }()
+	return c.writeFrame(ctx, true, ws.OpCode(typ), rsv, p)
 }
 
 // enqueue counts n bytes into the write queue, refusing them when the queue is full.
