@@ -10,7 +10,7 @@ FUZZTIME    ?= 30s
 .PHONY: test peers node-peers chromium vet lint fuzz interop bench
 
 test: peers vet
-	HERALD_REQUIRE_PEERS=1 $(GO) test -race -timeout 8m ./...
+	HERALD_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 8m ./...
 
 # peers installs the real peers used by the tests.
 peers: node-peers chromium

@@ -219,13 +219,7 @@ func (es *EventSource) wake(s *Stream, first uint64) (behind bool) {
 	return false
 }
 
-// notify wakes the writer: something may be waiting.
-func (es *EventSource) notify() {
-	es.mu.Lock()
-	es.notifyLocked()
-	es.mu.Unlock()
-}
-
+// notifyLocked wakes the writer (something may be waiting); es.mu is held.
 func (es *EventSource) notifyLocked() {
 	es.pending = true
 	if !es.writing && !es.closed {
