@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 var allServers = []string{"herald", "gorilla", "gws", "coder", "gobwas"}
@@ -115,7 +117,7 @@ func main() {
 		log.Print(err)
 		code = 1
 	}
-	killAll()
+	proc.KillAll()
 	os.Exit(code)
 }
 
@@ -126,8 +128,8 @@ func (b *bench) run(out string) error {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return errors.New("taskset not found: install util-linux")
 	}
-	raiseNoFile()
-	b.clk = clockTicks()
+	proc.RaiseNoFile()
+	b.clk = proc.ClockTicks()
 
 	// Whatever happens, children die with us.
 	sig := make(chan os.Signal, 1)
@@ -135,7 +137,7 @@ func (b *bench) run(out string) error {
 	go func() {
 		s := <-sig
 		log.Printf("%v: killing the servers and the client", s)
-		killAll()
+		proc.KillAll()
 		os.Exit(1)
 	}()
 
@@ -266,17 +268,4 @@ next:
 		return nil, errors.New("-offers names none")
 	}
 	return out, nil
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit; the
-// children inherit it.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"log"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // docSize is the size of the load client's messages (deflate/load).
@@ -51,15 +53,15 @@ type memResult struct {
 
 // startServer starts a server pinned to the server core and returns it with
 // the address it listens on.
-func (b *bench) startServer(name string) (*proc, string, error) {
+func (b *bench) startServer(name string) (*proc.Proc, string, error) {
 	dir, args := splitServer(name)
-	srv, err := start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	srv, err := proc.Start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
-	l, err := srv.expect("listening ", 10*time.Second)
+	l, err := srv.Expect("listening ", 10*time.Second)
 	if err != nil {
-		srv.kill()
+		srv.Kill()
 		return nil, "", err
 	}
 	return srv, strings.TrimPrefix(l, "listening "), nil
@@ -73,40 +75,40 @@ func (b *bench) echo(name string, o offer) (echoResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr, "-offer", o.header,
+	defer srv.Kill()
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr, "-offer", o.header,
 		"-conns", fmt.Sprint(b.conns), "-warmup", b.warmup.String(), "-duration", b.duration.String())
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	neg, err := cl.expect("negotiated ", 30*time.Second)
+	defer cl.Kill()
+	neg, err := cl.Expect("negotiated ", 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	if _, err := cl.expect("start", b.warmup+30*time.Second); err != nil {
+	if _, err := cl.Expect("start", b.warmup+30*time.Second); err != nil {
 		return r, err
 	}
-	c0, err := cpuTicks(srv.pid())
+	c0, err := proc.CPUTicks(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	m0 := busyTicks()
-	l, err := cl.expect("stop ", b.duration+30*time.Second)
+	m0 := proc.BusyTicks()
+	l, err := cl.Expect("stop ", b.duration+30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	c1, err := cpuTicks(srv.pid())
+	c1, err := proc.CPUTicks(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	m1 := busyTicks()
+	m1 := proc.BusyTicks()
 	var msgs, up, down int64
 	var secs, clientCPU float64
 	if _, err := fmt.Sscanf(l, "stop msgs=%d secs=%g cpu=%g up=%d down=%d", &msgs, &secs, &clientCPU, &up, &down); err != nil {
 		return r, fmt.Errorf("load printed %q: %w", l, err)
 	}
-	if err := cl.wait(20 * time.Second); err != nil {
+	if err := cl.Wait(20 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if msgs <= 0 || secs <= 0 {
@@ -153,37 +155,37 @@ func (b *bench) mem(name string, o offer) (memResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
+	defer srv.Kill()
 	time.Sleep(300 * time.Millisecond)
-	base, err := rssKiB(srv.pid())
+	base, err := proc.RSSKiB(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr, "-offer", o.header,
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr, "-offer", o.header,
 		"-conns", fmt.Sprint(b.memConns), "-hold", "5m")
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	neg, err := cl.expect("negotiated ", 3*time.Minute)
+	defer cl.Kill()
+	neg, err := cl.Expect("negotiated ", 3*time.Minute)
 	if err != nil {
 		return r, err
 	}
-	if _, err := cl.expect("open ", 30*time.Second); err != nil {
+	if _, err := cl.Expect("open ", 30*time.Second); err != nil {
 		return r, err
 	}
-	rss, err := settledRSS(srv.pid())
+	rss, err := settledRSS(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	if _, err := io.WriteString(cl.stdin, "stop\n"); err != nil {
+	if _, err := io.WriteString(cl.Stdin, "stop\n"); err != nil {
 		return r, err
 	}
-	l, err := cl.expect("closed", 30*time.Second)
+	l, err := cl.Expect("closed", 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	if err := cl.wait(30 * time.Second); err != nil {
+	if err := cl.Wait(30 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if l != "closed dropped=0" {
@@ -204,7 +206,7 @@ func settledRSS(pid int) (int64, error) {
 	const window = 8
 	var s []int64
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		v, err := rssKiB(pid)
+		v, err := proc.RSSKiB(pid)
 		if err != nil {
 			return 0, err
 		}
@@ -236,9 +238,9 @@ func (b *bench) waitQuiet() {
 	}
 	deadline := time.Now().Add(b.quietWait)
 	for {
-		m0 := busyTicks()
+		m0 := proc.BusyTicks()
 		time.Sleep(500 * time.Millisecond)
-		load := float64(busyTicks()-m0) / b.clk / 0.5
+		load := float64(proc.BusyTicks()-m0) / b.clk / 0.5
 		if load < b.quiet {
 			return
 		}

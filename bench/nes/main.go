@@ -39,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 var allServers = []string{"herald", "hapi", "floor"}
@@ -113,7 +115,7 @@ func main() {
 		log.Print(err)
 		code = 1
 	}
-	killAll()
+	proc.KillAll()
 	os.Exit(code)
 }
 
@@ -137,8 +139,8 @@ func (b *bench) run(out string) error {
 			return errors.New("@hapi/nes is not installed: run `make peers` at the repository root")
 		}
 	}
-	raiseNoFile()
-	b.clk = clockTicks()
+	proc.RaiseNoFile()
+	b.clk = proc.ClockTicks()
 
 	// Whatever happens, children die with us.
 	sig := make(chan os.Signal, 1)
@@ -146,7 +148,7 @@ func (b *bench) run(out string) error {
 	go func() {
 		s := <-sig
 		log.Printf("%v: killing the servers and the client", s)
-		killAll()
+		proc.KillAll()
 		os.Exit(1)
 	}()
 

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // reqResult is one measured requests window.
@@ -29,25 +31,25 @@ type load struct{ server, client, other float64 }
 
 // startServer starts a server pinned to the server core and returns it with
 // the address it listens on.
-func (b *bench) startServer(name string) (*proc, string, error) {
-	var srv *proc
+func (b *bench) startServer(name string) (*proc.Proc, string, error) {
+	var srv *proc.Proc
 	var err error
 	switch name {
 	case "herald":
-		srv, err = start(name, b.serverCPU, b.bin("herald"), "-addr", "127.0.0.1:0")
+		srv, err = proc.Start(name, b.serverCPU, b.bin("herald"), "-addr", "127.0.0.1:0")
 	case "floor":
-		srv, err = start(name, b.serverCPU, b.bin("floor"), "-addr", "127.0.0.1:0")
+		srv, err = proc.Start(name, b.serverCPU, b.bin("floor"), "-addr", "127.0.0.1:0")
 	case "hapi":
-		srv, err = start(name, b.serverCPU, b.node, b.hapiScript)
+		srv, err = proc.Start(name, b.serverCPU, b.node, b.hapiScript)
 	default:
 		err = fmt.Errorf("unknown server %q", name)
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	l, err := srv.expect("listening ", 30*time.Second)
+	l, err := srv.Expect("listening ", 30*time.Second)
 	if err != nil {
-		srv.kill()
+		srv.Kill()
 		return nil, "", err
 	}
 	addr := strings.TrimPrefix(strings.TrimPrefix(l, "listening "), "on http://")
@@ -61,8 +63,8 @@ func (b *bench) startServer(name string) (*proc, string, error) {
 type window struct{ server, machine int64 }
 
 func (b *bench) mark(pid int) (window, error) {
-	c, err := cpuTicks(pid)
-	return window{server: c, machine: busyTicks()}, err
+	c, err := proc.CPUTicks(pid)
+	return window{server: c, machine: proc.BusyTicks()}, err
 }
 
 // loadOver turns two marks, the window's length and the client's own CPU
@@ -81,26 +83,26 @@ func (b *bench) requests(name string) (reqResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "requests", "-addr", addr,
+	defer srv.Kill()
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "requests", "-addr", addr,
 		"-conns", fmt.Sprint(b.conns), "-depth", fmt.Sprint(b.depth),
 		"-warmup", b.warmup.String(), "-duration", b.duration.String(), "-max-time", "5m")
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	if _, err := cl.expect("start", b.warmup+time.Minute); err != nil {
+	defer cl.Kill()
+	if _, err := cl.Expect("start", b.warmup+time.Minute); err != nil {
 		return r, err
 	}
-	w0, err := b.mark(srv.pid())
+	w0, err := b.mark(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	l, err := cl.expect("stop ", b.duration+time.Minute)
+	l, err := cl.Expect("stop ", b.duration+time.Minute)
 	if err != nil {
 		return r, err
 	}
-	w1, err := b.mark(srv.pid())
+	w1, err := b.mark(srv.PID())
 	if err != nil {
 		return r, err
 	}
@@ -109,7 +111,7 @@ func (b *bench) requests(name string) (reqResult, error) {
 	if _, err := fmt.Sscanf(l, "stop reqs=%d secs=%g cpu=%g", &reqs, &secs, &clientCPU); err != nil {
 		return r, fmt.Errorf("load printed %q: %w", l, err)
 	}
-	if err := cl.wait(30 * time.Second); err != nil {
+	if err := cl.Wait(30 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if reqs <= 0 || secs <= 0 {
@@ -127,29 +129,29 @@ func (b *bench) fanout(name string) (fanResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "fanout", "-addr", addr,
+	defer srv.Kill()
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "fanout", "-addr", addr,
 		"-subs", fmt.Sprint(b.subs), "-pubs", fmt.Sprint(b.pubs), "-warmup-pubs", fmt.Sprint(b.warmupPubs),
 		"-timeout", "10s", "-max-time", "10m")
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	if _, err := cl.expect("open ", 5*time.Minute); err != nil {
+	defer cl.Kill()
+	if _, err := cl.Expect("open ", 5*time.Minute); err != nil {
 		return r, err
 	}
-	if _, err := cl.expect("start", 5*time.Minute); err != nil {
+	if _, err := cl.Expect("start", 5*time.Minute); err != nil {
 		return r, err
 	}
-	w0, err := b.mark(srv.pid())
+	w0, err := b.mark(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	l, err := cl.expect("stop ", 5*time.Minute)
+	l, err := cl.Expect("stop ", 5*time.Minute)
 	if err != nil {
 		return r, err
 	}
-	w1, err := b.mark(srv.pid())
+	w1, err := b.mark(srv.PID())
 	if err != nil {
 		return r, err
 	}
@@ -158,7 +160,7 @@ func (b *bench) fanout(name string) (fanResult, error) {
 	if _, err := fmt.Sscanf(l, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
 		return r, fmt.Errorf("load printed %q: %w", l, err)
 	}
-	lat, err := cl.expect("lat", 30*time.Second)
+	lat, err := cl.Expect("lat", 30*time.Second)
 	if err != nil {
 		return r, err
 	}
@@ -170,7 +172,7 @@ func (b *bench) fanout(name string) (fanResult, error) {
 		}
 		ms = append(ms, us/1e3)
 	}
-	if err := cl.wait(30 * time.Second); err != nil {
+	if err := cl.Wait(30 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if pubs <= 0 || secs <= 0 || len(ms) != int(pubs) {
@@ -231,9 +233,9 @@ func (b *bench) waitQuiet() {
 	}
 	deadline := time.Now().Add(b.quietWait)
 	for {
-		m0, t0 := busyTicks(), time.Now()
+		m0, t0 := proc.BusyTicks(), time.Now()
 		time.Sleep(time.Second)
-		used := float64(busyTicks()-m0) / b.clk / time.Since(t0).Seconds()
+		used := float64(proc.BusyTicks()-m0) / b.clk / time.Since(t0).Seconds()
 		if used < b.quiet {
 			return
 		}

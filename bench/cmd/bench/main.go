@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 var allServers = []string{"herald", "gorilla", "gws", "coder", "gobwas", "gobwas-tuned"}
@@ -87,7 +89,7 @@ func main() {
 	flag.Float64Var(&b.maxOther, "max-other", 0.25, "rerun an echo window in which other processes used more cores than this")
 	flag.IntVar(&b.retries, "retries", 2, "reruns allowed per echo window for -max-other (the quietest run is kept)")
 	flag.DurationVar(&b.budget, "budget", 12*time.Minute, "no more reruns once the echo runs have taken this long")
-	flag.IntVar(&niceness, "nice", 0, "run servers and client at this nice value (negative needs root; it takes CPU from everyone else on the machine)")
+	flag.IntVar(&proc.Nice, "nice", 0, "run servers and client at this nice value (negative needs root; it takes CPU from everyone else on the machine)")
 	flag.StringVar(&b.baseline, "baseline", "herald", "server the ratios are relative to")
 	out := flag.String("out", "results/latest.md", "file the report is written to")
 	flag.Parse()
@@ -107,7 +109,7 @@ func main() {
 		log.Print(err)
 		code = 1
 	}
-	killAll()
+	proc.KillAll()
 	os.Exit(code)
 }
 
@@ -118,8 +120,8 @@ func (b *bench) run(out string) error {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return errors.New("taskset not found: install util-linux")
 	}
-	raiseNoFile()
-	b.clk = clockTicks()
+	proc.RaiseNoFile()
+	b.clk = proc.ClockTicks()
 
 	// Whatever happens, children die with us.
 	sig := make(chan os.Signal, 1)
@@ -127,7 +129,7 @@ func (b *bench) run(out string) error {
 	go func() {
 		s := <-sig
 		log.Printf("%v: killing the servers and the client", s)
-		killAll()
+		proc.KillAll()
 		os.Exit(1)
 	}()
 
@@ -259,17 +261,4 @@ func parseSizes(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit; the
-// children inherit it.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
 }

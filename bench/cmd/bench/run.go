@@ -6,6 +6,8 @@ import (
 	"log"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // echoResult is one measured echo window.
@@ -26,15 +28,15 @@ type idleResult struct {
 
 // startServer starts a server pinned to the server core and returns it with
 // the address it listens on.
-func (b *bench) startServer(name string) (*proc, string, error) {
+func (b *bench) startServer(name string) (*proc.Proc, string, error) {
 	dir, args := splitServer(name)
-	srv, err := start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	srv, err := proc.Start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}
-	l, err := srv.expect("listening ", 10*time.Second)
+	l, err := srv.Expect("listening ", 10*time.Second)
 	if err != nil {
-		srv.kill()
+		srv.Kill()
 		return nil, "", err
 	}
 	return srv, strings.TrimPrefix(l, "listening "), nil
@@ -48,37 +50,37 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr,
+	defer srv.Kill()
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "echo", "-addr", addr,
 		"-conns", fmt.Sprint(b.conns), "-size", fmt.Sprint(size), "-depth", fmt.Sprint(b.depth),
 		"-warmup", b.warmup.String(), "-duration", b.duration.String())
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	if _, err := cl.expect("start", b.warmup+30*time.Second); err != nil {
+	defer cl.Kill()
+	if _, err := cl.Expect("start", b.warmup+30*time.Second); err != nil {
 		return r, err
 	}
-	c0, err := cpuTicks(srv.pid())
+	c0, err := proc.CPUTicks(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	m0 := busyTicks()
-	l, err := cl.expect("stop ", b.duration+30*time.Second)
+	m0 := proc.BusyTicks()
+	l, err := cl.Expect("stop ", b.duration+30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	c1, err := cpuTicks(srv.pid())
+	c1, err := proc.CPUTicks(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	m1 := busyTicks()
+	m1 := proc.BusyTicks()
 	var msgs int64
 	var secs, clientCPU float64
 	if _, err := fmt.Sscanf(l, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
 		return r, fmt.Errorf("load printed %q: %w", l, err)
 	}
-	if err := cl.wait(20 * time.Second); err != nil {
+	if err := cl.Wait(20 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if msgs <= 0 || secs <= 0 {
@@ -122,33 +124,33 @@ func (b *bench) idle(name string) (idleResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer srv.kill()
+	defer srv.Kill()
 	time.Sleep(300 * time.Millisecond)
-	base, err := rssKiB(srv.pid())
+	base, err := proc.RSSKiB(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	cl, err := start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr,
+	cl, err := proc.Start("load", b.clientCPU, b.bin("load"), "-mode", "idle", "-addr", addr,
 		"-conns", fmt.Sprint(b.idleConns), "-hold", "5m")
 	if err != nil {
 		return r, err
 	}
-	defer cl.kill()
-	if _, err := cl.expect("open ", 3*time.Minute); err != nil {
+	defer cl.Kill()
+	if _, err := cl.Expect("open ", 3*time.Minute); err != nil {
 		return r, err
 	}
-	rss, err := settledRSS(srv.pid())
+	rss, err := settledRSS(srv.PID())
 	if err != nil {
 		return r, err
 	}
-	if _, err := io.WriteString(cl.stdin, "stop\n"); err != nil {
+	if _, err := io.WriteString(cl.Stdin, "stop\n"); err != nil {
 		return r, err
 	}
-	l, err := cl.expect("closed", 30*time.Second)
+	l, err := cl.Expect("closed", 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	if err := cl.wait(30 * time.Second); err != nil {
+	if err := cl.Wait(30 * time.Second); err != nil {
 		return r, fmt.Errorf("load: %w", err)
 	}
 	if l != "closed dropped=0" {
@@ -164,7 +166,7 @@ func settledRSS(pid int) (int64, error) {
 	const window = 8
 	var s []int64
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		v, err := rssKiB(pid)
+		v, err := proc.RSSKiB(pid)
 		if err != nil {
 			return 0, err
 		}
@@ -197,9 +199,9 @@ func (b *bench) waitQuiet() {
 	}
 	deadline := time.Now().Add(b.quietWait)
 	for {
-		m0 := busyTicks()
+		m0 := proc.BusyTicks()
 		time.Sleep(500 * time.Millisecond)
-		load := float64(busyTicks()-m0) / b.clk / 0.5
+		load := float64(proc.BusyTicks()-m0) / b.clk / 0.5
 		if load < b.quiet {
 			return
 		}

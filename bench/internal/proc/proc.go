@@ -1,4 +1,7 @@
-package main
+// Package proc runs the benchmarks' child processes (servers and load clients) pinned to
+// cores, reads their output line by line, and reads what /proc says about them. It is shared
+// by the orchestrators in cmd/bench, deflate and nes.
+package proc
 
 import (
 	"bufio"
@@ -15,38 +18,36 @@ import (
 	"time"
 )
 
-// proc is a child process pinned to cores with taskset, with its stdout read
-// line by line.
-type proc struct {
+// Proc is a child process pinned to cores with taskset, with its stdout read line by line.
+type Proc struct {
 	name  string
 	cmd   *exec.Cmd
 	lines chan string
-	stdin io.WriteCloser
+	// Stdin is the process's standard input.
+	Stdin io.WriteCloser
 	done  chan struct{} // closed when the process has been waited for
 	err   error         // the Wait error, set before done is closed
 }
 
-// procs tracks every child so that all of them die with the orchestrator,
-// on error and on a signal as well as at the end.
-var procs struct {
+// live tracks every child so that all of them die with the orchestrator, on error and on a
+// signal as well as at the end.
+var live struct {
 	sync.Mutex
-	live map[*proc]bool
+	procs map[*Proc]bool
 }
 
-// niceness, when not zero, is the nice value children run at (-nice).
-var niceness int
+// Nice, when not zero, is the nice value children start at.
+var Nice int
 
-// start runs bin with args pinned to cpus (and at niceness). Its stderr goes
-// to ours: both programs print little there.
-func start(name, cpus, bin string, args ...string) (*proc, error) {
+// Start runs bin with args pinned to cpus (and at Nice). Its stderr goes to ours.
+func Start(name, cpus, bin string, args ...string) (*Proc, error) {
 	argv := append([]string{"taskset", "-c", cpus, bin}, args...)
-	if niceness != 0 {
-		argv = append([]string{"nice", "-n", strconv.Itoa(niceness)}, argv...)
+	if Nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(Nice)}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
-	// nice and taskset exec what follows, so the pid is bin's; Pdeathsig
-	// kills it if we die.
+	// nice and taskset exec what follows, so the pid is bin's; Pdeathsig kills it if we die.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -56,21 +57,23 @@ func start(name, cpus, bin string, args ...string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 16), stdin: in, done: make(chan struct{})}
-	procs.Lock()
-	defer procs.Unlock()
+	p := &Proc{name: name, cmd: cmd, lines: make(chan string, 16), Stdin: in, done: make(chan struct{})}
+	live.Lock()
+	defer live.Unlock()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if procs.live == nil {
-		procs.live = map[*proc]bool{}
+	if live.procs == nil {
+		live.procs = map[*Proc]bool{}
 	}
-	procs.live[p] = true
+	live.procs[p] = true
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 4<<20) // some report lines are long
 		for sc.Scan() {
 			p.lines <- sc.Text()
 		}
+		_, _ = io.Copy(io.Discard, out)
 		close(p.lines)
 		p.err = cmd.Wait()
 		close(p.done)
@@ -78,11 +81,11 @@ func start(name, cpus, bin string, args ...string) (*proc, error) {
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+// PID returns the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
-// expect waits up to timeout for a line starting with prefix, skipping
-// others, and returns it.
-func (p *proc) expect(prefix string, timeout time.Duration) (string, error) {
+// Expect waits up to timeout for a line starting with prefix, skipping others, and returns it.
+func (p *Proc) Expect(prefix string, timeout time.Duration) (string, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -101,48 +104,48 @@ func (p *proc) expect(prefix string, timeout time.Duration) (string, error) {
 	}
 }
 
-// wait waits up to timeout for the process to exit by itself.
-func (p *proc) wait(timeout time.Duration) error {
+// Wait waits up to timeout for the process to exit by itself.
+func (p *Proc) Wait(timeout time.Duration) error {
 	select {
 	case <-p.done:
-		procs.Lock()
-		delete(procs.live, p)
-		procs.Unlock()
+		live.Lock()
+		delete(live.procs, p)
+		live.Unlock()
 		return p.err
 	case <-time.After(timeout):
 		return fmt.Errorf("%s still running after %v", p.name, timeout)
 	}
 }
 
-// kill kills the process and waits for it.
-func (p *proc) kill() {
+// Kill kills the process and waits for it.
+func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()
 	go func() {
 		for range p.lines { // drain so the reader can reach Wait
 		}
 	}()
 	<-p.done
-	procs.Lock()
-	delete(procs.live, p)
-	procs.Unlock()
+	live.Lock()
+	delete(live.procs, p)
+	live.Unlock()
 }
 
-// killAll kills every child still running.
-func killAll() {
-	procs.Lock()
-	live := make([]*proc, 0, len(procs.live))
-	for p := range procs.live {
-		live = append(live, p)
+// KillAll kills every child still running.
+func KillAll() {
+	live.Lock()
+	procs := make([]*Proc, 0, len(live.procs))
+	for p := range live.procs {
+		procs = append(procs, p)
 	}
-	procs.Unlock()
-	for _, p := range live {
-		p.kill()
+	live.Unlock()
+	for _, p := range procs {
+		p.Kill()
 	}
 }
 
-// cpuTicks reads a process's user+system time in clock ticks from
-// /proc/PID/stat (fields 14 and 15, counted after the parenthesized name).
-func cpuTicks(pid int) (int64, error) {
+// CPUTicks reads a process's user+system time in clock ticks from /proc/PID/stat (fields 14
+// and 15, counted after the parenthesized name). It covers all the process's threads.
+func CPUTicks(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -164,8 +167,8 @@ func cpuTicks(pid int) (int64, error) {
 	return ut + st, nil
 }
 
-// rssKiB reads a process's resident set size (VmRSS) in KiB.
-func rssKiB(pid int) (int64, error) {
+// RSSKiB reads a process's resident set size (VmRSS) in KiB.
+func RSSKiB(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -182,9 +185,9 @@ func rssKiB(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS in /proc/PID/status")
 }
 
-// busyTicks reads the machine's busy time on all cores (everything but idle
-// and iowait) from /proc/stat, in clock ticks.
-func busyTicks() int64 {
+// BusyTicks reads the machine's busy time on all cores (everything but idle and iowait) from
+// /proc/stat, in clock ticks.
+func BusyTicks() int64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
@@ -208,8 +211,8 @@ func busyTicks() int64 {
 	return busy
 }
 
-// clockTicks returns the kernel's clock ticks per second (getconf CLK_TCK).
-func clockTicks() float64 {
+// ClockTicks returns the kernel's clock ticks per second (getconf CLK_TCK).
+func ClockTicks() float64 {
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if err == nil {
 		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
@@ -217,4 +220,16 @@ func clockTicks() float64 {
 		}
 	}
 	return 100
+}
+
+// RaiseNoFile raises the soft limit on open files to the hard limit; children inherit it.
+func RaiseNoFile() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
 }
