@@ -166,12 +166,12 @@ func TestPeerNodeEventSource(t *testing.T) {
 	t.Parallel()
 	testpeers.Node(t)
 	ps := newPeerServer(t, "HTTP/1.1")
-	p := testpeers.StartEventSource(t, "eventsource-client.js", ps.URL+"/stream", "gap")
+	p := testpeers.Start(t, "eventsource-client.js", ps.URL+"/stream", "gap")
 	checkStreamHeaders(t, p.WaitES(t, peerWait, "response"))
 	resumeScenario(t, ps, p, false)
 
 	// The query-parameter fallback: a first connection that names its last event in the URL.
-	q := testpeers.StartEventSource(t, "eventsource-client.js", ps.URL+"/stream?lastEventId=27", "gap")
+	q := testpeers.Start(t, "eventsource-client.js", ps.URL+"/stream?lastEventId=27", "gap")
 	q.WaitES(t, peerWait, "open")
 	es := recv(t, ps.conns)
 	assert.Equal(t, "27", es.LastEventID())
@@ -185,7 +185,7 @@ func TestPeerBrowserEventSource(t *testing.T) {
 	for _, proto := range protos {
 		t.Run(proto, func(t *testing.T) {
 			ps := newPeerServer(t, proto)
-			p := testpeers.StartEventSource(t, "eventsource-browser.js", chromium, ps.URL+"/", ps.URL+"/stream", "gap")
+			p := testpeers.Start(t, "eventsource-browser.js", chromium, ps.URL+"/", ps.URL+"/stream", "gap")
 			t.Logf("Chromium %s", p.WaitES(t, 30*time.Second, "browser").Version)
 			// The response (from CDP) and the open event may come in either order.
 			var resp testpeers.ESLine
@@ -202,7 +202,7 @@ func TestPeerBrowserEventSource(t *testing.T) {
 			checkStreamHeaders(t, resp)
 			resumeScenario(t, ps, p, true)
 
-			q := testpeers.StartEventSource(t, "eventsource-browser.js", chromium, ps.URL+"/", ps.URL+"/stream?lastEventId=27", "gap")
+			q := testpeers.Start(t, "eventsource-browser.js", chromium, ps.URL+"/", ps.URL+"/stream?lastEventId=27", "gap")
 			q.WaitES(t, peerWait, "open")
 			es := recv(t, ps.conns)
 			assert.Equal(t, "27", es.LastEventID(), "the query-parameter fallback")

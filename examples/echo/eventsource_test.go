@@ -128,7 +128,7 @@ func TestEventSourcePeerNode(t *testing.T) {
 	t.Parallel()
 	testpeers.Node(t)
 	srv := esServer(t, "HTTP/1.1", 50*time.Millisecond)
-	p := testpeers.StartEventSource(t, "eventsource-client.js", srv.URL+"/ticks")
+	p := testpeers.Start(t, "eventsource-client.js", srv.URL+"/ticks")
 	resp := p.WaitES(t, 20*time.Second, "response")
 	assert.Equal(t, "*", resp.Headers["access-control-allow-origin"])
 	assert.Equal(t, "text/event-stream", resp.Headers["content-type"])
@@ -146,7 +146,7 @@ func TestEventSourcePeerBrowser(t *testing.T) {
 			t.Parallel()
 			srv := esServer(t, proto, 50*time.Millisecond)
 			page := esServer(t, "HTTP/1.1", time.Hour) // another origin: the stream needs CORS
-			p := testpeers.StartEventSource(t, "eventsource-browser.js", chromium, page.URL+"/", srv.URL+"/ticks?lastEventId=41")
+			p := testpeers.Start(t, "eventsource-browser.js", chromium, page.URL+"/", srv.URL+"/ticks?lastEventId=41")
 			checkTicksAndResume(t, p, srv, map[string]string{"HTTP/1.1": "http/1.1", "HTTP/2": "h2"}[proto], 42)
 		})
 	}

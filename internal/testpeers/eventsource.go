@@ -1,11 +1,7 @@
 package testpeers
 
 import (
-	"bufio"
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,47 +19,6 @@ type ESLine struct {
 	Data     string            `json:"data"`
 	Message  string            `json:"message"`
 	Version  string            `json:"version"`
-}
-
-// StartEventSource runs `node script args...` like Start, but ends it with SIGTERM (so that
-// a browser it drives is closed too) before killing it when the test ends.
-func StartEventSource(t testing.TB, script string, args ...string) *Proc {
-	t.Helper()
-	node := Node(t)
-	cmd := exec.Command(node, append([]string{filepath.Join(Dir(), script)}, args...)...)
-	cmd.Dir = Dir()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &testWriter{t: t, prefix: script + ": "}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", script, err)
-	}
-	p := &Proc{cmd: cmd, lines: make(chan string, 4096), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			p.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		_ = cmd.Wait()
-	})
-	return p
 }
 
 // NextES returns the next line the script printed, decoded, failing the test after timeout.

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,7 +70,8 @@ type Proc struct {
 	done  chan struct{}
 }
 
-// Start runs `node script args...` in Dir and stops it when the test ends. The script's
+// Start runs `node script args...` in Dir and stops it when the test ends: SIGTERM first
+// (so that a browser the script drives is closed too), then a kill after 10 s. The script's
 // standard output is read line by line through Line; standard error goes to the test log.
 func Start(t testing.TB, script string, args ...string) *Proc {
 	t.Helper()
@@ -84,7 +86,7 @@ func Start(t testing.TB, script string, args ...string) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", script, err)
 	}
-	p := &Proc{cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	p := &Proc{cmd: cmd, lines: make(chan string, 4096), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		defer close(p.lines)
@@ -98,8 +100,13 @@ func Start(t testing.TB, script string, args ...string) *Proc {
 		}
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
 		_ = cmd.Wait()
 	})
 	return p
