@@ -379,7 +379,7 @@ func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
 	if err != nil {
 		return err
 	}
-	msg, err := marshalMessage(pushUpdate{Type: "update", Message: raw})
+	msg, err := encode(pushUpdate{Type: "update", Message: raw})
 	if err != nil {
 		return err
 	}

@@ -232,7 +232,7 @@ func (s *Socket) processCounted(m *protocol.Message, handle func(context.Context
 		reply, err = handle(s.ctx, m)
 		return err
 	})
-	if s.panicked(err) {
+	if errors.Is(err, errPanic) {
 		// Answer, then close with 1011: the reply goes out before the close.
 		s.sendError(asError(err), m.Type, m.ID)
 		s.mu.Lock()
@@ -268,7 +268,6 @@ func (s *Socket) guard(what string, fn func() error) (err error) {
 	return fn()
 }
 
-func (s *Socket) panicked(err error) bool { return errors.Is(err, errPanic) }
 
 func (s *Socket) helloed() bool {
 	s.mu.Lock()
@@ -285,7 +284,7 @@ func (s *Socket) isClosing() bool {
 // send encodes and queues a reply, and sends it from this goroutine when nothing else is being
 // sent (replies come from the socket's own goroutines, which may wait for its client).
 func (s *Socket) send(v any) {
-	data, err := marshalMessage(v)
+	data, err := encode(v)
 	if err != nil {
 		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
 		return
@@ -512,7 +511,6 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return b, nil
 }
 
-func marshalMessage(v any) ([]byte, error) { return encode(v) }
 
 // sendDeadline bounds a send by SendTimeout. It has no Done channel: a socket that closes
 // drops its connection (Transport.Close with a reason), which ends a blocked send, so sends

@@ -267,7 +267,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
-	msg, err := marshalMessage(pushPub{Type: "pub", Path: path, Message: raw})
+	msg, err := encode(pushPub{Type: "pub", Path: path, Message: raw})
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 				if err != nil {
 					continue
 				}
-				if out, err = marshalMessage(pushPub{Type: "pub", Path: path, Message: oraw}); err != nil {
+				if out, err = encode(pushPub{Type: "pub", Path: path, Message: oraw}); err != nil {
 					continue
 				}
 			}
