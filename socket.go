@@ -268,7 +268,6 @@ func (s *Socket) guard(what string, fn func() error) (err error) {
 	return fn()
 }
 
-
 func (s *Socket) helloed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -510,7 +509,6 @@ func marshalValue(v any) (json.RawMessage, error) {
 	}
 	return b, nil
 }
-
 
 // sendDeadline bounds a send by SendTimeout. It has no Done channel: a socket that closes
 // drops its connection (Transport.Close with a reason), which ends a blocked send, so sends
