@@ -65,8 +65,9 @@
 // # Memory
 //
 // On plain TCP an idle connection holds no read buffer: buffers are borrowed from a pool when
-// bytes arrive and returned when they have been consumed, and Read and Reader wait in
-// shallow frames, so a goroutine that does little else parks on the runtime's smallest stack. Serve each connection on its own goroutine and
-// return from the handler (Handler does): net/http then frees what it holds for the request.
-// Large writes go straight from the caller's slice to the socket with one vectored write.
+// bytes arrive and returned when they have been consumed. Read and Reader wait in shallow
+// frames, so a goroutine that does little else parks on the runtime's smallest stack. Serve
+// each connection on its own goroutine and return from the handler (Handler does): net/http
+// then frees what it holds for the request. Writes above 1 KiB go straight from the caller's
+// slice to the socket with one vectored write.
 package websocket
