@@ -3,11 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // stat is the median of some samples and their range.
@@ -93,7 +94,7 @@ func (b *bench) report(res results, took time.Duration) string {
 		"Echo: %d connections, one message in flight each, 16 KiB JSON documents as text messages, %v warm-up + %v measured; "+
 		"memory: %d connections that each echoed one document, then idle. A fresh server process per run; median of %d runs (min–max); "+
 		"ratio = the server's median ÷ herald's under the same offer.\n\n",
-		goVersion(), runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernel(), b.serverCPU, b.clientCPU,
+		proc.GoVersion(), runtime.GOARCH, runtime.NumCPU(), proc.CPUModel(), proc.Kernel(), b.serverCPU, b.clientCPU,
 		b.conns, b.warmup, b.duration, b.memConns, b.repeat)
 
 	fmt.Fprintf(&w, "| offer | server | response | msgs/s | CPU µs/msg | wire B/msg up | wire B/msg down | ratio on the wire | RSS KiB/conn |\n")
@@ -231,33 +232,4 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "**not met**"
-}
-
-func goVersion() string {
-	out, err := exec.Command("go", "env", "GOVERSION").Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "Linux"
-	}
-	return "Linux " + strings.TrimSpace(string(b))
 }

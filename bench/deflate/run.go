@@ -70,7 +70,7 @@ func (b *bench) startServer(name string) (*proc.Proc, string, error) {
 // echo runs the load client in echo mode against one fresh server process.
 func (b *bench) echo(name string, o offer) (echoResult, error) {
 	var r echoResult
-	b.waitQuiet()
+	proc.WaitQuiet(b.quiet, b.quietWait, b.clk)
 	srv, addr, err := b.startServer(name)
 	if err != nil {
 		return r, err
@@ -174,7 +174,7 @@ func (b *bench) mem(name string, o offer) (memResult, error) {
 	if _, err := cl.Expect("open ", 30*time.Second); err != nil {
 		return r, err
 	}
-	rss, err := settledRSS(srv.PID())
+	rss, err := proc.SettledRSS(srv.PID())
 	if err != nil {
 		return r, err
 	}
@@ -197,56 +197,4 @@ func (b *bench) mem(name string, o offer) (memResult, error) {
 		baseKiB:  base,
 		rssKiB:   rss,
 	}, nil
-}
-
-// settledRSS samples a process's RSS every 250 ms until the last 2 seconds
-// of samples are within 1% of each other, for at most 30 seconds, and
-// returns the last sample.
-func settledRSS(pid int) (int64, error) {
-	const window = 8
-	var s []int64
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		v, err := proc.RSSKiB(pid)
-		if err != nil {
-			return 0, err
-		}
-		s = append(s, v)
-		if len(s) >= window {
-			w := s[len(s)-window:]
-			lo, hi := w[0], w[0]
-			for _, x := range w {
-				lo, hi = min(lo, x), max(hi, x)
-			}
-			if float64(hi-lo) <= 0.01*float64(hi) {
-				return v, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			log.Printf("RSS of pid %d still moving after 30s; taking the last sample", pid)
-			return v, nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// waitQuiet waits, for at most b.quietWait, until the rest of the machine
-// uses less than b.quiet cores, so that other work does not land in the
-// measured window.
-func (b *bench) waitQuiet() {
-	if b.quiet <= 0 || b.quietWait <= 0 {
-		return
-	}
-	deadline := time.Now().Add(b.quietWait)
-	for {
-		m0 := proc.BusyTicks()
-		time.Sleep(500 * time.Millisecond)
-		load := float64(proc.BusyTicks()-m0) / b.clk / 0.5
-		if load < b.quiet {
-			return
-		}
-		if time.Now().After(deadline) {
-			log.Printf("machine still busy (%.2f cores used by others); running anyway", load)
-			return
-		}
-	}
 }

@@ -33,11 +33,9 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/proc"
@@ -142,15 +140,7 @@ func (b *bench) run(out string) error {
 	proc.RaiseNoFile()
 	b.clk = proc.ClockTicks()
 
-	// Whatever happens, children die with us.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sig
-		log.Printf("%v: killing the servers and the client", s)
-		proc.KillAll()
-		os.Exit(1)
-	}()
+	proc.KillAllOnSignal() // whatever happens, children die with us
 
 	dir, err := os.MkdirTemp("", "herald-bench-nes-")
 	if err != nil {

@@ -78,7 +78,7 @@ func (b *bench) loadOver(w0, w1 window, secs, clientCPU float64) (load, float64)
 // requests runs the load client in requests mode against one fresh server.
 func (b *bench) requests(name string) (reqResult, error) {
 	var r reqResult
-	b.waitQuiet()
+	proc.WaitQuiet(b.quiet, b.quietWait, b.clk)
 	srv, addr, err := b.startServer(name)
 	if err != nil {
 		return r, err
@@ -124,7 +124,7 @@ func (b *bench) requests(name string) (reqResult, error) {
 // fanout runs the load client in fanout mode against one fresh server.
 func (b *bench) fanout(name string) (fanResult, error) {
 	var r fanResult
-	b.waitQuiet()
+	proc.WaitQuiet(b.quiet, b.quietWait, b.clk)
 	srv, addr, err := b.startServer(name)
 	if err != nil {
 		return r, err
@@ -222,26 +222,3 @@ func quietly[T interface{ busy() load }](b *bench, what string, measure func() (
 }
 
 func (l load) busy() load { return l }
-
-// waitQuiet waits, for at most b.quietWait, until the rest of the machine
-// uses less than b.quiet cores, so that other work does not land in the
-// measured window. The machine may be shared; this lowers the noise but
-// does not remove it, and the report shows the load that remained.
-func (b *bench) waitQuiet() {
-	if b.quiet <= 0 || b.quietWait <= 0 {
-		return
-	}
-	deadline := time.Now().Add(b.quietWait)
-	for {
-		m0, t0 := proc.BusyTicks(), time.Now()
-		time.Sleep(time.Second)
-		used := float64(proc.BusyTicks()-m0) / b.clk / time.Since(t0).Seconds()
-		if used < b.quiet {
-			return
-		}
-		if time.Now().After(deadline) {
-			log.Printf("machine still busy (%.2f cores used by others); running anyway", used)
-			return
-		}
-	}
-}

@@ -3,11 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // stat is the median of some samples and their range.
@@ -97,7 +98,7 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]i
 		"Echo: %d connections, %d message(s) in flight each, binary messages, %v warm-up + %v measured, "+
 		"a fresh server process per run; idle: %d connections. Median of %d runs (min–max); "+
 		"ratio = the server's median ÷ %s's, so above 1x is more msgs/s, more CPU or more memory than %s.\n\n",
-		goVersion(), runtime.GOARCH, runtime.NumCPU(), cpuModel(), kernel(), b.serverCPU, b.clientCPU,
+		proc.GoVersion(), runtime.GOARCH, runtime.NumCPU(), proc.CPUModel(), proc.Kernel(), b.serverCPU, b.clientCPU,
 		b.conns, b.depth, b.warmup, b.duration, b.idleConns, b.repeat, base, base)
 
 	// The table.
@@ -236,33 +237,4 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "**not met**"
-}
-
-func goVersion() string {
-	out, err := exec.Command("go", "env", "GOVERSION").Output()
-	if err != nil {
-		return runtime.Version()
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "Linux"
-	}
-	return "Linux " + strings.TrimSpace(string(b))
 }

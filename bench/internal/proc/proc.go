@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,4 +235,100 @@ func RaiseNoFile() {
 		l.Cur = l.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
+}
+
+// SettledRSS samples a process's RSS every 250 ms until the last eight samples agree within
+// 1%, and returns the last one (or whatever it is after 30 s).
+func SettledRSS(pid int) (int64, error) {
+	const window = 8
+	var s []int64
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		v, err := RSSKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		s = append(s, v)
+		if len(s) >= window {
+			w := s[len(s)-window:]
+			lo, hi := w[0], w[0]
+			for _, x := range w {
+				lo, hi = min(lo, x), max(hi, x)
+			}
+			if float64(hi-lo) <= 0.01*float64(hi) {
+				return v, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			log.Printf("RSS of pid %d still moving after 30s; taking the last sample", pid)
+			return v, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// WaitQuiet waits, for at most wait, until the rest of the machine uses fewer than maxCores
+// cores (clk is ClockTicks()), so that other work does not land in a measured window. It
+// lowers the noise on a shared machine; it does not remove it.
+func WaitQuiet(maxCores float64, wait time.Duration, clk float64) {
+	if maxCores <= 0 || wait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		m0, t0 := BusyTicks(), time.Now()
+		time.Sleep(500 * time.Millisecond)
+		used := float64(BusyTicks()-m0) / clk / time.Since(t0).Seconds()
+		if used < maxCores {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Printf("machine still busy (%.2f cores used by others); running anyway", used)
+			return
+		}
+	}
+}
+
+// KillAllOnSignal kills every child and exits when the orchestrator gets SIGINT, SIGTERM or
+// SIGHUP, so that no server or client outlives it.
+func KillAllOnSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		log.Printf("%v: killing the servers and the client", s)
+		KillAll()
+		os.Exit(1)
+	}()
+}
+
+// GoVersion returns the Go toolchain's version, for reports.
+func GoVersion() string {
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		return runtime.Version()
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// CPUModel returns the processor's model name from /proc/cpuinfo, for reports.
+func CPUModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+// Kernel returns "Linux " and the kernel release, for reports.
+func Kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "Linux"
+	}
+	return "Linux " + strings.TrimSpace(string(b))
 }
