@@ -130,9 +130,9 @@ func TestDialRefusalCarriesResponse(t *testing.T) {
 	assert.Contains(t, err.Error(), "401")
 }
 
-// rawServer accepts connections and answers each handshake with respond(key, request),
-// written in one write. It returns the ws:// URL.
-func rawServer(t *testing.T, respond func(key string, r *http.Request) string) string {
+// requestServer accepts connections on loopback, reads one HTTP request from each and hands
+// the connection to serve, with the whole exchange bounded by dialWait. It returns the address.
+func requestServer(t *testing.T, serve func(conn net.Conn, br *bufio.Reader, r *http.Request)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -152,14 +152,23 @@ func rawServer(t *testing.T, respond func(key string, r *http.Request) string) s
 				if err != nil {
 					return
 				}
-				if _, err := io.WriteString(conn, respond(r.Header.Get("Sec-WebSocket-Key"), r)); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, br) // until the client closes
+				serve(conn, br, r)
 			})
 		}
 	})
-	return "ws://" + ln.Addr().String()
+	return ln.Addr().String()
+}
+
+// rawServer answers each handshake with respond(key, request), written in one write. It
+// returns the ws:// URL.
+func rawServer(t *testing.T, respond func(key string, r *http.Request) string) string {
+	t.Helper()
+	return "ws://" + requestServer(t, func(conn net.Conn, br *bufio.Reader, r *http.Request) {
+		if _, err := io.WriteString(conn, respond(r.Header.Get("Sec-WebSocket-Key"), r)); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, br) // until the client closes
+	})
 }
 
 // accept computes Sec-WebSocket-Accept for key, independently of the package.
@@ -459,33 +468,13 @@ func TestDialClientFramesAreMasked(t *testing.T) {
 // rawServerConn completes handshakes itself and hands each connection to fn.
 func rawServerConn(t *testing.T, fn func(conn net.Conn, br *bufio.Reader)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				_ = conn.SetDeadline(time.Now().Add(dialWait))
-				br := bufio.NewReader(conn)
-				r, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				_, err = io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
-					accept(r.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
-				if err == nil {
-					fn(conn, br)
-				}
-			})
+	return "ws://" + requestServer(t, func(conn net.Conn, br *bufio.Reader, r *http.Request) {
+		_, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+			accept(r.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+		if err == nil {
+			fn(conn, br)
 		}
 	})
-	return "ws://" + ln.Addr().String()
 }
 
 // TestDialTLS: wss:// with the test authority as roots, a server name other than the

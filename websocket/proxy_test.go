@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -367,29 +366,7 @@ func TestReadProxyEnvironment(t *testing.T) {
 // reads each CONNECT and hands the connection to serve.
 func fakeProxy(t *testing.T, serve func(conn net.Conn, br *bufio.Reader, req *http.Request)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				_ = conn.SetDeadline(time.Now().Add(dialWait))
-				br := bufio.NewReader(conn)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				serve(conn, br, req)
-			})
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + requestServer(t, serve)
 }
 
 // relay connects the client to req's target and copies both ways until either side ends.
