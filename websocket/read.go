@@ -63,11 +63,19 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	return typ, msg, err
 }
 
+// popLate takes the oldest message Close kept for a later read.
+func (c *Conn) popLate() (lateMessage, bool) {
+	if len(c.late) == 0 {
+		return lateMessage{}, false
+	}
+	m := c.late[0]
+	c.late = c.late[1:]
+	return m, true
+}
+
 // readLocked is Read once the next bytes are there (see waitIdle).
 func (c *Conn) readLocked(ctx context.Context) (MessageType, []byte, error) {
-	if len(c.late) > 0 {
-		m := c.late[0]
-		c.late = c.late[1:]
+	if m, ok := c.popLate(); ok {
 		return m.typ, m.data, nil
 	}
 	typ, err := c.readMessageLocked(ctx, true)
@@ -420,9 +428,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 
 // readerLocked is Reader once the next bytes are there (see waitIdle).
 func (c *Conn) readerLocked(ctx context.Context) (MessageType, io.Reader, error) {
-	if len(c.late) > 0 {
-		m := c.late[0]
-		c.late = c.late[1:]
+	if m, ok := c.popLate(); ok {
 		return m.typ, bytes.NewReader(m.data), nil
 	}
 	if c.rd.inMsg {

@@ -31,38 +31,40 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw 
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.enqueue(len(p)); err != nil {
-		return err
-	}
-	defer c.queued.Add(-int64(len(p)))
-	if err := c.lock(ctx, c.msgMu); err != nil {
-		return err
-	}
-	defer func() { <-c.msgMu }()
-	if c.ext == nil {
-		return c.writeFrame(ctx, true, ws.OpCode(typ), 0, p)
-	}
-	// Extensions encode in the order messages go out: context takeover depends on it.
-	bp := writeBufPool.Get().(*[]byte)
-	defer writeBufPool.Put(bp)
-	m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0], Raw: raw}
-	if err := c.ext.Encode(&m); err != nil {
-		return fmt.Errorf("websocket: extension: %w", err)
-	}
-	return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+	return c.withTurn(ctx, len(p), func() error {
+		if c.ext == nil {
+			return c.writeFrame(ctx, true, ws.OpCode(typ), 0, p)
+		}
+		// Extensions encode in the order messages go out: context takeover depends on it.
+		bp := writeBufPool.Get().(*[]byte)
+		defer writeBufPool.Put(bp)
+		m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0], Raw: raw}
+		if err := c.ext.Encode(&m); err != nil {
+			return fmt.Errorf("websocket: extension: %w", err)
+		}
+		return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+	})
 }
 
 // writeEncoded writes a message already encoded by the extensions, with its reserved bits.
 func (c *Conn) writeEncoded(ctx context.Context, typ MessageType, rsv byte, p []byte) error {
-	if err := c.enqueue(len(p)); err != nil {
+	return c.withTurn(ctx, len(p), func() error {
+		return c.writeFrame(ctx, true, ws.OpCode(typ), rsv, p)
+	})
+}
+
+// withTurn runs write with n bytes counted in the write queue and the connection's data
+// messages to itself, waiting for its turn within ctx.
+func (c *Conn) withTurn(ctx context.Context, n int, write func() error) error {
+	if err := c.enqueue(n); err != nil {
 		return err
 	}
-	defer c.queued.Add(-int64(len(p)))
+	defer c.queued.Add(-int64(n))
 	if err := c.lock(ctx, c.msgMu); err != nil {
 		return err
 	}
 	defer func() { <-c.msgMu }()
-	return c.writeFrame(ctx, true, ws.OpCode(typ), rsv, p)
+	return write()
 }
 
 // enqueue counts n bytes into the write queue, refusing them when the queue is full.
