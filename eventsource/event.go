@@ -108,11 +108,19 @@ func encode(data string, ev Event) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// retryLine returns the "retry:" field that sets the client's reconnection time, followed by
-// the blank line that ends the (data-less, never dispatched) event.
-func retryLine(d time.Duration) []byte {
-	b := append([]byte("retry: "), strconv.FormatInt(d.Milliseconds(), 10)...)
-	return append(b, "\n\n"...)
+// firstWrite appends to b what every stream starts with: the "retry:" field that sets the
+// client's reconnection time, followed by the blank line that ends the (data-less, never
+// dispatched) event, or nothing when retry is zero. The result is never nil.
+func firstWrite(b []byte, retry time.Duration) []byte {
+	if retry > 0 {
+		b = append(b, "retry: "...)
+		b = strconv.AppendInt(b, retry.Milliseconds(), 10)
+		b = append(b, "\n\n"...)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b
 }
 
 // pingComment is the keep-alive: a comment line, which clients ignore.

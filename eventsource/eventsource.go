@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,17 +40,34 @@ func IsEventSource(r *http.Request) bool {
 //
 // Send, Ping and Close are safe for concurrent use, and so is subscribing it to a Stream. They
 // never block on the client: events wait in a bounded queue (Options.QueueLimit) or in the
-// Stream's history and are written by a writer goroutine that exists only while there is
-// something to write (a Stream's writers wait 100 to 200 ms for more work before they end, and serve
-// any of its subscribers), each write bounded by Options.WriteTimeout. An idle EventSource
-// holds no goroutine of its own besides the handler that is waiting on Done.
+// Stream's history, each write is bounded by Options.WriteTimeout, and a client that stops
+// reading holds up no one else.
 //
-// The handler that called New must not return before Done is closed (or Close has returned):
-// net/http forbids using the ResponseWriter after that, and events may still be being written.
+// # Connections taken over
+//
+// Over HTTP/1.x, New takes the connection over from net/http (it hijacks it), so that an
+// idle stream costs only what it needs: about 3 KiB with its connection, where net/http's
+// own serving state would be 12 KiB or more. The handler may then return at once (Hijacked
+// reports it), and the stream lives on until it ends. Writes need no goroutine: an event is
+// written by whoever sent or published it, without waiting (the socket takes it or not), and
+// only a client whose socket is full gets a writer goroutine, which waits for it within
+// WriteTimeout. One goroutine per stream, parked with a small stack, notices the client
+// leaving.
+//
+// Over HTTP/2, or when the ResponseWriter cannot be hijacked (a middleware that wraps it
+// without Unwrap), New answers through the ResponseWriter and the handler must not return
+// before Done is closed: net/http forbids using the ResponseWriter after that. Waiting on Done
+// is always correct; [Handler] does the right thing on both paths.
 type EventSource struct {
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	h2     bool // HTTP/2: the write deadline must be cleared after each write
+	// The connection, when New took it over (nil otherwise).
+	conn net.Conn
+	raw  syscall.RawConn // conn's socket, for writes that never wait; nil when conn has none (TLS)
+
+	// The ResponseWriter, when New could not take the connection over.
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	h2 bool // HTTP/2: the write deadline must be cleared after each write
+
 	req    *http.Request
 	lastID string
 
@@ -57,11 +76,14 @@ type EventSource struct {
 	queueLimit   int
 
 	mu        sync.Mutex
+	rest      [][]byte // written before anything else: the response head, or what a write left
 	queue     [][]byte // direct sends and pings waiting for the writer
 	queued    int      // bytes in queue
 	pending   bool     // something may be waiting: set by every notification, cleared by the writer before it looks
-	writing   bool     // a writer goroutine owns w
+	writing   bool     // a writer owns the output (and rest)
 	closed    bool     // no more writes; done closes when the writer is gone
+	finished  bool     // finish has run
+	watching  bool     // the goroutine that watches conn for the client leaving runs
 	err       error    // why it ended
 	sub       *subscription
 	lastWrite time.Time // when the last batch was written, for pings
@@ -72,21 +94,62 @@ type EventSource struct {
 }
 
 // New starts an event stream in answer to r: the response headers (200,
-// Content-Type: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no, and
-// Options.Header) and the retry field are sent and flushed at once, so the client's
-// EventSource opens without waiting for an event. It works over HTTP/1.x and HTTP/2.
+// Content-Type: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no, the headers
+// already set on w's Header, and Options.Header) and the retry field are sent at once, so the
+// client's EventSource opens without waiting for an event. It works over HTTP/1.x and HTTP/2.
 //
-// New returns ErrNotSupported, having written nothing, when w cannot flush (a middleware that
-// wraps the ResponseWriter without Unwrap or Flush). Otherwise the handler must keep w until
-// Done is closed; see EventSource.
+// Over HTTP/1.x New takes the connection over when w can be hijacked (see EventSource): the
+// response then ends by closing the connection (Connection: close), w and r's body must no
+// longer be used, and the handler may return at once. Otherwise, the handler must keep w until
+// Done is closed. Hijacked tells which happened.
+//
+// New returns ErrNotSupported, having written nothing, when w can be neither hijacked nor
+// flushed (a middleware that wraps the ResponseWriter without Unwrap, Hijack or Flush).
 func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, error) {
 	o := opts.withDefaults()
 	rc := http.NewResponseController(w)
+	es := &EventSource{
+		req:          r,
+		lastID:       lastEventID(r),
+		writeTimeout: o.WriteTimeout,
+		pingInterval: o.PingInterval,
+		queueLimit:   o.QueueLimit,
+		done:         make(chan struct{}),
+	}
+	if r.ProtoMajor == 1 {
+		switch conn, _, err := rc.Hijack(); {
+		case err == nil:
+			es.takeOver(conn, w.Header(), r, o)
+			return es, nil
+		case !errors.Is(err, http.ErrNotSupported):
+			return nil, fmt.Errorf("eventsource: taking over the connection: %w", err)
+		}
+	}
 	if !canFlush(w) {
 		return nil, ErrNotSupported
 	}
-	h := w.Header()
-	for k, vs := range o.Header {
+	streamHeader(w.Header(), o.Header)
+	w.WriteHeader(http.StatusOK)
+
+	es.w, es.rc, es.h2 = w, rc, r.ProtoMajor >= 2
+	es.mu.Lock()
+	es.startPingLocked()
+	es.stopCtx = context.AfterFunc(r.Context(), func() { es.closeWith(ErrClientGone) })
+	// The headers and the retry field go out at once, written by a writer goroutine like
+	// everything else on this path: the handler's goroutine, which lives as long as the
+	// stream, never runs the write path and keeps a small stack.
+	es.rest = [][]byte{firstWrite(nil, o.Retry)} // with no retry field, an empty write: just the flush
+	start := es.notifyLocked()
+	es.mu.Unlock()
+	if start {
+		es.startWriter(nil)
+	}
+	return es, nil
+}
+
+// streamHeader adds extra to h, then sets the headers of an event stream.
+func streamHeader(h, extra http.Header) {
+	for k, vs := range extra {
 		for _, v := range vs {
 			h.Add(k, v)
 		}
@@ -95,35 +158,13 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 	h.Del("Content-Length")
-	w.WriteHeader(http.StatusOK)
+}
 
-	es := &EventSource{
-		w:            w,
-		rc:           rc,
-		req:          r,
-		h2:           r.ProtoMajor >= 2,
-		lastID:       lastEventID(r),
-		writeTimeout: o.WriteTimeout,
-		pingInterval: o.PingInterval,
-		queueLimit:   o.QueueLimit,
-		done:         make(chan struct{}),
+// startPingLocked starts the keep-alive timer, unless pings are off; es.mu is held.
+func (es *EventSource) startPingLocked() {
+	if es.pingInterval > 0 {
+		es.ping = time.AfterFunc(es.pingInterval, es.onPing)
 	}
-	es.mu.Lock()
-	if o.PingInterval > 0 {
-		es.ping = time.AfterFunc(o.PingInterval, es.onPing)
-	}
-	es.stopCtx = context.AfterFunc(r.Context(), func() { es.closeWith(ErrClientGone) })
-	// The headers and the retry field go out at once, written by the writer goroutine like
-	// everything else: the handler's goroutine, which lives as long as the stream, never runs
-	// the write path and keeps a small stack.
-	first := []byte{} // an empty write: just the flush
-	if o.Retry > 0 {
-		first = retryLine(o.Retry)
-	}
-	es.queue = append(es.queue, first)
-	es.notifyLocked()
-	es.mu.Unlock()
-	return es, nil
 }
 
 // canFlush reports whether w, or a ResponseWriter it wraps, can flush (as
@@ -166,16 +207,23 @@ func (es *EventSource) URL() *url.URL {
 	return &u
 }
 
-// Request returns the request the stream answers.
+// Request returns the request the stream answers. On a connection New took over, it is a copy
+// that keeps the method, URL, protocol, headers, host, addresses and TLS state, but not the
+// request's context (which net/http ends when the handler returns) nor its body.
 func (es *EventSource) Request() *http.Request { return es.req }
+
+// Hijacked reports whether New took the connection over from net/http: the handler may then
+// return at once, and the stream goes on. When it is false, the handler must wait for Done.
+func (es *EventSource) Hijacked() bool { return es.conn != nil }
 
 // Send queues one event, whose data may span lines (CRLF, CR and LF each end a line, and the
 // client joins them with LF). It returns a *FieldError when ev.ID or ev.Type contains CR, LF
 // or NUL, ErrClosed after the stream has ended, and ErrSlowClient when the event would take
 // the queue past Options.QueueLimit, in which case the stream ends.
 //
-// Send returns once the event is queued; Done tells when the stream ends. Events from one
-// goroutine are written in order.
+// Send never waits for the client; Done tells when the stream ends. On a connection New took
+// over, Send writes the event itself when nothing else is being written and the socket takes
+// it at once. Events from one goroutine are written in order.
 func (es *EventSource) Send(data string, ev Event) error {
 	b, err := encode(data, ev)
 	if err != nil {
@@ -202,156 +250,44 @@ func (es *EventSource) enqueue(b []byte) error {
 	}
 	es.queue = append(es.queue, b)
 	es.queued += len(b)
-	es.notifyLocked()
+	start := es.notifyLocked()
 	es.mu.Unlock()
+	if start {
+		es.startWriter(nil)
+	}
 	return nil
-}
-
-// wake tells es's writer that s has a new event, unless es's next event from s is older than
-// first (it has left the history): then wake reports true and wakes nothing.
-func (es *EventSource) wake(s *Stream, first uint64) (behind bool) {
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	if es.sub != nil && es.sub.stream == s && es.sub.next.Load() < first {
-		return true
-	}
-	es.notifyLocked()
-	return false
-}
-
-// notifyLocked wakes the writer (something may be waiting); es.mu is held.
-func (es *EventSource) notifyLocked() {
-	es.pending = true
-	if !es.writing && !es.closed {
-		es.writing = true
-		es.startWriterLocked()
-	}
-}
-
-// startWriterLocked runs es.run on a writer of es's Stream that is idle, or on a new
-// goroutine.
-func (es *EventSource) startWriterLocked() {
-	if es.sub != nil && es.sub.stream.writers.handoff(es) {
-		return
-	}
-	if es.sub != nil {
-		go es.sub.stream.writers.work(es)
-		return
-	}
-	go es.run(nil)
-}
-
-// maxBatch bounds the events one write takes from a Stream's history.
-const maxBatch = 256
-
-// run writes what is waiting until nothing is, then returns: the writer exists only while
-// there is something to write. Only one runs at a time (es.writing). scratch is a buffer for
-// the batches, returned for the next run (possibly grown).
-func (es *EventSource) run(scratch [][]byte) [][]byte {
-	var wrote time.Time
-	more := false
-	for {
-		es.mu.Lock()
-		if !wrote.IsZero() {
-			es.lastWrite, wrote = wrote, time.Time{}
-		}
-		if more {
-			es.pending = true
-		}
-		if es.closed {
-			batch, graceful := es.queue, es.err == nil
-			es.queue, es.queued = nil, 0
-			es.mu.Unlock()
-			if graceful && len(batch) > 0 {
-				_, _ = es.write(batch) // what was sent before Close
-			}
-			es.mu.Lock()
-			es.writing = false
-			es.mu.Unlock()
-			es.finish()
-			return scratch
-		}
-		if !es.pending {
-			es.writing = false
-			es.mu.Unlock()
-			return scratch
-		}
-		es.pending = false
-		queue := es.queue
-		es.queue, es.queued = nil, 0
-		sub := es.sub
-		es.mu.Unlock()
-
-		batch := append(scratch[:0], queue...)
-		more = false
-		lost := false
-		if sub != nil {
-			batch, more, lost = sub.stream.read(sub, batch)
-		}
-		if lost {
-			es.closeWith(ErrSlowClient)
-		} else if len(batch) > 0 {
-			var err error
-			if wrote, err = es.write(batch); err != nil {
-				es.closeWith(fmt.Errorf("eventsource: writing to the client: %w", err))
-			}
-		}
-		clear(batch) // keep no event alive through the buffer
-		scratch = batch[:0]
-	}
-}
-
-// write sends a batch and flushes it, within the write timeout.
-func (es *EventSource) write(batch [][]byte) (time.Time, error) {
-	// On HTTP/1 a deadline stays set between writes (see below), so it is moved only when
-	// less than half the timeout is left: most writes skip the cost of moving it.
-	now := time.Now()
-	if es.h2 || es.deadline.Sub(now) < es.writeTimeout/2 {
-		es.deadline = now.Add(es.writeTimeout)
-		_ = es.rc.SetWriteDeadline(es.deadline)
-	}
-	var err error
-	for _, b := range batch {
-		if _, err = es.w.Write(b); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = es.rc.Flush()
-	}
-	if es.h2 {
-		// HTTP/2 resets the stream when a deadline passes, even with nothing being written.
-		// HTTP/1 only fails writes past it, and every write sets a new one first; finish
-		// clears it for what net/http writes after the handler returns.
-		_ = es.rc.SetWriteDeadline(time.Time{})
-	}
-	return now, err
 }
 
 // onPing runs PingInterval after the last write and queues a comment; when something was
 // written since it was set, it sets itself again for PingInterval after that write.
 func (es *EventSource) onPing() {
 	es.mu.Lock()
-	defer es.mu.Unlock()
 	if es.closed {
+		es.mu.Unlock()
 		return
 	}
 	idle := time.Since(es.lastWrite)
 	if idle < es.pingInterval-es.pingInterval/64 {
 		es.ping.Reset(es.pingInterval - idle)
+		es.mu.Unlock()
 		return
 	}
+	start := false
 	if es.queued == 0 {
 		es.queue = append(es.queue, pingComment)
 		es.queued += len(pingComment)
-		es.notifyLocked()
+		start = es.notifyLocked()
 	}
 	es.ping.Reset(es.pingInterval)
+	es.mu.Unlock()
+	if start {
+		es.startWriter(nil)
+	}
 }
 
 // Done returns a channel that is closed when the stream has ended, by Close, because the
 // client went away, or because writing failed or fell too far behind (see Err), and nothing
-// is being written any more: the handler may then return.
+// is being written any more: a handler that waits for it may then return.
 func (es *EventSource) Done() <-chan struct{} { return es.done }
 
 // Err returns why the stream ended: nil while it is open and after Close, ErrClientGone when
@@ -364,10 +300,10 @@ func (es *EventSource) Err() error {
 }
 
 // Close ends the stream after writing what Send and Ping had queued, and waits until nothing
-// is being written (each write is bounded by WriteTimeout); the handler should then return,
-// which ends the response. The client sees the end of the stream and reconnects after its
-// retry time; a client on a Stream then resumes with what it has not received yet. Close is
-// idempotent.
+// is being written (each write is bounded by WriteTimeout); on a connection New took over, the
+// connection is then closed, and otherwise the handler should return, which ends the
+// response. The client sees the end of the stream and reconnects after its retry time; a
+// client on a Stream then resumes with what it has not received yet. Close is idempotent.
 func (es *EventSource) Close() error {
 	es.closeWith(nil)
 	<-es.done
@@ -389,17 +325,17 @@ func (es *EventSource) closeWith(err error) {
 	if es.writing {
 		if err != nil {
 			// Cut a write that is stuck on a client that does not read; the writer then sees
-			// closed and finishes. This happens under es.mu, while the writer still holds w
-			// (it takes es.mu before it lets the handler return).
-			_ = es.rc.SetWriteDeadline(time.Now())
+			// closed and finishes. This happens under es.mu, while the writer still holds the
+			// output (it takes es.mu before it lets go of it).
+			es.setWriteDeadline(time.Now())
 		}
 		es.mu.Unlock()
 		return
 	}
-	if len(es.queue) > 0 {
+	if len(es.queue) > 0 || len(es.rest) > 0 {
 		es.writing = true // to write what was queued before Close
-		es.startWriterLocked()
 		es.mu.Unlock()
+		es.startWriter(nil)
 		return
 	}
 	es.mu.Unlock()
@@ -408,14 +344,17 @@ func (es *EventSource) closeWith(err error) {
 
 // finish releases what the stream holds, once it is closed and no writer runs.
 func (es *EventSource) finish() {
-	// net/http writes the end of the response after the handler returns: bound that write
-	// too, failing it at once when the stream ended badly (a client that does not read would
-	// otherwise hold the connection forever). The handler still runs: w is still ours.
 	es.mu.Lock()
 	failed := es.err != nil
 	es.mu.Unlock()
 	switch {
+	case es.conn != nil:
+		_ = es.conn.Close() // which also ends watch
 	case failed:
+		// net/http writes the end of the response after the handler returns: bound that
+		// write too, failing it at once when the stream ended badly (a client that does not
+		// read would otherwise hold the connection forever). The handler still runs: w is
+		// still ours.
 		_ = es.rc.SetWriteDeadline(time.Now())
 	case !es.h2:
 		_ = es.rc.SetWriteDeadline(time.Now().Add(es.writeTimeout))
@@ -427,6 +366,8 @@ func (es *EventSource) finish() {
 	stop := es.stopCtx
 	sub := es.sub
 	es.sub = nil
+	es.finished = true
+	last := !es.watching
 	es.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -434,5 +375,7 @@ func (es *EventSource) finish() {
 	if sub != nil {
 		sub.stream.remove(es)
 	}
-	close(es.done)
+	if last {
+		close(es.done)
+	}
 }

@@ -2,6 +2,7 @@ package eventsource
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,9 @@ type Stream struct {
 	snap    []*EventSource // subs as a slice, for Publish; nil when subs has changed
 	closed  bool
 
+	delivering bool // a round of deliver runs
+	again      bool // events were published during the round: another must follow
+
 	writers writers
 }
 
@@ -126,7 +130,7 @@ func (w *writers) work(es *EventSource) {
 	t := time.NewTimer(writerLinger)
 	defer t.Stop()
 	for {
-		scratch = es.run(scratch)
+		scratch = es.run(scratch, true)
 		worked := true
 	wait:
 		select {
@@ -213,25 +217,73 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	s.bytes += len(wire)
 	s.lastID = ev.ID
 	s.evict(now)
-	first := s.first
+	if s.delivering {
+		// The round under way, or the one it starts next, brings this event too.
+		s.again = true
+		s.mu.Unlock()
+		return ev.ID, nil
+	}
+	s.delivering = true
+	subs, first := s.snapshotLocked(), s.first
+	s.mu.Unlock()
+	go s.deliver(subs, first)
+	return ev.ID, nil
+}
+
+// snapshotLocked returns the subscribers as a slice, made again only after they change.
+// s.mu is held.
+func (s *Stream) snapshotLocked() []*EventSource {
 	if s.snap == nil && len(s.subs) > 0 {
 		s.snap = make([]*EventSource, 0, len(s.subs))
 		for es := range s.subs {
 			s.snap = append(s.snap, es)
 		}
 	}
-	subs := s.snap
-	s.mu.Unlock()
-	// The order of events is fixed by the history; waking the writers needs no lock, so
-	// other publishers and the writers reading the history are not held up meanwhile.
-	for _, es := range subs {
-		if es.wake(s, first) {
-			// Its next event has left the history: end it now (cutting a write that is
-			// stuck) rather than when its writer comes back.
-			es.closeWith(ErrSlowClient)
+	return s.snap
+}
+
+// deliverChunk is how many subscribers a deliverer takes at a time.
+const deliverChunk = 64
+
+// deliver brings every subscriber up to date, in rounds: one per Publish, or one for all the
+// Publish calls made while the round before ran. The order of events is fixed by the history,
+// so no lock is held meanwhile, and other publishers and the writers reading the history are
+// not held up. A round is shared by up to GOMAXPROCS goroutines, this one included; each
+// writes to its subscribers without waiting for any client (see EventSource.startWriter), so
+// none waits for another.
+func (s *Stream) deliver(subs []*EventSource, first uint64) {
+	for {
+		n := len(subs)
+		var next atomic.Int64
+		work := func() {
+			var scratch [][]byte
+			for {
+				i := int(next.Add(deliverChunk)) - deliverChunk
+				if i >= n {
+					return
+				}
+				for _, es := range subs[i:min(i+deliverChunk, n)] {
+					scratch = es.wake(s, first, scratch)
+				}
+			}
 		}
+		var wg sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), (n+deliverChunk-1)/deliverChunk) - 1 {
+			wg.Go(work)
+		}
+		work()
+		wg.Wait()
+
+		s.mu.Lock()
+		if !s.again || s.closed {
+			s.delivering, s.again = false, false
+			s.mu.Unlock()
+			return
+		}
+		s.again = false
+		subs, first = s.snapshotLocked(), s.first
+		s.mu.Unlock()
 	}
-	return ev.ID, nil
 }
 
 // evict drops events past any bound of the history. The newest event stays while it fits
@@ -271,8 +323,8 @@ func (s *Stream) Subscribe(es *EventSource) error {
 // one receives only events published from now on.
 func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
 	s.evict(time.Now())
@@ -290,6 +342,7 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	if es.closed || es.sub != nil {
 		closed := es.closed
 		es.mu.Unlock()
+		s.mu.Unlock()
 		if closed {
 			return ErrClosed
 		}
@@ -302,10 +355,14 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 		es.queue = append([][]byte{gapWire}, es.queue...)
 		es.queued += len(gapWire)
 	}
-	es.notifyLocked()
+	start := es.notifyLocked()
 	es.mu.Unlock()
 	s.subs[es] = struct{}{}
 	s.snap = nil
+	s.mu.Unlock()
+	if start { // the replay, and what was queued
+		es.startWriter(nil)
+	}
 	return nil
 }
 
@@ -398,4 +455,27 @@ func (s *Stream) Close() {
 	for es := range subs {
 		es.closeWith(nil)
 	}
+}
+
+// wake tells es, one of s's subscribers, that s has new events; when no writer runs, the
+// caller becomes es's writer (see startWriter) and scratch serves it. When es's next event
+// has already left the history (it is older than first), es ends with ErrSlowClient instead,
+// now (cutting a write that is stuck) rather than when its writer comes back.
+func (es *EventSource) wake(s *Stream, first uint64, scratch [][]byte) [][]byte {
+	es.mu.Lock()
+	if es.sub == nil || es.sub.stream != s {
+		es.mu.Unlock()
+		return scratch
+	}
+	if es.sub.next.Load() < first {
+		es.mu.Unlock()
+		es.closeWith(ErrSlowClient)
+		return scratch
+	}
+	start := es.notifyLocked()
+	es.mu.Unlock()
+	if start {
+		return es.startWriter(scratch)
+	}
+	return scratch
 }

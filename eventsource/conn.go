@@ -1,0 +1,153 @@
+package eventsource
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// This file is the stream on a connection taken over from net/http (HTTP/1.x): the response
+// head written by hand, writes that never wait, and the goroutine that notices the client
+// leaving.
+
+// takeOver starts the stream on conn, which New has hijacked from net/http for r; h holds the
+// headers set on the ResponseWriter.
+func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o Options) {
+	_ = conn.SetDeadline(time.Time{}) // net/http may have left its own
+	es.conn = conn
+	es.raw = rawConn(conn)
+	// The request without its context, which net/http cancels when the handler returns and
+	// which would keep net/http's state for the connection alive; and without its body, which
+	// reads from net/http's buffer.
+	es.req = r.WithContext(context.Background())
+	es.req.Body = http.NoBody
+	es.req.GetBody = nil
+
+	head := responseHead(r, h, o)
+	es.mu.Lock()
+	es.rest = [][]byte{head}
+	es.watching = true
+	es.startPingLocked()
+	start := es.notifyLocked()
+	es.mu.Unlock()
+	go es.watch()
+	if start {
+		es.startWriter(nil)
+	}
+}
+
+// responseHead returns the status line and headers of the response, and the retry field.
+// The response has no length and no chunked coding: it ends when the connection closes,
+// which HTTP/1.0 and HTTP/1.1 clients and proxies all read the same way.
+func responseHead(r *http.Request, h http.Header, o Options) []byte {
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	streamHeader(h, o.Header)
+	for _, k := range []string{"Transfer-Encoding", "Trailer", "Keep-Alive", "Upgrade"} {
+		h.Del(k)
+	}
+	h.Set("Connection", "close")
+	if _, ok := h["Date"]; !ok {
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	var b bytes.Buffer
+	if r.ProtoMinor == 0 {
+		b.WriteString("HTTP/1.0 200 OK\r\n")
+	} else {
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+	}
+	_ = h.Write(&b) // drops invalid names, and turns line breaks in values into spaces
+	b.WriteString("\r\n")
+	return firstWrite(b.Bytes(), o.Retry)
+}
+
+// watch waits for the client to close the connection and then ends the stream with
+// ErrClientGone. An EventSource client sends nothing after its request; anything it does
+// send (a pipelined request, which will never be answered) is read and ignored. watch also
+// ends when finish closes the connection; done is closed by the last of the two.
+func (es *EventSource) watch() {
+	var b [64]byte
+	for {
+		if _, err := es.conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	es.closeWith(ErrClientGone)
+	es.mu.Lock()
+	es.watching = false
+	last := es.finished
+	es.mu.Unlock()
+	if last {
+		close(es.done)
+	}
+}
+
+// joinSize is the size of the buffer tryWrite joins small events in, so that one system call
+// writes many.
+const joinSize = 16 << 10
+
+// rawWriter is the state of one tryWrite, pooled so that writes allocate nothing: the
+// function given to syscall.RawConn.Write is made once per rawWriter, not once per write.
+type rawWriter struct {
+	fn   func(fd uintptr) bool
+	p    []byte // to write
+	n    int    // written by fn; 0 when the socket took nothing
+	err  error
+	join []byte // made on first use, joinSize
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := &rawWriter{}
+	w.fn = w.writeFD
+	return w
+}}
+
+// tryWrite writes what the socket takes of batch at once, without waiting, and returns the
+// rest: nil when it took everything. es.raw is not nil.
+func (es *EventSource) tryWrite(batch [][]byte) ([][]byte, error) {
+	w := rawWriters.Get().(*rawWriter)
+	defer rawWriters.Put(w)
+	for len(batch) > 0 {
+		// Join the next events when there are several and they fit; write a large one as it is.
+		p, k := batch[0], 1
+		if len(batch) > 1 && len(p) < joinSize {
+			if w.join == nil {
+				w.join = make([]byte, 0, joinSize)
+			}
+			j := w.join[:0]
+			for k = 0; k < len(batch) && len(j)+len(batch[k]) <= joinSize; k++ {
+				j = append(j, batch[k]...)
+			}
+			p = j
+		}
+		batch = batch[k:]
+		if len(p) == 0 {
+			continue
+		}
+		n, err := w.write(es.raw, p)
+		if err != nil {
+			return nil, err
+		}
+		if n < len(p) {
+			return append([][]byte{bytes.Clone(p[n:])}, batch...), nil
+		}
+	}
+	return nil, nil
+}
+
+// write writes p once, without waiting, and returns how much the socket took.
+func (w *rawWriter) write(raw syscall.RawConn, p []byte) (int, error) {
+	w.p, w.n, w.err = p, 0, nil
+	err := raw.Write(w.fn)
+	w.p = nil
+	if err == nil {
+		err = w.err
+	}
+	return w.n, err
+}
