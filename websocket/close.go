@@ -234,35 +234,33 @@ func (c *Conn) CloseNow() error {
 func (c *Conn) awaitPeerClose(deadline time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	select {
-	case <-c.closed:
-	case <-ctx.Done():
-	case c.readMu <- struct{}{}:
-		defer func() { <-c.readMu }()
-		c.rdeadline.begin(ctx, time.Time{})
-		defer c.rdeadline.end()
-		// Data messages that arrive meanwhile are kept for the next Read, up to a bound: the
-		// application may have been about to read them.
-		kept := 0
-		for {
-			keep := kept < maxLateBytes
-			typ, err := c.readMessageLocked(ctx, keep)
-			if err != nil {
+	if c.readMu.lock(ctx, c.closed) != nil {
+		return // the connection closed, or the deadline passed, while another goroutine read
+	}
+	defer c.readMu.unlock()
+	c.rdeadline.begin(ctx, time.Time{})
+	defer func() { c.rdeadline.end(c.firstFrame) }() // firstFrame may change meanwhile
+	// Data messages that arrive meanwhile are kept for the next Read, up to a bound: the
+	// application may have been about to read them.
+	kept := 0
+	for {
+		keep := kept < maxLateBytes
+		typ, err := c.readMessageLocked(ctx, keep)
+		if err != nil {
+			return
+		}
+		msg := c.rd.msg
+		c.rd.msg = nil
+		if !keep {
+			continue
+		}
+		if c.rd.rsv != 0 {
+			if msg, err = c.decode(typ, msg); err != nil {
 				return
 			}
-			msg := c.rd.msg
-			c.rd.msg = nil
-			if !keep {
-				continue
-			}
-			if c.rd.rsv != 0 {
-				if msg, err = c.decode(typ, msg); err != nil {
-					return
-				}
-			}
-			kept += len(msg)
-			c.late = append(c.late, lateMessage{typ: typ, data: msg})
 		}
+		kept += len(msg)
+		c.late = append(c.late, lateMessage{typ: typ, data: msg})
 	}
 }
 

@@ -48,14 +48,14 @@ type Conn struct {
 	conn     net.Conn
 	client   bool
 	opts     connOptions
-	req      *http.Request
+	req      handshakeRequest
 	protocol string
 	exts     string
 	ext      *extensions.Negotiated // nil when no extension was negotiated
 	extRSV   byte                   // reserved bits the negotiated extensions may set
 
 	// reading: owned by the goroutine holding readMu
-	readMu     chan struct{}
+	readMu     turnLock
 	rb         *readBuf
 	rd         readState
 	rdeadline  deadline
@@ -63,22 +63,17 @@ type Conn struct {
 	late       []lateMessage // messages Close read while the application was not reading
 
 	// writing
-	msgMu     chan struct{} // held for a whole data message (several frames for Writer)
-	frameMu   chan struct{} // held for each frame (a semaphore, so control frames can give up waiting)
+	msgMu     turnLock // held for a whole data message (several frames for Writer)
+	frameMu   turnLock // held for each frame (control frames can give up waiting)
 	wdeadline deadline
-	whdr      [maxHeaderSize]byte
-	wvec      [2][]byte
-	wbufs     net.Buffers
 	queued    atomic.Int64
 	// closeWritten is set, under frameMu, once a close frame went out; nothing follows it.
 	closeWritten bool
 
 	// pings
 	pingMu    sync.Mutex
-	pings     []*pendingPing
-	pingSeq   uint64
 	pingTimer *time.Timer
-	pongTimer *time.Timer
+	pinging   *pinging // made for the first ping
 
 	// closing
 	closeSent atomic.Bool
@@ -110,16 +105,16 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
 		},
-		readMu:  make(chan struct{}, 1),
-		msgMu:   make(chan struct{}, 1),
-		frameMu: make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-		rb:      newReadBuf(nc, pending),
+		closed:    make(chan struct{}),
+		rb:        newReadBuf(nc, pending),
+		rdeadline: deadline{conn: nc},
+		wdeadline: deadline{conn: nc, write: true},
 	}
-	c.rdeadline.set = nc.SetReadDeadline
-	c.wdeadline.set = nc.SetWriteDeadline
 	if opts.FirstFrameTimeout > 0 {
+		// Set here, on the goroutine that upgrades: the reading goroutine then finds it set
+		// and goes to sleep on a stack that never had to grow for timer work.
 		c.firstFrame = time.Now().Add(opts.FirstFrameTimeout)
+		c.rdeadline.apply(c.firstFrame)
 	}
 	if opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(opts.PingInterval, c.autoPing)
@@ -149,8 +144,9 @@ func (c *Conn) Extensions() string { return c.exts }
 
 // Request returns the HTTP request of the handshake: on the server, a copy of the request
 // given to Upgrade with its method, URL, headers, host, remote address and TLS state, but no
-// body and a background context; on the client, the request Dial sent.
-func (c *Conn) Request() *http.Request { return c.req }
+// body and a background context; on the client, a copy of the request Dial sent. Each call
+// returns a new copy, which the caller may change.
+func (c *Conn) Request() *http.Request { return c.req.request() }
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
@@ -176,21 +172,18 @@ func (c *Conn) Err() error {
 	}
 }
 
-// lock takes a one-slot semaphore, giving up when ctx ends or the connection closes.
-func (c *Conn) lock(ctx context.Context, sem chan struct{}) error {
-	select {
-	case sem <- struct{}{}:
+// lock takes l, giving up when ctx ends or the connection closes.
+func (c *Conn) lock(ctx context.Context, l *turnLock) error {
+	if l.held.CompareAndSwap(false, true) {
 		return nil
-	default:
 	}
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closed:
-		return c.closedErr()
+	if err := l.lockSlow(ctx, c.closed); err != nil {
+		if err == errLockClosed {
+			return c.closedErr()
+		}
+		return err
 	}
+	return nil
 }
 
 // closedErr is what calls on a closed connection return.
@@ -211,13 +204,36 @@ func (c *Conn) isClosed() bool {
 }
 
 // deadline applies a context's deadline and cancellation to one direction of the network
-// connection, for one operation at a time.
+// connection, for one operation at a time. Between operations the connection keeps a base
+// deadline (for reading, the peer's first frame; otherwise none). The deadline is changed on
+// the connection only when it differs from what is set, so that the common operation, on a
+// background context, costs no timer work at all.
 type deadline struct {
-	set   func(time.Time) error
+	conn  net.Conn
+	write bool // the write deadline, else the read deadline
 	mu    sync.Mutex
 	gen   uint64 // which operation a late cancellation belongs to
-	armed bool   // a deadline is set that end must clear
+	cur   int64  // the deadline set on the connection, as unixNano gives it
 	stop  func() bool
+}
+
+// apply sets t as the connection's deadline for d's direction. The caller owns d, and no
+// cancellation of its operation can run, or d.mu is held.
+func (d *deadline) apply(t time.Time) {
+	if d.write {
+		_ = d.conn.SetWriteDeadline(t)
+	} else {
+		_ = d.conn.SetReadDeadline(t)
+	}
+	d.cur = unixNano(t)
+}
+
+// unixNano is t in nanoseconds since 1970, or 0 for the zero time (no deadline).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read or write.
@@ -230,19 +246,16 @@ func (d *deadline) begin(ctx context.Context, base time.Time) {
 	if t, ok := ctx.Deadline(); ok && (dl.IsZero() || t.Before(dl)) {
 		dl = t
 	}
-	d.mu.Lock()
-	if !dl.IsZero() || d.armed {
-		_ = d.set(dl)
-		d.armed = !dl.IsZero()
+	// No cancellation can run here: the previous operation's end stopped its own.
+	if unixNano(dl) != d.cur {
+		d.apply(dl)
 	}
-	gen := d.gen
-	d.mu.Unlock()
 	if ctx.Done() != nil {
+		gen := d.gen
 		d.stop = context.AfterFunc(ctx, func() {
 			d.mu.Lock()
 			if d.gen == gen {
-				_ = d.set(aLongTimeAgo)
-				d.armed = true
+				d.apply(aLongTimeAgo)
 			}
 			d.mu.Unlock()
 		})
@@ -252,29 +265,24 @@ func (d *deadline) begin(ctx context.Context, base time.Time) {
 // rebase replaces the base deadline given to begin by ctx's own (or none), unless ctx has
 // already interrupted the operation.
 func (d *deadline) rebase(ctx context.Context) {
-	if ctx.Err() != nil {
-		return
-	}
 	dl, _ := ctx.Deadline()
 	d.mu.Lock()
-	if !dl.IsZero() || d.armed {
-		_ = d.set(dl)
-		d.armed = !dl.IsZero()
+	if ctx.Err() == nil && unixNano(dl) != d.cur {
+		d.apply(dl)
 	}
 	d.mu.Unlock()
 }
 
-// end clears what begin set.
-func (d *deadline) end() {
+// end finishes the operation begin started, leaving base set on the connection.
+func (d *deadline) end(base time.Time) {
 	if d.stop != nil {
 		d.stop()
 		d.stop = nil
+		d.mu.Lock()
+		d.gen++ // a cancellation running late now changes nothing
+		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	d.gen++
-	if d.armed {
-		_ = d.set(time.Time{})
-		d.armed = false
+	if unixNano(base) != d.cur {
+		d.apply(base)
 	}
-	d.mu.Unlock()
 }

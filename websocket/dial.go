@@ -273,7 +273,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := newConn(nc, pending, true, o.conn)
-	c.req = req
+	c.req = snapshotRequest(req)
 	c.protocol = hs.protocol
 	c.setExtensions(hs.extensions)
 	return c, resp, nil

@@ -17,6 +17,22 @@ type pendingPing struct {
 	auto    bool
 }
 
+// pinging is the state of a connection that has pinged: what a connection that never pings
+// does not carry.
+type pinging struct {
+	pings     []*pendingPing // waiting for pongs, oldest first
+	seq       uint64         // the last automatic ping's number
+	pongTimer *time.Timer    // the automatic ping's pong deadline; made for the first
+}
+
+// pingState returns c's ping state, making it for the first ping. c.pingMu is held.
+func (c *Conn) pingState() *pinging {
+	if c.pinging == nil {
+		c.pinging = new(pinging)
+	}
+	return c.pinging
+}
+
 // maxPendingPings bounds the pings waiting for pongs; past it the oldest are given up.
 const maxPendingPings = 64
 
@@ -51,19 +67,21 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 
 func (c *Conn) addPing(p *pendingPing) {
 	c.pingMu.Lock()
-	if len(c.pings) == maxPendingPings {
-		c.pings = c.pings[1:]
+	ps := c.pingState()
+	if len(ps.pings) == maxPendingPings {
+		ps.pings = ps.pings[1:]
 	}
-	c.pings = append(c.pings, p)
+	ps.pings = append(ps.pings, p)
 	c.pingMu.Unlock()
 }
 
 func (c *Conn) dropPing(p *pendingPing) {
 	c.pingMu.Lock()
 	defer c.pingMu.Unlock()
-	for i, q := range c.pings {
+	ps := c.pingState()
+	for i, q := range ps.pings {
 		if q == p {
-			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			ps.pings = append(ps.pings[:i], ps.pings[i+1:]...)
 			return
 		}
 	}
@@ -73,9 +91,10 @@ func (c *Conn) dropPing(p *pendingPing) {
 // Unsolicited pongs are ignored.
 func (c *Conn) settlePong(payload []byte) {
 	c.pingMu.Lock()
+	ps := c.pingState()
 	last := -1
-	for i := len(c.pings) - 1; i >= 0; i-- {
-		if bytes.Equal(c.pings[i].payload, payload) {
+	for i := len(ps.pings) - 1; i >= 0; i-- {
+		if bytes.Equal(ps.pings[i].payload, payload) {
 			last = i
 			break
 		}
@@ -84,8 +103,8 @@ func (c *Conn) settlePong(payload []byte) {
 		c.pingMu.Unlock()
 		return
 	}
-	settled := c.pings[:last+1]
-	c.pings = append([]*pendingPing(nil), c.pings[last+1:]...)
+	settled := ps.pings[:last+1]
+	ps.pings = append([]*pendingPing(nil), ps.pings[last+1:]...)
 	auto := false
 	for _, p := range settled {
 		if p.auto {
@@ -95,7 +114,7 @@ func (c *Conn) settlePong(payload []byte) {
 		}
 	}
 	if auto {
-		c.pongTimer.Stop()
+		ps.pongTimer.Stop()
 		c.pingTimer.Reset(c.opts.PingInterval)
 	}
 	c.pingMu.Unlock()
@@ -108,14 +127,15 @@ func (c *Conn) autoPing() {
 		return
 	}
 	c.pingMu.Lock()
-	c.pingSeq++
-	payload := binary.BigEndian.AppendUint64(nil, c.pingSeq)
+	ps := c.pingState()
+	ps.seq++
+	payload := binary.BigEndian.AppendUint64(nil, ps.seq)
 	// The pong timer is made on the first ping: idle connections that are closed before
 	// their first ping never pay for it.
-	if c.pongTimer == nil {
-		c.pongTimer = time.AfterFunc(c.opts.PongTimeout, c.pongTimedOut)
+	if ps.pongTimer == nil {
+		ps.pongTimer = time.AfterFunc(c.opts.PongTimeout, c.pongTimedOut)
 	} else {
-		c.pongTimer.Reset(c.opts.PongTimeout)
+		ps.pongTimer.Reset(c.opts.PongTimeout)
 	}
 	c.pingMu.Unlock()
 	c.addPing(&pendingPing{payload: payload, auto: true})
@@ -142,7 +162,7 @@ func (c *Conn) stopPings() {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
-	if c.pongTimer != nil {
-		c.pongTimer.Stop()
+	if c.pinging != nil && c.pinging.pongTimer != nil {
+		c.pinging.pongTimer.Stop()
 	}
 }

@@ -18,18 +18,18 @@ import (
 // readState is where reading stands between frames and between calls, so that a Read cut
 // short by its context resumes where it stopped.
 type readState struct {
-	inMsg   bool // a data message has started and not ended
-	typ     MessageType
-	fin     bool  // the current frame ends the message
 	remain  int64 // payload bytes of the current frame not yet read
-	masked  bool
-	mask    [4]byte
-	maskPos int
 	total   int64 // bytes announced so far for the message, across its frames
-	rsv     byte  // reserved bits of the message's first frame: an extension encoded it
+	maskPos int
+	msg     []byte     // what Read has assembled of the message
+	ctrl    *[125]byte // a control frame's payload; made for the first one
 	utf8    utf8Checker
-	msg     []byte // what Read has assembled of the message
-	ctrl    [125]byte
+	typ     MessageType
+	mask    [4]byte
+	inMsg   bool // a data message has started and not ended
+	fin     bool // the current frame ends the message
+	masked  bool
+	rsv     byte // reserved bits of the message's first frame: an extension encoded it
 }
 
 // Read reads the next whole data message, reassembling fragments and handling the control
@@ -45,7 +45,7 @@ type readState struct {
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	// No defers here: this frame is on the stack while an idle connection waits, and a
 	// small one lets the goroutine park on the runtime's smallest stack.
-	if err := c.lock(ctx, c.readMu); err != nil {
+	if err := c.lock(ctx, &c.readMu); err != nil {
 		return 0, nil, err
 	}
 	c.rdeadline.begin(ctx, c.firstFrame)
@@ -58,8 +58,8 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	if err == nil {
 		typ, msg, err = c.readLocked(ctx)
 	}
-	c.rdeadline.end()
-	<-c.readMu
+	c.rdeadline.end(c.firstFrame)
+	c.readMu.unlock()
 	return typ, msg, err
 }
 
@@ -348,6 +348,9 @@ func (c *Conn) checkHeader(h ws.Header) *ProtocolError {
 
 // handleControl reads a control frame's payload and acts on it.
 func (c *Conn) handleControl(ctx context.Context, h ws.Header) error {
+	if c.rd.ctrl == nil {
+		c.rd.ctrl = new([125]byte)
+	}
 	p := c.rd.ctrl[:h.Length]
 	if err := c.rb.read(p); err != nil {
 		return c.readFailed(ctx, err)
@@ -407,7 +410,7 @@ func (c *Conn) readFailed(ctx context.Context, err error) error {
 // control frames are handled as in Read.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	// No defers here, as in Read.
-	if err := c.lock(ctx, c.readMu); err != nil {
+	if err := c.lock(ctx, &c.readMu); err != nil {
 		return 0, nil, err
 	}
 	c.rdeadline.begin(ctx, c.firstFrame)
@@ -421,8 +424,8 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		typ, r, err = c.readerLocked(ctx)
 	}
 	c.rb.release()
-	c.rdeadline.end()
-	<-c.readMu
+	c.rdeadline.end(c.firstFrame)
+	c.readMu.unlock()
 	return typ, r, err
 }
 
@@ -467,15 +470,15 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	c := r.c
-	if err := c.lock(r.ctx, c.readMu); err != nil {
+	if err := c.lock(r.ctx, &c.readMu); err != nil {
 		return 0, err
 	}
-	defer func() { <-c.readMu }()
+	defer c.readMu.unlock()
 	if !c.rd.inMsg {
 		return 0, errors.New("websocket: message reader used after the next Read")
 	}
 	c.rdeadline.begin(r.ctx, time.Time{})
-	defer c.rdeadline.end()
+	defer func() { c.rdeadline.end(c.firstFrame) }() // firstFrame may change meanwhile
 	defer c.rb.release()
 	for c.rd.remain == 0 {
 		if c.rd.fin {

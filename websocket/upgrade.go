@@ -116,7 +116,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		pending, _ = brw.Reader.Peek(n)
 	}
 	c := newConn(nc, pending, false, o)
-	c.req = requestSnapshot(r)
+	c.req = snapshotRequest(r)
 	c.protocol = protocol
 	c.setExtensions(negotiated)
 	if o.Registry != nil {
@@ -289,24 +289,4 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
-}
-
-// requestSnapshot keeps what a connection needs of its handshake request for Conn.Request:
-// method, URL, headers, host, addresses and TLS state, sharing the request's URL and header
-// map. The request itself is not kept: its context and parsing state would cost every
-// connection another KiB or two for its whole life.
-func requestSnapshot(r *http.Request) *http.Request {
-	return &http.Request{
-		Method:     r.Method,
-		URL:        r.URL,
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     r.Header,
-		Body:       http.NoBody,
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-		RequestURI: r.RequestURI,
-		TLS:        r.TLS,
-	}
 }

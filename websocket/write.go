@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -60,10 +61,10 @@ func (c *Conn) withTurn(ctx context.Context, n int, write func() error) error {
 		return err
 	}
 	defer c.queued.Add(-int64(n))
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return err
 	}
-	defer func() { <-c.msgMu }()
+	defer c.msgMu.unlock()
 	return write()
 }
 
@@ -85,7 +86,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return nil, err
 	}
 	return &messageWriter{c: c, ctx: ctx, op: ws.OpCode(typ)}, nil
@@ -121,16 +122,16 @@ func (w *messageWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	defer func() { <-w.c.msgMu }()
+	defer w.c.msgMu.unlock()
 	return w.c.writeFrame(w.ctx, true, w.op, 0, nil)
 }
 
 // writeFrame writes one data frame.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte, p []byte) error {
-	if err := c.lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
 		return err
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.isClosed() {
 		return c.closedErr()
 	}
@@ -139,7 +140,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte,
 	}
 	c.wdeadline.begin(ctx, time.Time{})
 	n, err := c.writeFrameLocked(fin, op, rsv, p)
-	c.wdeadline.end()
+	c.wdeadline.end(time.Time{})
 	if err == nil {
 		return nil
 	}
@@ -161,7 +162,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte,
 // ends the stuck write.
 func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	err := c.lock(ctx, c.frameMu)
+	err := c.lock(ctx, &c.frameMu)
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -170,7 +171,7 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 		}
 		return err
 	}
-	defer func() { <-c.frameMu }()
+	defer c.frameMu.unlock()
 	if c.isClosed() {
 		return c.closedErr()
 	}
@@ -179,7 +180,7 @@ func (c *Conn) writeControl(op ws.OpCode, p []byte, deadline time.Time) error {
 	}
 	c.wdeadline.begin(context.Background(), deadline)
 	_, err = c.writeFrameLocked(true, op, 0, p)
-	c.wdeadline.end()
+	c.wdeadline.end(time.Time{})
 	if err != nil {
 		c.shut(&CloseError{Code: StatusAbnormalClosure, err: err})
 		return err
@@ -202,24 +203,35 @@ const writeCopyBufSize = 32 << 10
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeCopyBufSize); return &b }}
 
+// vectorWrite is the scratch for writing a header and a payload with one writev(2): pooled,
+// so that a connection does not carry it between writes.
+type vectorWrite struct {
+	hdr  [maxHeaderSize]byte
+	vec  [2][]byte
+	bufs net.Buffers
+}
+
+var vectorWritePool = sync.Pool{New: func() any { return new(vectorWrite) }}
+
 // writeFrameLocked writes a frame header and payload, returning how many bytes went out.
 func (c *Conn) writeFrameLocked(fin bool, op ws.OpCode, rsv byte, p []byte) (int, error) {
 	var mask [4]byte
 	if c.client {
 		mask = newMask()
 	}
-	hdr := appendHeader(c.whdr[:0], fin, op, rsv, len(p), c.client, mask)
 	if !c.client && c.rb.raw != nil && len(p) > smallFrame {
-		c.wvec = [2][]byte{hdr, p}
-		c.wbufs = c.wvec[:]
-		n, err := c.wbufs.WriteTo(c.conn)
-		c.wvec = [2][]byte{}
-		c.wbufs = nil
+		v := vectorWritePool.Get().(*vectorWrite)
+		v.vec = [2][]byte{appendHeader(v.hdr[:0], fin, op, rsv, len(p), false, mask), p}
+		v.bufs = v.vec[:]
+		n, err := v.bufs.WriteTo(c.conn)
+		v.vec = [2][]byte{}
+		v.bufs = nil
+		vectorWritePool.Put(v)
 		return int(n), err
 	}
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
-	buf := append((*bp)[:0], hdr...)
+	buf := appendHeader((*bp)[:0], fin, op, rsv, len(p), c.client, mask)
 	written, pos := 0, 0
 	for {
 		chunk := min(len(p)-pos, cap(buf)-len(buf))

@@ -18,8 +18,9 @@ import (
 )
 
 var (
-	addr       = flag.String("addr", "127.0.0.1:0", "address to listen on")
-	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile here between two SIGUSR2s (for looking into a result; the benchmark never sets it)")
+	addr        = flag.String("addr", "127.0.0.1:0", "address to listen on")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile here between two SIGUSR2s (for looking into a result; the benchmark never sets it)")
+	heapProfile = flag.String("heapprofile", "", "write a heap profile here on every SIGUSR1, after the memstats line (for looking into a result; the benchmark never sets it)")
 )
 
 // Main parses the flags (a server may define its own and parse them first),
@@ -57,8 +58,9 @@ func RaiseNoFile() {
 
 // memStatsOnSignal prints where the Go runtime's memory is, in KiB, to
 // stderr on every SIGUSR1: "memstats goroutines=N heap-inuse=K heap-alloc=K
-// stack-inuse=K sys=K". It helps explain an idle-RSS figure; the benchmark
-// itself never sends the signal.
+// stack-inuse=K sys=K", and writes a heap profile when -heapprofile is set.
+// It helps explain an idle-RSS figure; the benchmark itself never sends the
+// signal.
 func memStatsOnSignal() {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGUSR1)
@@ -67,6 +69,9 @@ func memStatsOnSignal() {
 		runtime.ReadMemStats(&m)
 		fmt.Fprintf(os.Stderr, "memstats goroutines=%d heap-inuse=%d heap-alloc=%d stack-inuse=%d sys=%d\n",
 			runtime.NumGoroutine(), m.HeapInuse>>10, m.HeapAlloc>>10, m.StackInuse>>10, m.Sys>>10)
+		if *heapProfile != "" {
+			writeHeapProfile(*heapProfile)
+		}
 	}
 }
 
@@ -90,5 +95,19 @@ func profileOnSignal(file string) {
 		pprof.StopCPUProfile()
 		f.Close()
 		fmt.Fprintf(os.Stderr, "wrote %s\n", file)
+	}
+}
+
+// writeHeapProfile writes the live heap, as of a fresh collection, to file.
+func writeHeapProfile(file string) {
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Print(err)
 	}
 }
