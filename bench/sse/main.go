@@ -90,14 +90,7 @@ func runServer(name string) error {
 	switch name {
 	case "herald":
 		s := eventsource.NewStream(nil)
-		stream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			es, err := eventsource.New(w, r, nil)
-			if err != nil {
-				return
-			}
-			_ = s.Subscribe(es)
-			<-es.Done()
-		})
+		stream = &eventsource.Handler{Accept: func(es *eventsource.EventSource) { _ = s.Subscribe(es) }}
 		publish = func(data string) { _, _ = s.Publish(data, eventsource.Event{}) }
 	case "r3labs":
 		s := r3.New()
