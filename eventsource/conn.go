@@ -3,6 +3,7 @@ package eventsource
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -30,7 +31,6 @@ func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o
 	head := responseHead(r, h, o)
 	es.mu.Lock()
 	es.rest = [][]byte{head}
-	es.watching = true
 	es.startPingLocked()
 	start := es.notifyLocked()
 	es.mu.Unlock()
@@ -69,8 +69,9 @@ func responseHead(r *http.Request, h http.Header, o Options) []byte {
 
 // watch waits for the client to close the connection and then ends the stream with
 // ErrClientGone. An EventSource client sends nothing after its request; anything it does
-// send (a pipelined request, which will never be answered) is read and ignored. watch also
-// ends when finish closes the connection; done is closed by the last of the two.
+// send (a pipelined request, which will never be answered) is read and ignored. watch closes
+// the connection when it ends: when the client has closed it, when closeConn has, or when a
+// graceful end has lingered long enough.
 func (es *EventSource) watch() {
 	var b [64]byte
 	for {
@@ -79,13 +80,30 @@ func (es *EventSource) watch() {
 		}
 	}
 	es.closeWith(ErrClientGone)
-	es.mu.Lock()
-	es.watching = false
-	last := es.finished
-	es.mu.Unlock()
-	if last {
-		close(es.done)
+	_ = es.conn.Close()
+}
+
+// lingerTimeout is how long a connection whose stream ended well stays open for reading
+// after the end of the response was sent: see closeConn.
+const lingerTimeout = time.Second
+
+// closeConn ends the response on a connection New took over. After a graceful end it only
+// sends the end of the response (FIN, or TLS's close_notify) and leaves the connection to
+// watch, which closes it once the client has (clients close when they see the end, and
+// reconnect), or after lingerTimeout: closing at once with bytes from the client unread would
+// reset the connection, and the client could lose the end of the stream. After a failure it
+// closes at once.
+func (es *EventSource) closeConn(failed bool) {
+	c := es.conn
+	if tc, ok := c.(*tls.Conn); ok && failed {
+		c = tc.NetConn() // no close_notify: it could wait 5 seconds on a client that does not read
 	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && !failed {
+		if cw.CloseWrite() == nil && c.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
+			return
+		}
+	}
+	_ = c.Close() // which also ends watch
 }
 
 // joinSize is the size of the buffer tryWrite joins small events in, so that one system call

@@ -82,8 +82,6 @@ type EventSource struct {
 	pending   bool     // something may be waiting: set by every notification, cleared by the writer before it looks
 	writing   bool     // a writer owns the output (and rest)
 	closed    bool     // no more writes; done closes when the writer is gone
-	finished  bool     // finish has run
-	watching  bool     // the goroutine that watches conn for the client leaving runs
 	err       error    // why it ended
 	sub       *subscription
 	lastWrite time.Time // when the last batch was written, for pings
@@ -349,7 +347,7 @@ func (es *EventSource) finish() {
 	es.mu.Unlock()
 	switch {
 	case es.conn != nil:
-		_ = es.conn.Close() // which also ends watch
+		es.closeConn(failed)
 	case failed:
 		// net/http writes the end of the response after the handler returns: bound that
 		// write too, failing it at once when the stream ended badly (a client that does not
@@ -366,8 +364,6 @@ func (es *EventSource) finish() {
 	stop := es.stopCtx
 	sub := es.sub
 	es.sub = nil
-	es.finished = true
-	last := !es.watching
 	es.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -375,7 +371,5 @@ func (es *EventSource) finish() {
 	if sub != nil {
 		sub.stream.remove(es)
 	}
-	if last {
-		close(es.done)
-	}
+	close(es.done)
 }

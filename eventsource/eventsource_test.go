@@ -1,10 +1,12 @@
 package eventsource_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,7 +46,7 @@ func TestIsEventSource(t *testing.T) {
 
 func TestHeadersRetryAndEvents(t *testing.T) {
 	t.Parallel()
-	for _, proto := range protos {
+	for _, proto := range serverProtos {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			got := make(chan *eventsource.EventSource, 1)
@@ -55,7 +57,9 @@ func TestHeadersRetryAndEvents(t *testing.T) {
 			st := srv.open(t, "/news?x=1", nil)
 			es := recv(t, got)
 
-			assert.True(t, strings.HasPrefix(st.Resp.Proto, proto), "proto %s", st.Resp.Proto)
+			assert.True(t, strings.HasPrefix(st.Resp.Proto, strings.Replace(proto, "HTTPS", "HTTP", 1)), "proto %s", st.Resp.Proto)
+			assert.Equal(t, proto != "HTTP/2", es.Hijacked(), "HTTP/1.x connections are taken over")
+			assert.Equal(t, proto != "HTTP/2", st.Resp.Close, "the response ends with the connection")
 			assert.Equal(t, 200, st.Resp.StatusCode)
 			assert.Equal(t, "text/event-stream", st.Resp.Header.Get("Content-Type"))
 			assert.Equal(t, "no-cache", st.Resp.Header.Get("Cache-Control"))
@@ -156,7 +160,7 @@ func TestAutomaticPing(t *testing.T) {
 
 func TestDoneWhenClientGoes(t *testing.T) {
 	t.Parallel()
-	for _, proto := range protos {
+	for _, proto := range serverProtos {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			got := make(chan *eventsource.EventSource, 1)
@@ -172,7 +176,7 @@ func TestDoneWhenClientGoes(t *testing.T) {
 
 func TestServerCloseEndsStream(t *testing.T) {
 	t.Parallel()
-	for _, proto := range protos {
+	for _, proto := range serverProtos {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			got := make(chan *eventsource.EventSource, 1)
@@ -192,41 +196,53 @@ func TestServerCloseEndsStream(t *testing.T) {
 // the stream ends with ErrSlowClient or the write timeout.
 func TestStalledClientDirectSends(t *testing.T) {
 	t.Parallel()
-	got := make(chan *eventsource.EventSource, 1)
-	srv := newTestServer(t, "HTTP/1.1", &eventsource.Options{QueueLimit: 64 << 10, WriteTimeout: 30 * time.Second},
-		func(es *eventsource.EventSource) { got <- es })
-	conn := stalledClient(t, srv.URL)
-	defer conn.Close()
-	es := recv(t, got)
-	data := strings.Repeat("x", 16<<10)
-	var err error
-	for i := 0; i < 100_000 && err == nil; i++ {
-		err = es.Send(data, eventsource.Event{})
+	for _, proto := range []string{"HTTP/1.1", "HTTPS/1.1"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan *eventsource.EventSource, 1)
+			srv := newTestServer(t, proto, &eventsource.Options{QueueLimit: 64 << 10, WriteTimeout: 30 * time.Second},
+				func(es *eventsource.EventSource) { got <- es })
+			conn := stalledClient(t, srv.URL)
+			defer conn.Close()
+			es := recv(t, got)
+			data := strings.Repeat("x", 16<<10)
+			var err error
+			for i := 0; i < 100_000 && err == nil; i++ {
+				err = es.Send(data, eventsource.Event{})
+			}
+			require.Error(t, err, "Send must fail once the queue is full")
+			select {
+			case <-es.Done():
+			default:
+				// The writer is still stuck on the stalled client (WriteTimeout is far off), and
+				// yet Send has returned: it never waits for the client.
+			}
+			waitDone(t, es, 10*time.Second)
+			assert.True(t, errors.Is(es.Err(), eventsource.ErrSlowClient), "err: %v", es.Err())
+		})
 	}
-	require.Error(t, err, "Send must fail once the queue is full")
-	select {
-	case <-es.Done():
-	default:
-		// The writer is still stuck on the stalled client (WriteTimeout is far off), and yet
-		// Send has returned: it never waits for the client.
-	}
-	waitDone(t, es, 10*time.Second)
-	assert.True(t, errors.Is(es.Err(), eventsource.ErrSlowClient), "err: %v", es.Err())
 }
 
-// stalledClient opens an event stream over a raw connection and never reads from it.
+// stalledClient opens an event stream over a raw connection (TLS for an https URL) and never
+// reads from it.
 func stalledClient(t *testing.T, base string) net.Conn {
 	t.Helper()
-	addr := strings.TrimPrefix(base, "http://")
+	u, err := url.Parse(base)
+	require.NoError(t, err)
 	// A small receive window (set before connecting), so that the server's writes stall soon.
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
 		})
 	}}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := d.Dial("tcp", u.Host)
 	require.NoError(t, err)
-	_, err = conn.Write([]byte("GET /stalled HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\n\r\n"))
+	if u.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) // the test server's own certificate
+		require.NoError(t, tc.Handshake())
+		conn = tc
+	}
+	_, err = conn.Write([]byte("GET /stalled HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n\r\n"))
 	require.NoError(t, err)
 	return conn
 }

@@ -18,6 +18,10 @@ import (
 // protos are the HTTP versions the server tests run over.
 var protos = []string{"HTTP/1.1", "HTTP/2"}
 
+// serverProtos are protos and HTTP/1.1 over TLS, where a connection taken over by New has no
+// raw socket to write to without waiting.
+var serverProtos = []string{"HTTP/1.1", "HTTPS/1.1", "HTTP/2"}
+
 // testServer serves EventSources: each request gets one, handed to onNew, and the handler
 // waits for it to end.
 type testServer struct {
@@ -42,7 +46,7 @@ func newTestServer(t *testing.T, proto string, opts *eventsource.Options, onNew 
 	return serveHandler(t, proto, h)
 }
 
-// serveHandler serves h over proto (HTTP/2 with TLS) until the test ends.
+// serveHandler serves h over proto (HTTP/2 and HTTPS/1.1 with TLS) until the test ends.
 func serveHandler(t *testing.T, proto string, h http.Handler) *testServer {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
@@ -54,10 +58,13 @@ func serveHandler(t *testing.T, proto string, h http.Handler) *testServer {
 		}
 		return ctx
 	}
-	if proto == "HTTP/2" {
+	switch proto {
+	case "HTTP/2":
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
-	} else {
+	case "HTTPS/1.1":
+		srv.StartTLS()
+	default:
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
