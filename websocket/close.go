@@ -249,8 +249,8 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 		if err != nil {
 			return
 		}
-		msg := c.rd.msg
-		c.rd.msg = nil
+		msg := c.rd.msg[c.rd.msgStart:]
+		c.rd.msg, c.rd.msgStart = nil, 0
 		if !keep {
 			continue
 		}

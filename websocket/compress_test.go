@@ -113,3 +113,26 @@ func readAllInflate(p []byte) ([]byte, error) {
 	_, err := out.ReadFrom(r)
 	return out.Bytes(), err
 }
+
+// TestReadAppendDecompresses checks that a compressed message is appended, decoded, after
+// what the buffer held.
+func TestReadAppendDecompresses(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	url := serve(t, &websocket.Options{Extensions: []websocket.Extension{deflate.New(deflate.Options{})}}, func(c *websocket.Conn) {
+		_, out, err := c.ReadAppend(context.Background(), []byte("prefix:"))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(out)
+	})
+	d := ws.Dialer{Extensions: []httphead.Option{httphead.NewOption("permessage-deflate", nil)}}
+	conn, _, _, err := d.Dial(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close()
+	msg := bytes.Repeat([]byte("compressed "), 100)
+	_, err = conn.Write(rsvFrame(true, ws.OpText, 4, compressed(msg)))
+	require.NoError(t, err)
+	assert.Equal(t, "prefix:"+string(msg), <-got)
+}

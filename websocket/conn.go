@@ -174,7 +174,7 @@ func (c *Conn) Err() error {
 
 // lock takes l, giving up when ctx ends or the connection closes.
 func (c *Conn) lock(ctx context.Context, l *turnLock) error {
-	if l.held.CompareAndSwap(false, true) {
+	if l.state.CompareAndSwap(0, turnHeld) {
 		return nil
 	}
 	if err := l.lockSlow(ctx, c.closed); err != nil {

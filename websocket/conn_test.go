@@ -301,6 +301,67 @@ func TestReadContextCancelKeepsConnection(t *testing.T) {
 	}
 }
 
+// TestReadAppend checks that ReadAppend appends to the buffer it is given, reuses its room,
+// and completes a message cut short by a context into the dst of the call that finishes it.
+func TestReadAppend(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		typ  websocket.MessageType
+		data string
+		same bool // the message went into the given buffer's own array
+		err  error
+	}
+	got := make(chan result, 4)
+	url := serve(t, nil, func(c *websocket.Conn) {
+		buf := make([]byte, 0, 64)
+		typ, out, err := c.ReadAppend(context.Background(), append(buf, "prefix:"...))
+		got <- result{typ, string(out), &out[0] == &buf[:1][0], err}
+
+		typ, out, err = c.ReadAppend(context.Background(), buf[:0])
+		got <- result{typ, string(out), &out[0] == &buf[:1][0], err}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, out, err = c.ReadAppend(ctx, []byte("lost:"))
+		got <- result{0, string(out), false, err}
+
+		typ, out, err = c.ReadAppend(context.Background(), []byte("kept:"))
+		got <- result{typ, string(out), false, err}
+	})
+	conn, _ := dial(t, url)
+	_, err := conn.Write(clientFrame(true, ws.OpText, []byte("one")))
+	require.NoError(t, err)
+	_, err = conn.Write(append(clientFrame(false, ws.OpBinary, []byte("tw")), clientFrame(true, ws.OpContinuation, []byte("o"))...))
+	require.NoError(t, err)
+	frame := clientFrame(true, ws.OpText, []byte("three, in two halves"))
+	_, err = conn.Write(frame[:12])
+	require.NoError(t, err)
+	time.Sleep(150 * time.Millisecond)
+	_, err = conn.Write(frame[12:])
+	require.NoError(t, err)
+
+	want := []result{
+		{websocket.MessageText, "prefix:one", true, nil},
+		{websocket.MessageBinary, "two", true, nil},
+		{0, "lost:", false, context.DeadlineExceeded},
+		{websocket.MessageText, "kept:three, in two halves", false, nil},
+	}
+	for i, w := range want {
+		select {
+		case r := <-got:
+			assert.ErrorIs(t, r.err, w.err, "read %d", i)
+			if w.err == nil {
+				assert.NoError(t, r.err, "read %d", i)
+			}
+			assert.Equal(t, w.typ, r.typ, "read %d", i)
+			assert.Equal(t, w.data, r.data, "read %d", i)
+			assert.Equal(t, w.same, r.same, "read %d: reused the buffer", i)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("read %d did not return", i)
+		}
+	}
+}
+
 func TestCloseHandshakeFromServer(t *testing.T) {
 	t.Parallel()
 	closed := make(chan error, 1)

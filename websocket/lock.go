@@ -15,18 +15,22 @@ import (
 //
 // The zero value is unlocked. It costs 24 bytes, against a channel's hundred.
 type turnLock struct {
-	held    atomic.Bool
-	waiters atomic.Int32 // goroutines in lockSlow
-	mu      sync.Mutex   // guards wake
-	wake    chan struct{}
+	state atomic.Int32 // bit 0: held; the rest: goroutines waiting in lockSlow, times 2
+	mu    sync.Mutex   // guards wake
+	wake  chan struct{}
 }
+
+const (
+	turnHeld   = 1
+	turnWaiter = 2
+)
 
 // errLockClosed is what lock returns when done was closed first.
 var errLockClosed = errors.New("websocket: connection closed while waiting for its turn")
 
 // lock takes l, giving up with ctx.Err() when ctx ends or errLockClosed when done is closed.
 func (l *turnLock) lock(ctx context.Context, done <-chan struct{}) error {
-	if l.held.CompareAndSwap(false, true) {
+	if l.state.CompareAndSwap(0, turnHeld) {
 		return nil
 	}
 	return l.lockSlow(ctx, done)
@@ -34,13 +38,16 @@ func (l *turnLock) lock(ctx context.Context, done <-chan struct{}) error {
 
 func (l *turnLock) lockSlow(ctx context.Context, done <-chan struct{}) error {
 	for {
+		if l.tryLock() {
+			return nil
+		}
 		l.mu.Lock()
-		// Counted before the attempt: an unlock that comes after a failed attempt then sees
-		// the waiter, and closes the channel it waits on (made below, under mu, before unlock
-		// can take mu to close it).
-		l.waiters.Add(1)
-		if l.held.CompareAndSwap(false, true) {
-			l.waiters.Add(-1)
+		// Counted as a waiter first, then one more try: an unlock that comes after that try
+		// failed sees the waiter, and closes the channel it waits on (made below, under mu,
+		// before unlock can take mu to close it).
+		l.state.Add(turnWaiter)
+		if l.tryLock() {
+			l.state.Add(-turnWaiter)
 			l.mu.Unlock()
 			return nil
 		}
@@ -57,19 +64,32 @@ func (l *turnLock) lockSlow(ctx context.Context, done <-chan struct{}) error {
 		case <-done:
 			err = errLockClosed
 		}
-		l.waiters.Add(-1)
+		l.state.Add(-turnWaiter)
 		if err != nil {
 			return err
 		}
 	}
 }
 
+// tryLock takes l if it is free, whoever waits.
+func (l *turnLock) tryLock() bool {
+	for {
+		s := l.state.Load()
+		if s&turnHeld != 0 {
+			return false
+		}
+		if l.state.CompareAndSwap(s, s|turnHeld) {
+			return true
+		}
+	}
+}
+
 // unlock gives l back and wakes whoever waits for it; they compete for it again.
 func (l *turnLock) unlock() {
-	l.held.Store(false)
-	if l.waiters.Load() == 0 {
-		return
+	if l.state.CompareAndSwap(turnHeld, 0) {
+		return // nobody waits
 	}
+	l.state.Add(-turnHeld)
 	l.mu.Lock()
 	if l.wake != nil {
 		close(l.wake)

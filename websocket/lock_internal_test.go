@@ -30,7 +30,7 @@ func TestTurnLockExcludes(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, 8*2000, counter)
-	assert.Zero(t, l.waiters.Load(), "no waiter left counted")
+	assert.Zero(t, l.state.Load(), "free, and no waiter left counted")
 }
 
 // TestTurnLockGivesUp checks that a waiter leaves when its context ends or the connection
@@ -59,7 +59,7 @@ func TestTurnLockGivesUp(t *testing.T) {
 		t.Fatal("a waiter was not woken by unlock")
 	}
 	l.unlock()
-	assert.Zero(t, l.waiters.Load())
+	assert.Zero(t, l.state.Load())
 }
 
 // TestHandshakeRequestRoundTrip checks that what a connection keeps of its request comes back

@@ -18,18 +18,19 @@ import (
 // readState is where reading stands between frames and between calls, so that a Read cut
 // short by its context resumes where it stopped.
 type readState struct {
-	remain  int64 // payload bytes of the current frame not yet read
-	total   int64 // bytes announced so far for the message, across its frames
-	maskPos int
-	msg     []byte     // what Read has assembled of the message
-	ctrl    *[125]byte // a control frame's payload; made for the first one
-	utf8    utf8Checker
-	typ     MessageType
-	mask    [4]byte
-	inMsg   bool // a data message has started and not ended
-	fin     bool // the current frame ends the message
-	masked  bool
-	rsv     byte // reserved bits of the message's first frame: an extension encoded it
+	remain   int64 // payload bytes of the current frame not yet read
+	total    int64 // bytes announced so far for the message, across its frames
+	maskPos  int
+	msg      []byte // what Read has assembled of the message, from msgStart on
+	msgStart int
+	ctrl     *[125]byte // a control frame's payload; made for the first one
+	utf8     utf8Checker
+	typ      MessageType
+	mask     [4]byte
+	inMsg    bool // a data message has started and not ended
+	fin      bool // the current frame ends the message
+	masked   bool
+	rsv      byte // reserved bits of the message's first frame: an extension encoded it
 }
 
 // Read reads the next whole data message, reassembling fragments and handling the control
@@ -43,20 +44,35 @@ type readState struct {
 //
 // Only one goroutine may read at a time.
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	typ, msg, err := c.ReadAppend(ctx, nil)
+	if err == nil && msg == nil {
+		msg = []byte{}
+	}
+	return typ, msg, err
+}
+
+// ReadAppend is Read that appends the message to dst and returns the extended slice, so that
+// a loop reusing one buffer reads without allocating:
+//
+//	typ, buf, err = c.ReadAppend(ctx, buf[:0])
+//
+// On an error the returned slice is dst. A message continued after a Read or ReadAppend cut
+// short by its context is appended to the dst of the call that completes it.
+func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	// No defers here: this frame is on the stack while an idle connection waits, and a
 	// small one lets the goroutine park on the runtime's smallest stack.
 	if err := c.lock(ctx, &c.readMu); err != nil {
-		return 0, nil, err
+		return 0, dst, err
 	}
 	c.rdeadline.begin(ctx, c.firstFrame)
 	var err error
 	if len(c.late) == 0 {
 		err = c.waitIdle(ctx)
 	}
-	var typ MessageType
-	var msg []byte
+	typ := MessageType(0)
+	msg := dst
 	if err == nil {
-		typ, msg, err = c.readLocked(ctx)
+		typ, msg, err = c.readLocked(ctx, dst)
 	}
 	c.rdeadline.end(c.firstFrame)
 	c.readMu.unlock()
@@ -73,24 +89,38 @@ func (c *Conn) popLate() (lateMessage, bool) {
 	return m, true
 }
 
-// readLocked is Read once the next bytes are there (see waitIdle).
-func (c *Conn) readLocked(ctx context.Context) (MessageType, []byte, error) {
+// readLocked is ReadAppend once the next bytes are there (see waitIdle).
+func (c *Conn) readLocked(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if m, ok := c.popLate(); ok {
-		return m.typ, m.data, nil
+		if dst == nil {
+			return m.typ, m.data, nil
+		}
+		return m.typ, append(dst, m.data...), nil
+	}
+	// A message cut short by a context has its first part in the buffer of the call that
+	// started it; otherwise the message goes straight into dst.
+	resumed := c.rd.inMsg && c.rd.msg != nil
+	if !resumed {
+		c.rd.msg, c.rd.msgStart = dst, len(dst)
 	}
 	typ, err := c.readMessageLocked(ctx, true)
 	if err != nil {
-		return 0, nil, err
+		return 0, dst, err
 	}
-	msg := c.rd.msg
-	c.rd.msg = nil
+	msg, start := c.rd.msg, c.rd.msgStart
+	c.rd.msg, c.rd.msgStart = nil, 0
 	if c.rd.rsv != 0 {
-		if msg, err = c.decode(typ, msg); err != nil {
-			return 0, nil, err
+		decoded, err := c.decode(typ, msg[start:])
+		if err != nil {
+			return 0, dst, err
 		}
+		if start == 0 && !resumed {
+			return typ, decoded, nil
+		}
+		msg = append(msg[:start], decoded...)
 	}
-	if msg == nil {
-		msg = []byte{}
+	if resumed {
+		msg = append(dst, msg[start:]...)
 	}
 	return typ, msg, nil
 }
@@ -439,7 +469,7 @@ func (c *Conn) readerLocked(ctx context.Context) (MessageType, io.Reader, error)
 			return 0, nil, err
 		}
 	}
-	c.rd.msg = nil
+	c.rd.msg, c.rd.msgStart = nil, 0
 	if err := c.nextDataFrame(ctx); err != nil {
 		return 0, nil, err
 	}
@@ -495,7 +525,17 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return c.readPayload(r.ctx, p)
+	n, err := c.readPayload(r.ctx, p)
+	if err == nil && c.rd.remain == 0 && c.rd.fin {
+		// The message's last bytes: say so now, saving the caller a call that would only
+		// return io.EOF.
+		r.eof = true
+		if _, err := c.endMessage(); err != nil {
+			return n, err
+		}
+		return n, io.EOF
+	}
+	return n, err
 }
 
 // ctxErr is ctx.Err(), also when the network deadline taken from ctx fired a moment before

@@ -2,10 +2,11 @@
 // Upgrade with zero Options (no extensions, so no compression), then read
 // and write whole messages on the handler's goroutine.
 //
-// -api picks how messages are read: "read" is Conn.Read, which returns a
-// fresh slice per message; "reader" is Conn.Reader streamed into a reused
-// buffer, which allocates only a small reader per message. The default is
-// the one that measured faster (see README.md). By default the handler
+// -api picks how messages are read: "append" is Conn.ReadAppend into one
+// reused buffer, which allocates nothing per message; "read" is Conn.Read,
+// which returns a fresh slice per message; "reader" is Conn.Reader streamed
+// into a reused buffer, which allocates only a small reader per message. The
+// default is the one that measured fastest (see README.md). By default the handler
 // returns after Upgrade and the echo runs on its own goroutine, as
 // websocket.Upgrade's documentation advises (net/http then frees its
 // per-request buffers); -go=false and -no-ping start variants for comparison.
@@ -24,7 +25,7 @@ import (
 )
 
 func main() {
-	api := flag.String("api", "reader", "how to read messages: read or reader")
+	api := flag.String("api", "append", "how to read messages: append, read or reader")
 	spawn := flag.Bool("go", true, "echo on a new goroutine and return from the handler, as websocket.Upgrade's documentation advises and websocket.Handler does (-go=false keeps net/http's goroutine, for comparison)")
 	noPing := flag.Bool("no-ping", false, "turn automatic pings off (a variant for comparison)")
 	flag.Parse()
@@ -34,6 +35,8 @@ func main() {
 	}
 	var echo func(*websocket.Conn)
 	switch *api {
+	case "append":
+		echo = echoAppend
 	case "read":
 		echo = echoRead
 	case "reader":
@@ -56,6 +59,21 @@ func main() {
 		defer c.Close(websocket.StatusNormalClosure, "")
 		echo(c)
 	}))
+}
+
+func echoAppend(c *websocket.Conn) {
+	ctx := context.Background()
+	var buf []byte
+	for {
+		typ, msg, err := c.ReadAppend(ctx, buf[:0])
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+		buf = msg
+	}
 }
 
 func echoRead(c *websocket.Conn) {
