@@ -45,32 +45,37 @@ func newPeerServer(t *testing.T, proto string) *peerServer {
 		conns:  make(chan *eventsource.EventSource, 16),
 		open:   map[*eventsource.EventSource]bool{},
 	}
-	ps.testServer = serveHandler(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !eventsource.IsEventSource(r) || r.URL.Path != "/stream" {
-			w.Header().Set("Content-Type", "text/html")
-			_, _ = w.Write([]byte("<!doctype html><title>herald</title>"))
-			return
-		}
-		es, err := eventsource.New(w, r, &eventsource.Options{
+	// Handler returns from ServeHTTP as soon as Accept has on HTTP/1.1: the peers read
+	// streams that live on after their handler returned.
+	ps.testServer = serveHandler(t, proto, &eventsource.Handler{
+		Options: &eventsource.Options{
 			Retry:  300 * time.Millisecond,
 			Header: http.Header{"Access-Control-Allow-Origin": {"*"}},
-		})
-		if err != nil {
-			t.Errorf("New: %v", err)
-			return
-		}
-		ps.mu.Lock()
-		ps.open[es] = true
-		ps.mu.Unlock()
-		if err := ps.stream.Subscribe(es); err != nil {
-			t.Errorf("Subscribe: %v", err)
-		}
-		ps.conns <- es
-		<-es.Done()
-		ps.mu.Lock()
-		delete(ps.open, es)
-		ps.mu.Unlock()
-	}))
+		},
+		Accept: func(es *eventsource.EventSource) {
+			if es.Request().URL.Path != "/stream" {
+				_ = es.Close()
+				return
+			}
+			ps.mu.Lock()
+			ps.open[es] = true
+			ps.mu.Unlock()
+			if err := ps.stream.Subscribe(es); err != nil {
+				t.Errorf("Subscribe: %v", err)
+			}
+			ps.conns <- es
+			go func() {
+				<-es.Done()
+				ps.mu.Lock()
+				delete(ps.open, es)
+				ps.mu.Unlock()
+			}()
+		},
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<!doctype html><title>herald</title>"))
+		}),
+	})
 	return ps
 }
 
