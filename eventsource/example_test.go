@@ -30,21 +30,32 @@ func ExampleNew() {
 		}
 		log.Printf("stream %s resuming after %q", es.URL(), es.LastEventID())
 		_ = es.Send("Breaking News!", eventsource.Event{Type: "notification", ID: "99"})
-		<-es.Done()
+		if !es.Hijacked() { // HTTP/2: the ResponseWriter must be kept until the end
+			<-es.Done()
+		}
 	})
+}
+
+// Handler serves a route of event streams; with a Stream, its handler returns at once and an
+// idle stream costs a few KiB.
+func ExampleHandler() {
+	news := eventsource.NewStream(&eventsource.StreamOptions{HistoryLimit: 1000, HistoryAge: time.Hour})
+	http.Handle("/news", &eventsource.Handler{
+		Accept:  func(es *eventsource.EventSource) { _ = news.Subscribe(es) },
+		Options: &eventsource.Options{Retry: 10 * time.Second},
+		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, "news.html")
+		}),
+	})
+	_, _ = news.Publish(`{"headline":"..."}`, eventsource.Event{Type: "news"})
 }
 
 // A Stream replays what a reconnecting client missed.
 func ExampleStream() {
 	news := eventsource.NewStream(&eventsource.StreamOptions{HistoryLimit: 3})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		es, err := eventsource.New(w, r, nil)
-		if err != nil {
-			return
-		}
-		_ = news.Subscribe(es)
-		<-es.Done()
-	}))
+	srv := httptest.NewServer(&eventsource.Handler{
+		Accept: func(es *eventsource.EventSource) { _ = news.Subscribe(es) },
+	})
 	defer srv.Close()
 
 	for _, headline := range []string{"one", "two", "three", "four", "five"} {
@@ -54,6 +65,7 @@ func ExampleStream() {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		req.Header.Set("Accept", "text/event-stream")
 		req.Header.Set("Last-Event-ID", lastEventID)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -20,13 +20,16 @@ type Options struct {
 
 	// Header holds extra response headers (for example Access-Control-Allow-Origin), added to
 	// those already set on the http.ResponseWriter's Header before New was called.
-	// Content-Type, Cache-Control and X-Accel-Buffering are always set by New.
+	// Content-Type, Cache-Control and X-Accel-Buffering are always set by New, and on a
+	// connection it takes over, Connection: close and Date (unless set); Content-Length,
+	// Transfer-Encoding, Trailer, Keep-Alive and Upgrade are dropped.
 	Header http.Header
 
-	// WriteTimeout bounds each write to the client (one batch of events and its flush). A
-	// client that reads nothing for that long (on HTTP/1, for at least half of it: the
-	// deadline is moved only when less than half is left) is disconnected: Done is closed and
-	// Err reports the timeout. Zero means 10 seconds.
+	// WriteTimeout bounds each write to the client (one batch of events and its flush) that
+	// has to wait for it. A client that reads nothing for that long (through an HTTP/1
+	// ResponseWriter, for at least half of it: the deadline is moved only when less than half
+	// is left) is disconnected: Done is closed and Err reports the timeout. Zero means 10
+	// seconds.
 	WriteTimeout time.Duration
 
 	// QueueLimit bounds the bytes that Send and Ping may queue while earlier events are still
