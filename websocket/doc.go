@@ -41,7 +41,7 @@
 //
 // # Concurrency
 //
-// One goroutine reads (Read, Reader, or NetConn's Read); any number write (Write, Writer,
+// One goroutine reads (Read, ReadAppend, Reader, or NetConn's Read); any number write (Write, Writer,
 // Ping, Close). Control frames are answered by the reader, so a connection must be read for
 // pongs and the closing handshake to complete. Writes are serialized by the connection and
 // bounded by Options.WriteQueueLimit; a context ends a call, not the connection (see Conn).
@@ -66,7 +66,9 @@
 //
 // On plain TCP an idle connection holds no read buffer: buffers are borrowed from a pool when
 // bytes arrive and returned when they have been consumed. Read and Reader wait in shallow
-// frames, so a goroutine that does little else parks on the runtime's smallest stack. Serve
+// frames, so a goroutine that does little else parks on the runtime's smallest stack.
+// ReadAppend reads into a buffer the caller reuses, allocating nothing per message; Read
+// returns a new slice each time, which the caller may keep. Serve
 // each connection on its own goroutine and return from the handler (Handler does): net/http
 // then frees what it holds for the request. Writes above 1 KiB go straight from the caller's
 // slice to the socket with one vectored write.
