@@ -8,9 +8,11 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +24,17 @@ import (
 )
 
 // esServer serves the echo handler with the given event interval until the test ends.
-func esServer(t *testing.T, proto string, interval time.Duration) *httptest.Server {
+func esServer(t *testing.T, proto string, interval time.Duration) *esTestServer {
 	t.Helper()
 	stop := make(chan struct{})
 	cfg := config{deflate: true, interval: interval}
-	srv := httptest.NewUnstartedServer(newHandler(cfg, &websocket.Registry{}, stop))
+	srv := &esTestServer{Server: httptest.NewUnstartedServer(newHandler(cfg, &websocket.Registry{}, stop))}
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		srv.mu.Lock()
+		srv.conns = append(srv.conns, c)
+		srv.mu.Unlock()
+		return ctx
+	}
 	if proto == "HTTP/2" {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
@@ -40,8 +48,26 @@ func esServer(t *testing.T, proto string, interval time.Duration) *httptest.Serv
 	return srv
 }
 
+// esTestServer is an httptest.Server that can cut every connection it accepted, including
+// those the event streams took over from net/http (which CloseClientConnections does not see).
+type esTestServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// cutAll closes every connection the server accepted.
+func (s *esTestServer) cutAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = nil
+}
+
 // esGet opens a stream and returns the response and a reader of its body, for 20 s at most.
-func esGet(t *testing.T, srv *httptest.Server, path string, header http.Header) (*http.Response, *bufio.Reader) {
+func esGet(t *testing.T, srv *esTestServer, path string, header http.Header) (*http.Response, *bufio.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -154,7 +180,7 @@ func TestEventSourcePeerBrowser(t *testing.T) {
 
 // checkTicksAndResume reads three ticks from first on, cuts every connection, and checks the
 // client resumes after the last tick it had (or the page's ticks, for a browser).
-func checkTicksAndResume(t *testing.T, p *testpeers.Proc, srv *httptest.Server, protocol string, first int) {
+func checkTicksAndResume(t *testing.T, p *testpeers.Proc, srv *esTestServer, protocol string, first int) {
 	t.Helper()
 	next := first
 	for deadline := time.Now().Add(30 * time.Second); next < first+3; {
@@ -170,7 +196,7 @@ func checkTicksAndResume(t *testing.T, p *testpeers.Proc, srv *httptest.Server, 
 			next++
 		}
 	}
-	srv.CloseClientConnections()
+	srv.cutAll()
 	// The client notices the drop (an error event), comes back after retry: 10000 and
 	// resumes after the last tick it received: every tick, before and after, follows the
 	// previous one.
