@@ -1,6 +1,9 @@
 package eventsource
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+)
 
 // Handler is the route-level form of New: an http.Handler that starts an event stream for each
 // EventSource request, hands it to Accept, and passes every other request to Fallback.
@@ -42,7 +45,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	es, err := New(w, r, h.Options)
 	if err != nil {
-		if err == ErrNotSupported {
+		if errors.Is(err, ErrNotSupported) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 		return
