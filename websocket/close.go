@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -202,7 +204,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		reason = ""
 	}
 	if !c.closeSent.CompareAndSwap(false, true) {
-		<-c.closed
+		<-c.closing.done()
 		return ErrClosed
 	}
 	var buf [125]byte
@@ -234,7 +236,7 @@ func (c *Conn) CloseNow() error {
 func (c *Conn) awaitPeerClose(deadline time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if c.readMu.lock(ctx, c.closed) != nil {
+	if c.readMu.lock(ctx, c.closing.done()) != nil {
 		return // the connection closed, or the deadline passed, while another goroutine read
 	}
 	defer c.readMu.unlock()
@@ -276,15 +278,54 @@ type lateMessage struct {
 
 // shut closes the network connection once, recording why. Pending and later calls report err.
 func (c *Conn) shut(err error) {
-	c.closeOnce.Do(func() {
-		c.err = err
-		c.stopPings()
-		close(c.closed)
-		_ = c.conn.Close()
-		if c.registry != nil {
-			c.registry.remove(c)
+	if !c.closing.fire(func() { c.err = err }) {
+		return
+	}
+	c.stopPings()
+	_ = c.conn.Close()
+	if c.registry != nil {
+		c.registry.remove(c)
+	}
+}
+
+// closeSignal says that a connection has closed: a flag to test and, for those who wait, a
+// channel, made only when someone asks for it (most connections never need one).
+type closeSignal struct {
+	mu  sync.Mutex
+	set atomic.Bool
+	ch  chan struct{}
+}
+
+// fire sets the signal, after running record, and reports whether this call set it (only the
+// first does).
+func (s *closeSignal) fire(record func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set.Load() {
+		return false
+	}
+	record()
+	s.set.Store(true)
+	if s.ch != nil {
+		close(s.ch)
+	}
+	return true
+}
+
+// isSet reports whether the signal has fired; what record wrote is then visible.
+func (s *closeSignal) isSet() bool { return s.set.Load() }
+
+// done returns a channel closed when the signal fires.
+func (s *closeSignal) done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+		if s.set.Load() {
+			close(s.ch)
 		}
-	})
+	}
+	return s.ch
 }
 
 // fail sends a close frame for a protocol failure, best effort, and closes the connection.

@@ -77,8 +77,7 @@ type Conn struct {
 
 	// closing
 	closeSent atomic.Bool
-	closed    chan struct{}
-	closeOnce sync.Once
+	closing   closeSignal
 	err       error // why the connection closed; set before closed is closed
 	registry  *Registry
 }
@@ -105,7 +104,6 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
 		},
-		closed:    make(chan struct{}),
 		rb:        newReadBuf(nc, pending),
 		rdeadline: deadline{conn: nc},
 		wdeadline: deadline{conn: nc, write: true},
@@ -160,16 +158,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 func (c *Conn) BufferedAmount() int64 { return c.queued.Load() }
 
 // Done returns a channel that is closed when the connection has closed.
-func (c *Conn) Done() <-chan struct{} { return c.closed }
+func (c *Conn) Done() <-chan struct{} { return c.closing.done() }
 
 // Err returns why the connection closed, or nil while it is open.
 func (c *Conn) Err() error {
-	select {
-	case <-c.closed:
+	if c.closing.isSet() {
 		return c.err
-	default:
-		return nil
 	}
+	return nil
 }
 
 // lock takes l, giving up when ctx ends or the connection closes.
@@ -177,7 +173,7 @@ func (c *Conn) lock(ctx context.Context, l *turnLock) error {
 	if l.state.CompareAndSwap(0, turnHeld) {
 		return nil
 	}
-	if err := l.lockSlow(ctx, c.closed); err != nil {
+	if err := l.lockSlow(ctx, c.closing.done()); err != nil {
 		if err == errLockClosed {
 			return c.closedErr()
 		}
@@ -194,14 +190,7 @@ func (c *Conn) closedErr() error {
 	return ErrClosed
 }
 
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosed() bool { return c.closing.isSet() }
 
 // deadline applies a context's deadline and cancellation to one direction of the network
 // connection, for one operation at a time. Between operations the connection keeps a base

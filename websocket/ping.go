@@ -60,7 +60,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	case <-ctx.Done():
 		c.dropPing(p)
 		return ctx.Err()
-	case <-c.closed:
+	case <-c.closing.done():
 		return c.closedErr()
 	}
 }
