@@ -163,7 +163,9 @@ func (es *EventSource) handOff(batch [][]byte) bool {
 func (es *EventSource) write(batch [][]byte) (time.Time, error) {
 	now := time.Now()
 	if es.conn != nil {
-		es.setWriteDeadline(now.Add(es.writeTimeout))
+		if !es.moveDeadline(now.Add(es.writeTimeout)) {
+			return now, ErrClosed
+		}
 		bufs := net.Buffers(batch)
 		_, err := bufs.WriteTo(es.conn)
 		return now, err
@@ -171,8 +173,10 @@ func (es *EventSource) write(batch [][]byte) (time.Time, error) {
 	// On HTTP/1 a deadline stays set between writes (see below), so it is moved only when
 	// less than half the timeout is left: most writes skip the cost of moving it.
 	if es.h2 || es.deadline.Sub(now) < es.writeTimeout/2 {
+		if !es.moveDeadline(now.Add(es.writeTimeout)) {
+			return now, ErrClosed
+		}
 		es.deadline = now.Add(es.writeTimeout)
-		_ = es.rc.SetWriteDeadline(es.deadline)
 	}
 	var err error
 	for _, b := range batch {
@@ -190,6 +194,18 @@ func (es *EventSource) write(batch [][]byte) (time.Time, error) {
 		_ = es.rc.SetWriteDeadline(time.Time{})
 	}
 	return now, err
+}
+
+// moveDeadline sets the write deadline to t, unless the stream has ended badly: closeWith
+// has then set it to cut the write, and must not be undone (both happen under es.mu).
+func (es *EventSource) moveDeadline(t time.Time) bool {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.closed && es.err != nil {
+		return false
+	}
+	es.setWriteDeadline(t)
+	return true
 }
 
 // setWriteDeadline sets the write deadline of the connection or the ResponseWriter.
