@@ -13,7 +13,7 @@ import (
 //
 // A handshake is always a GET over HTTP/1.1 (Upgrade refuses anything else), so neither is kept.
 type handshakeRequest struct {
-	url        *url.URL
+	url        *url.URL // nil when parsing requestURI gives it back
 	host       string
 	remoteAddr string
 	requestURI string
@@ -21,11 +21,18 @@ type handshakeRequest struct {
 	tls        *tls.ConnectionState
 }
 
-// snapshotRequest keeps what Conn.Request returns of r. The URL is shared with r: it is
-// copied by Conn.Request, never changed here.
+// snapshotRequest keeps what Conn.Request returns of r. The URL is shared with r, unless it
+// is just the parsed request URI (as net/http makes it), which is then parsed again when
+// asked for; it is copied by Conn.Request, never changed here.
 func snapshotRequest(r *http.Request) handshakeRequest {
+	u := r.URL
+	if r.RequestURI != "" && u != nil {
+		if again, err := url.ParseRequestURI(r.RequestURI); err == nil && *again == *u {
+			u = nil
+		}
+	}
 	return handshakeRequest{
-		url:        r.URL,
+		url:        u,
 		host:       r.Host,
 		remoteAddr: r.RemoteAddr,
 		requestURI: r.RequestURI,
@@ -36,10 +43,16 @@ func snapshotRequest(r *http.Request) handshakeRequest {
 
 // request rebuilds the request, with fresh URL and header copies the caller may change.
 func (h *handshakeRequest) request() *http.Request {
-	if h.url == nil {
+	var u url.URL
+	switch {
+	case h.url != nil:
+		u = *h.url
+	case h.requestURI != "":
+		parsed, _ := url.ParseRequestURI(h.requestURI) // it parsed when the snapshot was taken
+		u = *parsed
+	default:
 		return nil
 	}
-	u := *h.url
 	return &http.Request{
 		Method:     http.MethodGet,
 		URL:        &u,
