@@ -17,7 +17,7 @@ import (
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{64, 1024, 16384} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			for _, api := range []string{"Read", "Reader"} {
+			for _, api := range []string{"ReadAppend", "Read", "Reader"} {
 				b.Run(api, func(b *testing.B) { benchEcho(b, size, api) })
 			}
 		})
@@ -54,13 +54,18 @@ func serveBench(b *testing.B, api string) string {
 	return serveTB(b, &websocket.Options{PingInterval: -1}, func(c *websocket.Conn) {
 		ctx := context.Background()
 		var buf bytes.Buffer
+		var scratch []byte
 		for {
 			var typ websocket.MessageType
 			var data []byte
 			var err error
-			if api == "Read" {
+			switch api {
+			case "ReadAppend":
+				typ, data, err = c.ReadAppend(ctx, scratch[:0])
+				scratch = data
+			case "Read":
 				typ, data, err = c.Read(ctx)
-			} else {
+			default:
 				var rd io.Reader
 				typ, rd, err = c.Reader(ctx)
 				if err == nil {

@@ -69,6 +69,9 @@ type Conn struct {
 	queued    atomic.Int64
 	// closeWritten is set, under frameMu, once a close frame went out; nothing follows it.
 	closeWritten bool
+	// fragmenting is set, under frameMu, while a Writer's message has frames still to come:
+	// a whole message must then wait for the turn of whole messages (msgMu).
+	fragmenting bool
 
 	// pings
 	pingMu    sync.Mutex

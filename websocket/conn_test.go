@@ -118,6 +118,52 @@ func TestEchoThroughGobwasClient(t *testing.T) {
 	assert.Equal(t, "héllo 🌍", string(got))
 }
 
+// writeOneWay writes msg whole with Write or, fragmented, in three frames with a Writer.
+func writeOneWay(c *websocket.Conn, msg []byte, fragmented bool) error {
+	ctx := context.Background()
+	if !fragmented {
+		return c.Write(ctx, websocket.MessageBinary, msg)
+	}
+	w, err := c.Writer(ctx, websocket.MessageBinary)
+	if err != nil {
+		return err
+	}
+	third := len(msg) / 3
+	for _, part := range [][]byte{msg[:third], msg[third : 2*third], msg[2*third:]} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Microsecond) // as a producer of fragments would: others get to write meanwhile
+	}
+	return w.Close()
+}
+
+// readWholeStrictly reads the frames of one server message, failing the test when a data
+// frame other than a continuation comes inside it.
+func readWholeStrictly(t *testing.T, rw io.Reader) []byte {
+	t.Helper()
+	var msg []byte
+	for first := true; ; first = false {
+		h, err := ws.ReadHeader(rw)
+		require.NoError(t, err)
+		require.False(t, h.OpCode.IsControl(), "no control frame expected")
+		if first {
+			require.Equal(t, ws.OpBinary, h.OpCode)
+		} else {
+			require.Equal(t, ws.OpContinuation, h.OpCode, "a frame of another message came inside a fragmented one")
+		}
+		p := make([]byte, h.Length)
+		_, err = io.ReadFull(rw, p)
+		require.NoError(t, err)
+		msg = append(msg, p...)
+		if h.Fin {
+			return msg
+		}
+	}
+}
+
+// TestConcurrentWritesStayWhole has goroutines write whole messages and fragmented ones at
+// once: no frame of one message may land between the frames of another.
 func TestConcurrentWritesStayWhole(t *testing.T) {
 	t.Parallel()
 	const writers, each = 8, 50
@@ -127,7 +173,7 @@ func TestConcurrentWritesStayWhole(t *testing.T) {
 			wg.Go(func() {
 				msg := bytes.Repeat([]byte{byte('a' + w)}, 3000+w*1000)
 				for range each {
-					if err := c.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
+					if err := writeOneWay(c, msg, w%2 == 0); err != nil {
 						t.Error(err)
 						return
 					}
@@ -141,8 +187,7 @@ func TestConcurrentWritesStayWhole(t *testing.T) {
 	rw := clientReader(conn, br)
 	counts := map[byte]int{}
 	for range writers * each {
-		got, _, err := wsutil.ReadServerData(rw)
-		require.NoError(t, err)
+		got := readWholeStrictly(t, rw)
 		require.NotEmpty(t, got)
 		w := got[0]
 		require.Len(t, got, 3000+int(w-'a')*1000)

@@ -23,7 +23,35 @@ import (
 // check. Cancelling ctx before any byte of the message went out leaves the connection usable;
 // cancelling it halfway through closes the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	return c.writeMessage(ctx, typ, p, false)
+	if c.ext != nil || (typ != MessageText && typ != MessageBinary) {
+		return c.writeMessage(ctx, typ, p, false)
+	}
+	if err := c.enqueue(len(p)); err != nil {
+		return err
+	}
+	err := c.writeWhole(ctx, ws.OpCode(typ), p)
+	c.queued.Add(-int64(len(p)))
+	return err
+}
+
+// writeWhole writes a message of one frame that no extension encodes. It needs only the
+// frame's turn, unless a Writer is between two frames of its message: then it waits for the
+// turn of whole messages, until that message has ended.
+func (c *Conn) writeWhole(ctx context.Context, op ws.OpCode, p []byte) error {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
+		return err
+	}
+	if !c.fragmenting {
+		err := c.writeFrameTurn(ctx, true, op, 0, p)
+		c.frameMu.unlock()
+		return err
+	}
+	c.frameMu.unlock()
+	if err := c.lock(ctx, &c.msgMu); err != nil {
+		return err
+	}
+	defer c.msgMu.unlock()
+	return c.writeFrame(ctx, true, op, 0, p)
 }
 
 // writeMessage writes one data message, through the extensions (raw asks them to leave it
@@ -132,6 +160,11 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte,
 		return err
 	}
 	defer c.frameMu.unlock()
+	return c.writeFrameTurn(ctx, fin, op, rsv, p)
+}
+
+// writeFrameTurn is writeFrame once the frame's turn is taken.
+func (c *Conn) writeFrameTurn(ctx context.Context, fin bool, op ws.OpCode, rsv byte, p []byte) error {
 	if c.isClosed() {
 		return c.closedErr()
 	}
@@ -142,6 +175,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op ws.OpCode, rsv byte,
 	n, err := c.writeFrameLocked(fin, op, rsv, p)
 	c.wdeadline.end(time.Time{})
 	if err == nil {
+		c.fragmenting = !fin
 		return nil
 	}
 	if cerr := ctxErr(ctx); cerr != nil {
