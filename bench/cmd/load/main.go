@@ -1,5 +1,5 @@
-// Command load is the benchmark's load client: a raw WebSocket client, cheap
-// enough that the server, not the client, should be the bottleneck.
+// Command load is the benchmark's load client: a raw WebSocket client (bench/internal/wsraw),
+// cheap enough that the server, not the client, should be the bottleneck.
 //
 // Mode echo opens -conns connections, keeps -depth binary messages of -size
 // bytes in flight on each, checks every echo (sequence number and bytes),
@@ -21,9 +21,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
-	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 func main() {
@@ -41,39 +41,24 @@ func main() {
 		hold     = flag.Duration("hold", 5*time.Minute, "idle: the longest time to hold the connections")
 	)
 	flag.Parse()
-	raiseNoFile()
-	var err error
-	switch *mode {
-	case "echo":
-		err = runEcho(*addr, *path, *conns, *size, *depth, *warmup, *duration, *count)
-	case "idle":
-		err = runIdle(*addr, *path, *conns, *dialers, *hold)
-	default:
-		err = fmt.Errorf("unknown -mode %q", *mode)
+	wsraw.Main(*mode, map[string]func() error{
+		"echo": func() error {
+			return runEcho(*addr, *path, *conns, *size, *depth, wsraw.Load{Warmup: *warmup, Duration: *duration, Count: *count})
+		},
+		"idle": func() error { return runIdle(*addr, *path, *conns, *dialers, *hold) },
+	})
+}
+
+// runIdle is mode idle: see the package comment.
+func runIdle(addr, path string, conns, dialers int, hold time.Duration) error {
+	if conns < 1 || dialers < 1 {
+		return fmt.Errorf("need -conns and -dialers above zero")
 	}
+	opts := &wsraw.Options{ReadBuffer: 256, Timeout: 20 * time.Second}
+	cs, err := wsraw.DialAll(conns, dialers, func(int) (*wsraw.Conn, error) { return wsraw.Dial(addr, path, opts) })
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "load:", err)
-		os.Exit(1)
+		return fmt.Errorf("opening %d connections: %w", conns, err)
 	}
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-// cpuSeconds is this process's user+system time so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	wsraw.Hold(cs, hold)
+	return nil
 }
