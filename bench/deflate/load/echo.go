@@ -3,101 +3,92 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
-// counter is one connection's echoed-message count, alone on its cache line.
-type counter struct {
-	n atomic.Int64
-	_ [56]byte
-}
+// numDocs is how many different documents the clients cycle through.
+const numDocs = 64
 
+// runEcho is mode echo: see the package comment.
 func runEcho(addr, path, offer string, conns int, warmup, duration time.Duration) error {
 	if conns < 1 || duration <= 0 {
 		return fmt.Errorf("need -conns and -duration above zero")
 	}
 	docs := makeDocs(numDocs, 1)
-	var w wire
+	var w wsraw.Wire
 	cs := make([]*conn, 0, conns)
-	defer func() {
+	closeAll := func() {
 		for _, c := range cs {
-			c.close()
+			c.Close()
 		}
-	}()
+	}
 	for range conns {
 		c, err := dial(addr, path, offer, &w, 10*time.Second)
-		if err != nil {
-			return err
+		if err == nil && len(cs) > 0 && c.neg.response != cs[0].neg.response {
+			c.Close()
+			err = fmt.Errorf("the server answered %q, then %q", cs[0].neg.response, c.neg.response)
 		}
-		if len(cs) > 0 && c.neg.response != cs[0].neg.response {
-			return fmt.Errorf("the server answered %q, then %q", cs[0].neg.response, c.neg.response)
+		if err != nil {
+			closeAll()
+			return err
 		}
 		cs = append(cs, c)
 	}
 	fmt.Printf("negotiated %s\n", cs[0].neg.response)
-	counters := make([]counter, conns)
-	var (
-		stop atomic.Bool
-		wg   sync.WaitGroup
-	)
-	errc := make(chan error, conns)
-	for i, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := echoLoop(c, docs, i, &counters[i], &stop); err != nil && !stop.Load() {
-				errc <- err
-			}
-		}()
-	}
-	total := func() (n int64) {
-		for i := range counters {
-			n += counters[i].n.Load()
-		}
-		return n
-	}
-	end := func(err error) error {
-		stop.Store(true)
-		for _, c := range cs {
-			c.close()
-		}
-		cs = nil
-		wg.Wait()
+	win, err := wsraw.Run(cs, wsraw.Load{Warmup: warmup, Duration: duration, Wire: &w},
+		func(i int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
+			return echoLoop(c, docs, i, n, stop)
+		})
+	if err != nil {
 		return err
 	}
-
-	select {
-	case err := <-errc:
-		return end(err)
-	case <-time.After(warmup):
-	}
-	n0, t0, cpu0, up0, down0 := total(), time.Now(), cpuSeconds(), w.up.Load(), w.down.Load()
-	fmt.Println("start")
-	select {
-	case err := <-errc:
-		return end(err)
-	case <-time.After(duration):
-	}
-	n1, t1, cpu1, up1, down1 := total(), time.Now(), cpuSeconds(), w.up.Load(), w.down.Load()
-	fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f up=%d down=%d\n", n1-n0, t1.Sub(t0).Seconds(), cpu1-cpu0, up1-up0, down1-down0)
-	return end(nil)
+	fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f up=%d down=%d\n", win.Msgs, win.Secs, win.CPU, win.Up, win.Down)
+	return nil
 }
 
-// numDocs is how many different documents the clients cycle through.
-const numDocs = 64
+// runIdle is mode idle: it opens conns connections, each of which echoes
+// one compressed document (so that the server has built its compression
+// state for it), then holds them idle until told to stop.
+func runIdle(addr, path, offer string, conns, dialers int, hold time.Duration) error {
+	if conns < 1 || dialers < 1 {
+		return fmt.Errorf("need -conns and -dialers above zero")
+	}
+	docs := makeDocs(numDocs, 1)
+	var w wsraw.Wire
+	cs, err := wsraw.DialAll(conns, dialers, func(i int) (*wsraw.Conn, error) {
+		c, err := dial(addr, path, offer, &w, 20*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		// The codec is dropped after this echo: the client sends nothing
+		// more, and 1,000 compressors would cost the client hundreds of MiB.
+		if err := echoOnce(c, newEncoder(c.neg), newDecoder(c.neg), docs[i%len(docs)]); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c.Conn, nil
+	})
+	if err != nil {
+		return fmt.Errorf("opening %d connections: %w", conns, err)
+	}
+	fmt.Printf("negotiated %s\n", cs[0].Extensions())
+	wsraw.Hold(cs, hold)
+	return nil
+}
 
 // echoLoop sends documents one at a time on c, each after the echo of the
 // one before, until stop is set; it checks every echo against what was sent.
 // Connection i sends documents i, i+1, ... (mod numDocs).
-func echoLoop(c *conn, docs [][]byte, i int, n *counter, stop *atomic.Bool) error {
+func echoLoop(c *conn, docs [][]byte, i int, n *wsraw.Counter, stop *atomic.Bool) error {
 	enc, dec := newEncoder(c.neg), newDecoder(c.neg)
 	for seq := i; !stop.Load(); seq++ {
 		if err := echoOnce(c, enc, dec, docs[seq%len(docs)]); err != nil {
 			return err
 		}
-		n.n.Add(1)
+		n.Add(1)
 	}
 	return nil
 }

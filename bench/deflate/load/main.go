@@ -1,6 +1,7 @@
 // Command load is the compressed echo benchmark's load client: a raw
-// WebSocket client that speaks permessage-deflate itself (RFC 7692, on
-// klauspost/compress/flate), so that every server faces the same client.
+// WebSocket client (bench/internal/wsraw) that speaks permessage-deflate
+// itself (RFC 7692, on klauspost/compress/flate), so that every server faces
+// the same client.
 //
 // It offers exactly -offer as its Sec-WebSocket-Extensions header and
 // follows the server's response: it compresses its messages with context
@@ -34,10 +35,9 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"os"
-	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 func main() {
@@ -53,39 +53,8 @@ func main() {
 		hold     = flag.Duration("hold", 5*time.Minute, "idle: the longest time to hold the connections")
 	)
 	flag.Parse()
-	raiseNoFile()
-	var err error
-	switch *mode {
-	case "echo":
-		err = runEcho(*addr, *path, *offer, *conns, *warmup, *duration)
-	case "idle":
-		err = runIdle(*addr, *path, *offer, *conns, *dialers, *hold)
-	default:
-		err = fmt.Errorf("unknown -mode %q", *mode)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "load:", err)
-		os.Exit(1)
-	}
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-// cpuSeconds is this process's user+system time so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	wsraw.Main(*mode, map[string]func() error{
+		"echo": func() error { return runEcho(*addr, *path, *offer, *conns, *warmup, *duration) },
+		"idle": func() error { return runIdle(*addr, *path, *offer, *conns, *dialers, *hold) },
+	})
 }
