@@ -27,14 +27,9 @@ func runEcho(addr, path string, conns, size, depth int, l wsraw.Load) error {
 		}
 		cs = append(cs, c)
 	}
-	w, err := wsraw.Run(cs, l, func(i int, c *wsraw.Conn, n *wsraw.Counter, stop *atomic.Bool) error {
+	return wsraw.Run(cs, l, func(i int, c *wsraw.Conn, n *wsraw.Counter, stop *atomic.Bool) error {
 		return echoLoop(c, size, depth, uint64(i), n, stop)
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f\n", w.Msgs, w.Secs, w.CPU)
-	return nil
 }
 
 // echoLoop keeps depth messages in flight on c until stop is set, checking

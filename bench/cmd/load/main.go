@@ -43,7 +43,8 @@ func main() {
 	flag.Parse()
 	wsraw.Main(*mode, map[string]func() error{
 		"echo": func() error {
-			return runEcho(*addr, *path, *conns, *size, *depth, wsraw.Load{Warmup: *warmup, Duration: *duration, Count: *count})
+			return runEcho(*addr, *path, *conns, *size, *depth, wsraw.Load{Warmup: *warmup, Duration: *duration, Count: *count,
+				Stop: func(w wsraw.Window) { fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f\n", w.Msgs, w.Secs, w.CPU) }})
 		},
 		"idle": func() error { return runIdle(*addr, *path, *conns, *dialers, *hold) },
 	})

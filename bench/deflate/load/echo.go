@@ -38,15 +38,12 @@ func runEcho(addr, path, offer string, conns int, warmup, duration time.Duration
 		cs = append(cs, c)
 	}
 	fmt.Printf("negotiated %s\n", cs[0].neg.response)
-	win, err := wsraw.Run(cs, wsraw.Load{Warmup: warmup, Duration: duration, Wire: &w},
-		func(i int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
-			return echoLoop(c, docs, i, n, stop)
-		})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f up=%d down=%d\n", win.Msgs, win.Secs, win.CPU, win.Up, win.Down)
-	return nil
+	l := wsraw.Load{Warmup: warmup, Duration: duration, Wire: &w, Stop: func(w wsraw.Window) {
+		fmt.Printf("stop msgs=%d secs=%.6f cpu=%.6f up=%d down=%d\n", w.Msgs, w.Secs, w.CPU, w.Up, w.Down)
+	}}
+	return wsraw.Run(cs, l, func(i int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
+		return echoLoop(c, docs, i, n, stop)
+	})
 }
 
 // runIdle is mode idle: it opens conns connections, each of which echoes

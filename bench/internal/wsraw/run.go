@@ -31,6 +31,10 @@ type Load struct {
 	// Wire, when not nil, is the connections' byte counter; the window's Up and Down are read
 	// from it. Nil leaves them zero.
 	Wire *Wire
+	// Stop prints the "stop" line from the window. It is called as soon as the window
+	// closes, before the connections are: the orchestrator reads the server's CPU time at
+	// that line, and the server's work of closing them is not part of the window.
+	Stop func(Window)
 }
 
 // Window is what the client saw in a measured window.
@@ -42,12 +46,12 @@ type Window struct {
 }
 
 // Run runs loop on each connection, each on a goroutine of its own, counting its messages in
-// n, until stop is set. After l.Warmup it prints "start" to stdout and measures a window of
-// l.Duration; the caller prints the "stop" line from what it returns. The first error of a
-// loop ends the run with that error, and so does a loop that returns before stop is set.
-// Run closes the connections (which unblocks loops waiting to read) and waits for the loops
-// before it returns; errors after stop is set are not reported.
-func Run[C interface{ Close() }](cs []C, l Load, loop func(i int, c C, n *Counter, stop *atomic.Bool) error) (Window, error) {
+// n, until stop is set. After l.Warmup it prints "start" to stdout, measures a window of
+// l.Duration and hands it to l.Stop. The first error of a loop ends the run with that error,
+// and so does a loop that returns before stop is set. Run closes the connections (which
+// unblocks loops waiting to read) and waits for the loops before it returns; errors after
+// stop is set are not reported.
+func Run[C interface{ Close() }](cs []C, l Load, loop func(i int, c C, n *Counter, stop *atomic.Bool) error) error {
 	counters := make([]Counter, len(cs))
 	var (
 		stop atomic.Bool
@@ -65,13 +69,13 @@ func Run[C interface{ Close() }](cs []C, l Load, loop func(i int, c C, n *Counte
 			}
 		})
 	}
-	end := func(w Window, err error) (Window, error) {
+	end := func(err error) error {
 		stop.Store(true)
 		for _, c := range cs {
 			c.Close()
 		}
 		wg.Wait()
-		return w, err
+		return err
 	}
 	mark := func() Window {
 		w := Window{CPU: CPUSeconds()}
@@ -86,7 +90,7 @@ func Run[C interface{ Close() }](cs []C, l Load, loop func(i int, c C, n *Counte
 
 	select {
 	case err := <-errc:
-		return end(Window{}, err)
+		return end(err)
 	case <-time.After(l.Warmup):
 	}
 	w0, t0 := mark(), time.Now()
@@ -103,7 +107,7 @@ wait:
 	for {
 		select {
 		case err := <-errc:
-			return end(Window{}, err)
+			return end(err)
 		case <-window.C:
 			break wait
 		case <-tick:
@@ -113,13 +117,14 @@ wait:
 		}
 	}
 	w1, t1 := mark(), time.Now()
-	return end(Window{
+	l.Stop(Window{
 		Msgs: w1.Msgs - w0.Msgs,
 		Secs: t1.Sub(t0).Seconds(),
 		CPU:  w1.CPU - w0.CPU,
 		Up:   w1.Up - w0.Up,
 		Down: w1.Down - w0.Down,
-	}, nil)
+	})
+	return end(nil)
 }
 
 // CPUSeconds is this process's user+system time so far.

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 // dialers is how many subscriber handshakes are in progress at once.
@@ -25,56 +26,36 @@ const dialers = 32
 // the time to the last subscriber. One loop also sends the publishes, so no
 // other goroutine needs to run in the measured part.
 func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout time.Duration) error {
-	var mu sync.Mutex
-	var cs []*conn
 	var raws []*rawConn
 	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range cs {
-			c.close()
-		}
 		for _, r := range raws {
 			r.close()
 		}
 	}()
 
 	// Open and subscribe the subscribers, a few handshakes at a time.
-	next := make(chan struct{}, subs)
-	for range subs {
-		next <- struct{}{}
+	cs, err := wsraw.DialAll(subs, dialers, func(int) (*conn, error) {
+		c, err := dial(addr, path, timeout)
+		if err != nil {
+			return nil, err
+		}
+		if err = c.hello(); err == nil {
+			err = c.subscribe(topic)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	})
+	if err != nil {
+		return fmt.Errorf("opening subscribers: %w", err)
 	}
-	close(next)
-	var wg sync.WaitGroup
-	var dialErr error
-	for range min(dialers, subs) {
-		wg.Go(func() {
-			for range next {
-				c, err := dial(addr, path, timeout)
-				if err == nil {
-					mu.Lock()
-					cs = append(cs, c)
-					mu.Unlock()
-					err = c.hello()
-					if err == nil {
-						err = c.subscribe(topic)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					if dialErr == nil {
-						dialErr = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if dialErr != nil {
-		return fmt.Errorf("opening subscribers: %w", dialErr)
-	}
+	defer func() {
+		for _, c := range cs { // those not yet handed over to the epoll loop
+			c.Close()
+		}
+	}()
 	pub, err := dial(addr, path, timeout)
 	if err != nil {
 		return err
@@ -148,7 +129,7 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 	}
 	for i := 1; i <= warmupPubs+pubs; i++ {
 		if i == warmupPubs+1 {
-			t0, cpu0 = time.Now(), cpuSeconds()
+			t0, cpu0 = time.Now(), wsraw.CPUSeconds()
 			fmt.Println("start")
 		}
 		seq, got, gotReply = int64(i), 0, false
@@ -188,7 +169,7 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 			lat = append(lat, lastAt.Sub(sent))
 		}
 	}
-	t1, cpu1 := time.Now(), cpuSeconds()
+	t1, cpu1 := time.Now(), wsraw.CPUSeconds()
 	fmt.Printf("stop pubs=%d secs=%g cpu=%g\n", pubs, t1.Sub(t0).Seconds(), cpu1-cpu0)
 	var sb strings.Builder
 	sb.WriteString("lat")
@@ -207,6 +188,7 @@ type rawConn struct {
 	pending   []byte // bytes read but not yet parsed
 	frag      []byte // a fragmented message being assembled
 	out       []byte
+	mask      [4]byte
 	nextID    int64
 	lastSeq   int64
 	publisher bool
@@ -217,10 +199,10 @@ type rawConn struct {
 // closes c, which takes the socket out of the Go runtime's poller. Nothing
 // may be buffered in c: the server sends nothing unasked before a publish.
 func (c *conn) raw() (*rawConn, error) {
-	if n := c.br.Buffered(); n > 0 {
+	if n := c.Buffered(); n > 0 {
 		return nil, fmt.Errorf("%d unread bytes before the publishes", n)
 	}
-	f, err := c.nc.File()
+	f, err := c.NetConn().File()
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +211,12 @@ func (c *conn) raw() (*rawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = c.nc.Close()
+	_ = c.NetConn().Close()
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
 		return nil, err
 	}
-	return &rawConn{fd: fd, nextID: c.nextID}, nil
+	return &rawConn{fd: fd, mask: c.Mask, nextID: c.nextID}, nil
 }
 
 // close drops the connection at once (SO_LINGER 0: an RST, no TIME_WAIT).
@@ -309,17 +291,17 @@ func (r *rawConn) frame(b []byte, handle func([]byte) error) (int, error) {
 	}
 	p := b[h : h+n]
 	switch {
-	case op == opPing:
-		return h + n, r.write(appendFrame(r.out[:0], opPong, p))
-	case op == opPong:
+	case op == wsraw.OpPing:
+		return h + n, r.write(wsraw.AppendFrame(r.out[:0], wsraw.Fin|wsraw.OpPong, p, r.mask))
+	case op == wsraw.OpPong:
 		return h + n, nil
-	case op == opClose:
+	case op == wsraw.OpClose:
 		return 0, fmt.Errorf("server closed a connection: %q", p)
-	case op == opText && fin && r.frag == nil:
+	case op == wsraw.OpText && fin && r.frag == nil:
 		return h + n, handle(p)
-	case op == opText && r.frag == nil:
+	case op == wsraw.OpText && r.frag == nil:
 		r.frag = append([]byte{}, p...)
-	case op == opContinuation && r.frag != nil:
+	case op == wsraw.OpContinuation && r.frag != nil:
 		r.frag = append(r.frag, p...)
 		if len(r.frag) > maxMessage {
 			return 0, fmt.Errorf("message over %d bytes", maxMessage)
@@ -340,7 +322,7 @@ func (r *rawConn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := r.nextID
 	r.nextID++
 	var js [256]byte
-	r.out = appendFrame(r.out[:0], opText, nesMessage(js[:0], typ, id, body))
+	r.out = wsraw.AppendFrame(r.out[:0], wsraw.Fin|wsraw.OpText, nesMessage(js[:0], typ, id, body), r.mask)
 	return id, r.write(r.out)
 }
 

@@ -1,6 +1,7 @@
 // Command load is the nes benchmark's load client: nes spoken by hand over a
-// raw WebSocket client (handshake, frames, masks; no library, no
-// compression offered), so that herald and @hapi/nes face the same client.
+// raw WebSocket client (bench/internal/wsraw: handshake, frames, masks; no
+// library, no compression offered), so that herald and @hapi/nes face the
+// same client.
 //
 // Mode requests opens -conns connections, sends each a hello, then keeps
 // -depth requests {type:'request', method:'GET', path:'/h'} in flight on
@@ -37,8 +38,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 func main() {
@@ -58,51 +60,22 @@ func main() {
 		maxTime    = flag.Duration("max-time", 10*time.Minute, "exit with an error after this long, whatever happens")
 	)
 	flag.Parse()
-	raiseNoFile()
 	time.AfterFunc(*maxTime, func() {
 		fmt.Fprintf(os.Stderr, "load: still running after -max-time %v\n", *maxTime)
 		os.Exit(2)
 	})
-	var err error
-	switch *mode {
-	case "requests":
-		if *conns < 1 || *depth < 1 || *duration <= 0 {
-			err = fmt.Errorf("-conns, -depth and -duration must be above zero")
-			break
-		}
-		err = runRequests(*addr, *path, *conns, *depth, *warmup, *duration, *timeout)
-	case "fanout":
-		if *subs < 1 || *pubs < 1 || *warmupPubs < 0 {
-			err = fmt.Errorf("-subs and -pubs must be above zero")
-			break
-		}
-		err = runFanout(*addr, *path, *topic, *subs, *pubs, *warmupPubs, *timeout)
-	default:
-		err = fmt.Errorf("unknown -mode %q", *mode)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "load:", err)
-		os.Exit(1)
-	}
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit.
-func raiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-// cpuSeconds is this process's user+system time so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	wsraw.Main(*mode, map[string]func() error{
+		"requests": func() error {
+			if *conns < 1 || *depth < 1 || *duration <= 0 {
+				return fmt.Errorf("-conns, -depth and -duration must be above zero")
+			}
+			return runRequests(*addr, *path, *conns, *depth, wsraw.Load{Warmup: *warmup, Duration: *duration}, *timeout)
+		},
+		"fanout": func() error {
+			if *subs < 1 || *pubs < 1 || *warmupPubs < 0 {
+				return fmt.Errorf("-subs and -pubs must be above zero")
+			}
+			return runFanout(*addr, *path, *topic, *subs, *pubs, *warmupPubs, *timeout)
+		},
+	})
 }

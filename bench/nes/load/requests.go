@@ -6,59 +6,32 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 // runRequests is mode requests: see the package comment.
-func runRequests(addr, path string, conns, depth int, warmup, duration, timeout time.Duration) error {
+func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time.Duration) error {
 	cs := make([]*conn, 0, conns)
-	defer func() {
-		for _, c := range cs {
-			c.close()
-		}
-	}()
 	for range conns {
 		c, err := dial(addr, path, timeout)
+		if err == nil {
+			cs = append(cs, c)
+			if err = c.hello(); err != nil {
+				err = fmt.Errorf("hello: %w", err)
+			}
+		}
 		if err != nil {
-			return err
-		}
-		cs = append(cs, c)
-		if err := c.hello(); err != nil {
-			return fmt.Errorf("hello: %w", err)
-		}
-	}
-
-	var replies atomic.Int64
-	var stop atomic.Bool
-	errc := make(chan error, conns)
-	for _, c := range cs {
-		go func() { errc <- c.requestLoop(depth, &replies, &stop) }()
-	}
-	// wait sleeps for d unless a connection fails first.
-	wait := func(d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case err := <-errc:
-			if err == nil {
-				err = fmt.Errorf("a connection stopped early")
+			for _, c := range cs {
+				c.Close()
 			}
 			return err
-		case <-t.C:
-			return nil
 		}
 	}
-	if err := wait(warmup); err != nil {
-		return err
-	}
-	n0, t0, cpu0 := replies.Load(), time.Now(), cpuSeconds()
-	fmt.Println("start")
-	if err := wait(duration); err != nil {
-		return err
-	}
-	n1, t1, cpu1 := replies.Load(), time.Now(), cpuSeconds()
-	stop.Store(true)
-	fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", n1-n0, t1.Sub(t0).Seconds(), cpu1-cpu0)
-	return nil
+	l.Stop = func(w wsraw.Window) { fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", w.Msgs, w.Secs, w.CPU) }
+	return wsraw.Run(cs, l, func(_ int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
+		return c.requestLoop(depth, n, stop)
+	})
 }
 
 var (
@@ -69,7 +42,7 @@ var (
 
 // requestLoop keeps depth requests in flight on c until stop is set,
 // counting and checking every reply. Replies may come back in any order.
-func (c *conn) requestLoop(depth int, replies *atomic.Int64, stop *atomic.Bool) error {
+func (c *conn) requestLoop(depth int, replies *wsraw.Counter, stop *atomic.Bool) error {
 	inFlight := make([]int64, 0, depth)
 	for range depth {
 		id, err := c.send("request", getHello)
