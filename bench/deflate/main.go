@@ -28,12 +28,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/proc"
 )
 
+// allServers are the servers under servers/ that take -deflate.
 var allServers = []string{"herald", "gorilla", "gws", "coder", "gobwas"}
 
 // offer is a Sec-WebSocket-Extensions header the client offers.
@@ -120,7 +122,7 @@ func main() {
 }
 
 func (b *bench) run(out string) error {
-	if _, err := os.Stat("deflate/servers"); err != nil {
+	if _, err := os.Stat("deflate"); err != nil {
 		return errors.New("run from bench/: go run ./deflate")
 	}
 	if _, err := exec.LookPath("taskset"); err != nil {
@@ -209,7 +211,7 @@ func (b *bench) build() error {
 		name, _ := splitServer(s)
 		err, done := built[name]
 		if !done {
-			err = goBuild(name, "./deflate/servers/"+name)
+			err = goBuild(name, "./servers/"+name)
 			built[name] = err
 		}
 		if err != nil {
@@ -230,8 +232,7 @@ func (b *bench) build() error {
 func parseServers(s string) ([]string, error) {
 	var out []string
 	for name := range strings.FieldsSeq(strings.ReplaceAll(s, ",", " ")) {
-		dir, _ := splitServer(name)
-		if _, err := os.Stat(filepath.Join("deflate", "servers", dir, "main.go")); err != nil {
+		if dir, _ := splitServer(name); !slices.Contains(allServers, dir) {
 			return nil, fmt.Errorf("unknown server %q (have %s)", name, strings.Join(allServers, ", "))
 		}
 		out = append(out, name)

@@ -51,11 +51,11 @@ type memResult struct {
 	rssKiB   int64   // server RSS with them
 }
 
-// startServer starts a server pinned to the server core and returns it with
-// the address it listens on.
+// startServer starts a server with -deflate, pinned to the server core, and
+// returns it with the address it listens on.
 func (b *bench) startServer(name string) (*proc.Proc, string, error) {
 	dir, args := splitServer(name)
-	srv, err := proc.Start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	srv, err := proc.Start(name, b.serverCPU, b.bin(dir), append([]string{"-addr", "127.0.0.1:0", "-deflate"}, args...)...)
 	if err != nil {
 		return nil, "", err
 	}

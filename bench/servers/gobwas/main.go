@@ -2,9 +2,13 @@
 // first example of its README, a goroutine per connection reading whole
 // messages with wsutil.ReadClientData and writing them back with
 // wsutil.WriteServerMessage. gobwas/ws has no compression unless asked.
+//
+// With -deflate (the compressed benchmark, bench/deflate) it serves as the
+// wsflate section of the README shows instead: see deflate.go.
 package main
 
 import (
+	"flag"
 	"net/http"
 
 	"github.com/gobwas/ws"
@@ -14,6 +18,12 @@ import (
 )
 
 func main() {
+	deflate := flag.Bool("deflate", false, "negotiate permessage-deflate (wsflate)")
+	flag.Parse()
+	if *deflate {
+		serve.Main(http.HandlerFunc(serveDeflate))
+		return
+	}
 	// Bound the messages read by the wsutil helpers, as the README does.
 	wsutil.SetMaxMessageSize(1 << 20)
 	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

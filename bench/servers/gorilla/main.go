@@ -6,10 +6,16 @@
 // compression stays off (the default). Messages are read through NextReader
 // into a reused buffer, so reading allocates only until the buffer has grown
 // to the message size, and written back with WriteMessage in one frame.
+//
+// With -deflate (the compressed benchmark, bench/deflate) the Upgrader has
+// EnableCompression, which negotiates permessage-deflate without context
+// takeover either way (the only mode gorilla supports) and compresses every
+// message written at level 1 (its default).
 package main
 
 import (
 	"bytes"
+	"flag"
 	"net/http"
 	"sync"
 
@@ -18,12 +24,14 @@ import (
 	"github.com/herald-go/herald/bench/internal/serve"
 )
 
-var upgrader = websocket.Upgrader{
-	WriteBufferPool: &sync.Pool{},
-	CheckOrigin:     func(*http.Request) bool { return true },
-}
-
 func main() {
+	deflate := flag.Bool("deflate", false, "negotiate permessage-deflate (Upgrader.EnableCompression)")
+	flag.Parse()
+	upgrader := websocket.Upgrader{
+		EnableCompression: *deflate,
+		WriteBufferPool:   &sync.Pool{},
+		CheckOrigin:       func(*http.Request) bool { return true },
+	}
 	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {

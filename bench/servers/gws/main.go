@@ -5,9 +5,16 @@
 // pool, messages handled in order on the connection's own goroutine
 // (ParallelEnabled off), no UTF-8 check (CheckUtf8Enabled off, the default),
 // and ReadLoop in its own goroutine so the net/http handler can return.
+//
+// With -deflate (the compressed benchmark, bench/deflate) PermessageDeflate
+// is enabled with context takeover on both sides, as gws supports. The rest
+// is gws's defaults: level 1, and with context takeover 12-bit windows both
+// ways (ServerMaxWindowBits and ClientMaxWindowBits), which is how gws keeps
+// its per-connection state small.
 package main
 
 import (
+	"flag"
 	"net/http"
 
 	"github.com/lxzan/gws"
@@ -27,9 +34,15 @@ func (handler) OnMessage(c *gws.Conn, m *gws.Message) {
 }
 
 func main() {
+	deflate := flag.Bool("deflate", false, "negotiate permessage-deflate with context takeover both ways")
+	flag.Parse()
+	pmd := gws.PermessageDeflate{Enabled: false}
+	if *deflate {
+		pmd = gws.PermessageDeflate{Enabled: true, ServerContextTakeover: true, ClientContextTakeover: true}
+	}
 	upgrader := gws.NewUpgrader(handler{}, &gws.ServerOption{
 		ParallelEnabled:   false,
-		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
+		PermessageDeflate: pmd,
 		CheckUtf8Enabled:  false,
 	})
 	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,14 @@
 // returns after Upgrade and the echo runs on its own goroutine, as
 // websocket.Upgrade's documentation advises (net/http then frees its
 // per-request buffers); -go=false and -no-ping start variants for comparison.
+//
+// With -deflate (the compressed benchmark, bench/deflate) the Options carry
+// permessage-deflate at its defaults (deflate.New(deflate.Options{}): context
+// takeover both ways, 4 KiB of context kept per connection for sending, a
+// 15-bit server window, level 1), and -api defaults to "read", as the
+// compressed benchmark has always measured. -context-size and -client-window
+// set deflate.Options ContextSize and ClientMaxWindowBits, for trying other
+// settings by hand; the benchmark runs the defaults.
 package main
 
 import (
@@ -19,22 +27,36 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/websocket"
 
 	"github.com/herald-go/herald/bench/internal/serve"
 )
 
 func main() {
-	api := flag.String("api", "append", "how to read messages: append, read or reader")
+	api := flag.String("api", "", "how to read messages: append, read or reader (empty: append, or read with -deflate)")
 	spawn := flag.Bool("go", true, "echo on a new goroutine and return from the handler, as websocket.Upgrade's documentation advises and websocket.Handler does (-go=false keeps net/http's goroutine, for comparison)")
 	noPing := flag.Bool("no-ping", false, "turn automatic pings off (a variant for comparison)")
+	compress := flag.Bool("deflate", false, "negotiate permessage-deflate (extensions/deflate)")
+	contextSize := flag.Int("context-size", 0, "with -deflate: deflate.Options.ContextSize (0: the default)")
+	clientWindow := flag.Int("client-window", 0, "with -deflate: deflate.Options.ClientMaxWindowBits (0: the default)")
 	flag.Parse()
 	opts := &websocket.Options{}
 	if *noPing {
 		opts.PingInterval = -1
 	}
+	if *compress {
+		opts.Extensions = []websocket.Extension{
+			deflate.New(deflate.Options{ContextSize: *contextSize, ClientMaxWindowBits: *clientWindow}),
+		}
+	}
 	var echo func(*websocket.Conn)
 	switch *api {
+	case "":
+		echo = echoAppend
+		if *compress {
+			echo = echoRead
+		}
 	case "append":
 		echo = echoAppend
 	case "read":
