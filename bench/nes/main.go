@@ -38,15 +38,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/herald-go/herald/bench/internal/proc"
+	"github.com/herald-go/herald/bench/internal/harness"
 )
 
 var allServers = []string{"herald", "hapi", "floor"}
 
 type bench struct {
+	harness.Config
 	servers    []string
 	parts      map[string]bool
-	repeat     int
 	conns      int
 	depth      int
 	warmup     time.Duration
@@ -54,20 +54,10 @@ type bench struct {
 	subs       int
 	pubs       int
 	warmupPubs int
-	serverCPU  string
-	clientCPU  string
-	quiet      float64
-	quietWait  time.Duration
-	maxOther   float64
-	retries    int
 	node       string
 	hapiScript string
-	clk        float64
-	binDir     string
 	args       []string
 }
-
-func (b *bench) bin(name string) string { return filepath.Join(b.binDir, name) }
 
 func main() {
 	log.SetFlags(log.Ltime)
@@ -75,7 +65,7 @@ func main() {
 	var servers, parts string
 	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated: herald, hapi, floor")
 	flag.StringVar(&parts, "parts", "requests,fanout", "measurements to make, comma-separated: requests, fanout")
-	flag.IntVar(&b.repeat, "repeat", 3, "runs of each server and measurement, each with a fresh server process")
+	flag.IntVar(&b.Repeat, "repeat", 3, "runs of each server and measurement, each with a fresh server process")
 	flag.IntVar(&b.conns, "conns", 32, "requests: connections")
 	flag.IntVar(&b.depth, "depth", 1, "requests: requests in flight per connection")
 	flag.DurationVar(&b.warmup, "warmup", time.Second, "requests: warm-up before the measured window")
@@ -83,21 +73,15 @@ func main() {
 	flag.IntVar(&b.subs, "subs", 1000, "fan-out: subscriber connections")
 	flag.IntVar(&b.pubs, "pubs", 100, "fan-out: measured publishes")
 	flag.IntVar(&b.warmupPubs, "warmup-pubs", 10, "fan-out: publishes before the measured ones")
-	flag.StringVar(&b.serverCPU, "server-cpu", "0", "taskset CPU list for the servers")
-	flag.StringVar(&b.clientCPU, "client-cpu", "1", "taskset CPU list for the load client")
-	flag.Float64Var(&b.quiet, "quiet", 0.2, "before each run, wait until other processes use fewer cores than this (0: do not wait)")
-	flag.DurationVar(&b.quietWait, "quiet-wait", time.Minute, "the longest wait for -quiet")
-	flag.Float64Var(&b.maxOther, "max-other", 0.25, "rerun a window in which other processes used more cores than this")
-	flag.IntVar(&b.retries, "retries", 2, "reruns allowed per window for -max-other (the quietest run is kept)")
 	flag.StringVar(&b.node, "node", "node", "the Node.js binary that runs the hapi server")
-	out := flag.String("out", "results/nes.md", "file the report is written to")
+	b.Flags(time.Minute, 30*time.Minute, "results/nes.md")
 	flag.Parse()
 
 	var err error
-	if b.servers, err = parseList(servers, allServers); err != nil {
+	if b.servers, err = harness.ParseList(servers, allServers, false); err != nil {
 		log.Fatalf("-servers: %v", err)
 	}
-	ps, err := parseList(parts, []string{"requests", "fanout"})
+	ps, err := harness.ParseList(parts, []string{"requests", "fanout"}, false)
 	if err != nil {
 		log.Fatalf("-parts: %v", err)
 	}
@@ -105,25 +89,18 @@ func main() {
 	for _, p := range ps {
 		b.parts[p] = true
 	}
-	if b.repeat < 1 || b.conns < 1 || b.depth < 1 || b.duration <= 0 || b.subs < 1 || b.pubs < 1 || b.warmupPubs < 0 {
+	if b.Repeat < 1 || b.conns < 1 || b.depth < 1 || b.duration <= 0 || b.subs < 1 || b.pubs < 1 || b.warmupPubs < 0 {
 		log.Fatal("-repeat, -conns, -depth, -duration, -subs and -pubs must be above zero")
 	}
-	code := 0
-	if err := b.run(*out); err != nil {
-		log.Print(err)
-		code = 1
-	}
-	proc.KillAll()
-	os.Exit(code)
+	harness.Main(b.run)
 }
 
-func (b *bench) run(out string) error {
-	if _, err := os.Stat("nes/load"); err != nil {
-		return errors.New("run from bench/: go run ./nes")
+func (b *bench) run() error {
+	cleanup, err := b.Setup("./nes")
+	if err != nil {
+		return err
 	}
-	if _, err := exec.LookPath("taskset"); err != nil {
-		return errors.New("taskset not found: install util-linux")
-	}
+	defer cleanup()
 	script, err := filepath.Abs("../internal/testpeers/hapi-nes-server.js")
 	if err != nil {
 		return err
@@ -137,17 +114,6 @@ func (b *bench) run(out string) error {
 			return errors.New("@hapi/nes is not installed: run `make peers` at the repository root")
 		}
 	}
-	proc.RaiseNoFile()
-	b.clk = proc.ClockTicks()
-
-	proc.KillAllOnSignal() // whatever happens, children die with us
-
-	dir, err := os.MkdirTemp("", "herald-bench-nes-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	b.binDir = dir
 	if err := b.build(); err != nil {
 		return err
 	}
@@ -156,13 +122,13 @@ func (b *bench) run(out string) error {
 	fans := map[string][]fanResult{}
 	failures := map[string][]string{}
 	began := time.Now()
-	for rep := 1; rep <= b.repeat; rep++ {
+	for rep := 1; rep <= b.Repeat; rep++ {
 		for _, s := range b.servers {
 			if !b.parts["requests"] {
 				break
 			}
-			what := fmt.Sprintf("requests %d/%d %s", rep, b.repeat, s)
-			r, err := quietly(b, what, func() (reqResult, error) { return b.requests(s) })
+			what := fmt.Sprintf("requests %d/%d %s", rep, b.Repeat, s)
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(s) })
 			if err != nil {
 				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -170,14 +136,14 @@ func (b *bench) run(out string) error {
 			}
 			reqs[s] = append(reqs[s], r)
 			log.Printf("%-20s %8.0f req/s %7.2f µs/req   server %3.0f%% client %3.0f%% others %.2f cores",
-				what, r.rate, r.cpuPerReq, 100*r.server, 100*r.client, r.other)
+				what, r.rate, r.cpuPerReq, 100*r.Server, 100*r.Client, r.Other)
 		}
 		for _, s := range b.servers {
 			if !b.parts["fanout"] {
 				break
 			}
-			what := fmt.Sprintf("fan-out %d/%d %s", rep, b.repeat, s)
-			r, err := quietly(b, what, func() (fanResult, error) { return b.fanout(s) })
+			what := fmt.Sprintf("fan-out %d/%d %s", rep, b.Repeat, s)
+			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout(s) })
 			if err != nil {
 				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -185,18 +151,12 @@ func (b *bench) run(out string) error {
 			}
 			fans[s] = append(fans[s], r)
 			log.Printf("%-20s median %6.2f ms p90 %6.2f ms %7.2f ms CPU/publish   server %3.0f%% client %3.0f%% others %.2f cores",
-				what, r.median, r.p90, r.cpuPerPub, 100*r.server, 100*r.client, r.other)
+				what, r.median, r.p90, r.cpuPerPub, 100*r.Server, 100*r.Client, r.Other)
 		}
 	}
-	report := b.report(reqs, fans, failures, time.Since(began))
-	fmt.Print(report)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := b.WriteReport(b.report(reqs, fans, failures, time.Since(began))); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
-		return err
-	}
-	log.Printf("wrote %s", out)
 	if len(failures) > 0 {
 		return errors.New("some runs failed: see the report")
 	}
@@ -206,43 +166,17 @@ func (b *bench) run(out string) error {
 // build compiles the load client and the floor server (in this module) and
 // herald's nes demo (in herald's own module, with its own go.mod).
 func (b *bench) build() error {
-	goBuild := func(dir, name, pkg string) error {
-		cmd := exec.Command("go", "build", "-o", b.bin(name), pkg)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("building %s: %v\n%s", pkg, err, out)
-		}
-		return nil
-	}
 	log.Printf("building the load client and herald's examples/nes")
-	if err := goBuild(".", "load", "./nes/load"); err != nil {
+	if err := b.Build("", "load", "./nes/load"); err != nil {
 		return err
 	}
 	if slices.Contains(b.servers, "floor") {
-		if err := goBuild(".", "floor", "./nes/floor"); err != nil {
+		if err := b.Build("", "floor", "./nes/floor"); err != nil {
 			return err
 		}
 	}
 	if slices.Contains(b.servers, "herald") {
-		return goBuild("..", "herald", "./examples/nes")
+		return b.Build("..", "herald", "./examples/nes")
 	}
 	return nil
-}
-
-// parseList splits a comma-separated list and checks each entry is known.
-func parseList(s string, known []string) ([]string, error) {
-	var out []string
-	for f := range strings.FieldsSeq(strings.ReplaceAll(s, ",", " ")) {
-		if !slices.Contains(known, f) {
-			return nil, fmt.Errorf("unknown %q (have %s)", f, strings.Join(known, ", "))
-		}
-		if !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("names none")
-	}
-	return out, nil
 }

@@ -10,61 +10,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/harness"
+	"github.com/herald-go/herald/bench/internal/proc"
 )
-
-// stat is the median of some samples and their range.
-type stat struct {
-	med, lo, hi float64
-	n           int
-}
-
-func summarize(xs []float64) stat {
-	if len(xs) == 0 {
-		return stat{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return stat{med: quantile(s, 0.5), lo: s[0], hi: s[len(s)-1], n: len(s)}
-}
-
-func pick[T any](rs []T, f func(T) float64) stat {
-	xs := make([]float64, len(rs))
-	for i, r := range rs {
-		xs[i] = f(r)
-	}
-	return summarize(xs)
-}
-
-func rate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
-}
-
-func fixed(digits int) func(float64) string {
-	return func(v float64) string { return fmt.Sprintf("%.*f", digits, v) }
-}
-
-// cell renders "median (min–max)".
-func cell(s stat, format func(float64) string) string {
-	if s.n == 0 {
-		return "—"
-	}
-	c := format(s.med)
-	if s.n > 1 {
-		c += " (" + format(s.lo) + "–" + format(s.hi) + ")"
-	}
-	return c
-}
 
 // row is one line of the table: a measurement for each server.
 type row struct {
 	name   string
-	stats  map[string]stat // by server
+	stats  map[string]harness.Stat // by server
 	format func(float64) string
 	bar    string                   // the bar on herald / hapi, if any
 	meets  func(ratio float64) bool // nil: no bar
@@ -73,8 +27,8 @@ type row struct {
 func (r row) String() string {
 	h, j := r.stats["herald"], r.stats["hapi"]
 	ratio, met := "—", ""
-	if h.n > 0 && j.n > 0 && j.med > 0 {
-		x := h.med / j.med
+	if h.N > 0 && j.N > 0 && j.Med > 0 {
+		x := h.Med / j.Med
 		ratio = fmt.Sprintf("%.2fx", x)
 		if r.meets != nil {
 			met = "no"
@@ -87,11 +41,16 @@ func (r row) String() string {
 		r.name, cell(h, r.format), cell(j, r.format), ratio, r.bar, met, cell(r.stats["floor"], r.format))
 }
 
+// cell renders "median (min–max)", with no ratio.
+func cell(s harness.Stat, format func(float64) string) string {
+	return harness.Cell(s, format, harness.Stat{}, false)
+}
+
 // stats summarizes one measurement of every server's runs.
-func stats[T any](runs map[string][]T, f func(T) float64) map[string]stat {
-	m := map[string]stat{}
+func stats[T any](runs map[string][]T, f func(T) float64) map[string]harness.Stat {
+	m := map[string]harness.Stat{}
 	for s, rs := range runs {
-		m[s] = pick(rs, f)
+		m[s] = harness.Pick(rs, f)
 	}
 	return m
 }
@@ -112,16 +71,16 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 		"answered by the client. Each cell is the median over %d runs, each with a fresh server process, "+
 		"with the range (min–max); the ratio is herald's median over hapi's. *floor* is not a nes server "+
 		"but the least a Go server can do to send the same bytes (nes/floor): a lower bound.\n\n",
-		strings.TrimPrefix(runtime.Version(), "go"), b.peerVersions(), b.serverCPU, b.clientCPU, b.repeat)
+		strings.TrimPrefix(runtime.Version(), "go"), b.peerVersions(), b.ServerCPU, b.ClientCPU, b.Repeat)
 
 	w("| measurement | herald | hapi + @hapi/nes | herald / hapi | bar | met | floor |\n")
 	w("|---|---|---|---|---|---|---|\n")
 	if b.parts["requests"] {
 		w("%s", row{name: fmt.Sprintf("requests/s, GET /h (%d connections × %d in flight)", b.conns, b.depth),
-			stats: stats(reqs, func(r reqResult) float64 { return r.rate }), format: rate,
+			stats: stats(reqs, func(r reqResult) float64 { return r.rate }), format: harness.Rate,
 			bar: "> 1x", meets: func(x float64) bool { return x > 1 }})
 		w("%s", row{name: "server CPU µs per request",
-			stats: stats(reqs, func(r reqResult) float64 { return r.cpuPerReq }), format: fixed(1),
+			stats: stats(reqs, func(r reqResult) float64 { return r.cpuPerReq }), format: harness.Fixed(1),
 			bar: "≤ 0.20x", meets: func(x float64) bool { return x <= 0.2 }})
 	}
 	if b.parts["fanout"] {
@@ -130,38 +89,29 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 			subs = fmt.Sprintf("%d,%03d", b.subs/1000, b.subs%1000)
 		}
 		w("%s", row{name: "fan-out to " + subs + ": ms from publish to last subscriber, median",
-			stats: stats(fans, func(r fanResult) float64 { return r.median }), format: fixed(2)})
+			stats: stats(fans, func(r fanResult) float64 { return r.median }), format: harness.Fixed(2)})
 		w("%s", row{name: "fan-out: the same, p90",
-			stats: stats(fans, func(r fanResult) float64 { return r.p90 }), format: fixed(2)})
+			stats: stats(fans, func(r fanResult) float64 { return r.p90 }), format: harness.Fixed(2)})
 		w("%s", row{name: "fan-out: deliveries/s (" + subs + " / median)",
-			stats: stats(fans, func(r fanResult) float64 { return float64(b.subs) / r.median * 1e3 }), format: rate,
+			stats: stats(fans, func(r fanResult) float64 { return float64(b.subs) / r.median * 1e3 }), format: harness.Rate,
 			bar: "≥ 5x", meets: func(x float64) bool { return x >= 5 }})
 		w("%s", row{name: "server CPU ms per publish (" + subs + " deliveries)",
-			stats: stats(fans, func(r fanResult) float64 { return r.cpuPerPub }), format: fixed(2)})
+			stats: stats(fans, func(r fanResult) float64 { return r.cpuPerPub }), format: harness.Fixed(2)})
 	}
 
 	w("\nCore use during the measured windows, in %% of a core (median): server / load client / other processes.\n\n")
 	w("| | herald | hapi + @hapi/nes | floor |\n|---|---|---|---|\n")
-	busy := func(ls []load) string {
-		if len(ls) == 0 {
-			return "—"
-		}
-		s := pick(ls, func(l load) float64 { return l.server })
-		c := pick(ls, func(l load) float64 { return l.client })
-		o := pick(ls, func(l load) float64 { return l.other })
-		return fmt.Sprintf("%.0f / %.0f / %.0f", 100*s.med, 100*c.med, 100*o.med)
-	}
 	if b.parts["requests"] {
 		w("| requests |")
 		for _, s := range allServers {
-			w(" %s |", busy(loadsOf(reqs[s])))
+			w(" %s |", harness.BusyCell(harness.Loads(reqs[s])))
 		}
 		w("\n")
 	}
 	if b.parts["fanout"] {
 		w("| fan-out |")
 		for _, s := range allServers {
-			w(" %s |", busy(loadsOf(fans[s])))
+			w(" %s |", harness.BusyCell(harness.Loads(fans[s])))
 		}
 		w("\n")
 	}
@@ -174,26 +124,9 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 	return sb.String()
 }
 
-func loadsOf[T interface{ busy() load }](rs []T) []load {
-	ls := make([]load, len(rs))
-	for i, r := range rs {
-		ls[i] = r.busy()
-	}
-	return ls
-}
-
 // machine names the CPU and the number of cores.
 func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+	return fmt.Sprintf("%s, %d cores", proc.CPUModel(), runtime.NumCPU())
 }
 
 // peerVersions names Node's version and the installed hapi and @hapi/nes.
