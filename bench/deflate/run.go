@@ -78,11 +78,8 @@ func (b *bench) echo(name string, o offer) (echoResult, error) {
 	}
 	var msgs, up, down int64
 	var secs, clientCPU float64
-	if _, err := fmt.Sscanf(w.Stop, "stop msgs=%d secs=%g cpu=%g up=%d down=%d", &msgs, &secs, &clientCPU, &up, &down); err != nil {
-		return r, fmt.Errorf("load printed %q: %w", w.Stop, err)
-	}
-	if err := cl.Wait(20 * time.Second); err != nil {
-		return r, fmt.Errorf("load: %w", err)
+	if err := w.Finish(cl, 20*time.Second, "stop msgs=%d secs=%g cpu=%g up=%d down=%d", &msgs, &secs, &clientCPU, &up, &down); err != nil {
+		return r, err
 	}
 	if msgs <= 0 || secs <= 0 {
 		return r, fmt.Errorf("no messages echoed in the window (%q)", w.Stop)

@@ -58,11 +58,8 @@ func (b *bench) requests(name string) (reqResult, error) {
 	}
 	var reqs int64
 	var secs, clientCPU float64
-	if _, err := fmt.Sscanf(w.Stop, "stop reqs=%d secs=%g cpu=%g", &reqs, &secs, &clientCPU); err != nil {
-		return r, fmt.Errorf("load printed %q: %w", w.Stop, err)
-	}
-	if err := cl.Wait(30 * time.Second); err != nil {
-		return r, fmt.Errorf("load: %w", err)
+	if err := w.Finish(cl, 30*time.Second, "stop reqs=%d secs=%g cpu=%g", &reqs, &secs, &clientCPU); err != nil {
+		return r, err
 	}
 	if reqs <= 0 || secs <= 0 {
 		return r, fmt.Errorf("no replies in the window (%q)", w.Stop)
@@ -93,13 +90,13 @@ func (b *bench) fanout(name string) (fanResult, error) {
 	if err != nil {
 		return r, err
 	}
-	var pubs int64
-	var secs, clientCPU float64
-	if _, err := fmt.Sscanf(w.Stop, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
-		return r, fmt.Errorf("load printed %q: %w", w.Stop, err)
-	}
 	lat, err := cl.Expect("lat", 30*time.Second)
 	if err != nil {
+		return r, err
+	}
+	var pubs int64
+	var secs, clientCPU float64
+	if err := w.Finish(cl, 30*time.Second, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
 		return r, err
 	}
 	var ms []float64
@@ -109,9 +106,6 @@ func (b *bench) fanout(name string) (fanResult, error) {
 			return r, fmt.Errorf("load printed %.100q: %w", lat, err)
 		}
 		ms = append(ms, us/1e3)
-	}
-	if err := cl.Wait(30 * time.Second); err != nil {
-		return r, fmt.Errorf("load: %w", err)
 	}
 	if pubs <= 0 || secs <= 0 || len(ms) != int(pubs) {
 		return r, fmt.Errorf("load printed %q and %d latencies", w.Stop, len(ms))

@@ -43,11 +43,8 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 	}
 	var msgs int64
 	var secs, clientCPU float64
-	if _, err := fmt.Sscanf(w.Stop, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
-		return r, fmt.Errorf("load printed %q: %w", w.Stop, err)
-	}
-	if err := cl.Wait(20 * time.Second); err != nil {
-		return r, fmt.Errorf("load: %w", err)
+	if err := w.Finish(cl, 20*time.Second, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
+		return r, err
 	}
 	if msgs <= 0 || secs <= 0 {
 		return r, fmt.Errorf("no messages echoed in the window (%q)", w.Stop)

@@ -81,6 +81,18 @@ func (c *Config) Window(srv *Server, cl *proc.Proc, startWait, stopWait time.Dur
 	return w, nil
 }
 
+// Finish reads the stop line into args by format (as fmt.Sscanf does) and waits up to wait
+// for the client to exit by itself.
+func (w Window) Finish(cl *proc.Proc, wait time.Duration, format string, args ...any) error {
+	if _, err := fmt.Sscanf(w.Stop, format, args...); err != nil {
+		return fmt.Errorf("load printed %q: %w", w.Stop, err)
+	}
+	if err := cl.Wait(wait); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	return nil
+}
+
 // Load is how busy the cores were in the window, given its length and the client's own CPU
 // seconds in it (both from the stop line).
 func (w Window) Load(secs, clientCPU float64) Load {

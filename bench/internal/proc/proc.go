@@ -225,7 +225,10 @@ func ClockTicks() float64 {
 	return 100
 }
 
-// RaiseNoFile raises the soft limit on open files to the hard limit; children inherit it.
+// RaiseNoFile raises the soft limit on open files to the hard limit, so that 10,000
+// connections fit; children inherit it. Go does this itself at startup since 1.19; doing it
+// here says so and covers the case where the hard limit was raised later. The orchestrators,
+// the servers and the load clients all call it.
 func RaiseNoFile() {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {

@@ -1,12 +1,15 @@
 // Package serve is the part every benchmark server shares: the -addr flag,
-// the listener, the "listening ADDR" line the orchestrator waits for, and a
-// plain net/http server. Keeping it in one place keeps the servers equal in
+// the listener, the "listening ADDR" line the orchestrator waits for, a
+// plain net/http server, and the echo loop of the libraries whose API reads a
+// message through an io.Reader. Keeping it in one place keeps the servers equal in
 // everything but the WebSocket library.
 package serve
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -15,6 +18,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 var (
@@ -28,7 +33,7 @@ var (
 // net/http until the process is killed.
 func Main(h http.Handler) {
 	flag.Parse()
-	RaiseNoFile()
+	proc.RaiseNoFile()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -42,17 +47,25 @@ func Main(h http.Handler) {
 	log.Fatal(srv.Serve(ln))
 }
 
-// RaiseNoFile raises the soft limit on open files to the hard limit, so that
-// 10,000 connections fit. Go does this itself at startup since 1.19; doing it
-// here says so and covers the case where the hard limit was raised later.
-func RaiseNoFile() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+// EchoReader echoes messages until next or write fails: next returns the next
+// message's type and a reader of it (coder/websocket's Conn.Reader, gorilla's
+// Conn.NextReader and herald's Conn.Reader all do), and write sends a message
+// of that type back. Each message is read into one reused buffer, so reading
+// allocates only until the buffer has grown to the message size.
+func EchoReader[T any](next func() (T, io.Reader, error), write func(T, []byte) error) {
+	var buf bytes.Buffer
+	for {
+		typ, rd, err := next()
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(rd); err != nil {
+			return
+		}
+		if err := write(typ, buf.Bytes()); err != nil {
+			return
+		}
 	}
 }
 

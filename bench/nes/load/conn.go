@@ -53,9 +53,15 @@ func (c *conn) read() ([]byte, error) {
 func (c *conn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := c.nextID
 	c.nextID++
-	var js [256]byte
-	c.out = wsraw.AppendFrame(c.out[:0], wsraw.Fin|wsraw.OpText, nesMessage(js[:0], typ, id, body), c.Mask)
+	c.out = appendMessage(c.out[:0], c.Mask, typ, id, body)
 	return id, c.Write(c.out)
+}
+
+// appendMessage appends a text frame masked with mask around the nes message
+// {"type":typ,"id":id,...}, the rest written by body, to b.
+func appendMessage(b []byte, mask [4]byte, typ string, id int64, body func(b []byte) []byte) []byte {
+	var js [256]byte
+	return wsraw.AppendFrame(b, wsraw.Fin|wsraw.OpText, nesMessage(js[:0], typ, id, body), mask)
 }
 
 // nesMessage appends {"type":typ,"id":id,...} to j, the rest written by body.

@@ -321,8 +321,7 @@ func (r *rawConn) frame(b []byte, handle func([]byte) error) (int, error) {
 func (r *rawConn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := r.nextID
 	r.nextID++
-	var js [256]byte
-	r.out = wsraw.AppendFrame(r.out[:0], wsraw.Fin|wsraw.OpText, nesMessage(js[:0], typ, id, body), r.mask)
+	r.out = appendMessage(r.out[:0], r.mask, typ, id, body)
 	return id, r.write(r.out)
 }
 

@@ -10,9 +10,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
+	"io"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -34,19 +34,7 @@ func main() {
 		}
 		defer c.CloseNow()
 		ctx := context.Background()
-		var buf bytes.Buffer
-		for {
-			typ, rd, err := c.Reader(ctx)
-			if err != nil {
-				return
-			}
-			buf.Reset()
-			if _, err := buf.ReadFrom(rd); err != nil {
-				return
-			}
-			if err := c.Write(ctx, typ, buf.Bytes()); err != nil {
-				return
-			}
-		}
+		serve.EchoReader(func() (websocket.MessageType, io.Reader, error) { return c.Reader(ctx) },
+			func(typ websocket.MessageType, p []byte) error { return c.Write(ctx, typ, p) })
 	}))
 }

@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"net/http"
 	"sync"
@@ -38,19 +37,6 @@ func main() {
 			return
 		}
 		defer c.Close()
-		var buf bytes.Buffer
-		for {
-			typ, rd, err := c.NextReader()
-			if err != nil {
-				return
-			}
-			buf.Reset()
-			if _, err := buf.ReadFrom(rd); err != nil {
-				return
-			}
-			if err := c.WriteMessage(typ, buf.Bytes()); err != nil {
-				return
-			}
-		}
+		serve.EchoReader(c.NextReader, c.WriteMessage)
 	}))
 }

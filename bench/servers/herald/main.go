@@ -21,9 +21,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
+	"io"
 	"log"
 	"net/http"
 
@@ -113,18 +113,6 @@ func echoRead(c *websocket.Conn) {
 
 func echoReader(c *websocket.Conn) {
 	ctx := context.Background()
-	var buf bytes.Buffer
-	for {
-		typ, rd, err := c.Reader(ctx)
-		if err != nil {
-			return
-		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(rd); err != nil {
-			return
-		}
-		if err := c.Write(ctx, typ, buf.Bytes()); err != nil {
-			return
-		}
-	}
+	serve.EchoReader(func() (websocket.MessageType, io.Reader, error) { return c.Reader(ctx) },
+		func(typ websocket.MessageType, p []byte) error { return c.Write(ctx, typ, p) })
 }
