@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -20,7 +19,7 @@ import (
 func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o Options) {
 	_ = conn.SetDeadline(time.Time{}) // net/http may have left its own
 	es.conn = conn
-	es.raw = rawConn(conn)
+	es.fd = socketFD(conn)
 	// The request without its context, which net/http cancels when the handler returns and
 	// which would keep net/http's state for the connection alive; and without its body, which
 	// reads from net/http's buffer.
@@ -31,6 +30,7 @@ func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o
 	head := responseHead(r, h, o)
 	es.mu.Lock()
 	es.rest = [][]byte{head}
+	es.watching = true
 	es.startPingLocked()
 	start := es.notifyLocked()
 	es.mu.Unlock()
@@ -69,9 +69,9 @@ func responseHead(r *http.Request, h http.Header, o Options) []byte {
 
 // watch waits for the client to close the connection and then ends the stream with
 // ErrClientGone. An EventSource client sends nothing after its request; anything it does
-// send (a pipelined request, which will never be answered) is read and ignored. watch closes
-// the connection when it ends: when the client has closed it, when closeConn has, or when a
-// graceful end has lingered long enough.
+// send (a pipelined request, which will never be answered) is read and ignored. When the
+// stream has finished, watch closes the connection as it ends: when the client has closed its
+// side after a graceful end, or that end has lingered long enough (see closeConn).
 func (es *EventSource) watch() {
 	var b [64]byte
 	for {
@@ -80,25 +80,36 @@ func (es *EventSource) watch() {
 		}
 	}
 	es.closeWith(ErrClientGone)
-	_ = es.conn.Close()
+	es.mu.Lock()
+	es.watching = false
+	finished := es.finished
+	es.mu.Unlock()
+	if finished {
+		_ = es.conn.Close()
+	}
 }
 
 // lingerTimeout is how long a connection whose stream ended well stays open for reading
 // after the end of the response was sent: see closeConn.
 const lingerTimeout = time.Second
 
-// closeConn ends the response on a connection New took over. After a graceful end it only
-// sends the end of the response (FIN, or TLS's close_notify) and leaves the connection to
-// watch, which closes it once the client has (clients close when they see the end, and
-// reconnect), or after lingerTimeout: closing at once with bytes from the client unread would
-// reset the connection, and the client could lose the end of the stream. After a failure it
-// closes at once.
+// closeConn ends the response on a connection New took over, once nothing will be written to
+// it any more: only then may it be closed, since tryWrite writes to its descriptor directly.
+// After a graceful end it only sends the end of the response (FIN, or TLS's close_notify) and
+// leaves the connection to watch, which closes it once the client has (clients close when
+// they see the end, and reconnect), or after lingerTimeout: closing at once with bytes from
+// the client unread would reset the connection, and the client could lose the end of the
+// stream. After a failure, or when watch has already ended, it closes at once.
 func (es *EventSource) closeConn(failed bool) {
+	es.mu.Lock()
+	es.finished = true
+	watching := es.watching
+	es.mu.Unlock()
 	c := es.conn
 	if tc, ok := c.(*tls.Conn); ok && failed {
 		c = tc.NetConn() // no close_notify: it could wait 5 seconds on a client that does not read
 	}
-	if cw, ok := c.(interface{ CloseWrite() error }); ok && !failed {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && watching && !failed {
 		if cw.CloseWrite() == nil && c.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
 			return
 		}
@@ -106,39 +117,35 @@ func (es *EventSource) closeConn(failed bool) {
 	_ = c.Close() // which also ends watch
 }
 
-// joinSize is the size of the buffer tryWrite joins small events in, so that one system call
+// joinSize is the size of the buffers tryWrite joins small events in, so that one system call
 // writes many.
 const joinSize = 16 << 10
 
-// rawWriter is the state of one tryWrite, pooled so that writes allocate nothing: the
-// function given to syscall.RawConn.Write is made once per rawWriter, not once per write.
-type rawWriter struct {
-	fn   func(fd uintptr) bool
-	p    []byte // to write
-	n    int    // written by fn; 0 when the socket took nothing
-	err  error
-	join []byte // made on first use, joinSize
-}
-
-var rawWriters = sync.Pool{New: func() any {
-	w := &rawWriter{}
-	w.fn = w.writeFD
-	return w
-}}
+var joinBufs = sync.Pool{New: func() any { b := make([]byte, 0, joinSize); return &b }}
 
 // tryWrite writes what the socket takes of batch at once, without waiting, and returns the
-// rest: nil when it took everything. es.raw is not nil.
+// rest: nil when it took everything. es.fd is a socket.
+//
+// It writes to the descriptor directly rather than through the runtime's poller (which would
+// cost a lock and a look at the descriptor's poll state per write, for a write that never
+// waits anyway). That is safe because the descriptor cannot be closed, and its number reused,
+// meanwhile: only closeConn and watch close the connection, and only once finish has run,
+// which happens when no writer runs and none can start again.
 func (es *EventSource) tryWrite(batch [][]byte) ([][]byte, error) {
-	w := rawWriters.Get().(*rawWriter)
-	defer rawWriters.Put(w)
+	var join *[]byte
+	defer func() {
+		if join != nil {
+			joinBufs.Put(join)
+		}
+	}()
 	for len(batch) > 0 {
 		// Join the next events when there are several and they fit; write a large one as it is.
 		p, k := batch[0], 1
 		if len(batch) > 1 && len(p) < joinSize {
-			if w.join == nil {
-				w.join = make([]byte, 0, joinSize)
+			if join == nil {
+				join = joinBufs.Get().(*[]byte)
 			}
-			j := w.join[:0]
+			j := (*join)[:0]
 			for k = 0; k < len(batch) && len(j)+len(batch[k]) <= joinSize; k++ {
 				j = append(j, batch[k]...)
 			}
@@ -148,7 +155,7 @@ func (es *EventSource) tryWrite(batch [][]byte) ([][]byte, error) {
 		if len(p) == 0 {
 			continue
 		}
-		n, err := w.write(es.raw, p)
+		n, err := writeNow(es.fd, p)
 		if err != nil {
 			return nil, err
 		}
@@ -157,15 +164,4 @@ func (es *EventSource) tryWrite(batch [][]byte) ([][]byte, error) {
 		}
 	}
 	return nil, nil
-}
-
-// write writes p once, without waiting, and returns how much the socket took.
-func (w *rawWriter) write(raw syscall.RawConn, p []byte) (int, error) {
-	w.p, w.n, w.err = p, 0, nil
-	err := raw.Write(w.fn)
-	w.p = nil
-	if err == nil {
-		err = w.err
-	}
-	return w.n, err
 }

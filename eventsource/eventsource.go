@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -59,9 +58,23 @@ func IsEventSource(r *http.Request) bool {
 // before Done is closed: net/http forbids using the ResponseWriter after that. Waiting on Done
 // is always correct; [Handler] does the right thing on both paths.
 type EventSource struct {
+	// What a delivery touches comes first, to share as few cache lines as can be.
+	mu        sync.Mutex
+	writing   bool // a writer owns the output (and rest)
+	pending   bool // something may be waiting: set by every notification, cleared by the writer before it looks
+	closed    bool // no more writes; done closes when the writer is gone
+	watching  bool // watch runs
+	finished  bool // finish has run: nothing will be written any more
+	sub       *subscription
+	rest      [][]byte  // written before anything else: the response head, or what a write left
+	queue     [][]byte  // direct sends and pings waiting for the writer
+	queued    int       // bytes in queue
+	fd        int       // conn's socket, for writes that never wait (see tryWrite); -1 when there is none
+	lastWrite time.Time // when the last batch was written, for pings
+	err       error     // why it ended
+
 	// The connection, when New took it over (nil otherwise).
 	conn net.Conn
-	raw  syscall.RawConn // conn's socket, for writes that never wait; nil when conn has none (TLS)
 
 	// The ResponseWriter, when New could not take the connection over.
 	w  http.ResponseWriter
@@ -75,20 +88,10 @@ type EventSource struct {
 	pingInterval time.Duration
 	queueLimit   int
 
-	mu        sync.Mutex
-	rest      [][]byte // written before anything else: the response head, or what a write left
-	queue     [][]byte // direct sends and pings waiting for the writer
-	queued    int      // bytes in queue
-	pending   bool     // something may be waiting: set by every notification, cleared by the writer before it looks
-	writing   bool     // a writer owns the output (and rest)
-	closed    bool     // no more writes; done closes when the writer is gone
-	err       error    // why it ended
-	sub       *subscription
-	lastWrite time.Time // when the last batch was written, for pings
-	deadline  time.Time // the write deadline set last (by the writer only)
-	ping      *time.Timer
-	stopCtx   func() bool
-	done      chan struct{}
+	deadline time.Time // the write deadline set last (by the writer only)
+	ping     *time.Timer
+	stopCtx  func() bool
+	done     chan struct{}
 }
 
 // New starts an event stream in answer to r: the response headers (200,
@@ -112,6 +115,7 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		writeTimeout: o.WriteTimeout,
 		pingInterval: o.PingInterval,
 		queueLimit:   o.QueueLimit,
+		fd:           -1,
 		done:         make(chan struct{}),
 	}
 	if r.ProtoMajor == 1 {

@@ -2,12 +2,9 @@
 
 package eventsource
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// rawConn returns nil: outside Unix, every write goes through a writer goroutine.
-func rawConn(net.Conn) syscall.RawConn { return nil }
+// socketFD returns -1: outside Unix, every write goes through a writer goroutine.
+func socketFD(net.Conn) int { return -1 }
 
-func (w *rawWriter) writeFD(uintptr) bool { return true }
+func writeNow(int, []byte) (int, error) { return 0, nil }

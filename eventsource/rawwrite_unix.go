@@ -8,35 +8,38 @@ import (
 	"syscall"
 )
 
-// rawConn returns the socket of conn for writes that never wait, or nil when conn is not a
-// plain socket (TLS, a wrapper).
-func rawConn(conn net.Conn) syscall.RawConn {
+// socketFD returns the descriptor of conn's socket, for writes that never wait, or -1 when
+// conn is not a plain socket (TLS, a wrapper).
+func socketFD(conn net.Conn) int {
 	switch conn.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
-		return nil
+		return -1
 	}
 	raw, err := conn.(syscall.Conn).SyscallConn()
 	if err != nil {
-		return nil
+		return -1
 	}
-	return raw
+	fd := -1
+	if raw.Control(func(s uintptr) { fd = int(s) }) != nil {
+		return -1
+	}
+	return fd
 }
 
-// writeFD writes w.p to the socket once. It always reports done, so that RawConn.Write never
-// waits: a socket that takes nothing (EAGAIN) leaves w.n at 0.
-func (w *rawWriter) writeFD(fd uintptr) bool {
+// writeNow writes p to the non-blocking socket fd once and returns how much it took: 0 when
+// it took nothing (EAGAIN).
+func writeNow(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Write(int(fd), w.p)
+		n, err := syscall.Write(fd, p)
 		switch err {
+		case nil:
+			return n, nil
 		case syscall.EINTR:
 			continue
-		case nil:
-			w.n = n
 		case syscall.EAGAIN:
-		default:
-			w.err = os.NewSyscallError("write", err)
+			return 0, nil
 		}
-		return true
+		return 0, os.NewSyscallError("write", err)
 	}
 }

@@ -33,7 +33,7 @@ func (es *EventSource) notifyLocked() (start bool) {
 // when the connection allows it, or on a writer goroutine. scratch is a buffer for batches,
 // returned (possibly grown) for the next call. es.mu is not held.
 func (es *EventSource) startWriter(scratch [][]byte) [][]byte {
-	if es.raw != nil {
+	if es.fd >= 0 {
 		return es.run(scratch, false)
 	}
 	es.goWrite()
