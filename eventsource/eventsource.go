@@ -45,7 +45,7 @@ func IsEventSource(r *http.Request) bool {
 // # Connections taken over
 //
 // Over HTTP/1.x, New takes the connection over from net/http (it hijacks it), so that an
-// idle stream costs only what it needs: about 5.5 KiB with its connection, where keeping
+// idle stream costs only what it needs: about 5.7 KiB with its connection, where keeping
 // net/http's serving goroutine and buffers costs about 24 KiB. The handler may then return at
 // once (Hijacked reports it), and the stream lives on until it ends. Writes need no goroutine: an event is
 // written by whoever sent or published it, without waiting (the socket takes it or not), and
