@@ -68,8 +68,9 @@ var ErrSubscribed = errors.New("eventsource: already subscribed to a stream")
 //
 // # Slow clients
 //
-// Publishing never waits for a client: the event is appended to the history and each
-// subscriber's writer is woken. The events a subscriber has yet to receive are not copied;
+// Publishing never waits for a client: the event is appended to the history, and up to
+// GOMAXPROCS goroutines then write it to the subscribers, each write taking what the socket
+// takes at once (see EventSource). The events a subscriber has yet to receive are not copied;
 // they are read from the history, so a slow subscriber costs no memory. A subscriber whose
 // next event has left the history has fallen too far behind: its EventSource ends with
 // ErrSlowClient (this is the overflow policy), its client reconnects with the id of the last
@@ -100,11 +101,13 @@ type Stream struct {
 	writers writers
 }
 
-// writers are the goroutines that write a Stream's events to its subscribers. A subscriber
-// with something to write is handed to an idle writer, or gets a new one: a writer stuck on a
-// client that does not read never holds up another subscriber. A writer that has finished
-// waits writerLinger for more work, then ends, so an idle Stream has no goroutine. Reusing
-// writers saves starting a goroutine (and growing its stack) per subscriber per event.
+// writers are the goroutines that write to a Stream's subscribers when a write may have to
+// wait for the client: every write on HTTP/2 or TLS, and on a plain socket only what the
+// socket did not take at once. Such a subscriber is handed to an idle writer, or gets a new
+// one: a writer stuck on a client that does not read never holds up another subscriber. A
+// writer that has finished waits writerLinger for more work, then ends, so an idle Stream has
+// no goroutine. Reusing writers saves starting a goroutine (and growing its stack) per
+// subscriber per event.
 type writers struct {
 	idle chan *EventSource
 }
