@@ -104,6 +104,8 @@ type EventSource struct {
 // longer be used, and the handler may return at once. Otherwise, the handler must keep w until
 // Done is closed. Hijacked tells which happened.
 //
+// Nothing may have been written to w before New: it writes the whole response.
+//
 // New returns ErrNotSupported, having written nothing, when w can be neither hijacked nor
 // flushed (a middleware that wraps the ResponseWriter without Unwrap, Hijack or Flush).
 func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, error) {
