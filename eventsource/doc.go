@@ -100,8 +100,8 @@
 // 204 No Content instead of a stream. Browsers allow six HTTP/1.1 connections per host,
 // shared by all tabs: serve EventSource over HTTP/2 where many tabs may be open.
 //
-// http.Server's Shutdown and Close do not see connections taken over by New: end the streams
-// yourself when the server stops (Stream.Close ends every subscriber; register it with
-// http.Server.RegisterOnShutdown). A stream's Request has no context on such a connection,
+// http.Server's Shutdown and Close do not see connections taken over by New: give New a
+// Registry (Options.Registry) and register its Shutdown with http.Server.RegisterOnShutdown,
+// or end the streams yourself when the server stops (Stream.Close ends every subscriber). A stream's Request has no context on such a connection,
 // and a middleware that records the response (status, bytes) sees none.
 package eventsource

@@ -92,6 +92,7 @@ type EventSource struct {
 	ping     *time.Timer
 	stopCtx  func() bool
 	done     chan struct{}
+	registry *Registry // nil unless Options.Registry was set
 }
 
 // New starts an event stream in answer to r: the response headers (200,
@@ -120,16 +121,22 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		fd:           -1,
 		done:         make(chan struct{}),
 	}
+	if o.Registry != nil && !o.Registry.add(es) {
+		http.Error(w, ErrShuttingDown.Error(), http.StatusServiceUnavailable)
+		return nil, ErrShuttingDown
+	}
 	if r.ProtoMajor == 1 {
 		switch conn, _, err := rc.Hijack(); {
 		case err == nil:
 			es.takeOver(conn, w.Header(), r, o)
 			return es, nil
 		case !errors.Is(err, http.ErrNotSupported):
+			es.unregister()
 			return nil, fmt.Errorf("eventsource: taking over the connection: %w", err)
 		}
 	}
 	if !canFlush(w) {
+		es.unregister()
 		return nil, ErrNotSupported
 	}
 	streamHeader(w.Header(), o.Header)
@@ -377,5 +384,13 @@ func (es *EventSource) finish() {
 	if sub != nil {
 		sub.stream.remove(es)
 	}
+	es.unregister()
 	close(es.done)
+}
+
+// unregister takes es out of its Registry, if it is in one.
+func (es *EventSource) unregister() {
+	if es.registry != nil {
+		es.registry.remove(es)
+	}
 }

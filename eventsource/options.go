@@ -38,6 +38,10 @@ type Options struct {
 	// Events from a Stream are not counted here; they wait in the Stream's history, which
 	// bounds them. Zero means 1 MiB.
 	QueueLimit int
+
+	// Registry, when set, tracks the streams New starts, so that Registry.Shutdown can end
+	// them all when the server stops; after Shutdown, New refuses new streams with 503.
+	Registry *Registry
 }
 
 const (

@@ -1,0 +1,88 @@
+package eventsource
+
+import (
+	"errors"
+	"sync"
+)
+
+// ErrShuttingDown is what New returns, having answered 503 Service Unavailable, once the
+// Registry in its Options has been shut down.
+var ErrShuttingDown = errors.New("eventsource: the server is shutting down")
+
+// Registry tracks open streams so that a server can end them all when it stops:
+// http.Server's Shutdown and Close do not see the connections New takes over. Wire it once:
+//
+//	reg := &eventsource.Registry{}
+//	opts := &eventsource.Options{Registry: reg}
+//	srv.RegisterOnShutdown(reg.Shutdown)
+//
+// The zero Registry is ready to use. Its methods are safe for concurrent use.
+type Registry struct {
+	mu       sync.Mutex
+	streams  map[*EventSource]struct{}
+	shutdown bool
+}
+
+// add tracks es, unless the registry has been shut down.
+func (g *Registry) add(es *EventSource) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shutdown {
+		return false
+	}
+	if g.streams == nil {
+		g.streams = make(map[*EventSource]struct{})
+	}
+	g.streams[es] = struct{}{}
+	es.registry = g
+	return true
+}
+
+func (g *Registry) remove(es *EventSource) {
+	g.mu.Lock()
+	delete(g.streams, es)
+	g.mu.Unlock()
+}
+
+// Len returns the number of open streams.
+func (g *Registry) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.streams)
+}
+
+// Range calls fn for each open stream until fn returns false. fn may close streams.
+func (g *Registry) Range(fn func(es *EventSource) bool) {
+	g.mu.Lock()
+	streams := make([]*EventSource, 0, len(g.streams))
+	for es := range g.streams {
+		streams = append(streams, es)
+	}
+	g.mu.Unlock()
+	for _, es := range streams {
+		if !fn(es) {
+			return
+		}
+	}
+}
+
+// CloseAll closes every open stream, all at once, and returns when each has written what was
+// queued before (each write bounded by Options.WriteTimeout). Clients see the end of the
+// stream and reconnect after their retry time.
+func (g *Registry) CloseAll() {
+	var wg sync.WaitGroup
+	g.Range(func(es *EventSource) bool {
+		wg.Go(func() { _ = es.Close() })
+		return true
+	})
+	wg.Wait()
+}
+
+// Shutdown refuses new streams (New answers 503 and returns ErrShuttingDown) and closes every
+// open one. Pass it to http.Server.RegisterOnShutdown.
+func (g *Registry) Shutdown() {
+	g.mu.Lock()
+	g.shutdown = true
+	g.mu.Unlock()
+	g.CloseAll()
+}
