@@ -231,9 +231,7 @@ func stalledClient(t *testing.T, base string) net.Conn {
 	require.NoError(t, err)
 	// A small receive window (set before connecting), so that the server's writes stall soon.
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
+		return c.Control(setSmallReceiveBuffer)
 	}}
 	conn, err := d.Dial("tcp", u.Host)
 	require.NoError(t, err)

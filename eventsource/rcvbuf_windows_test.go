@@ -1,0 +1,8 @@
+package eventsource_test
+
+import "syscall"
+
+// setSmallReceiveBuffer gives the socket fd a 4 KiB receive buffer.
+func setSmallReceiveBuffer(fd uintptr) {
+	_ = syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+}
