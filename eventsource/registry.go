@@ -3,6 +3,8 @@ package eventsource
 import (
 	"errors"
 	"sync"
+
+	"github.com/herald-go/herald/internal/track"
 )
 
 // ErrShuttingDown is what New returns, having answered 503 Service Unavailable, once the
@@ -18,48 +20,26 @@ var ErrShuttingDown = errors.New("eventsource: the server is shutting down")
 //
 // The zero Registry is ready to use. Its methods are safe for concurrent use.
 type Registry struct {
-	mu       sync.Mutex
-	streams  map[*EventSource]struct{}
-	shutdown bool
+	streams track.Set[*EventSource]
 }
 
 // add tracks es, unless the registry has been shut down.
 func (g *Registry) add(es *EventSource) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.shutdown {
+	if !g.streams.Add(es) {
 		return false
 	}
-	if g.streams == nil {
-		g.streams = make(map[*EventSource]struct{})
-	}
-	g.streams[es] = struct{}{}
 	es.registry = g
 	return true
 }
 
-func (g *Registry) remove(es *EventSource) {
-	g.mu.Lock()
-	delete(g.streams, es)
-	g.mu.Unlock()
-}
+func (g *Registry) remove(es *EventSource) { g.streams.Remove(es) }
 
 // Len returns the number of open streams.
-func (g *Registry) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.streams)
-}
+func (g *Registry) Len() int { return g.streams.Len() }
 
 // Range calls fn for each open stream until fn returns false. fn may close streams.
 func (g *Registry) Range(fn func(es *EventSource) bool) {
-	g.mu.Lock()
-	streams := make([]*EventSource, 0, len(g.streams))
-	for es := range g.streams {
-		streams = append(streams, es)
-	}
-	g.mu.Unlock()
-	for _, es := range streams {
+	for _, es := range g.streams.Items() {
 		if !fn(es) {
 			return
 		}
@@ -81,8 +61,6 @@ func (g *Registry) CloseAll() {
 // Shutdown refuses new streams (New answers 503 and returns ErrShuttingDown) and closes every
 // open one. Pass it to http.Server.RegisterOnShutdown.
 func (g *Registry) Shutdown() {
-	g.mu.Lock()
-	g.shutdown = true
-	g.mu.Unlock()
+	g.streams.Close()
 	g.CloseAll()
 }

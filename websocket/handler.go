@@ -3,6 +3,8 @@ package websocket
 import (
 	"net/http"
 	"sync"
+
+	"github.com/herald-go/herald/internal/track"
 )
 
 // Handler is the route-level form of Upgrade: an http.Handler that upgrades WebSocket requests
@@ -61,49 +63,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 // The zero Registry is ready to use. Its methods are safe for concurrent use.
 type Registry struct {
-	mu       sync.Mutex
-	conns    map[*Conn]struct{}
-	shutdown bool
+	conns track.Set[*Conn]
 }
 
-func (g *Registry) add(c *Conn) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.conns == nil {
-		g.conns = make(map[*Conn]struct{})
+// add tracks c, unless the registry has been shut down.
+func (g *Registry) add(c *Conn) bool {
+	if !g.conns.Add(c) {
+		return false
 	}
-	g.conns[c] = struct{}{}
 	c.registry = g
+	return true
 }
 
-func (g *Registry) remove(c *Conn) {
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.mu.Unlock()
-}
+func (g *Registry) remove(c *Conn) { g.conns.Remove(c) }
 
-func (g *Registry) isShutdown() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.shutdown
-}
+func (g *Registry) isShutdown() bool { return g.conns.Closed() }
 
 // Len returns the number of open connections.
-func (g *Registry) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.conns)
-}
+func (g *Registry) Len() int { return g.conns.Len() }
 
 // Range calls fn for each open connection until fn returns false. fn may close connections.
 func (g *Registry) Range(fn func(c *Conn) bool) {
-	g.mu.Lock()
-	conns := make([]*Conn, 0, len(g.conns))
-	for c := range g.conns {
-		conns = append(conns, c)
-	}
-	g.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range g.conns.Items() {
 		if !fn(c) {
 			return
 		}
@@ -124,8 +105,6 @@ func (g *Registry) CloseAll(code StatusCode, reason string) {
 // Shutdown refuses new upgrades (with 503) and closes every open connection with 1001 (going
 // away). Pass it to http.Server.RegisterOnShutdown.
 func (g *Registry) Shutdown() {
-	g.mu.Lock()
-	g.shutdown = true
-	g.mu.Unlock()
+	g.conns.Close()
 	g.CloseAll(StatusGoingAway, "server shutting down")
 }

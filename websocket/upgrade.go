@@ -119,8 +119,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 	c.req = snapshotRequest(r)
 	c.protocol = protocol
 	c.setExtensions(negotiated)
-	if o.Registry != nil {
-		o.Registry.add(c)
+	if o.Registry != nil && !o.Registry.add(c) {
+		// Shut down while this upgrade was under way: the connection would escape Shutdown.
+		_ = c.Close(StatusGoingAway, "server shutting down")
+		return nil, errors.New("websocket: server is shutting down")
 	}
 	return c, nil
 }
