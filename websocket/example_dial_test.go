@@ -99,3 +99,50 @@ func ExampleProxyEnvironment() {
 	// wss://api.internal.example/ -> <nil>
 	// ws://10.1.2.3:8080/ -> <nil>
 }
+
+// ReadAppend reads each message into one buffer that the loop reuses: after the first
+// messages have grown it, reading allocates nothing. Here the server echoes three messages
+// and the client checks them.
+func ExampleConn_ReadAppend() {
+	srv := httptest.NewServer(&websocket.Handler{
+		Accept: func(ws *websocket.Conn) {
+			ctx := context.Background()
+			var buf []byte
+			for {
+				typ, msg, err := ws.ReadAppend(ctx, buf[:0])
+				if err != nil {
+					return // the client closed
+				}
+				if err := ws.Write(ctx, typ, msg); err != nil {
+					return
+				}
+				buf = msg // keep the grown buffer for the next message
+			}
+		},
+	})
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Proxy: websocket.NoProxy})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var buf []byte
+	for _, s := range []string{"one", "two", "three"} {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+			log.Fatal(err)
+		}
+		var msg []byte
+		if _, msg, err = ws.ReadAppend(ctx, buf[:0]); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(msg))
+		buf = msg
+	}
+	_ = ws.Close(websocket.StatusNormalClosure, "")
+	// Output:
+	// one
+	// two
+	// three
+}
