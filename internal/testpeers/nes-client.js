@@ -15,6 +15,7 @@
 const crypto = require('crypto');
 const Ws = require('ws');
 const { Client } = require('@hapi/nes/lib/client');
+const { withTimeout } = require('./peerlib');
 
 const SCENARIO_TIMEOUT = 10000;
 const JOHN = 'Basic ' + Buffer.from('john:secret').toString('base64');
@@ -40,16 +41,6 @@ const url = process.argv[2];
 const selected = process.argv.slice(3);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 // waitFor polls cond every 10 ms until it holds or ms pass; it reports whether it held.
 async function waitFor(cond, ms) {

@@ -1,5 +1,5 @@
 'use strict';
-// peerlib.js: what the Node peer scripts (ws-client.js, faye-client.js, browser-client.js) share.
+// peerlib.js: what the Node peer scripts (ws-client.js, faye-client.js, browser-client.js, nes-client.js) share.
 // The scripts only drive a peer and report what it observed, one JSON object per line on
 // stdout; the checks live in the Go tests that run them.
 
