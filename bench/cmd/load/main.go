@@ -12,7 +12,7 @@
 // echoed in it), where cpu is the client's own user+system seconds in the
 // window. Mode idle opens -conns connections, prints "open N" once all are
 // open, answers pings, and holds them until standard input reaches EOF or
-// says "stop", a signal arrives, or -hold passes; then it prints "closed".
+// says "stop", a signal arrives, or -hold passes; then it prints "closed dropped=N".
 //
 // Connections are closed with SO_LINGER 0, so that repeated runs leave no
 // TIME_WAIT sockets behind.

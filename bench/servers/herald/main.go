@@ -1,6 +1,6 @@
 // Command herald is the echo server on herald's own websocket package:
 // Upgrade with zero Options (no extensions, so no compression), then read
-// and write whole messages on the handler's goroutine.
+// and write whole messages on a goroutine of their own (-go, the default).
 //
 // -api picks how messages are read: "append" is Conn.ReadAppend into one
 // reused buffer, which allocates nothing per message; "read" is Conn.Read,
