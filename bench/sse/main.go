@@ -253,7 +253,7 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 			if try < 60 {
 				continue
 			}
-			return res, fmt.Errorf("only %d of %d streams are open after a minute", clients.count(key), n)
+			return res, fmt.Errorf("only %d of %d streams are open after a minute", clients.count(), n)
 		}
 		break
 	}
@@ -285,7 +285,7 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 			case t := <-done:
 				took = t.Sub(t0)
 			case <-time.After(60 * time.Second):
-				return res, fmt.Errorf("fan-out %d: only %d of %d streams got it within 60s", k, clients.count(key), n)
+				return res, fmt.Errorf("fan-out %d: only %d of %d streams got it within 60s", k, clients.count(), n)
 			}
 			busy1, srv1, own1 := proc.BusyTicks(), cpuTicks(cmd.Process.Pid), cpuTicks(os.Getpid())
 			other := float64((busy1-busy0)-(srv1-srv0)-(own1-own0)) / clk / time.Since(t0).Seconds()
@@ -322,7 +322,7 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 		case t := <-done:
 			res.burst = t.Sub(t0)
 		case <-time.After(120 * time.Second):
-			return res, fmt.Errorf("burst: %d of %d events delivered within 120s", clients.count("burst"), n*burst)
+			return res, fmt.Errorf("burst: %d of %d events delivered within 120s", clients.count(), n*burst)
 		}
 	}
 	return res, nil
@@ -376,7 +376,8 @@ func (c *clients) expect(key string, times int) <-chan time.Time {
 	return e.done
 }
 
-func (c *clients) count(string) int64 { return c.cur.Load().got.Load() }
+// count returns the deliveries counted so far for the expected key.
+func (c *clients) count() int64 { return c.cur.Load().got.Load() }
 
 func (c *clients) delivered(data []byte) {
 	e := c.cur.Load()
