@@ -109,7 +109,6 @@ func ClientActivate(response []string, exts []Extension) (*Negotiated, error) {
 		return nil, err
 	}
 	n := &Negotiated{}
-	var names []Offer
 	for _, o := range offers {
 		var ext Extension
 		for _, e := range exts {
@@ -129,10 +128,9 @@ func ClientActivate(response []string, exts []Extension) (*Negotiated, error) {
 		}
 		n.Sessions = append(n.Sessions, s)
 		n.RSV |= ext.RSV()
-		names = append(names, o)
 	}
-	if len(names) > 0 {
-		n.Header = Format(names...)
+	if len(offers) > 0 {
+		n.Header = Format(offers...)
 	}
 	return n, nil
 }
