@@ -199,12 +199,9 @@ func NewServer(next http.Handler, opts *Options) *Server {
 		}
 		s.heartbeat = &hb
 	}
-	for _, h := range o.Headers {
-		if h == "*" {
-			s.headersAll = true
-		}
-	}
-	if !s.headersAll && len(o.Headers) > 0 {
+	if slices.Contains(o.Headers, "*") {
+		s.headersAll = true
+	} else if len(o.Headers) > 0 {
 		s.headers = map[string]bool{}
 		for _, h := range o.Headers {
 			s.headers[lower(h)] = true
