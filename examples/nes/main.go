@@ -80,7 +80,7 @@ func run(addr string, cfg config) error {
 	return nil
 }
 
-// user is the demo's one account.
+// john is the demo's one account.
 var john = struct{ username, password, id, name string }{"john", "secret", "2133d32a", "John Doe"}
 
 // basicAuth checks HTTP Basic credentials, as hapi's @hapi/basic strategy does.
