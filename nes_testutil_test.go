@@ -53,14 +53,9 @@ func heraldNes(t *testing.T) nesImpl {
 
 func startHapiNes(t *testing.T, hb nesHeartbeat) string {
 	t.Helper()
-	p := testpeers.Start(t, "hapi-nes-server.js",
+	_, addr := testpeers.Listen(t, "hapi-nes-server.js",
 		strconv.FormatInt(hb.interval.Milliseconds(), 10), strconv.FormatInt(hb.timeout.Milliseconds(), 10))
-	line := p.Line(t, nesStartTimeout)
-	port, ok := strings.CutPrefix(line, "listening ")
-	if !ok {
-		t.Fatalf("hapi-nes-server.js printed %q, want `listening PORT`", line)
-	}
-	return "ws://127.0.0.1:" + port
+	return "ws://" + addr
 }
 
 // buildHeraldNes builds examples/nes into a temporary folder (with the race detector when the
