@@ -204,7 +204,7 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	} else if len(o.Headers) > 0 {
 		s.headers = map[string]bool{}
 		for _, h := range o.Headers {
-			s.headers[lower(h)] = true
+			s.headers[strings.ToLower(h)] = true
 		}
 	}
 	s.log = o.Logger
@@ -429,7 +429,5 @@ func (s *Server) Close() {
 
 // ErrServerClosed is why sockets close when the server does.
 var ErrServerClosed = fmt.Errorf("nes: server closed")
-
-func lower(s string) string { return strings.ToLower(s) }
 
 func joinHeader(v []string) string { return strings.Join(v, ", ") }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/herald-go/herald/internal/protocol"
@@ -110,7 +111,7 @@ func (s *Server) filterHeaders(h http.Header) map[string]string {
 	if s.headersAll {
 		out := make(map[string]string, len(h))
 		for k, v := range h {
-			out[lower(k)] = joinHeader(v)
+			out[strings.ToLower(k)] = joinHeader(v)
 		}
 		return out
 	}
@@ -119,8 +120,8 @@ func (s *Server) filterHeaders(h http.Header) map[string]string {
 	}
 	out := map[string]string{}
 	for k, v := range h {
-		if s.headers[lower(k)] {
-			out[lower(k)] = joinHeader(v)
+		if name := strings.ToLower(k); s.headers[name] {
+			out[name] = joinHeader(v)
 		}
 	}
 	return out
