@@ -11,7 +11,9 @@
 // # Writing an extension
 //
 // An Extension negotiates; a Session, one per connection, transforms messages. A session
-// marks the messages it transformed with its reserved bits (Message.RSV) and is asked to
-// decode only messages that arrive with its bits set. Sessions are used by one goroutine at a
-// time for Encode and one for Decode.
+// marks the messages it transformed with its reserved bits (Message.RSV). Negotiated.Decode
+// passes an incoming message to every session, so a session leaves alone those without its
+// bits set, and clears its bits from those it decodes (package websocket fails a message
+// whose bits no session cleared).
+// Sessions are used by one goroutine at a time for Encode and one for Decode.
 package extensions

@@ -64,8 +64,10 @@ type Extension interface {
 type Session interface {
 	// Encode transforms an outgoing message, setting the reserved bits it uses in m.RSV.
 	Encode(m *Message) error
-	// Decode reverses the peer's Encode for a message that arrived with some of the session's
-	// reserved bits set, within m.Limit.
+	// Decode reverses the peer's Encode, within m.Limit, for a message that arrived with some
+	// of the session's reserved bits set, and clears those bits from m.RSV. It may be given
+	// messages without them (Negotiated.Decode calls every session): it leaves those as they
+	// are.
 	Decode(m *Message) error
 }
 
