@@ -23,15 +23,32 @@ import (
 // check. Cancelling ctx before any byte of the message went out leaves the connection usable;
 // cancelling it halfway through closes the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	if c.ext != nil || (typ != MessageText && typ != MessageBinary) {
-		return c.writeMessage(ctx, typ, p, false)
+	return c.writeMessage(ctx, typ, p, false)
+}
+
+// writeMessage writes one data message, through the extensions (raw asks them to leave it
+// as it is).
+func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw bool) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
-	if err := c.enqueue(len(p)); err != nil {
-		return err
+	if c.ext == nil {
+		if err := c.enqueue(len(p)); err != nil {
+			return err
+		}
+		defer c.queued.Add(-int64(len(p)))
+		return c.writeWhole(ctx, ws.OpCode(typ), p)
 	}
-	err := c.writeWhole(ctx, ws.OpCode(typ), p)
-	c.queued.Add(-int64(len(p)))
-	return err
+	return c.withTurn(ctx, len(p), func() error {
+		// Extensions encode in the order messages go out: context takeover depends on it.
+		bp := writeBufPool.Get().(*[]byte)
+		defer writeBufPool.Put(bp)
+		m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0], Raw: raw}
+		if err := c.ext.Encode(&m); err != nil {
+			return fmt.Errorf("websocket: extension: %w", err)
+		}
+		return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+	})
 }
 
 // writeWhole writes a message of one frame that no extension encodes. It needs only the
@@ -47,32 +64,7 @@ func (c *Conn) writeWhole(ctx context.Context, op ws.OpCode, p []byte) error {
 		return err
 	}
 	c.frameMu.unlock()
-	if err := c.lock(ctx, &c.msgMu); err != nil {
-		return err
-	}
-	defer c.msgMu.unlock()
-	return c.writeFrame(ctx, true, op, 0, p)
-}
-
-// writeMessage writes one data message, through the extensions (raw asks them to leave it
-// as it is).
-func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw bool) error {
-	if typ != MessageText && typ != MessageBinary {
-		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
-	}
-	return c.withTurn(ctx, len(p), func() error {
-		if c.ext == nil {
-			return c.writeFrame(ctx, true, ws.OpCode(typ), 0, p)
-		}
-		// Extensions encode in the order messages go out: context takeover depends on it.
-		bp := writeBufPool.Get().(*[]byte)
-		defer writeBufPool.Put(bp)
-		m := extensions.Message{Text: typ == MessageText, Data: p, Scratch: (*bp)[:0], Raw: raw}
-		if err := c.ext.Encode(&m); err != nil {
-			return fmt.Errorf("websocket: extension: %w", err)
-		}
-		return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
-	})
+	return c.inMessageTurn(ctx, func() error { return c.writeFrame(ctx, true, op, 0, p) })
 }
 
 // writeEncoded writes a message already encoded by the extensions, with its reserved bits.
@@ -89,6 +81,12 @@ func (c *Conn) withTurn(ctx context.Context, n int, write func() error) error {
 		return err
 	}
 	defer c.queued.Add(-int64(n))
+	return c.inMessageTurn(ctx, write)
+}
+
+// inMessageTurn runs write with the connection's data messages to itself, waiting for its
+// turn within ctx.
+func (c *Conn) inMessageTurn(ctx context.Context, write func() error) error {
 	if err := c.lock(ctx, &c.msgMu); err != nil {
 		return err
 	}
