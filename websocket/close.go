@@ -236,7 +236,7 @@ func (c *Conn) CloseNow() error {
 func (c *Conn) awaitPeerClose(deadline time.Time) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if c.readMu.lock(ctx, c.closing.done()) != nil {
+	if c.lock(ctx, &c.readMu) != nil {
 		return // the connection closed, or the deadline passed, while another goroutine read
 	}
 	defer c.readMu.unlock()

@@ -173,16 +173,11 @@ func (c *Conn) Err() error {
 
 // lock takes l, giving up when ctx ends or the connection closes.
 func (c *Conn) lock(ctx context.Context, l *turnLock) error {
-	if l.state.CompareAndSwap(0, turnHeld) {
-		return nil
+	err := l.lock(ctx, c.closing.done)
+	if err == errLockClosed {
+		return c.closedErr()
 	}
-	if err := l.lockSlow(ctx, c.closing.done()); err != nil {
-		if err == errLockClosed {
-			return c.closedErr()
-		}
-		return err
-	}
-	return nil
+	return err
 }
 
 // closedErr is what calls on a closed connection return.

@@ -8,7 +8,7 @@ import (
 )
 
 // turnLock is a lock that a waiter can give up on, when its context ends or the connection
-// closes. Taking a free one is a single atomic operation and giving it back two, with no
+// closes. Taking a free one is a single atomic operation and giving it back another, with no
 // channel: a read or write that nobody competes with pays almost nothing for it. Waiters, rare
 // on a connection, wait on a channel made only for them, which every unlock that sees them
 // closes.
@@ -28,12 +28,13 @@ const (
 // errLockClosed is what lock returns when done was closed first.
 var errLockClosed = errors.New("websocket: connection closed while waiting for its turn")
 
-// lock takes l, giving up with ctx.Err() when ctx ends or errLockClosed when done is closed.
-func (l *turnLock) lock(ctx context.Context, done <-chan struct{}) error {
+// lock takes l, giving up with ctx.Err() when ctx ends or errLockClosed when the channel
+// done returns is closed. done is called only if l has to be waited for.
+func (l *turnLock) lock(ctx context.Context, done func() <-chan struct{}) error {
 	if l.state.CompareAndSwap(0, turnHeld) {
 		return nil
 	}
-	return l.lockSlow(ctx, done)
+	return l.lockSlow(ctx, done())
 }
 
 func (l *turnLock) lockSlow(ctx context.Context, done <-chan struct{}) error {

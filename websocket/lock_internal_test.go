@@ -20,7 +20,7 @@ func TestTurnLockExcludes(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 2000 {
-				require.NoError(t, l.lock(context.Background(), done))
+				require.NoError(t, l.lock(context.Background(), chanFunc(done)))
 				counter++
 				l.unlock()
 			}
@@ -36,18 +36,18 @@ func TestTurnLockExcludes(t *testing.T) {
 func TestTurnLockGivesUp(t *testing.T) {
 	var l turnLock
 	done := make(chan struct{})
-	require.NoError(t, l.lock(context.Background(), done))
+	require.NoError(t, l.lock(context.Background(), chanFunc(done)))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	assert.ErrorIs(t, l.lock(ctx, done), context.DeadlineExceeded)
+	assert.ErrorIs(t, l.lock(ctx, chanFunc(done)), context.DeadlineExceeded)
 
 	closed := make(chan struct{})
 	go func() { time.Sleep(10 * time.Millisecond); close(closed) }()
-	assert.ErrorIs(t, l.lock(context.Background(), closed), errLockClosed)
+	assert.ErrorIs(t, l.lock(context.Background(), chanFunc(closed)), errLockClosed)
 
 	got := make(chan error, 1)
-	go func() { got <- l.lock(context.Background(), done) }()
+	go func() { got <- l.lock(context.Background(), chanFunc(done)) }()
 	time.Sleep(10 * time.Millisecond)
 	l.unlock()
 	select {
@@ -58,4 +58,9 @@ func TestTurnLockGivesUp(t *testing.T) {
 	}
 	l.unlock()
 	assert.Zero(t, l.state.Load())
+}
+
+// chanFunc returns a func that returns ch, as turnLock.lock takes.
+func chanFunc(ch chan struct{}) func() <-chan struct{} {
+	return func() <-chan struct{} { return ch }
 }
