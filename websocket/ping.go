@@ -78,7 +78,7 @@ func (c *Conn) addPing(p *pendingPing) {
 func (c *Conn) dropPing(p *pendingPing) {
 	c.pingMu.Lock()
 	defer c.pingMu.Unlock()
-	ps := c.pingState()
+	ps := c.pinging // made by addPing
 	for i, q := range ps.pings {
 		if q == p {
 			ps.pings = append(ps.pings[:i], ps.pings[i+1:]...)
@@ -91,7 +91,11 @@ func (c *Conn) dropPing(p *pendingPing) {
 // Unsolicited pongs are ignored.
 func (c *Conn) settlePong(payload []byte) {
 	c.pingMu.Lock()
-	ps := c.pingState()
+	ps := c.pinging
+	if ps == nil {
+		c.pingMu.Unlock()
+		return // no ping was ever sent: unsolicited
+	}
 	last := -1
 	for i := len(ps.pings) - 1; i >= 0; i-- {
 		if bytes.Equal(ps.pings[i].payload, payload) {
