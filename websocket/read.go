@@ -507,16 +507,13 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if !c.rd.inMsg {
 		return 0, errors.New("websocket: message reader used after the next Read")
 	}
+	// A message has begun, so the first frame has come and no first-frame deadline is left.
 	c.rdeadline.begin(r.ctx, time.Time{})
-	defer func() { c.rdeadline.end(c.firstFrame) }() // firstFrame may change meanwhile
+	defer c.rdeadline.end(time.Time{})
 	defer c.rb.release()
 	for c.rd.remain == 0 {
 		if c.rd.fin {
-			r.eof = true
-			if _, err := c.endMessage(); err != nil {
-				return 0, err
-			}
-			return 0, io.EOF
+			return 0, r.end()
 		}
 		if err := c.nextDataFrame(r.ctx); err != nil {
 			return 0, err
@@ -529,13 +526,19 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if err == nil && c.rd.remain == 0 && c.rd.fin {
 		// The message's last bytes: say so now, saving the caller a call that would only
 		// return io.EOF.
-		r.eof = true
-		if _, err := c.endMessage(); err != nil {
-			return n, err
-		}
-		return n, io.EOF
+		err = r.end()
 	}
 	return n, err
+}
+
+// end finishes the message once its last byte has been read: io.EOF, or why the message
+// is invalid.
+func (r *messageReader) end() error {
+	r.eof = true
+	if _, err := r.c.endMessage(); err != nil {
+		return err
+	}
+	return io.EOF
 }
 
 // ctxErr is ctx.Err(), also when the network deadline taken from ctx fired a moment before
