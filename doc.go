@@ -39,7 +39,7 @@
 //
 // # Transports
 //
-// Transport is the one interface the nes layer talks through; WebSocket is the transport
-// today, EventSource (with HTTP POSTs going up) for clients behind proxies that block
-// WebSocket.
+// Transport is the one interface the nes layer talks through. WebSocket is the only transport
+// so far; EventSource (with HTTP POSTs going up), for clients behind proxies that block
+// WebSocket, is not written yet.
 package herald

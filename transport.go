@@ -9,8 +9,8 @@ import (
 )
 
 // Transport is one client connection's message channel, whatever carries it. The nes layer
-// speaks only through it: to a WebSocket, or (for clients behind proxies that block WebSocket)
-// to an EventSource stream down with HTTP POSTs up.
+// speaks only through it. The one transport so far is a WebSocket; an EventSource stream down
+// with HTTP POSTs up (for clients behind proxies that block WebSocket) is not written yet.
 //
 // One goroutine calls Receive; one at a time calls Send; Close may be called from any
 // goroutine, any number of times.

@@ -1,6 +1,6 @@
 // Package protocol holds the nes protocol's wire format (version 2, as @hapi/nes 14 speaks it):
-// the messages in both directions, their encoding, and the chunking of long messages. The
-// server (package herald) and the Go client (package client) share it.
+// the messages in both directions, their encoding, and the chunking of long messages, for the
+// server (package herald) and, once it is written, a Go client.
 package protocol
 
 import (
