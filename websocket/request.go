@@ -11,7 +11,8 @@ import (
 // few strings and the headers packed into one, rather than the request and its header map.
 // On a server holding many connections the difference is most of a KiB per connection.
 //
-// A handshake is always a GET over HTTP/1.1 (Upgrade refuses anything else), so neither is kept.
+// A handshake is a GET over HTTP/1.1 (Upgrade refuses other methods and HTTP/1.0 and 2; a later
+// HTTP/1.x, which no client sends, is reported as 1.1), so neither is kept.
 type handshakeRequest struct {
 	url        *url.URL // nil when parsing requestURI gives it back
 	host       string
