@@ -56,18 +56,15 @@ func (t *wsTransport) Send(ctx context.Context, msg []byte) error {
 // stopped reading (a slow consumer, a failed send) is dropped at once: its closing handshake
 // could only wait.
 func (t *wsTransport) Close(reason error) error {
-	if reason != nil && !errors.Is(reason, errPanic) && !errors.Is(reason, ErrServerClosed) {
-		err := t.c.CloseNow()
-		if errors.Is(err, websocket.ErrClosed) {
-			return nil
-		}
-		return err
+	var err error
+	switch {
+	case errors.Is(reason, errPanic):
+		err = t.c.Close(websocket.StatusInternalError, "internal error")
+	case reason == nil || errors.Is(reason, ErrServerClosed):
+		err = t.c.Close(websocket.StatusNoStatusRcvd, "")
+	default:
+		err = t.c.CloseNow()
 	}
-	code, text := websocket.StatusNoStatusRcvd, ""
-	if errors.Is(reason, errPanic) {
-		code, text = websocket.StatusInternalError, "internal error"
-	}
-	err := t.c.Close(code, text)
 	if errors.Is(err, websocket.ErrClosed) {
 		return nil
 	}
