@@ -11,7 +11,7 @@
 // those cases are absent. The network is closed: background networking stays off.
 
 const { chromium } = require('playwright-core');
-const { ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE, CASE_TIMEOUT, run } = require('./peerlib');
+const { ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE, CASE_TIMEOUT, CHROMIUM_ARGS, run } = require('./peerlib');
 
 // pageLib runs in the page and installs window.__peer, which runs one case at a time and returns
 // what the page observed. It reuses peerlib's conventions (describe, recorder) in browser terms.
@@ -182,8 +182,7 @@ async function main() {
   const browser = await chromium.launch({
     executablePath,
     timeout: 30000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   try {
     const browserVersion = browser.version();

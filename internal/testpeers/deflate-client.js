@@ -9,6 +9,7 @@
 // It sends every message, waits for each echo, compares content, then closes with 1000.
 
 const crypto = require('crypto');
+const { CHROMIUM_ARGS } = require('./peerlib');
 
 const cfg = JSON.parse(process.argv[2]);
 const TIMEOUT = 30000;
@@ -89,8 +90,7 @@ async function runNode() {
 
 async function runChromium() {
   const { chromium } = require('playwright-core');
-  const browser = await chromium.launch({ executablePath: cfg.chromium || '/usr/bin/chromium', args: ['--headless', '--no-sandbox',
-    '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await chromium.launch({ executablePath: cfg.chromium || '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const page = await browser.newPage();
     await page.goto(cfg.origin);

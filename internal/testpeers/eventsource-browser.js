@@ -17,6 +17,7 @@
 // closed: background networking stays off. The checks live in the Go tests.
 
 const { chromium } = require('playwright-core');
+const { CHROMIUM_ARGS } = require('./peerlib');
 
 const print = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
@@ -29,9 +30,7 @@ async function main() {
   const browser = await chromium.launch({
     executablePath,
     timeout: 30000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--ignore-certificate-errors'],
+    args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
   });
   const stop = async () => { try { await browser.close(); } catch (e) { /* already gone */ } process.exit(0); };
   process.on('SIGTERM', stop);

@@ -6,6 +6,11 @@
 const crypto = require('crypto');
 const http = require('http');
 
+// CHROMIUM_ARGS are the flags the scripts launch Chromium with: headless, and no network of its
+// own (no QUIC, no background traffic).
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
 // CASE_TIMEOUT bounds each case; a case that does not finish in time reports an error.
 const CASE_TIMEOUT = 15000;
 
@@ -433,6 +438,6 @@ function cases(peer, base, limited) {
 }
 
 module.exports = {
-  CASE_TIMEOUT, ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE,
+  CHROMIUM_ARGS, CASE_TIMEOUT, ECHO_SIZES, UNICODE, CLOSES, BURST, LARGE, COMPRESSIBLE,
   sha256, randomText, payload, describe, firstDiff, withTimeout, httpGet, run, recorder, cases,
 };
