@@ -140,26 +140,27 @@ func resumeScenario(t *testing.T, ps *peerServer, p *testpeers.Proc, opened bool
 	if !opened {
 		p.WaitES(t, peerWait, "open")
 	}
-	es := recv(t, ps.conns)
-	assert.Equal(t, "", es.LastEventID())
+	assert.Equal(t, "", recv(t, ps.conns).LastEventID())
 	ps.publish(t, 1, 5)
 	expectEvents(t, p, 1, 5)
 
-	// The server ends the stream; events go on; the client comes back after retry (300 ms).
-	ps.closeAll()
-	ps.publish(t, 6, 8)
-	p.WaitES(t, peerWait, "open")
-	es = recv(t, ps.conns)
-	assert.Equal(t, "5", es.LastEventID(), "the client resumes with Last-Event-ID")
+	// away ends the stream, publishes from..to while the client is away, and checks that it
+	// comes back (after retry, 300 ms) with Last-Event-ID lastID.
+	away := func(from, to int, lastID string) {
+		t.Helper()
+		ps.closeAll()
+		ps.publish(t, from, to)
+		p.WaitES(t, peerWait, "open")
+		assert.Equal(t, lastID, recv(t, ps.conns).LastEventID(), "the client resumes with Last-Event-ID")
+	}
+
+	// The server ends the stream; events go on; the client comes back.
+	away(6, 8, "5")
 	ps.publish(t, 9, 9)
 	expectEvents(t, p, 6, 9)
 
 	// Away for longer than the history (16 events) reaches: a gap event, then what is left.
-	ps.closeAll()
-	ps.publish(t, 10, 29)
-	p.WaitES(t, peerWait, "open")
-	es = recv(t, ps.conns)
-	assert.Equal(t, "9", es.LastEventID())
+	away(10, 29, "9")
 	gap := p.WaitES(t, peerWait, "message")
 	assert.Equal(t, testpeers.ESLine{Kind: "message", Type: "gap", ID: "13", Data: "9"}, gap)
 	expectEvents(t, p, 14, 29)
