@@ -221,26 +221,20 @@ func (sub *subscription) remove(s *Socket, path string) map[string]string {
 	return params
 }
 
-// target is a socket a publication goes to, with its parameters for the filter.
-type target struct {
-	socket *Socket
-	params map[string]string
-}
-
 // targets lists the sockets a publication on path reaches.
-func (sub *subscription) targets(path, user string, matchParams map[string]string) []target {
+func (sub *subscription) targets(path, user string) []*Socket {
 	sub.mu.RLock()
 	defer sub.mu.RUnlock()
 	items := sub.items
 	if user != "" {
 		items = sub.byUser[user]
 	}
-	out := make([]target, 0, len(items))
+	out := make([]*Socket, 0, len(items))
 	for s, item := range items {
 		if sub.pattern.params && !slices.Contains(item.paths, path) {
 			continue
 		}
-		out = append(out, target{socket: s, params: matchParams})
+		out = append(out, s)
 	}
 	return out
 }
@@ -271,11 +265,11 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range sub.targets(path, o.User, params) {
+	for _, sock := range sub.targets(path, o.User) {
 		out := msg
 		if f := sub.opts.Filter; f != nil {
-			deliver, override, ok := t.socket.filter(f, path, message, FilterInfo{
-				Socket: t.socket, Credentials: t.socket.credentials(), Params: t.params, Internal: o.Internal})
+			deliver, override, ok := sock.filter(f, path, message, FilterInfo{
+				Socket: sock, Credentials: sock.credentials(), Params: params, Internal: o.Internal})
 			if !ok || !deliver {
 				continue
 			}
@@ -289,7 +283,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 				}
 			}
 		}
-		t.socket.enqueue(outgoing{data: out})
+		sock.enqueue(outgoing{data: out})
 	}
 	return nil
 }
@@ -306,12 +300,12 @@ func (s *Socket) filter(f func(string, any, FilterInfo) (bool, any), path string
 // EachSubscriber calls fn for every socket subscribed to path (a concrete path), or only
 // those of user when it is set, until fn returns false.
 func (s *Server) EachSubscriber(path, user string, fn func(*Socket) bool) {
-	sub, params, ok := s.subs.match(path)
+	sub, _, ok := s.subs.match(path)
 	if !ok {
 		return
 	}
-	for _, t := range sub.targets(path, user, params) {
-		if !fn(t.socket) {
+	for _, sock := range sub.targets(path, user) {
+		if !fn(sock) {
 			return
 		}
 	}
