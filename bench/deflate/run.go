@@ -46,18 +46,11 @@ type memResult struct {
 	harness.IdleResult
 }
 
-// startServer starts a fresh server process, NAME or NAME@ARGS, with
-// -deflate.
-func (b *bench) startServer(name string) (*harness.Server, error) {
-	dir, args := harness.SplitServer(name)
-	return b.StartServer(name, b.Bin(dir), append([]string{"-addr", "127.0.0.1:0", "-deflate"}, args...)...)
-}
-
 // echo runs the load client in echo mode against one fresh server process.
 func (b *bench) echo(name string, o offer) (echoResult, error) {
 	var r echoResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
-	srv, err := b.startServer(name)
+	srv, err := b.StartBuilt(name, "-deflate")
 	if err != nil {
 		return r, err
 	}
@@ -99,7 +92,7 @@ func (b *bench) echo(name string, o offer) (echoResult, error) {
 // server's RSS grew.
 func (b *bench) mem(name string, o offer) (memResult, error) {
 	var r memResult
-	srv, err := b.startServer(name)
+	srv, err := b.StartBuilt(name, "-deflate")
 	if err != nil {
 		return r, err
 	}

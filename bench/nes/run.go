@@ -29,7 +29,7 @@ type fanResult struct {
 func (b *bench) startServer(name string) (*harness.Server, error) {
 	switch name {
 	case "herald", "floor":
-		return b.StartServer(name, b.Bin(name), "-addr", "127.0.0.1:0")
+		return b.StartBuilt(name)
 	case "hapi":
 		return b.StartServer(name, b.node, b.hapiScript)
 	}

@@ -15,17 +15,11 @@ type echoResult struct {
 	harness.Load         // how busy the cores were (1 = a core saturated)
 }
 
-// startServer starts a fresh server process, NAME or NAME@ARGS.
-func (b *bench) startServer(name string) (*harness.Server, error) {
-	dir, args := harness.SplitServer(name)
-	return b.StartServer(name, b.Bin(dir), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-}
-
 // echo runs the load client in echo mode against one fresh server process.
 func (b *bench) echo(name string, size int) (echoResult, error) {
 	var r echoResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
-	srv, err := b.startServer(name)
+	srv, err := b.StartBuilt(name)
 	if err != nil {
 		return r, err
 	}
@@ -59,7 +53,7 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 // idle opens b.idleConns connections to one fresh server process and
 // measures how much its RSS grew.
 func (b *bench) idle(name string) (harness.IdleResult, error) {
-	srv, err := b.startServer(name)
+	srv, err := b.StartBuilt(name)
 	if err != nil {
 		return harness.IdleResult{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,13 @@ func (c *Config) StartServer(name, bin string, args ...string) (*Server, error) 
 		addr = "127.0.0.1:" + addr
 	}
 	return &Server{Proc: p, Addr: addr}, nil
+}
+
+// StartBuilt starts the built server s, NAME or NAME@ARGS ([SplitServer]), on a free loopback
+// port: with -addr, then flags, then the entry's own ARGS.
+func (c *Config) StartBuilt(s string, flags ...string) (*Server, error) {
+	name, args := SplitServer(s)
+	return c.StartServer(s, c.Bin(name), slices.Concat([]string{"-addr", "127.0.0.1:0"}, flags, args)...)
 }
 
 // StartClient starts the built load client with args, pinned to ClientCPU.
