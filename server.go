@@ -165,34 +165,18 @@ func NewServer(next http.Handler, opts *Options) *Server {
 		s.opts = *opts
 	}
 	o := &s.opts
-	if o.MaxRequestBytes <= 0 {
-		o.MaxRequestBytes = defaultMaxRequestBytes
-	}
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = defaultMaxResponseBytes
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = defaultMaxInFlight
-	}
-	if o.MaxSubscriptions <= 0 {
-		o.MaxSubscriptions = defaultMaxSubscriptions
-	}
-	if o.SendQueueLimit <= 0 {
-		o.SendQueueLimit = defaultSendQueueLimit
-	}
-	if o.SendTimeout <= 0 {
-		o.SendTimeout = defaultSendTimeout
-	}
+	orDefault(&o.MaxRequestBytes, defaultMaxRequestBytes)
+	orDefault(&o.MaxResponseBytes, defaultMaxResponseBytes)
+	orDefault(&o.MaxInFlight, defaultMaxInFlight)
+	orDefault(&o.MaxSubscriptions, defaultMaxSubscriptions)
+	orDefault(&o.SendQueueLimit, defaultSendQueueLimit)
+	orDefault(&o.SendTimeout, defaultSendTimeout)
 	s.heartbeat = &Heartbeat{Interval: defaultHeartbeatInterval, Timeout: defaultHeartbeatTimeout}
 	if o.Heartbeat != nil {
 		hb := *o.Heartbeat
 		if !hb.Disabled {
-			if hb.Interval <= 0 {
-				hb.Interval = defaultHeartbeatInterval
-			}
-			if hb.Timeout <= 0 {
-				hb.Timeout = min(defaultHeartbeatTimeout, hb.Interval/2)
-			}
+			orDefault(&hb.Interval, defaultHeartbeatInterval)
+			orDefault(&hb.Timeout, min(defaultHeartbeatTimeout, hb.Interval/2))
 			if hb.Timeout >= hb.Interval {
 				panic(fmt.Sprintf("herald: heartbeat timeout %v must be less than its interval %v", hb.Timeout, hb.Interval))
 			}
@@ -223,6 +207,13 @@ func NewServer(next http.Handler, opts *Options) *Server {
 		s.beat = startHeartbeat(s)
 	}
 	return s
+}
+
+// orDefault sets *v to d unless it is positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // websocketOptions derives the options of nes WebSocket connections.
