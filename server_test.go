@@ -36,7 +36,7 @@ func newTestServer(t *testing.T, srv *Server) string {
 type rawClient struct {
 	t    *testing.T
 	conn net.Conn
-	rd   io.Reader
+	rw   io.ReadWriter // reads what the handshake buffered first, then conn
 	asm  protocol.Assembler
 }
 
@@ -52,7 +52,10 @@ func dialRaw(t *testing.T, url string, header http.Header) *rawClient {
 	if br != nil {
 		rd = io.MultiReader(br, conn)
 	}
-	return &rawClient{t: t, conn: conn, rd: rd}
+	return &rawClient{t: t, conn: conn, rw: struct {
+		io.Reader
+		io.Writer
+	}{rd, conn}}
 }
 
 func (c *rawClient) send(v any) {
@@ -67,10 +70,7 @@ func (c *rawClient) next(timeout time.Duration) map[string]any {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		data, _, err := wsutil.ReadServerData(struct {
-			io.Reader
-			io.Writer
-		}{c.rd, c.conn})
+		data, _, err := wsutil.ReadServerData(c.rw)
 		require.NoError(c.t, err)
 		msg, err := c.asm.Add(data)
 		require.NoError(c.t, err)
@@ -88,10 +88,7 @@ func (c *rawClient) closed(timeout time.Duration) ws.StatusCode {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		_, _, err := wsutil.ReadServerData(struct {
-			io.Reader
-			io.Writer
-		}{c.rd, c.conn})
+		_, _, err := wsutil.ReadServerData(c.rw)
 		if err != nil {
 			var ce wsutil.ClosedError
 			if errors.As(err, &ce) {
@@ -142,10 +139,7 @@ func TestSlowConsumerIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 		n := 0
 		_ = fast.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		for n < count {
-			if _, _, err := wsutil.ReadServerData(struct {
-				io.Reader
-				io.Writer
-			}{fast.rd, fast.conn}); err != nil {
+			if _, _, err := wsutil.ReadServerData(fast.rw); err != nil {
 				break
 			}
 			n++
