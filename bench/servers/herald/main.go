@@ -14,7 +14,8 @@
 // With -deflate (the compressed benchmark, bench/deflate) the Options carry
 // permessage-deflate at its defaults (deflate.New(deflate.Options{}): context
 // takeover both ways, 4 KiB of context kept per connection for sending, a
-// 15-bit server window, level 1), and -api defaults to "read", as the
+// 15-bit server window, a 12-bit window asked of clients that keep context,
+// level 1), and -api defaults to "read", as the
 // compressed benchmark has always measured. -context-size and -client-window
 // set deflate.Options ContextSize and ClientMaxWindowBits, for trying other
 // settings by hand; the benchmark runs the defaults.
