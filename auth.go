@@ -187,7 +187,7 @@ func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth b
 			return err
 		}
 		for k, v := range auth.Headers {
-			r.Header.Set(k, headerValue(v))
+			r.Header.Set(k, protocol.JSString(v))
 		}
 		if xff := s.req.Header.Get("X-Forwarded-For"); xff != "" {
 			r.Header.Set("X-Forwarded-For", xff)
@@ -324,14 +324,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// headerValue renders a header value the client sent as JSON.
-func headerValue(v json.RawMessage) string {
-	if s, ok := protocol.String(v); ok {
-		return s
-	}
-	return protocol.JSString(v)
 }
 
 // unindexUser removes a socket from a user's index.

@@ -22,8 +22,8 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 	if !protocol.Truthy(m.Path) {
 		return nil, errMissingPath
 	}
-	method := headerValue(m.Method)
-	path := headerValue(m.Path)
+	method := protocol.JSString(m.Method)
+	path := protocol.JSString(m.Path)
 	var headers map[string]json.RawMessage
 	if protocol.Truthy(m.Headers) {
 		_ = json.Unmarshal(m.Headers, &headers)
@@ -77,7 +77,7 @@ func (s *Socket) newRequest(ctx context.Context, method, path string, headers ma
 	}
 	h := make(http.Header, len(headers)+1)
 	for k, v := range headers {
-		h.Set(k, headerValue(v))
+		h.Set(k, protocol.JSString(v))
 	}
 	var body []byte
 	if len(payload) > 0 && string(payload) != "null" {

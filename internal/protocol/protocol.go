@@ -175,8 +175,9 @@ func Truthy(raw json.RawMessage) bool {
 	return true
 }
 
-// JSString renders a raw JSON value the way JavaScript's string conversion does, for error
-// messages that quote what a client sent ("received 3", "received [object Object]").
+// JSString renders a raw JSON value the way JavaScript's string conversion does: a string as
+// itself, anything else as the reference would turn it into a method, path, header value or
+// error message ("received 3", "received [object Object]").
 func JSString(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
