@@ -195,7 +195,7 @@ func (e *extension) Accept(offer []extensions.Param) ([]extensions.Param, extens
 			}
 		}
 	}
-	return resp, s, true
+	return resp, s.negotiated(), true
 }
 
 // Offer is the client's offer, from its Options.
@@ -252,5 +252,5 @@ func (e *extension) Activate(response []extensions.Param) (extensions.Session, e
 	case p.clientBits > 0:
 		s.send.bits = p.clientBits
 	}
-	return s, nil
+	return s.negotiated(), nil
 }

@@ -28,6 +28,17 @@ type session struct {
 	recv direction
 	out  appender
 	src  bytes.Reader
+	// sharedKey is SharedKey's answer, fixed once negotiation settles send ("" with context
+	// takeover).
+	sharedKey string
+}
+
+// negotiated finishes a session whose parameters are settled.
+func (s *session) negotiated() *session {
+	if !s.send.takeover {
+		s.sharedKey = "permessage-deflate/" + strconv.Itoa(s.o.Level) + "/" + strconv.Itoa(s.send.bits) + "/" + strconv.Itoa(s.o.Threshold)
+	}
+	return s
 }
 
 // deflateTail ends every sync-flushed deflate stream; RFC 7692 §7.2.1 strips it from
@@ -74,10 +85,7 @@ func (s *session) Encode(m *extensions.Message) error {
 // SharedKey reports the settings that determine this session's output when it keeps no
 // context between messages: then equal keys give equal bytes for a message.
 func (s *session) SharedKey() (string, bool) {
-	if s.send.takeover {
-		return "", false
-	}
-	return "permessage-deflate/" + strconv.Itoa(s.o.Level) + "/" + strconv.Itoa(s.send.bits) + "/" + strconv.Itoa(s.o.Threshold), true
+	return s.sharedKey, s.sharedKey != ""
 }
 
 func (s *session) Decode(m *extensions.Message) error {
