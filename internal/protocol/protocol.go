@@ -237,10 +237,7 @@ func Chunks(msg []byte, maxChunkChars int) [][]byte {
 		units, cut := 0, 0
 		for cut < len(msg) {
 			r, size := utf8.DecodeRune(msg[cut:])
-			n := 1
-			if utf16.RuneLen(r) == 2 {
-				n = 2
-			}
+			n := utf16Units(r)
 			if units+n > maxChunkChars {
 				break
 			}
@@ -266,14 +263,18 @@ func utf16Len(b []byte) int {
 	n := 0
 	for len(b) > 0 {
 		r, size := utf8.DecodeRune(b)
-		if utf16.RuneLen(r) == 2 {
-			n += 2
-		} else {
-			n++
-		}
+		n += utf16Units(r)
 		b = b[size:]
 	}
 	return n
+}
+
+// utf16Units is how many UTF-16 code units r takes: 2 past the BMP, else 1.
+func utf16Units(r rune) int {
+	if utf16.RuneLen(r) == 2 {
+		return 2
+	}
+	return 1
 }
 
 // Assembler rebuilds messages a server sent in chunks, as the reference client does.
