@@ -56,7 +56,7 @@ func (n *Negotiated) Decode(m *Message) error {
 // ServerNegotiate answers a client's offers (the parsed Sec-WebSocket-Extensions of its
 // handshake) with the server's extensions. Offers are considered in the client's order; the
 // first offer of an extension that the extension accepts activates it, and later offers of it
-// are ignored. An extension whose reserved bits are already taken is skipped.
+// are ignored.
 func ServerNegotiate(offers []Offer, exts []Extension) (*Negotiated, error) {
 	if err := Check(exts); err != nil {
 		return nil, err
@@ -68,18 +68,19 @@ func ServerNegotiate(offers []Offer, exts []Extension) (*Negotiated, error) {
 		if active[o.Name] {
 			continue
 		}
+		// Check has made names unique and reserved bits disjoint, so at most one extension
+		// matches and its bits are free.
 		for _, e := range exts {
-			if e.Name() != o.Name || n.RSV&e.RSV() != 0 {
+			if e.Name() != o.Name {
 				continue
 			}
-			resp, s, ok := e.Accept(o.Params)
-			if !ok {
-				continue
+			if resp, s, ok := e.Accept(o.Params); ok {
+				active[o.Name] = true
+				n.Sessions = append(n.Sessions, s)
+				n.RSV |= e.RSV()
+				accepted = append(accepted, Offer{Name: o.Name, Params: resp})
 			}
-			active[o.Name] = true
-			n.Sessions = append(n.Sessions, s)
-			n.RSV |= e.RSV()
-			accepted = append(accepted, Offer{Name: o.Name, Params: resp})
+			break
 		}
 	}
 	if len(accepted) > 0 {
