@@ -56,13 +56,18 @@ func Format(offers ...Offer) string {
 				if isToken(p.Value) {
 					b.WriteString(p.Value)
 				} else {
-					b.WriteString(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p.Value) + `"`)
+					b.WriteByte('"')
+					_, _ = quoter.WriteString(&b, p.Value)
+					b.WriteByte('"')
 				}
 			}
 		}
 	}
 	return b.String()
 }
+
+// quoter escapes a quoted-string's backslashes and quotes.
+var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 type parser struct {
 	s string
