@@ -94,10 +94,7 @@ func TestHeadersRetryAndEvents(t *testing.T) {
 
 func TestBadFieldsAreRejected(t *testing.T) {
 	t.Parallel()
-	got := make(chan *eventsource.EventSource, 1)
-	srv := newTestServer(t, "HTTP/1.1", nil, func(es *eventsource.EventSource) { got <- es })
-	st := srv.open(t, "/", nil)
-	es := recv(t, got)
+	st, es := openStream(t, "HTTP/1.1", nil, "/")
 	stream := eventsource.NewStream(nil)
 	for _, bad := range []eventsource.Event{
 		{ID: "1\n2"}, {ID: "1\r"}, {ID: "a\x00b"}, {Type: "x\ny"}, {Type: "x\r"}, {Type: "\x00"},
@@ -150,11 +147,7 @@ func TestLastEventID(t *testing.T) {
 
 func TestAutomaticPing(t *testing.T) {
 	t.Parallel()
-	got := make(chan *eventsource.EventSource, 1)
-	srv := newTestServer(t, "HTTP/1.1", &eventsource.Options{PingInterval: 20 * time.Millisecond},
-		func(es *eventsource.EventSource) { got <- es })
-	st := srv.open(t, "/", nil)
-	recv(t, got)
+	st, _ := openStream(t, "HTTP/1.1", &eventsource.Options{PingInterval: 20 * time.Millisecond}, "/")
 	assert.Equal(t, ": ping\n\n: ping\n\n", st.readN(t, 2*len(": ping\n\n")))
 }
 
@@ -163,10 +156,7 @@ func TestDoneWhenClientGoes(t *testing.T) {
 	for _, proto := range serverProtos {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
-			got := make(chan *eventsource.EventSource, 1)
-			srv := newTestServer(t, proto, &eventsource.Options{PingInterval: -1}, func(es *eventsource.EventSource) { got <- es })
-			st := srv.open(t, "/", nil)
-			es := recv(t, got)
+			st, es := openStream(t, proto, &eventsource.Options{PingInterval: -1}, "/")
 			st.Close()
 			waitDone(t, es, 10*time.Second)
 			assert.ErrorIs(t, es.Err(), eventsource.ErrClientGone)
@@ -179,10 +169,7 @@ func TestServerCloseEndsStream(t *testing.T) {
 	for _, proto := range serverProtos {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
-			got := make(chan *eventsource.EventSource, 1)
-			srv := newTestServer(t, proto, nil, func(es *eventsource.EventSource) { got <- es })
-			st := srv.open(t, "/", nil)
-			es := recv(t, got)
+			st, es := openStream(t, proto, nil, "/")
 			require.NoError(t, es.Send("last", eventsource.Event{}))
 			require.NoError(t, es.Close())
 			assert.Equal(t, "last", st.next(t).Data)

@@ -46,6 +46,16 @@ func newTestServer(t *testing.T, proto string, opts *eventsource.Options, onNew 
 	return serveHandler(t, proto, h)
 }
 
+// openStream serves EventSources over proto with opts (see newTestServer), opens path, and
+// returns the client's stream and the server's EventSource for it.
+func openStream(t *testing.T, proto string, opts *eventsource.Options, path string) (*stream, *eventsource.EventSource) {
+	t.Helper()
+	got := make(chan *eventsource.EventSource, 1)
+	srv := newTestServer(t, proto, opts, func(es *eventsource.EventSource) { got <- es })
+	st := srv.open(t, path, nil)
+	return st, recv(t, got)
+}
+
 // serveHandler serves h over proto (HTTP/2 and HTTPS/1.1 with TLS) until the test ends.
 func serveHandler(t *testing.T, proto string, h http.Handler) *testServer {
 	t.Helper()

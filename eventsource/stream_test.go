@@ -277,10 +277,7 @@ func TestStreamClose(t *testing.T) {
 func TestSubscribeTwice(t *testing.T) {
 	t.Parallel()
 	s1, s2 := eventsource.NewStream(nil), eventsource.NewStream(nil)
-	got := make(chan *eventsource.EventSource, 1)
-	srv := newTestServer(t, "HTTP/1.1", nil, func(es *eventsource.EventSource) { got <- es })
-	st := srv.open(t, "/", nil)
-	es := recv(t, got)
+	st, es := openStream(t, "HTTP/1.1", nil, "/")
 	require.NoError(t, s1.Subscribe(es))
 	assert.ErrorIs(t, s2.Subscribe(es), eventsource.ErrSubscribed)
 	s1.Unsubscribe(es)
