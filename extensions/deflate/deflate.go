@@ -51,8 +51,9 @@ type Options struct {
 	// ClientMaxWindowBits bounds the client's LZ77 window, from 8 to 15. A server asks it of
 	// clients that support the parameter (browsers do), which bounds the history it keeps per
 	// connection to decode their messages with context takeover; a client offers it. Zero
-	// means 12 for a server (4 KiB of history per connection instead of 32 KiB, for a slightly
-	// lower ratio on what clients send) and 15 for a client.
+	// means 12 for a server that keeps the client's context (4 KiB of history per connection
+	// instead of 32 KiB, for a slightly lower ratio on what clients send; without context
+	// takeover it asks for no window) and 15 for a client.
 	ClientMaxWindowBits int
 
 	// ContextSize is how many bytes of the text it has sent a connection keeps as context
