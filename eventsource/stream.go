@@ -105,14 +105,14 @@ type Stream struct {
 // wait for the client: every write on HTTP/2 or TLS, and on a plain socket only what the
 // socket did not take at once. Such a subscriber is handed to an idle writer, or gets a new
 // one: a writer stuck on a client that does not read never holds up another subscriber. A
-// writer that has finished waits writerLinger for more work, then ends, so an idle Stream has
-// no goroutine. Reusing writers saves starting a goroutine (and growing its stack) per
+// writer that has finished waits for more work (one to two times writerLinger, see work),
+// then ends, so an idle Stream has no goroutine. Reusing writers saves starting a goroutine (and growing its stack) per
 // subscriber per event.
 type writers struct {
 	idle chan *EventSource
 }
 
-// writerLinger is how long a writer waits for more work before it ends.
+// writerLinger is how long a writer waits for more work before it ends, at least (see work).
 const writerLinger = 100 * time.Millisecond
 
 // handoff gives es to an idle writer, if one is waiting.
