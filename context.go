@@ -47,9 +47,10 @@ func (s *Server) Authenticated(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		fromSocket := SocketFrom(r.Context()) != nil
 		var creds *Credentials
 		var err error
-		if SocketFrom(r.Context()) == nil && s.auth != nil && s.auth.opts.Authenticate != nil {
+		if !fromSocket && s.auth != nil && s.auth.opts.Authenticate != nil {
 			creds, err = s.auth.opts.Authenticate(r)
 		}
 		if creds == nil {
@@ -57,7 +58,7 @@ func (s *Server) Authenticated(next http.Handler) http.Handler {
 			if err != nil {
 				msg = err.Error()
 			}
-			if r.Header.Get("Authorization") == "" || SocketFrom(r.Context()) != nil {
+			if r.Header.Get("Authorization") == "" || fromSocket {
 				w.Header().Set("WWW-Authenticate", "Basic")
 			}
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "error": "Unauthorized", "message": msg})
