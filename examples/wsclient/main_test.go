@@ -156,16 +156,26 @@ func TestPeerWSClientProtocolsAndHeaders(t *testing.T) {
 
 func TestPeerWSClientThroughProxy(t *testing.T) {
 	t.Parallel()
-	_, proxyAddr := testpeers.Listen(t, "proxy-server.js", "http", "--auth", "user:pw")
+	p, proxyAddr := testpeers.Listen(t, "proxy-server.js", "http", "--auth", "user:pw")
 	_, addr := testpeers.Listen(t, "ws-server-dial.js")
+	// tunneled checks that the proxy was asked for a tunnel to the server: a client that went
+	// direct would echo as well.
+	tunneled := func() {
+		t.Helper()
+		var seen struct{ Connect string }
+		p.JSONLine(t, 5*time.Second, &seen)
+		assert.Equal(t, addr, seen.Connect)
+	}
 	r := runClient(t, "via proxy\n", nil, "-proxy", "http://user:pw@"+proxyAddr, "ws://"+addr+"/echo")
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, "via proxy\n", r.stdout)
+	tunneled()
 
 	// From the environment, and its refusal of missing credentials.
 	r = runClient(t, "via env\n", []string{"HTTP_PROXY=http://user:pw@" + proxyAddr}, "ws://"+addr+"/echo")
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, "via env\n", r.stdout)
+	tunneled()
 	r = runClient(t, "x\n", []string{"HTTP_PROXY=http://" + proxyAddr}, "ws://"+addr+"/echo")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "407")
