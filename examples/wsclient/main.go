@@ -1,7 +1,7 @@
 // Command wsclient is a small wscat on herald's WebSocket client: it sends each line of
 // standard input as a text message and prints each message it receives on a line of its own.
 //
-//	go run ./examples/wsclient [-proxy URL] [-protocol P]... [-H 'Name: value']... URL
+//	go run ./examples/wsclient [-proxy URL] [-cacert FILE] [-proxy-cacert FILE] [-protocol P]... [-H 'Name: value']... URL
 //
 // At the end of standard input it closes the connection with 1000 (normal closure) and exits
 // 0 once the closing handshake is done. When the server closes first, it exits 0 for 1000 and
@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&protocols, "protocol", "subprotocol to offer (repeatable)")
 	fs.Var(&headers, "H", "extra handshake header, 'Name: value' (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wsclient [-proxy URL] [-protocol P]... [-H 'Name: value']... URL")
+		fmt.Fprintln(stderr, "usage: wsclient [-proxy URL] [-cacert FILE] [-proxy-cacert FILE] [-protocol P]... [-H 'Name: value']... URL")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
