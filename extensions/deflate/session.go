@@ -93,7 +93,7 @@ func (s *session) Decode(m *extensions.Message) error {
 		return nil
 	}
 	m.RSV &^= extensions.RSV1
-	r := readerPool.Get().(io.ReadCloser)
+	r := readerPool.Get().(inflater)
 	defer readerPool.Put(r)
 	// The decompressor has a fast path for *bytes.Reader (and none for other readers), so the
 	// payload and the stripped tail go in one slice: appended in place when the payload has
@@ -106,11 +106,11 @@ func (s *session) Decode(m *extensions.Message) error {
 	if s.recv.takeover {
 		dict = s.recv.history
 	}
-	if err := r.(flate.Resetter).Reset(&s.src, dict); err != nil {
+	if err := r.Reset(&s.src, dict); err != nil {
 		return err
 	}
 	out, err := inflate(r, payload, m.Limit)
-	_ = r.(flate.Resetter).Reset(&emptyReader, nil) // let the pooled reader forget our data
+	_ = r.Reset(&emptyReader, nil) // let the pooled reader forget our data
 	payloadLeft := payload - (len(in) - s.src.Len())
 	s.src.Reset(nil)
 	if err != nil {
@@ -193,7 +193,13 @@ var errEarlyEnd = errors.New("permessage-deflate: compressed data has trailing b
 
 var emptyReader = bytes.Reader{}
 
-var readerPool = sync.Pool{New: func() any { return flate.NewReader(&emptyReader) }}
+// inflater is what flate.NewReader returns, as Decode uses it.
+type inflater interface {
+	io.Reader
+	flate.Resetter
+}
+
+var readerPool = sync.Pool{New: func() any { return flate.NewReader(&emptyReader).(inflater) }}
 
 // Writer pools: one per level for the full window, one per smaller window.
 var (
