@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -143,7 +144,7 @@ func inflate(r io.Reader, compressed int, limit int64) ([]byte, error) {
 			if limit > 0 && int64(cap(out))+grow > limit+1 {
 				grow = limit + 1 - int64(cap(out))
 			}
-			out = append(out, make([]byte, grow)...)[:len(out)]
+			out = slices.Grow(out, int(grow))
 		}
 		n, err := r.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
