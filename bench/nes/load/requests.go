@@ -12,21 +12,19 @@ import (
 
 // runRequests is mode requests: see the package comment.
 func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time.Duration) error {
-	cs := make([]*conn, 0, conns)
-	for range conns {
+	cs, err := wsraw.DialAll(conns, 1, func(int) (*conn, error) {
 		c, err := dial(addr, path, timeout)
-		if err == nil {
-			cs = append(cs, c)
-			if err = c.hello(); err != nil {
-				err = fmt.Errorf("hello: %w", err)
-			}
-		}
 		if err != nil {
-			for _, c := range cs {
-				c.Close()
-			}
-			return err
+			return nil, err
 		}
+		if err := c.hello(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("hello: %w", err)
+		}
+		return c, nil
+	})
+	if err != nil {
+		return err
 	}
 	l.Stop = func(w wsraw.Window) { fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", w.Msgs, w.Secs, w.CPU) }
 	return wsraw.Run(cs, l, func(_ int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
