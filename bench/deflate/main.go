@@ -82,7 +82,7 @@ func main() {
 		b.offers = append(b.offers, offers[slices.IndexFunc(offers, func(o offer) bool { return o.name == n })])
 	}
 	if b.Repeat < 1 || b.conns < 1 || b.duration <= 0 || b.memConns < 0 {
-		log.Fatal("-repeat, -conns and -duration must be above zero")
+		log.Fatal("-repeat, -conns and -duration must be above zero, and -mem-conns not below")
 	}
 	harness.Main(b.run)
 }

@@ -90,7 +90,7 @@ func main() {
 		b.parts[p] = true
 	}
 	if b.Repeat < 1 || b.conns < 1 || b.depth < 1 || b.duration <= 0 || b.subs < 1 || b.pubs < 1 || b.warmupPubs < 0 {
-		log.Fatal("-repeat, -conns, -depth, -duration, -subs and -pubs must be above zero")
+		log.Fatal("-repeat, -conns, -depth, -duration, -subs and -pubs must be above zero, and -warmup-pubs not below")
 	}
 	harness.Main(b.run)
 }

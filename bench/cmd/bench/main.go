@@ -66,7 +66,7 @@ func main() {
 		log.Fatal(err)
 	}
 	if b.Repeat < 1 || b.conns < 1 || b.depth < 1 || b.duration <= 0 || b.idleConns < 0 {
-		log.Fatal("-repeat, -conns, -depth and -duration must be above zero")
+		log.Fatal("-repeat, -conns, -depth and -duration must be above zero, and -idle-conns not below")
 	}
 	harness.Main(b.run)
 }
