@@ -17,7 +17,7 @@ func runEcho(addr, path, offer string, conns int, warmup, duration time.Duration
 	if conns < 1 || duration <= 0 {
 		return fmt.Errorf("need -conns and -duration above zero")
 	}
-	docs := makeDocs(numDocs, 1)
+	docs := makeDocs(numDocs)
 	var w wsraw.Wire
 	cs := make([]*conn, 0, conns)
 	closeAll := func() {
@@ -53,7 +53,7 @@ func runIdle(addr, path, offer string, conns, dialers int, hold time.Duration) e
 	if conns < 1 || dialers < 1 {
 		return fmt.Errorf("need -conns and -dialers above zero")
 	}
-	docs := makeDocs(numDocs, 1)
+	docs := makeDocs(numDocs)
 	var w wsraw.Wire
 	cs, err := wsraw.DialAll(conns, dialers, func(i int) (*wsraw.Conn, error) {
 		c, err := dial(addr, path, offer, &w, 20*time.Second)
