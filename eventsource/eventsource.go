@@ -108,7 +108,8 @@ type EventSource struct {
 // Nothing may have been written to w before New: it writes the whole response.
 //
 // New returns ErrNotSupported, having written nothing, when w can be neither hijacked nor
-// flushed (a middleware that wraps the ResponseWriter without Unwrap, Hijack or Flush).
+// flushed (a middleware that wraps the ResponseWriter without Unwrap, Hijack or Flush), and
+// ErrShuttingDown once Options.Registry has been shut down (see ErrShuttingDown).
 func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, error) {
 	o := opts.withDefaults()
 	rc := http.NewResponseController(w)
@@ -120,8 +121,9 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		queueLimit:   o.QueueLimit,
 		fd:           -1,
 		done:         make(chan struct{}),
+		registry:     o.Registry,
 	}
-	if o.Registry != nil && !o.Registry.add(es) {
+	if o.Registry != nil && o.Registry.isShutdown() {
 		http.Error(w, ErrShuttingDown.Error(), http.StatusServiceUnavailable)
 		return nil, ErrShuttingDown
 	}
@@ -129,14 +131,12 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		switch conn, _, err := rc.Hijack(); {
 		case err == nil:
 			es.takeOver(conn, w.Header(), r, o)
-			return es, nil
+			return es.register()
 		case !errors.Is(err, http.ErrNotSupported):
-			es.unregister()
 			return nil, fmt.Errorf("eventsource: taking over the connection: %w", err)
 		}
 	}
 	if !canFlush(w) {
-		es.unregister()
 		return nil, ErrNotSupported
 	}
 	streamHeader(w.Header(), o.Header)
@@ -154,6 +154,29 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 	es.mu.Unlock()
 	if start {
 		es.startWriter(nil)
+	}
+	return es.register()
+}
+
+// register puts es, fully started, in its Registry, if it has one. Were the Registry shut down
+// meanwhile, es would escape Shutdown: it is closed instead (its client sees a stream that
+// ends at once), and New reports ErrShuttingDown.
+func (es *EventSource) register() (*EventSource, error) {
+	g := es.registry
+	if g == nil {
+		return es, nil
+	}
+	if !g.streams.Add(es) {
+		_ = es.Close()
+		return nil, ErrShuttingDown
+	}
+	// A stream that has already ended may have left the Registry before it was added
+	// (finish removes it after closeWith marks it closed): take it out again.
+	es.mu.Lock()
+	closed := es.closed
+	es.mu.Unlock()
+	if closed {
+		g.remove(es)
 	}
 	return es, nil
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/herald-go/herald/internal/track"
 )
 
-// ErrShuttingDown is what New returns, having answered 503 Service Unavailable, once the
-// Registry in its Options has been shut down.
+// ErrShuttingDown is what New returns once the Registry in its Options has been shut down:
+// having answered 503 Service Unavailable or, when Shutdown came while New was starting the
+// stream, having ended the stream it had started.
 var ErrShuttingDown = errors.New("eventsource: the server is shutting down")
 
 // Registry tracks open streams so that a server can end them all when it stops:
@@ -23,14 +24,7 @@ type Registry struct {
 	streams track.Set[*EventSource]
 }
 
-// add tracks es, unless the registry has been shut down.
-func (g *Registry) add(es *EventSource) bool {
-	if !g.streams.Add(es) {
-		return false
-	}
-	es.registry = g
-	return true
-}
+func (g *Registry) isShutdown() bool { return g.streams.Closed() }
 
 func (g *Registry) remove(es *EventSource) { g.streams.Remove(es) }
 

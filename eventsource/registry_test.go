@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,5 +53,32 @@ func TestRegistryShutdown(t *testing.T) {
 			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 			assert.Zero(t, reg.Len())
 		})
+	}
+}
+
+// TestRegistryShutdownWhileStarting runs Shutdown while New starts a stream: whichever comes
+// first, once both have returned the stream has ended (Shutdown closed it, or New did and
+// reported ErrShuttingDown) and nothing is tracked; no stream escapes Shutdown, and nothing
+// touches a half-built stream.
+func TestRegistryShutdownWhileStarting(t *testing.T) {
+	t.Parallel()
+	for range 500 {
+		reg := &eventsource.Registry{}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.ProtoMajor, r.ProtoMinor = 2, 0 // the ResponseWriter path: a recorder cannot be taken over
+		shut := make(chan struct{})
+		go func() { defer close(shut); reg.Shutdown() }()
+		es, err := eventsource.New(httptest.NewRecorder(), r, &eventsource.Options{Registry: reg, PingInterval: -1})
+		<-shut
+		require.Zero(t, reg.Len(), "nothing is tracked after Shutdown")
+		if err != nil {
+			require.ErrorIs(t, err, eventsource.ErrShuttingDown)
+			continue
+		}
+		select {
+		case <-es.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stream escaped Shutdown")
+		}
 	}
 }
