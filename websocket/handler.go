@@ -66,13 +66,11 @@ type Registry struct {
 	conns track.Set[*Conn]
 }
 
-// add tracks c, unless the registry has been shut down.
+// add tracks c, unless the registry has been shut down. c must not be in use by other
+// goroutines yet: whoever finds it in the registry then sees c.registry set.
 func (g *Registry) add(c *Conn) bool {
-	if !g.conns.Add(c) {
-		return false
-	}
 	c.registry = g
-	return true
+	return g.conns.Add(c)
 }
 
 func (g *Registry) remove(c *Conn) { g.conns.Remove(c) }
