@@ -35,9 +35,10 @@ func (c *Client) reconnect(stop context.Context) {
 		delay := c.delay(c.backoffN)
 		c.backoffN++
 		c.mu.Unlock()
+		event := ReconnectEvent{Attempt: n, Delay: delay, Err: lastErr}
 		c.emit(func() {
 			if c.opts.OnReconnect != nil {
-				c.opts.OnReconnect(ReconnectEvent{Attempt: n, Delay: delay, Err: lastErr})
+				c.opts.OnReconnect(event)
 			}
 		})
 		wait := time.NewTimer(delay)

@@ -153,6 +153,10 @@ func (c *Client) confirm(ctx context.Context, p *pathSubs) error {
 			if errors.Is(err, ErrDisconnected) {
 				continue // the reconnect's hello carries it
 			}
+			var e *Error
+			if errors.As(err, &e) && e.Path == "" {
+				e.Path = p.path
+			}
 			c.mu.Lock()
 			if err != nil && c.subs[p.path] == p {
 				delete(c.subs, p.path)
