@@ -220,16 +220,23 @@ func TestPeerReauthenticate(t *testing.T) {
 		require.Equal(t, 401, client.StatusCode(err), "%v", err)
 		token, err := client.FetchToken(ctx, srv.HTTPURL+"/nes/auth", http.Header{"Authorization": {basicJohn}}, nil)
 		require.NoError(t, err)
-		err = c.Reauthenticate(ctx, &client.Auth{Token: token})
-		if impl == testpeers.HapiNes {
-			// @hapi/nes 14 answers reauth only on a socket that authenticated in its hello.
-			if err != nil {
-				t.Logf("hapi refused reauth of an anonymous socket: %v", err)
-				return
-			}
-		}
-		require.NoError(t, err)
+		require.NoError(t, c.Reauthenticate(ctx, &client.Auth{Token: token}))
 		assertJohn(t, c)
+
+		// The new credentials are kept for reconnections.
+		connected := make(chan struct{}, 1)
+		c2 := connect(t, srv.URL, &client.Options{Backoff: fastReconnect,
+			OnConnect: func(client.ConnectEvent) { connected <- struct{}{} }})
+		<-connected
+		require.NoError(t, c2.Reauthenticate(ctx, &client.Auth{Token: token}))
+		_, err = c2.Do(ctx, &client.Request{Method: "POST", Path: "/drop"})
+		require.NoError(t, err)
+		waitEvent(t, connected)
+		assertJohn(t, c2)
+
+		// Refused credentials: the server answers 401 and closes the socket.
+		err = c.Reauthenticate(ctx, &client.Auth{Token: "forged"})
+		assert.Equal(t, 401, client.StatusCode(err), "%v", err)
 	})
 }
 
