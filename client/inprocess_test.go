@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,20 +22,13 @@ import (
 
 	"github.com/herald-go/herald"
 	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/heraldtest"
 )
 
-// localServer is a herald nes server on a loopback port that a test can stop and start again
-// on the same port.
-type localServer struct {
-	t    *testing.T
-	nes  *herald.Server
-	addr string
-
-	mu   sync.Mutex
-	http *http.Server
-}
-
-func newLocalServer(t *testing.T, opts *herald.Options) *localServer {
+// newLocalServer serves a nes server around a small application through heraldtest: route id
+// "hello" (GET /h, "world!"), GET /slow (answers after 5 s, or when the request is cancelled),
+// and the subscription /item/{id}.
+func newLocalServer(t *testing.T, opts *herald.Options) *heraldtest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /h", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "world!") })
@@ -47,56 +41,7 @@ func newLocalServer(t *testing.T, opts *herald.Options) *localServer {
 	nes := herald.NewServer(mux, opts)
 	nes.Route("hello", http.MethodGet, "/h")
 	nes.Subscription("/item/{id}", nil)
-	s := &localServer{t: t, nes: nes}
-	s.start()
-	t.Cleanup(func() {
-		s.stop()
-		nes.Close()
-	})
-	return s
-}
-
-func (s *localServer) url() string { return "ws://" + s.addr }
-
-// start listens (on the same port as before, after a stop) and serves.
-func (s *localServer) start() {
-	s.t.Helper()
-	addr := s.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.NoError(s.t, err)
-	s.addr = ln.Addr().String()
-	srv := &http.Server{Handler: s.nes}
-	s.mu.Lock()
-	s.http = srv
-	s.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
-}
-
-// stop closes the listener and drops every socket.
-func (s *localServer) stop() {
-	s.mu.Lock()
-	srv := s.http
-	s.http = nil
-	s.mu.Unlock()
-	if srv != nil {
-		_ = srv.Close()
-	}
-	s.nes.EachSocket(func(so *herald.Socket) bool { so.Disconnect(); return true })
-}
-
-// dropAll disconnects every socket from the server side, leaving the listener open.
-func (s *localServer) dropAll() {
-	s.nes.EachSocket(func(so *herald.Socket) bool { so.Disconnect(); return true })
+	return heraldtest.NewServer(t, nes)
 }
 
 func testContext(t *testing.T) context.Context {
@@ -122,7 +67,7 @@ func TestBackoffIsJittered(t *testing.T) {
 	const attempts = 40
 	const minDelay, maxDelay = time.Millisecond, 16 * time.Millisecond
 	delays := make(chan client.ReconnectEvent, attempts)
-	c := connect(t, srv.url(), &client.Options{
+	c := srv.Client(t, &client.Options{
 		Backoff:    client.Backoff{Min: minDelay, Max: maxDelay},
 		MaxRetries: attempts,
 		OnReconnect: func(e client.ReconnectEvent) {
@@ -130,7 +75,7 @@ func TestBackoffIsJittered(t *testing.T) {
 		},
 	})
 	_ = c
-	srv.stop() // every attempt now fails at once: connection refused
+	srv.Stop() // every attempt now fails at once: connection refused
 
 	var atCap []time.Duration
 	for i := 1; i <= attempts; i++ {
@@ -172,7 +117,7 @@ func TestBackoffIsJittered(t *testing.T) {
 func TestRequestAndErrors(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	c := connect(t, srv.url(), nil)
+	c := srv.Client(t, nil)
 	ctx := testContext(t)
 
 	res, err := c.Request(ctx, "hello")
@@ -207,7 +152,7 @@ func TestRequestAndErrors(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	c := connect(t, srv.url(), &client.Options{Timeout: 100 * time.Millisecond})
+	c := srv.Client(t, &client.Options{Timeout: 100 * time.Millisecond})
 	_, err := c.Request(testContext(t), "/slow")
 	require.ErrorIs(t, err, client.ErrTimeout)
 	var e *client.Error
@@ -216,7 +161,7 @@ func TestTimeouts(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	c2 := connect(t, srv.url(), &client.Options{Timeout: -1})
+	c2 := srv.Client(t, &client.Options{Timeout: -1})
 	_, err = c2.Request(ctx, "/slow")
 	require.ErrorIs(t, err, client.ErrTimeout)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -320,7 +265,7 @@ func (r *relay) cut() {
 func TestPendingFailOnDisconnect(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	net := newRelay(t, srv.addr)
+	net := newRelay(t, strings.TrimPrefix(srv.URL, "ws://"))
 	connected := make(chan client.ConnectEvent, 4)
 	c := connect(t, net.url(), &client.Options{
 		Backoff:   client.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond},
@@ -361,7 +306,7 @@ func TestPendingFailOnDisconnect(t *testing.T) {
 func TestSlowHandlerBlocksOnlyItself(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	c := connect(t, srv.url(), nil)
+	c := srv.Client(t, nil)
 	ctx := testContext(t)
 	release := make(chan struct{})
 	slowGot := make(chan client.Update, 10)
@@ -375,8 +320,8 @@ func TestSlowHandlerBlocksOnlyItself(t *testing.T) {
 	require.NoError(t, err)
 
 	for i := range 3 {
-		require.NoError(t, srv.nes.Publish("/item/1", i, nil))
-		require.NoError(t, srv.nes.Publish("/item/2", i, nil))
+		require.NoError(t, srv.Nes.Publish("/item/1", i, nil))
+		require.NoError(t, srv.Nes.Publish("/item/2", i, nil))
 	}
 	for i := range 3 {
 		select {
@@ -401,7 +346,7 @@ func TestHandlerQueueBound(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
 	dropped := make(chan error, 100)
-	c := connect(t, srv.url(), &client.Options{
+	c := srv.Client(t, &client.Options{
 		HandlerQueue: 4,
 		OnError: func(err error) {
 			if errors.Is(err, client.ErrHandlerQueueFull) {
@@ -423,7 +368,7 @@ func TestHandlerQueueBound(t *testing.T) {
 	})
 	require.NoError(t, err)
 	for i := range 20 {
-		require.NoError(t, srv.nes.Publish("/item/1", i, nil))
+		require.NoError(t, srv.Nes.Publish("/item/1", i, nil))
 	}
 	select {
 	case err := <-dropped:
@@ -453,7 +398,7 @@ func TestCallbacksMayCallTheClient(t *testing.T) {
 	var c *client.Client
 	var err error
 	ready := make(chan struct{})
-	c, err = client.New(srv.url(), &client.Options{
+	c, err = client.New(srv.URL, &client.Options{
 		OnConnect: func(client.ConnectEvent) {
 			<-ready
 			_, err := c.Request(testContext(t), "hello")
@@ -470,7 +415,7 @@ func TestCallbacksMayCallTheClient(t *testing.T) {
 		closed <- c.Close()
 	})
 	require.NoError(t, err)
-	require.NoError(t, srv.nes.Publish("/item/1", "bye", nil))
+	require.NoError(t, srv.Nes.Publish("/item/1", "bye", nil))
 	select {
 	case err := <-closed:
 		require.NoError(t, err)
@@ -487,7 +432,7 @@ func TestCallbacksMayCallTheClient(t *testing.T) {
 func TestSubscribeBeforeConnect(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	c, err := client.New(srv.url(), nil)
+	c, err := client.New(srv.URL, nil)
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := testContext(t)
@@ -508,7 +453,7 @@ func TestSubscribeBeforeConnect(t *testing.T) {
 		t.Fatal("the refused subscription's handler heard nothing")
 	}
 	assert.Equal(t, []string{"/item/7"}, c.Subscriptions())
-	require.NoError(t, srv.nes.Publish("/item/7", map[string]string{"a": "b"}, nil))
+	require.NoError(t, srv.Nes.Publish("/item/7", map[string]string{"a": "b"}, nil))
 	select {
 	case u := <-good:
 		assert.JSONEq(t, `{"a":"b"}`, string(u.Message))
@@ -522,7 +467,7 @@ func TestSubscribeBeforeConnect(t *testing.T) {
 func TestUnsubscribeOneHandler(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	c := connect(t, srv.url(), nil)
+	c := srv.Client(t, nil)
 	ctx := testContext(t)
 	a, b := make(chan client.Update, 4), make(chan client.Update, 4)
 	subA, err := c.Subscribe(ctx, "/item/1", func(u client.Update) { a <- u })
@@ -531,7 +476,7 @@ func TestUnsubscribeOneHandler(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, subA.Unsubscribe(ctx))
 	assert.Equal(t, []string{"/item/1"}, c.Subscriptions())
-	require.NoError(t, srv.nes.Publish("/item/1", 1, nil))
+	require.NoError(t, srv.Nes.Publish("/item/1", 1, nil))
 	select {
 	case <-b:
 	case <-time.After(3 * time.Second):
@@ -540,9 +485,9 @@ func TestUnsubscribeOneHandler(t *testing.T) {
 	require.NoError(t, c.Unsubscribe(ctx, "/item/1"))
 	assert.Empty(t, c.Subscriptions())
 	var subscribed []string
-	srv.nes.EachSocket(func(s *herald.Socket) bool { subscribed = append(subscribed, s.Subscriptions()...); return true })
+	srv.Nes.EachSocket(func(s *herald.Socket) bool { subscribed = append(subscribed, s.Subscriptions()...); return true })
 	assert.Empty(t, subscribed, "the server still has the socket subscribed")
-	require.NoError(t, srv.nes.Publish("/item/1", 2, nil))
+	require.NoError(t, srv.Nes.Publish("/item/1", 2, nil))
 	time.Sleep(100 * time.Millisecond)
 	assert.Empty(t, a, "the removed handler got an update")
 	assert.Len(t, b, 0)
@@ -554,7 +499,7 @@ func TestRestartSameAddress(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
 	events := make(chan string, 16)
-	c := connect(t, srv.url(), &client.Options{
+	c := srv.Client(t, &client.Options{
 		Backoff: client.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		OnConnect: func(e client.ConnectEvent) {
 			events <- "connect"
@@ -571,10 +516,10 @@ func TestRestartSameAddress(t *testing.T) {
 	require.NoError(t, err)
 	firstID := c.ID()
 
-	srv.stop()
+	srv.Stop()
 	assert.Equal(t, "disconnect", <-events)
 	time.Sleep(300 * time.Millisecond) // several failed attempts
-	srv.start()
+	srv.Start(t)
 	select {
 	case ev := <-events:
 		assert.Equal(t, "connect", ev)
@@ -582,7 +527,7 @@ func TestRestartSameAddress(t *testing.T) {
 		t.Fatal("no reconnection after the restart")
 	}
 	assert.NotEqual(t, firstID, c.ID())
-	require.NoError(t, srv.nes.Publish("/item/9", "again", nil))
+	require.NoError(t, srv.Nes.Publish("/item/9", "again", nil))
 	select {
 	case u := <-got:
 		assert.JSONEq(t, `"again"`, string(u.Message))
@@ -610,7 +555,7 @@ func TestGiveUpOnRefusedAuth(t *testing.T) {
 		},
 	}})
 	final := make(chan client.DisconnectEvent, 1)
-	c := connect(t, srv.url(), &client.Options{
+	c := srv.Client(t, &client.Options{
 		Auth:    &client.Auth{Headers: map[string]string{"authorization": "Basic x"}},
 		Backoff: client.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 		OnDisconnect: func(e client.DisconnectEvent) {
@@ -622,7 +567,7 @@ func TestGiveUpOnRefusedAuth(t *testing.T) {
 	mu.Lock()
 	ok = false
 	mu.Unlock()
-	srv.dropAll()
+	srv.DisconnectAll()
 	select {
 	case e := <-final:
 		assert.Equal(t, 401, client.StatusCode(e.Err), "%v", e.Err)
@@ -653,7 +598,7 @@ func TestAuthFuncRefreshes(t *testing.T) {
 	}})
 	var calls int
 	reconnected := make(chan struct{}, 1)
-	c := connect(t, srv.url(), &client.Options{
+	c := srv.Client(t, &client.Options{
 		Backoff: client.Backoff{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 		AuthFunc: func(ctx context.Context) (*client.Auth, error) {
 			mu.Lock()
@@ -670,7 +615,7 @@ func TestAuthFuncRefreshes(t *testing.T) {
 	mu.Lock()
 	valid = "token-2"
 	mu.Unlock()
-	srv.dropAll()
+	srv.DisconnectAll()
 	select {
 	case <-reconnected:
 	case <-time.After(5 * time.Second):
@@ -689,7 +634,7 @@ func TestDisconnectAndConnectAgain(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
 	disc := make(chan client.DisconnectEvent, 4)
-	c := connect(t, srv.url(), &client.Options{OnDisconnect: func(e client.DisconnectEvent) { disc <- e }})
+	c := srv.Client(t, &client.Options{OnDisconnect: func(e client.DisconnectEvent) { disc <- e }})
 	got := make(chan client.Update, 1)
 	_, err := c.Subscribe(testContext(t), "/item/3", func(u client.Update) { got <- u })
 	require.NoError(t, err)
@@ -700,7 +645,7 @@ func TestDisconnectAndConnectAgain(t *testing.T) {
 	_, err = c.Request(testContext(t), "hello")
 	require.ErrorIs(t, err, client.ErrDisconnected)
 	require.NoError(t, c.Connect(testContext(t)))
-	require.NoError(t, srv.nes.Publish("/item/3", true, nil))
+	require.NoError(t, srv.Nes.Publish("/item/3", true, nil))
 	select {
 	case u := <-got:
 		assert.JSONEq(t, "true", string(u.Message))
@@ -718,11 +663,11 @@ func TestMessageAndUpdate(t *testing.T) {
 		},
 	})
 	updates := make(chan json.RawMessage, 2)
-	c := connect(t, srv.url(), &client.Options{OnUpdate: func(m json.RawMessage) { updates <- m }})
+	c := srv.Client(t, &client.Options{OnUpdate: func(m json.RawMessage) { updates <- m }})
 	reply, err := c.Message(testContext(t), map[string]string{"hi": "there"})
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"echo":{"hi":"there"}}`, string(reply))
-	require.NoError(t, srv.nes.Broadcast("all", nil))
+	require.NoError(t, srv.Nes.Broadcast("all", nil))
 	select {
 	case m := <-updates:
 		assert.JSONEq(t, `"all"`, string(m))
@@ -730,6 +675,6 @@ func TestMessageAndUpdate(t *testing.T) {
 		t.Fatal("no broadcast")
 	}
 	var ids []string
-	srv.nes.EachSocket(func(s *herald.Socket) bool { ids = append(ids, s.ID); return true })
+	srv.Nes.EachSocket(func(s *herald.Socket) bool { ids = append(ids, s.ID); return true })
 	require.Equal(t, []string{c.ID()}, ids, "Client.ID is the server's socket id")
 }
