@@ -78,7 +78,9 @@ func (cn *conn) readLoop() {
 		msg, err := cn.asm.Add(data)
 		switch {
 		case errors.Is(err, protocol.ErrChunkTooLarge):
-			cn.end(newError(KindProtocol, "a chunked message grew past Options.MaxMessageBytes", err))
+			tooLarge := newError(KindProtocol, "a chunked message grew past Options.MaxMessageBytes", err)
+			cn.c.reportError(tooLarge)
+			cn.end(tooLarge)
 			return
 		case err != nil: // protocol.ErrIncomplete: msg is the whole message that cut in
 			cn.c.reportError(newError(KindProtocol, "Received an incomplete message", err))

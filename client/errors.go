@@ -76,7 +76,7 @@ func (e *Error) Error() string {
 	if e.Path != "" {
 		msg += " (path " + e.Path + ")"
 	}
-	if e.Err != nil && (e.Message == "" || e.Kind == KindTransport) {
+	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
 	return msg

@@ -678,3 +678,72 @@ func TestMessageAndUpdate(t *testing.T) {
 	srv.Nes.EachSocket(func(s *herald.Socket) bool { ids = append(ids, s.ID); return true })
 	require.Equal(t, []string{c.ID()}, ids, "Client.ID is the server's socket id")
 }
+
+// TestChunkedMessages: a server that splits long messages into chunks; the client puts them
+// together, and a message longer than Options.MaxMessageBytes is refused: the connection is
+// dropped (OnError says why) and made again.
+func TestChunkedMessages(t *testing.T) {
+	t.Parallel()
+	srv := newLocalServer(t, &herald.Options{MaxChunkChars: 16})
+	long := strings.Repeat("é€😀x", 50) // two-, three- and four-byte characters across the cuts
+	c := srv.Client(t, nil)
+	updates := heraldtest.Subscribe(t, c, "/item/1")
+	require.NoError(t, srv.Nes.Publish("/item/1", long, nil))
+	var got string
+	require.NoError(t, json.Unmarshal(updates.Next(t).Message, &got))
+	assert.Equal(t, long, got)
+
+	var ev heraldtest.Events
+	small := srv.Client(t, ev.Options(&client.Options{MaxMessageBytes: 300, Backoff: client.Backoff{Min: time.Millisecond}}))
+	ev.Connects.Next(t)
+	smallUpdates := heraldtest.Subscribe(t, small, "/item/2")
+	require.NoError(t, srv.Nes.Publish("/item/2", long, nil))
+	err := ev.Errors.Next(t)
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, client.KindProtocol, e.Kind, "%v", err)
+	assert.True(t, ev.Disconnects.Next(t).WillReconnect)
+	ev.Connects.Next(t)
+	require.NoError(t, srv.Nes.Publish("/item/2", "short", nil))
+	assert.JSONEq(t, `"short"`, string(smallUpdates.Next(t).Message), "the subscription survives the reconnection")
+}
+
+// TestConcurrentUse: requests, subscriptions and unsubscriptions from many goroutines at once
+// (run with -race), each getting its own answer.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	srv := newLocalServer(t, nil)
+	c := srv.Client(t, nil)
+	ctx := testContext(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/item/" + string(rune('a'+g))
+			for i := range 50 {
+				res, err := c.Request(ctx, "hello")
+				if err != nil || string(res.Payload) != `"world!"` {
+					errs <- err
+				}
+				if i%10 == 0 {
+					sub, err := c.Subscribe(ctx, path, func(client.Update) {})
+					if err != nil {
+						errs <- err
+						continue
+					}
+					if err := sub.Unsubscribe(ctx); err != nil {
+						errs <- err
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Empty(t, c.Subscriptions())
+}
