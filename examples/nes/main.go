@@ -1,21 +1,40 @@
 // Command nes is herald's nes demo: the examples of the @hapi/nes README in one server, for
 // the official JavaScript client (or herald's Go client) to talk to.
 //
-//	go run ./examples/nes -addr 127.0.0.1:8000 [-heartbeat-interval 15s] [-heartbeat-timeout 5s]
+//	go run ./examples/nes -addr 127.0.0.1:8000 [-heartbeat-interval 15s] [-heartbeat-timeout 5s] [-auth direct|token|cookie]
 //
-// Its first line on standard output is "listening on http://ADDR". It serves:
+// Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
+// free port). It serves:
 //
 //	GET  /h           route id "hello": "world!"
 //	GET  /auth/h      route id "authhello": "Hello John Doe", with Basic john:secret
 //	POST /echo        its JSON payload back
 //	POST /publish     {path, message}: publishes, answers {"ok":true}
 //	POST /broadcast   {message}: broadcasts, answers {"ok":true}
+//	POST /revoke      {path, message}: revokes path (a concrete path, such as /item/5) from every
+//	                  socket subscribed to it, with message (left out of the revoke when absent
+//	                  or null), answers {"ok":true}; 400 "Expected {path, message}" without a path
+//	POST /send        over nes, {message}: sends message to the calling socket only (an update
+//	                  push, before the reply), answers {"ok":true}; 400 "Expected {message}"
+//	                  without a message, 400 "Only over nes" over plain HTTP
 //	POST /drop        over nes: answers {"ok":true}, then closes that socket
 //	GET  /boom        500, for error-shape tests; "/wild" is route id "wild" for every method
 //
 // Subscriptions /item/{id} and /items (authentication optional; a publication whose updater
 // is the socket's own username is not sent back to it); custom messages are answered with
-// {"echo": message}; direct authentication with Basic, optional.
+// {"echo": message}.
+//
+// Authentication (-auth) is always optional and always checks Basic john:secret:
+//
+//   - direct (the default): the hello's auth is {headers: {authorization: "Basic ..."}}.
+//   - token: GET /nes/auth with Basic john:secret answers {status: "authenticated", token};
+//     the hello's auth is that token.
+//   - cookie: the same GET answers {status: "authenticated"} and sets the "nes" cookie
+//     (HttpOnly, not Secure, SameSite=Strict), which the WebSocket upgrade request then carries.
+//
+// Without credentials, GET /nes/auth answers {status: "unauthenticated"}. Tokens and cookies
+// are sealed with the same password as internal/testpeers/hapi-nes-server.js's, the reference
+// server this demo mirrors.
 package main
 
 import (
@@ -43,14 +62,24 @@ import (
 type config struct {
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration
+	auth              string // direct, token or cookie
 }
+
+// password seals tokens and cookies (token and cookie auth); hapi-nes-server.js uses the same.
+const password = "herald nes demo: tokens and cookies are sealed with this"
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
 	var cfg config
 	flag.DurationVar(&cfg.heartbeatInterval, "heartbeat-interval", 15*time.Second, "how often the server pings every socket")
 	flag.DurationVar(&cfg.heartbeatTimeout, "heartbeat-timeout", 5*time.Second, "how long a socket may stay silent after a ping")
+	flag.StringVar(&cfg.auth, "auth", "direct", "nes authentication: direct, token or cookie")
 	flag.Parse()
+	switch cfg.auth {
+	case "direct", "token", "cookie":
+	default:
+		log.Fatalf("-auth must be direct, token or cookie, not %q", cfg.auth)
+	}
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
 	}
@@ -107,8 +136,12 @@ func basicAuth(r *http.Request) (*herald.Credentials, error) {
 // newServer builds the demo's nes server around its routes.
 func newServer(cfg config) *herald.Server {
 	mux := http.NewServeMux()
+	auth := &herald.AuthOptions{Type: "direct", Authenticate: basicAuth}
+	if cfg.auth == "token" || cfg.auth == "cookie" {
+		auth = &herald.AuthOptions{Type: cfg.auth, Authenticate: basicAuth, Password: password, CookieInsecure: true}
+	}
 	nes := herald.NewServer(mux, &herald.Options{
-		Auth:      &herald.AuthOptions{Type: "direct", Authenticate: basicAuth},
+		Auth:      auth,
 		Heartbeat: &herald.Heartbeat{Interval: cfg.heartbeatInterval, Timeout: cfg.heartbeatTimeout},
 		OnMessage: func(ctx context.Context, s *herald.Socket, message herald.RawMessage) (any, error) {
 			if message == nil {
@@ -171,6 +204,53 @@ func newServer(cfg config) *herald.Server {
 		replyJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]json.RawMessage // exact keys, as JavaScript reads them
+		if !readJSON(w, r, &in) {
+			return
+		}
+		var path string
+		if json.Unmarshal(in["path"], &path) != nil || path == "" {
+			replyJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "error": "Bad Request", "message": "Expected {path, message}"})
+			return
+		}
+		var message any // nil: the revoke goes without a message, as the reference's for null
+		if m := in["message"]; len(m) > 0 && string(m) != "null" {
+			message = m
+		}
+		var subscribers []*herald.Socket
+		nes.EachSubscriber(path, "", func(s *herald.Socket) bool {
+			subscribers = append(subscribers, s)
+			return true
+		})
+		for _, s := range subscribers {
+			_ = s.Revoke(r.Context(), path, message) // a socket that closed meanwhile is skipped
+		}
+		replyJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+
+	mux.HandleFunc("POST /send", func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]json.RawMessage
+		if !readJSON(w, r, &in) {
+			return
+		}
+		s := herald.SocketFrom(r.Context())
+		if s == nil {
+			replyJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "error": "Bad Request", "message": "Only over nes"})
+			return
+		}
+		message, ok := in["message"]
+		if !ok {
+			replyJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "error": "Bad Request", "message": "Expected {message}"})
+			return
+		}
+		if err := s.Send(message); err != nil {
+			replyJSON(w, http.StatusInternalServerError, map[string]any{"statusCode": 500, "error": "Internal Server Error", "message": "An internal server error occurred"})
+			return
+		}
+		replyJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+
 	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, r *http.Request) {
 		s := herald.SocketFrom(r.Context())
 		if s == nil {
@@ -218,6 +298,21 @@ func replyJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// readJSON decodes the request's JSON body into v, as hapi parses a payload: an empty body
+// leaves v as it is, and so does a body of another JSON type than v's (the handler then finds
+// its fields missing). Invalid JSON is answered with hapi's 400, and readJSON returns false.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || (len(body) > 0 && !json.Valid(body)) {
+		replyJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "error": "Bad Request", "message": "Invalid request payload JSON format"})
+		return false
+	}
+	if len(body) > 0 {
+		_ = json.Unmarshal(body, v)
+	}
+	return true
 }
 
 // orNull keeps an absent JSON value from turning into invalid JSON.
