@@ -271,10 +271,7 @@ func TestDifferentialNes(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	hapi := hapiNes.start(t, nesDefaultHeartbeat)
-	var herald string
-	if heraldNesExists() {
-		herald = heraldNes(t).start(t, nesDefaultHeartbeat)
-	}
+	herald := heraldNes.start(t, nesDefaultHeartbeat)
 
 	// The exchanges run first, many at once (each case's two servers at once too), so that
 	// the whole table takes about as long as its slowest case; the subtests then check them.
@@ -285,13 +282,11 @@ func TestDifferentialNes(t *testing.T) {
 	results := make([]outcome, len(cases))
 	play := func(i int) {
 		var wg sync.WaitGroup
-		if herald != "" {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i].herald = exchangeNes(herald, cases[i])
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].herald = exchangeNes(herald, cases[i])
+		}()
 		results[i].hapi = exchangeNes(hapi, cases[i])
 		wg.Wait()
 	}
@@ -324,9 +319,6 @@ func TestDifferentialNes(t *testing.T) {
 			require.NoError(t, hapiRes.err, "hapi")
 			require.Len(t, hapiRes.replies, c.wanted(), "hapi's replies: %s", hapiRes.replies)
 			require.Equal(t, c.closes, hapiRes.closed, "hapi closed the socket (code %d)", hapiRes.closeCode)
-			if herald == "" {
-				t.Skip("herald's examples/nes does not exist yet: hapi only")
-			}
 			t.Logf("hapi: %s closed=%v code=%d pings=%d in %v", hapiRes.replies, hapiRes.closed, hapiRes.closeCode, hapiRes.pings, hapiRes.took)
 			t.Logf("herald: %s closed=%v code=%d pings=%d in %v", heraldRes.replies, heraldRes.closed, heraldRes.closeCode, heraldRes.pings, heraldRes.took)
 			ct := assert.TestingT(t)

@@ -22,7 +22,7 @@ func TestPeerNesClientHapi(t *testing.T) {
 
 func TestPeerNesClientHerald(t *testing.T) {
 	t.Parallel()
-	testPeerNesClient(t, heraldNes(t))
+	testPeerNesClient(t, heraldNes)
 }
 
 // nesClientScenarios are nes-client.js's scenarios run against a server with the default
