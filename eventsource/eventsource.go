@@ -95,10 +95,11 @@ type EventSource struct {
 	registry *Registry // nil unless Options.Registry was set
 }
 
-// New starts an event stream in answer to r: the response headers (200,
-// Content-Type: text/event-stream, Cache-Control: no-cache, X-Accel-Buffering: no, the headers
-// already set on w's Header, and Options.Header) and the retry field are sent at once, so the
-// client's EventSource opens without waiting for an event. It works over HTTP/1.x and HTTP/2.
+// New starts an event stream in answer to r: the response headers (200, Content-Type:
+// text/event-stream, Cache-Control: no-cache, no-transform (so that no proxy compresses or
+// rewrites it), X-Accel-Buffering: no, the headers already set on w's Header, and
+// Options.Header) and the retry field are sent at once, so the client's EventSource opens
+// without waiting for an event. It works over HTTP/1.x and HTTP/2.
 //
 // Over HTTP/1.x New takes the connection over when w can be hijacked (see EventSource): the
 // response then ends by closing the connection (Connection: close), w and r's body must no
@@ -189,7 +190,7 @@ func streamHeader(h, extra http.Header) {
 		}
 	}
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
+	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 	h.Del("Content-Length")
 }

@@ -62,7 +62,7 @@ func TestHeadersRetryAndEvents(t *testing.T) {
 			assert.Equal(t, proto != "HTTP/2", st.Resp.Close, "the response ends with the connection")
 			assert.Equal(t, 200, st.Resp.StatusCode)
 			assert.Equal(t, "text/event-stream", st.Resp.Header.Get("Content-Type"))
-			assert.Equal(t, "no-cache", st.Resp.Header.Get("Cache-Control"))
+			assert.Equal(t, "no-cache, no-transform", st.Resp.Header.Get("Cache-Control"))
 			assert.Equal(t, "no", st.Resp.Header.Get("X-Accel-Buffering"))
 			assert.Equal(t, "*", st.Resp.Header.Get("Access-Control-Allow-Origin"))
 			assert.Equal(t, "retry: 10000\n\n", st.readN(t, len("retry: 10000\n\n")))

@@ -96,7 +96,7 @@ func TestHTTP10Client(t *testing.T) {
 	assert.Equal(t, "HTTP/1.0", resp.Proto)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, "no-cache, no-transform", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
 	assert.NotEmpty(t, resp.Header.Get("Date"))
 	assert.True(t, resp.Close, "Connection: close")

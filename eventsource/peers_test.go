@@ -126,7 +126,7 @@ func checkStreamHeaders(t *testing.T, l testpeers.ESLine) {
 	t.Helper()
 	assert.Equal(t, 200, l.Status)
 	assert.Equal(t, "text/event-stream", l.Headers["content-type"])
-	assert.Equal(t, "no-cache", l.Headers["cache-control"])
+	assert.Equal(t, "no-cache, no-transform", l.Headers["cache-control"])
 	assert.Equal(t, "no", l.Headers["x-accel-buffering"])
 	assert.Equal(t, "*", l.Headers["access-control-allow-origin"])
 }
