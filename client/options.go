@@ -11,6 +11,11 @@ import (
 
 // Options configures a Client. A nil *Options is valid and means all defaults. The client
 // copies the Options: changing them afterwards has no effect.
+//
+// The callbacks (OnConnect, OnDisconnect, OnReconnect, OnHeartbeatTimeout, OnUpdate, OnError)
+// may each be nil. They run one at a time, in order, on a goroutine of the client's, never on
+// the goroutine that reads the connection, so a slow callback never delays a reply or a ping.
+// They may call any method of the Client, Close included.
 type Options struct {
 	// Dial configures the WebSocket connection: proxies (nil Proxy means the environment's
 	// HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY), TLS, extra handshake headers,
@@ -61,10 +66,6 @@ type Options struct {
 	// waiting for the callbacks below. A handler that falls further behind loses updates, and
 	// OnError hears ErrHandlerQueueFull. Zero means 1024.
 	HandlerQueue int
-
-	// The callbacks. Each may be nil. They run one at a time, in order, on a goroutine of the
-	// client's, never on the goroutine that reads the connection, so a slow callback never
-	// delays a reply or a ping. They may call any method of the Client, Close included.
 
 	// OnConnect runs after each successful hello: the first connection and every reconnect.
 	OnConnect func(ConnectEvent)

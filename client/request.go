@@ -17,7 +17,9 @@ type Request struct {
 	// Headers are the request's headers, lower case as nes sends them. nes refuses an
 	// authorization header here: authenticate the connection instead.
 	Headers map[string]string
-	// Payload is encoded as JSON (a json.RawMessage as it is). Nil sends none.
+	// Payload is encoded as JSON (a json.RawMessage as it is). Nil sends none. As in nes, a
+	// string payload reaches the application as the string's text, not as a JSON string: a
+	// JSON route given Payload "x" reads x, not "x" (send json.RawMessage(`"x"`) for that).
 	Payload any
 }
 
