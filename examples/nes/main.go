@@ -92,20 +92,23 @@ func run(addr string, cfg config) error {
 	}
 	nes := newServer(cfg)
 	srv := &http.Server{Handler: nes, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(nes.Close)
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
+		nes.Close() // every nes socket gets 1001 before the process exits
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	<-stopped
 	return nil
 }
 
