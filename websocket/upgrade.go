@@ -178,6 +178,17 @@ func verifyError(err error) *HTTPError {
 	return &HTTPError{Status: http.StatusForbidden, Message: err.Error()}
 }
 
+// OriginAllowed reports whether Upgrade would let r's origin through with opts (nil means
+// the defaults): a request without Origin, one from the request's own host or matching
+// opts.OriginPatterns, or whatever opts.CheckOrigin says when it is set. Other transports of
+// the same server use it to apply the same rule.
+func OriginAllowed(r *http.Request, opts *Options) bool {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return originAllowed(r, opts)
+}
+
 // originAllowed applies Options.CheckOrigin, or the same-host-or-OriginPatterns rule.
 func originAllowed(r *http.Request, o *Options) bool {
 	origin := r.Header.Get("Origin")
