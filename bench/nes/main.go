@@ -19,11 +19,16 @@
 //   - fan-out: -subs connections subscribe to /item/5, one more publishes
 //     to it -pubs times in a row (a nes request POST /publish); the time from
 //     a publish's send until the last subscriber has it (median and p90),
-//     deliveries per second, and the server's CPU time per publish.
+//     deliveries per second, and the server's CPU time per publish;
+//   - clients: against one server (herald's, and with -clients-servers also
+//     hapi), the same requests load from three load clients in turn: the raw
+//     one (nes/load), herald's Go client (package client, nes/load -client
+//     herald) and the official @hapi/nes client on Node (nes-client-load.js);
+//     requests per second and the CLIENT's own CPU time per request.
 //
-// It prints one markdown table of medians, spreads and herald/hapi ratios,
-// judged against the bar the issue set, and writes it to results/nes.md.
-// See README.md.
+// It prints markdown tables of medians, spreads and ratios (herald/hapi for
+// the servers, herald's client/@hapi/nes's for the clients), judged against
+// the bars the issues set, and writes them to results/nes.md. See README.md.
 package main
 
 import (
@@ -43,6 +48,13 @@ import (
 
 var allServers = []string{"herald", "hapi", "floor"}
 
+// allClients are the load clients of part clients: the raw one, herald's Go
+// client and the official @hapi/nes client on Node.
+var allClients = []string{"raw", "herald", "node"}
+
+// allParts are the measurements, in the order they run within a repeat.
+var allParts = []string{"requests", "fanout", "clients"}
+
 type bench struct {
 	harness.Config
 	servers    []string
@@ -54,17 +66,22 @@ type bench struct {
 	subs       int
 	pubs       int
 	warmupPubs int
+	clients    []string // part clients: the load clients
+	clientSrvs []string // part clients: the servers they run against
 	node       string
 	hapiScript string
+	nodeLoad   string // nes-client-load.js
 	args       []string
 }
 
 func main() {
 	log.SetFlags(log.Ltime)
 	b := &bench{args: os.Args[1:]}
-	var servers, parts string
-	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run, comma-separated: herald, hapi, floor")
-	flag.StringVar(&parts, "parts", "requests,fanout", "measurements to make, comma-separated: requests, fanout")
+	var servers, parts, clients, clientSrvs string
+	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run (parts requests and fanout), comma-separated: herald, hapi, floor")
+	flag.StringVar(&parts, "parts", strings.Join(allParts, ","), "measurements to make, comma-separated: requests, fanout, clients")
+	flag.StringVar(&clients, "clients", strings.Join(allClients, ","), "clients: the load clients, comma-separated: raw (nes by hand), herald (herald's Go client), node (@hapi/nes on Node)")
+	flag.StringVar(&clientSrvs, "clients-servers", "herald", "clients: the servers the load clients run against, comma-separated: herald, hapi")
 	flag.IntVar(&b.Repeat, "repeat", 3, "runs of each server and measurement, each with a fresh server process")
 	flag.IntVar(&b.conns, "conns", 32, "requests: connections")
 	flag.IntVar(&b.depth, "depth", 1, "requests: requests in flight per connection")
@@ -73,7 +90,7 @@ func main() {
 	flag.IntVar(&b.subs, "subs", 1000, "fan-out: subscriber connections")
 	flag.IntVar(&b.pubs, "pubs", 100, "fan-out: measured publishes")
 	flag.IntVar(&b.warmupPubs, "warmup-pubs", 10, "fan-out: publishes before the measured ones")
-	flag.StringVar(&b.node, "node", "node", "the Node.js binary that runs the hapi server")
+	flag.StringVar(&b.node, "node", "node", "the Node.js binary that runs the hapi server and the @hapi/nes client")
 	b.Flags(time.Minute, 30*time.Minute, "results/nes.md")
 	flag.Parse()
 
@@ -81,9 +98,15 @@ func main() {
 	if b.servers, err = harness.ParseList(servers, allServers, false); err != nil {
 		log.Fatalf("-servers: %v", err)
 	}
-	ps, err := harness.ParseList(parts, []string{"requests", "fanout"}, false)
+	ps, err := harness.ParseList(parts, allParts, false)
 	if err != nil {
 		log.Fatalf("-parts: %v", err)
+	}
+	if b.clients, err = harness.ParseList(clients, allClients, false); err != nil {
+		log.Fatalf("-clients: %v", err)
+	}
+	if b.clientSrvs, err = harness.ParseList(clientSrvs, []string{"herald", "hapi"}, false); err != nil {
+		log.Fatalf("-clients-servers: %v", err)
 	}
 	b.parts = map[string]bool{}
 	for _, p := range ps {
@@ -106,9 +129,12 @@ func (b *bench) run() error {
 		return err
 	}
 	b.hapiScript = script
-	if slices.Contains(b.servers, "hapi") {
+	if b.nodeLoad, err = filepath.Abs("nes/nes-client-load.js"); err != nil {
+		return err
+	}
+	if b.runs("hapi") || b.parts["clients"] && slices.Contains(b.clients, "node") {
 		if _, err := exec.LookPath(b.node); err != nil {
-			return fmt.Errorf("%s not found: the hapi server needs Node.js", b.node)
+			return fmt.Errorf("%s not found: the hapi server and the @hapi/nes client need Node.js", b.node)
 		}
 		if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules/@hapi/nes")); err != nil {
 			return errors.New("@hapi/nes is not installed: run `make peers` at the repository root")
@@ -120,6 +146,7 @@ func (b *bench) run() error {
 
 	reqs := map[string][]reqResult{}
 	fans := map[string][]fanResult{}
+	cls := map[clientRun][]reqResult{}
 	failures := map[string][]string{}
 	began := time.Now()
 	for rep := 1; rep <= b.Repeat; rep++ {
@@ -128,7 +155,7 @@ func (b *bench) run() error {
 				break
 			}
 			what := fmt.Sprintf("requests %d/%d %s", rep, b.Repeat, s)
-			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(s) })
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(s, "raw") })
 			if err != nil {
 				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -153,8 +180,23 @@ func (b *bench) run() error {
 			log.Printf("%-20s median %6.2f ms p90 %6.2f ms %7.2f ms CPU/publish   server %3.0f%% client %3.0f%% others %.2f cores",
 				what, r.median, r.p90, r.cpuPerPub, 100*r.Server, 100*r.Client, r.Other)
 		}
+		for _, run := range b.clientRuns() {
+			if !b.parts["clients"] {
+				break
+			}
+			what := fmt.Sprintf("clients %d/%d %s", rep, b.Repeat, run)
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(run.server, run.client) })
+			if err != nil {
+				failures[run.String()] = append(failures[run.String()], fmt.Sprintf("%s: %v", what, err))
+				log.Printf("%s: %v", what, err)
+				continue
+			}
+			cls[run] = append(cls[run], r)
+			log.Printf("%-28s %8.0f req/s   client %6.2f µs/req   server %6.2f µs/req   server %3.0f%% client %3.0f%% others %.2f cores",
+				what, r.rate, r.clientPerReq, r.cpuPerReq, 100*r.Server, 100*r.Client, r.Other)
+		}
 	}
-	if err := b.WriteReport(b.report(reqs, fans, failures, time.Since(began))); err != nil {
+	if err := b.WriteReport(b.report(reqs, fans, cls, failures, time.Since(began))); err != nil {
 		return err
 	}
 	if len(failures) > 0 {
@@ -163,19 +205,26 @@ func (b *bench) run() error {
 	return nil
 }
 
-// build compiles the load client and the floor server (in this module) and
-// herald's nes demo (in herald's own module, with its own go.mod).
+// runs reports whether some part runs the server s.
+func (b *bench) runs(s string) bool {
+	return (b.parts["requests"] || b.parts["fanout"]) && slices.Contains(b.servers, s) ||
+		b.parts["clients"] && slices.Contains(b.clientSrvs, s)
+}
+
+// build compiles the load client (both its raw nes and herald's Go client)
+// and the floor server (in this module) and herald's nes demo (in herald's
+// own module, with its own go.mod).
 func (b *bench) build() error {
 	log.Printf("building the load client and herald's examples/nes")
 	if err := b.Build("", "load", "./nes/load"); err != nil {
 		return err
 	}
-	if slices.Contains(b.servers, "floor") {
+	if b.runs("floor") {
 		if err := b.Build("", "floor", "./nes/floor"); err != nil {
 			return err
 		}
 	}
-	if slices.Contains(b.servers, "herald") {
+	if b.runs("herald") {
 		return b.Build("..", "herald", "./examples/nes")
 	}
 	return nil

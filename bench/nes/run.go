@@ -15,7 +15,25 @@ import (
 type reqResult struct {
 	rate         float64 // replies per second
 	cpuPerReq    float64 // server user+system µs per request
+	clientPerReq float64 // the load client's own user+system µs per request
 	harness.Load         // how busy the cores were
+}
+
+// clientRun names a run of part clients: a load client against a server.
+type clientRun struct{ server, client string }
+
+func (r clientRun) String() string { return r.client + "→" + r.server }
+
+// clientRuns lists the runs of part clients, in the order they run in a
+// repeat: for each server, each client.
+func (b *bench) clientRuns() []clientRun {
+	var rs []clientRun
+	for _, s := range b.clientSrvs {
+		for _, c := range b.clients {
+			rs = append(rs, clientRun{server: s, client: c})
+		}
+	}
+	return rs
 }
 
 // fanResult is one fan-out run's measured publishes.
@@ -36,8 +54,24 @@ func (b *bench) startServer(name string) (*harness.Server, error) {
 	return nil, fmt.Errorf("unknown server %q", name)
 }
 
-// requests runs the load client in requests mode against one fresh server.
-func (b *bench) requests(name string) (reqResult, error) {
+// startRequests starts the load client named client (raw, herald or node;
+// see allClients) with the requests load against addr, pinned to the client
+// cores. The three take the same flags and print the same lines.
+func (b *bench) startRequests(client, addr string) (*proc.Proc, error) {
+	args := []string{"-addr", addr, "-conns", fmt.Sprint(b.conns), "-depth", fmt.Sprint(b.depth),
+		"-warmup", b.warmup.String(), "-duration", b.duration.String(), "-max-time", "5m"}
+	switch client {
+	case "raw", "herald":
+		return b.StartClient(append([]string{"-mode", "requests", "-client", client}, args...)...)
+	case "node":
+		return proc.Start("load", b.ClientCPU, b.node, append([]string{b.nodeLoad}, args...)...)
+	}
+	return nil, fmt.Errorf("unknown client %q", client)
+}
+
+// requests runs the load client named client in requests mode against one
+// fresh server.
+func (b *bench) requests(name, client string) (reqResult, error) {
 	var r reqResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
 	srv, err := b.startServer(name)
@@ -45,9 +79,7 @@ func (b *bench) requests(name string) (reqResult, error) {
 		return r, err
 	}
 	defer srv.Kill()
-	cl, err := b.StartClient("-mode", "requests", "-addr", srv.Addr,
-		"-conns", fmt.Sprint(b.conns), "-depth", fmt.Sprint(b.depth),
-		"-warmup", b.warmup.String(), "-duration", b.duration.String(), "-max-time", "5m")
+	cl, err := b.startRequests(client, srv.Addr)
 	if err != nil {
 		return r, err
 	}
@@ -64,7 +96,12 @@ func (b *bench) requests(name string) (reqResult, error) {
 	if reqs <= 0 || secs <= 0 {
 		return r, fmt.Errorf("no replies in the window (%q)", w.Stop)
 	}
-	return reqResult{rate: float64(reqs) / secs, cpuPerReq: w.ServerCPU / float64(reqs) * 1e6, Load: w.Load(secs, clientCPU)}, nil
+	return reqResult{
+		rate:         float64(reqs) / secs,
+		cpuPerReq:    w.ServerCPU / float64(reqs) * 1e6,
+		clientPerReq: clientCPU / float64(reqs) * 1e6,
+		Load:         w.Load(secs, clientCPU),
+	}, nil
 }
 
 // fanout runs the load client in fanout mode against one fresh server.
