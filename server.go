@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -62,6 +64,17 @@ type Options struct {
 	// limits, pings). Nil means websocket's defaults. Its MaxLength is replaced by
 	// MaxRequestBytes when that is set.
 	WebSocket *websocket.Options
+
+	// Fallback configures nes over EventSource and POST (and long-polling), for clients whose
+	// network blocks WebSocket: the same nes messaging, served beside the WebSocket at the
+	// nes path followed by /nes/sse, /nes/send and /nes/poll (see package fallback for the HTTP
+	// surface). The server sets its Accept, Path, CheckOrigin (the WebSocket origin rule),
+	// BindCookie (the auth cookie) and IsShutdown; MaxBody is MaxRequestBytes unless set. Nil
+	// means fallback's defaults.
+	Fallback *fallback.Options
+
+	// NoFallback turns the fallback off: nes is served over WebSocket only.
+	NoFallback bool
 
 	// MaxRequestBytes bounds one message from a client. Zero means 8 MiB.
 	MaxRequestBytes int64
@@ -125,6 +138,7 @@ type Server struct {
 	auth       *authenticator
 	id         string
 	registry   websocket.Registry
+	fallback   *fallback.Server // nil with NoFallback
 
 	routesMu sync.RWMutex
 	routes   map[string]Route
@@ -200,6 +214,9 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	if o.Auth != nil {
 		s.auth = newAuthenticator(s, o.Auth)
 	}
+	if !o.NoFallback {
+		s.fallback = s.fallbackServer()
+	}
 	host, _ := os.Hostname()
 	s.id = host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixMilli(), 36)
 	s.counter = socketCounterMin
@@ -236,6 +253,36 @@ func (s *Server) websocketOptions() *websocket.Options {
 	return &w
 }
 
+// fallbackServer builds the server of nes over EventSource and POST.
+func (s *Server) fallbackServer() *fallback.Server {
+	var f fallback.Options
+	if s.opts.Fallback != nil {
+		f = *s.opts.Fallback
+	}
+	f.Accept = func(session *fallback.Session) { s.serve(session, session.Request()) }
+	if s.opts.Path != "" {
+		f.Path = strings.TrimSuffix(s.opts.Path, "/") + "/nes"
+	} else {
+		f.Path = ""
+	}
+	f.CheckOrigin = func(r *http.Request) bool { return websocket.OriginAllowed(r, s.wsOpts) }
+	if s.auth != nil && s.auth.opts.Type == "cookie" {
+		f.BindCookie = s.auth.opts.Cookie
+	}
+	f.IsShutdown = func(reason error) bool { return errors.Is(reason, ErrServerClosed) }
+	if f.MaxBody == 0 {
+		f.MaxBody = s.opts.MaxRequestBytes
+	}
+	if f.Logger == nil {
+		f.Logger = s.opts.Logger
+	}
+	fs, err := fallback.NewServer(&f)
+	if err != nil {
+		panic(err) // Accept is set above
+	}
+	return fs
+}
+
 // Route gives a route of the application an id that nes requests may name instead of a path.
 func (s *Server) Route(id, method, path string) {
 	s.routesMu.Lock()
@@ -255,6 +302,10 @@ func (s *Server) lookupRoute(id string) (Route, bool) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if websocket.IsWebSocket(r) && (s.opts.Path == "" || r.URL.Path == s.opts.Path) {
 		s.serveWebSocket(w, r)
+		return
+	}
+	if s.fallback != nil && s.fallback.Endpoint(r) != "" {
+		s.fallback.ServeHTTP(w, r)
 		return
 	}
 	if s.auth != nil && s.auth.servesEndpoint(r) {
@@ -412,6 +463,9 @@ func (s *Server) Close() {
 		s.beat.stop()
 	}
 	s.registry.Shutdown()
+	if s.fallback != nil {
+		defer s.fallback.Close() // after the sockets: each tells its client 1001 first
+	}
 	for _, sock := range s.socketsSnapshot("") {
 		sock.closeNow(ErrServerClosed)
 	}

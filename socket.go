@@ -399,6 +399,9 @@ func (s *Socket) closeNow(reason error) {
 
 // active reports whether the socket has shown life since the last heartbeat check.
 func (s *Socket) active() bool {
+	if d, ok := s.t.(interface{ Detached() bool }); ok && d.Detached() {
+		return true // a fallback session whose client is reconnecting: its grace period decides
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pinged.Load() || s.sending || s.processing > 0

@@ -134,21 +134,73 @@ func (c *Client) open(ctx context.Context, stop context.Context, reconnect bool)
 	}
 }
 
-// dialOnce makes one connection: dial, hello, and on success makes it the client's.
+// dialOnce makes one connection: each transport in turn until one reaches the hello reply,
+// and makes it the client's.
 func (c *Client) dialOnce(ctx context.Context, stop context.Context, reconnect bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-
 	auth, err := c.helloAuth(ctx)
 	if err != nil {
 		return err
 	}
-	t, err := dialWebSocket(ctx, c.url, c.opts.Dial, c.opts.Jar)
+	var lastErr error
+	for i, name := range c.opts.Transports {
+		tctx, tcancel := ctx, context.CancelFunc(func() {})
+		if i < len(c.opts.Transports)-1 {
+			tctx, tcancel = context.WithTimeout(ctx, c.opts.FallbackTimeout)
+		}
+		err := c.tryTransport(tctx, stop, name, auth, reconnect)
+		tcancel()
+		var e *Error
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrClosed), errors.As(err, &e) && (e.Kind == KindServer || e.Kind == KindUser):
+			return err // the server answered, or the client is closing: no other transport helps
+		case ctx.Err() != nil:
+			if stop.Err() == nil {
+				return newError(KindTimeout, "Connection timed out", lastErrOr(err, ctx.Err()))
+			}
+			return err
+		}
+		lastErr = err
+	}
+	return lastErr
+}
+
+func lastErrOr(err, alt error) error {
 	if err != nil {
-		if ctx.Err() != nil && stop.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return alt
+}
+
+// tryTransport connects over one transport and says hello; on success the connection is the
+// client's.
+func (c *Client) tryTransport(ctx context.Context, stop context.Context, name string, auth *Auth, reconnect bool) error {
+	var t transport
+	var err error
+	switch name {
+	case TransportWebSocket:
+		t, err = dialWebSocket(ctx, c.url, c.opts.Dial, c.opts.Jar)
+	case TransportSSE, TransportPoll:
+		base := c.opts.FallbackURL
+		if base == "" {
+			base, _ = fallbackURL(c.url)
+		}
+		openTimeout := c.opts.FallbackTimeout
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < openTimeout {
+			openTimeout = time.Until(d)
+		}
+		t, err = dialFallback(ctx, name, base, &c.opts, openTimeout)
+	default:
+		return newError(KindUser, fmt.Sprintf("unknown transport %q in Options.Transports", name), nil)
+	}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
 			return newError(KindTimeout, "Connection timed out", err)
 		}
-		return newError(KindTransport, "cannot connect", err)
+		return newError(KindTransport, "cannot connect over "+name, err)
 	}
 	cn := newConn(c, t)
 	c.mu.Lock()
@@ -170,8 +222,8 @@ func (c *Client) dialOnce(ctx context.Context, stop context.Context, reconnect b
 		cn.end(err)
 		<-cn.readerDone
 		var e *Error
-		if errors.As(err, &e) && e.Kind == KindDisconnect && ctx.Err() != nil {
-			return newError(KindTimeout, "Connection timed out", ctx.Err())
+		if errors.As(err, &e) && (e.Kind == KindDisconnect || e.Kind == KindTimeout) && ctx.Err() != nil {
+			return newError(KindTimeout, "no hello reply over "+name, ctx.Err())
 		}
 		return err
 	}

@@ -22,6 +22,24 @@ type Options struct {
 	// permessage-deflate (offered by default), timeouts. Nil means websocket's defaults.
 	Dial *websocket.DialOptions
 
+	// Transports lists the transports to try, in order, at every connection:
+	// TransportWebSocket, TransportSSE (EventSource down, POSTs up) and TransportPoll
+	// (long-polling). A transport counts as up once the server has answered the hello over
+	// it; one that fails, or gives no answer within FallbackTimeout, makes way for the next,
+	// and every reconnection starts again from the first. Nil means all three, in that order.
+	Transports []string
+
+	// FallbackURL is the base of the server's fallback endpoints (FallbackURL+"/sse", "/send",
+	// "/poll"). Empty means the nes URL with http or https for its scheme and "/nes" after
+	// its path: ws://example.com/ gives http://example.com/nes.
+	FallbackURL string
+
+	// FallbackTimeout is how long a transport with another after it may take to reach the
+	// hello reply (for the event stream: its open event) before the next is tried: a proxy
+	// that passes the WebSocket upgrade and then drops the frames, or one that buffers the
+	// stream. Zero means 5 seconds.
+	FallbackTimeout time.Duration
+
 	// Jar, when set, supplies the cookies sent with each handshake: set it to the Jar of the
 	// http.Client that fetched the server's nes cookie (FetchToken) for cookie authentication.
 	Jar http.CookieJar
@@ -165,6 +183,10 @@ func (o *Options) withDefaults() Options {
 	}
 	orDefault(&c.Timeout, 30*time.Second)
 	orDefault(&c.ConnectTimeout, 10*time.Second)
+	orDefault(&c.FallbackTimeout, 5*time.Second)
+	if c.Transports == nil {
+		c.Transports = []string{TransportWebSocket, TransportSSE, TransportPoll}
+	}
 	orDefault(&c.Backoff.Min, 500*time.Millisecond)
 	orDefault(&c.Backoff.Max, 30*time.Second)
 	orDefault(&c.Backoff.ResetAfter, 30*time.Second)

@@ -5,14 +5,23 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
+	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/websocket"
 )
 
-// The transports a client can use.
+// The transports a client can use (Options.Transports).
 const (
 	// TransportWebSocket carries nes over a WebSocket, one message per text frame.
 	TransportWebSocket = "websocket"
+	// TransportSSE carries nes over an event stream down and POSTs up (package fallback),
+	// for networks that block WebSocket.
+	TransportSSE = fallback.TransportSSE
+	// TransportPoll carries nes over long-polls down and POSTs up, for proxies that buffer
+	// event streams.
+	TransportPoll = fallback.TransportPoll
 )
 
 // transport is one connection's message channel, whatever carries it: whole text messages
@@ -56,6 +65,42 @@ func dialWebSocket(ctx context.Context, rawURL string, opts *websocket.DialOptio
 	}
 	return &wsTransport{c: c}, nil
 }
+
+// dialFallback opens a fallback session (TransportSSE or TransportPoll).
+func dialFallback(ctx context.Context, name, base string, o *Options, openTimeout time.Duration) (transport, error) {
+	opts := &fallback.DialOptions{Poll: name == TransportPoll, Jar: o.Jar, OpenTimeout: openTimeout}
+	if d := o.Dial; d != nil {
+		opts.Proxy, opts.TLSConfig, opts.Header = d.Proxy, d.TLSConfig, d.Header
+	}
+	c, err := fallback.Dial(ctx, base, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &fallbackTransport{c: c}, nil
+}
+
+// fallbackURL derives the base of the fallback endpoints from the nes URL.
+func fallbackURL(rawURL string) (string, error) {
+	u, err := httpURL(rawURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/nes"
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u.String(), nil
+}
+
+// fallbackTransport is a transport over a fallback session.
+type fallbackTransport struct {
+	c *fallback.Conn
+}
+
+func (t *fallbackTransport) read(ctx context.Context) ([]byte, error) { return t.c.Read(ctx) }
+func (t *fallbackTransport) write(ctx context.Context, msg []byte) error {
+	return t.c.Write(ctx, msg)
+}
+func (t *fallbackTransport) close(error)  { _ = t.c.Close() }
+func (t *fallbackTransport) name() string { return t.c.Transport() }
 
 // httpURL maps ws:// and wss:// to http:// and https://, as cookies and token endpoints see
 // the server.

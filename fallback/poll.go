@@ -1,0 +1,127 @@
+package fallback
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// pollEvent is one event of a long-poll's answer, as the stream would carry it.
+type pollEvent struct {
+	Event string `json:"event,omitempty"` // "open", "reset", "close"; empty for a message
+	ID    string `json:"id,omitempty"`
+	Data  string `json:"data"`
+}
+
+// servePoll answers a long-poll: the messages after the client's last one as soon as there
+// are any, or nothing after PollTimeout. Without a Herald-Ticket it opens a new session and
+// answers its open event at once.
+func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		srv.refuse(w, r, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if r.Header.Get("Herald-Ticket") == "" {
+		if !srv.postAllowed(w, r) {
+			return
+		}
+		s := srv.newSession(r)
+		s.mu.Lock()
+		events := []pollEvent{{Event: "open", ID: s.eventID(0), Data: s.openEvent(false)}}
+		s.startGrace()
+		s.mu.Unlock()
+		go srv.opts.Accept(s)
+		writePoll(w, events)
+		return
+	}
+	s, ok := srv.postSession(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Last uint64 `json:"last"`
+	}
+	if !srv.readJSON(w, r, &body) {
+		return
+	}
+	events, resumable := s.waitPoll(r, body.Last)
+	if !resumable {
+		s.end(ErrReset, closeNormal)
+		fresh := srv.newSession(r)
+		fresh.mu.Lock()
+		events = []pollEvent{
+			{Event: "reset", Data: reasonJSON("the messages after the last one received are no longer buffered")},
+			{Event: "open", ID: fresh.eventID(0), Data: fresh.openEvent(false)},
+		}
+		fresh.startGrace()
+		fresh.mu.Unlock()
+		go srv.opts.Accept(fresh)
+	}
+	writePoll(w, events)
+}
+
+// poll waits for messages after last, up to PollTimeout or until the request ends. It reports
+// false when a message after last is no longer buffered.
+func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
+	s.mu.Lock()
+	if !s.closed && !s.canResume(last) {
+		s.mu.Unlock()
+		return nil, false
+	}
+	if s.stream != nil { // the client moved from its stream to polling
+		es := s.stream
+		s.stream = nil
+		go func() { _ = es.Close() }()
+	}
+	s.wakePoll() // a poll still waiting was given up by the client: it answers empty
+	s.pollGen++
+	gen := s.pollGen
+	s.ack(last)
+	s.polling = true
+	s.stopGrace()
+	wake := make(chan struct{})
+	if len(s.ring) == 0 && !s.closed {
+		s.poll = wake
+		s.mu.Unlock()
+		t := time.NewTimer(s.srv.opts.PollTimeout)
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		s.mu.Lock()
+		if s.poll == wake {
+			s.poll = nil
+		}
+	}
+	var events []pollEvent
+	if s.pollGen == gen { // not replaced by a newer poll
+		s.polling = false
+		for _, e := range s.ring {
+			if e.seq > last {
+				events = append(events, pollEvent{ID: s.eventID(e.seq), Data: string(e.data)})
+			}
+		}
+		if s.closed {
+			events = append(events, pollEvent{Event: "close", Data: s.closeCode.json()})
+		}
+		s.startGrace()
+	}
+	s.mu.Unlock()
+	return events, true
+}
+
+func writePoll(w http.ResponseWriter, events []pollEvent) {
+	if events == nil {
+		events = []pollEvent{}
+	}
+	b, _ := json.Marshal(struct {
+		Events []pollEvent `json:"events"`
+	}{events})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	_, _ = w.Write(b)
+}
