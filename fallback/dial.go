@@ -76,17 +76,17 @@ type Conn struct {
 
 	in chan []byte // messages down, in order
 
-	mu       sync.Mutex
-	info     openInfo
+	mu        sync.Mutex
+	info      openInfo
 	lastSeq   uint64 // the last message down received
 	nextBatch uint64 // the seq of the next batch up
-	outbox   []string
-	outBytes int
-	outWake  chan struct{} // signals the sender, capacity 1
-	err      error         // why the session ended
-	ended    chan struct{}
-	opened   chan struct{} // closed at the first open event
-	isOpened bool
+	outbox    []string
+	outBytes  int
+	outWake   chan struct{} // signals the sender, capacity 1
+	err       error         // why the session ended
+	ended     chan struct{}
+	opened    chan struct{} // closed at the first open event
+	isOpened  bool
 }
 
 // ErrSessionEnded is what Read returns (wrapped) once the server has closed the session or it
@@ -519,4 +519,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
-

@@ -49,8 +49,8 @@ type Session struct {
 	closed    bool
 	closeErr  error
 	closeCode closeCode
-	done     chan struct{}
-	grace    *time.Timer
+	done      chan struct{}
+	grace     *time.Timer
 }
 
 // entry is one message down, with its sequence number.
