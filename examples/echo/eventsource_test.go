@@ -122,7 +122,7 @@ func TestEventSourceStream(t *testing.T) {
 				assert.Equal(t, map[string]int{"HTTP/1.1": 1, "HTTP/2": 2}[proto], resp.ProtoMajor)
 				assert.Equal(t, 200, resp.StatusCode)
 				assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-				assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+				assert.Equal(t, "no-cache, no-transform", resp.Header.Get("Cache-Control"))
 				assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
 				assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 				readExactly(t, r, "retry: 10000\n\n")
