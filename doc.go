@@ -39,7 +39,10 @@
 //
 // # Transports
 //
-// Transport is the one interface the nes layer talks through. WebSocket is the only transport
-// so far; EventSource (with HTTP POSTs going up), for clients behind proxies that block
-// WebSocket, is not written yet.
+// Transport is the one interface the nes layer talks through. A client whose network blocks
+// WebSocket gets the same nes over an EventSource stream down and HTTP POSTs up, or over
+// long-polls: the server answers them beside its WebSocket, at its path followed by
+// /nes/sse, /nes/send and /nes/poll (package fallback; Options.Fallback, Options.NoFallback).
+// herald's Go client (package client) moves to them by itself, and back to WebSocket at its
+// next connection.
 package herald

@@ -9,8 +9,8 @@ import (
 )
 
 // Transport is one client connection's message channel, whatever carries it. The nes layer
-// speaks only through it. The one transport so far is a WebSocket; an EventSource stream down
-// with HTTP POSTs up (for clients behind proxies that block WebSocket) is not written yet.
+// speaks only through it: a WebSocket, or a fallback.Session (an EventSource stream or
+// long-polls down, HTTP POSTs up, for clients whose network blocks WebSocket).
 //
 // One goroutine calls Receive; one at a time calls Send; Close may be called from any
 // goroutine, any number of times.
