@@ -29,6 +29,9 @@
 //	-token T           token authentication: the hello presents T
 //	-proxy URL|direct  the proxy (http://, https://, socks5://, with user:password@);
 //	                   default: the environment's HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY
+//	-transport T       auto (default: WebSocket, then EventSource + POST, then long-polling,
+//	                   whichever reaches the server), websocket, sse or poll; the transport
+//	                   the connection ended up on is reported on standard error
 //	-timeout D         bounds the connection (and each reconnection attempt) and each call:
 //	                   the request, the message, each subscribe; default 10s
 //	-method M          the request's method; default GET
@@ -61,7 +64,7 @@ import (
 	"github.com/herald-go/herald/websocket"
 )
 
-const usage = "usage: nescli [-H 'Name: value']... [-token T] [-proxy URL|direct] [-timeout D] [-method M] [-payload JSON] [-count N] URL (request PATH|ID | message JSON | subscribe PATH...)"
+const usage = "usage: nescli [-H 'Name: value']... [-token T] [-proxy URL|direct] [-transport auto|websocket|sse|poll] [-timeout D] [-method M] [-payload JSON] [-count N] URL (request PATH|ID | message JSON | subscribe PATH...)"
 
 // listFlag collects a flag given several times.
 type listFlag []string
@@ -108,6 +111,7 @@ func parse(args []string, log *reporter) (*command, bool) {
 	fs.Var(&headers, "H", "header for direct authentication, 'Name: value', sent in the hello (repeatable)")
 	token := fs.String("token", "", "token authentication: the token the hello presents")
 	proxy := fs.String("proxy", "", "proxy URL (http://, https://, socks5://; \"direct\" for none); default: the environment")
+	transport := fs.String("transport", "auto", "auto, websocket, sse or poll: what carries the connection")
 	timeout := fs.Duration("timeout", 10*time.Second, "bounds the connection, each reconnection attempt and each call")
 	method := fs.String("method", "GET", "request: the method")
 	payload := fs.String("payload", "", "request: the JSON payload")
@@ -197,6 +201,13 @@ func parse(args []string, log *reporter) (*command, bool) {
 			}
 			opts.Auth.Headers[name] = value
 		}
+	}
+	switch *transport {
+	case "auto":
+	case client.TransportWebSocket, client.TransportSSE, client.TransportPoll:
+		opts.Transports = []string{*transport}
+	default:
+		return bad("-transport %q: want auto, websocket, sse or poll", *transport)
 	}
 	switch *proxy {
 	case "":

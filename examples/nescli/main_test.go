@@ -421,6 +421,27 @@ func TestRequestAndMessage(t *testing.T) {
 	}
 }
 
+// TestTransports: -transport picks what carries the connection, and standard error names it;
+// the answers are the same over each.
+func TestTransports(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t)
+	for _, tr := range []string{"websocket", "sse", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, nil, "-transport", tr, d.URL, "request", "hello")
+			assert.Equal(t, 0, r.code, r.stderr)
+			assert.Equal(t, `"world!"`+"\n", r.stdout)
+			assert.Contains(t, r.stderr, ", "+tr+")")
+			r = runCLI(t, nil, "-transport", tr, "-method", "POST", "-payload", `{"n":[1,2]}`, d.URL, "request", "/echo")
+			assert.Equal(t, `{"n":[1,2]}`+"\n", r.stdout)
+		})
+	}
+	r := runCLI(t, nil, "-transport", "carrier-pigeon", d.URL, "request", "hello")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "want auto, websocket, sse or poll")
+}
+
 func TestSubscribeCount(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
