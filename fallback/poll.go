@@ -101,7 +101,7 @@ func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
 		s.polling = false
 		for _, e := range s.ring {
 			if e.seq > last {
-				events = append(events, pollEvent{ID: s.eventID(e.seq), Data: string(e.data)})
+				events = append(events, pollEvent{ID: s.eventID(e.seq), Data: e.data})
 			}
 		}
 		if s.closed {

@@ -56,7 +56,7 @@ type Session struct {
 // entry is one message down, with its sequence number.
 type entry struct {
 	seq  uint64
-	data []byte
+	data string
 }
 
 // ErrClosed is returned by Receive and Send once the session has ended.
@@ -146,7 +146,7 @@ func (s *Session) Receive(ctx context.Context) ([]byte, error) {
 // client. It fails with ErrBufferFull, ending the session, when the messages waiting for the
 // client pass the buffer's bounds.
 func (s *Session) Send(ctx context.Context, msg []byte) error {
-	data := append([]byte(nil), msg...)
+	data := string(msg) // the one copy: streams and polls write the string as it is
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -213,7 +213,7 @@ func (s *Session) canResume(last uint64) bool {
 
 // write hands one message to the attached stream. s.mu is held.
 func (s *Session) write(e entry) {
-	if err := s.stream.Send(string(e.data), eventsource.Event{ID: s.eventID(e.seq)}); err != nil {
+	if err := s.stream.Send(e.data, eventsource.Event{ID: s.eventID(e.seq)}); err != nil {
 		s.detachLocked(s.stream) // the stream fell behind or ended: the client resumes
 		return
 	}
