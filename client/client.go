@@ -137,7 +137,8 @@ func (c *Client) open(ctx context.Context, stop context.Context, reconnect bool)
 // dialOnce makes one connection: each transport in turn until one reaches the hello reply,
 // and makes it the client's.
 func (c *Client) dialOnce(ctx context.Context, stop context.Context, reconnect bool) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
+	budget := c.opts.ConnectTimeout + time.Duration(len(c.opts.Transports)-1)*c.opts.FallbackTimeout
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	auth, err := c.helloAuth(ctx)
 	if err != nil {

@@ -59,8 +59,9 @@ type Options struct {
 	// them.
 	Timeout time.Duration
 
-	// ConnectTimeout bounds one connection attempt: the dial, the handshake and the hello
-	// reply. Zero means 10 seconds.
+	// ConnectTimeout bounds one connection attempt over the last transport of Transports: the
+	// dial, the handshake and the hello reply; each transport before it has FallbackTimeout.
+	// Zero means 10 seconds.
 	ConnectTimeout time.Duration
 
 	// Backoff sets the delays between reconnection attempts. The zero value means
