@@ -170,8 +170,8 @@ func TestTimeouts(t *testing.T) {
 	require.NoError(t, err, "the connection outlives a timed-out request")
 }
 
-// TestConnectTimeout: a server that accepts TCP and never answers the handshake fails Connect
-// with ErrTimeout after Options.ConnectTimeout.
+// TestConnectTimeout: a server that accepts TCP and never answers fails Connect with
+// ErrTimeout once every transport has had its time.
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -197,7 +197,10 @@ func TestConnectTimeout(t *testing.T) {
 			conn.Close()
 		}
 	}()
-	c, err := client.New("ws://"+ln.Addr().String(), &client.Options{ConnectTimeout: 200 * time.Millisecond})
+	// Every transport meets the same silence: WebSocket and the stream get FallbackTimeout
+	// each, long-polling ConnectTimeout.
+	c, err := client.New("ws://"+ln.Addr().String(), &client.Options{
+		ConnectTimeout: 200 * time.Millisecond, FallbackTimeout: 100 * time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
 	start := time.Now()
