@@ -189,8 +189,8 @@ func (c *Client) tryTransport(ctx context.Context, stop context.Context, name st
 		if base == "" {
 			base, _ = fallbackURL(c.url)
 		}
-		openTimeout := c.opts.FallbackTimeout
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < openTimeout {
+		openTimeout := c.opts.ConnectTimeout // ctx has this transport's deadline
+		if d, ok := ctx.Deadline(); ok {
 			openTimeout = time.Until(d)
 		}
 		t, err = dialFallback(ctx, name, base, &c.opts, openTimeout)
@@ -198,8 +198,8 @@ func (c *Client) tryTransport(ctx context.Context, stop context.Context, name st
 		return newError(KindUser, fmt.Sprintf("unknown transport %q in Options.Transports", name), nil)
 	}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return newError(KindTimeout, "Connection timed out", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return newError(KindTimeout, "Connection timed out over "+name, err)
 		}
 		return newError(KindTransport, "cannot connect over "+name, err)
 	}

@@ -166,7 +166,7 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Conn, error) {
 	case <-c.ended:
 		err = c.endErr()
 	case <-timer.C:
-		err = fmt.Errorf("fallback: no open event within %v: a proxy may be buffering the %s", o.OpenTimeout, c.transport)
+		err = fmt.Errorf("fallback: no open event within %v: a proxy may be buffering the %s: %w", o.OpenTimeout, c.transport, context.DeadlineExceeded)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
