@@ -159,7 +159,8 @@ func (b *bench) clientsReport(sb *strings.Builder, cls map[clientRun][]reqResult
 		"per connection, %s per Client each looping on Request(ctx, \"/h\"); **@hapi/nes client**, "+
 		"the official client on Node (nes/nes-client-load.js): a Client per connection, %s per Client "+
 		"each awaiting request('/h'). Every reply is checked. The two library clients run with their defaults, "+
-		"but none offers compression, so the server does the same work for all three. **Client CPU µs per "+
+		"but none offers compression, so the server does the same work for all three, and herald's speaks "+
+		"over WebSocket only (no fallback transport). **Client CPU µs per "+
 		"request** is the load client process's own user+system time over the window (getrusage in Go, "+
 		"process.cpuUsage() in Node; all its threads), divided by the replies in it. The ratio is the herald "+
 		"client's median over the @hapi/nes client's; the bar: at most 0.5x its CPU per request.\n\n",

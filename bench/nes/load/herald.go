@@ -25,13 +25,15 @@ func (c heraldConn) Close() { _ = c.Client.Close() }
 // before the warm-up; depth goroutines per client each loop on
 // Client.Request(ctx, "/h") and check every response. The client runs with
 // its defaults (a 30 s Options.Timeout on every request, reconnection,
-// the server's heartbeat watched and answered) but two: it offers no
-// WebSocket extension, as the raw client does, so the server does the same
-// work for both; and it connects directly whatever the environment's
-// proxy variables say.
+// the server's heartbeat watched and answered) but three: it speaks over
+// WebSocket only (no fallback to an event stream or long-polling, which
+// would measure another transport); it offers no WebSocket extension, as the
+// raw client does, so the server does the same work for both; and it
+// connects directly whatever the environment's proxy variables say.
 func runHeraldRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time.Duration) error {
 	url := "ws://" + addr + path
 	opts := &client.Options{
+		Transports:     []string{client.TransportWebSocket},
 		Dial:           &websocket.DialOptions{Extensions: []websocket.Extension{}, Proxy: websocket.NoProxy},
 		ConnectTimeout: timeout,
 	}
@@ -45,6 +47,10 @@ func runHeraldRequests(addr, path string, conns, depth int, l wsraw.Load, timeou
 		if err := c.Connect(ctx); err != nil {
 			_ = c.Close()
 			return heraldConn{}, fmt.Errorf("connect: %w", err)
+		}
+		if t := c.Transport(); t != client.TransportWebSocket {
+			_ = c.Close()
+			return heraldConn{}, fmt.Errorf("connected over %q, not %q", t, client.TransportWebSocket)
 		}
 		return heraldConn{c}, nil
 	})
