@@ -51,7 +51,9 @@ func (s ticketSigner) verify(ticket string) (node string, id [sessionIDLen]byte,
 	if len(ticket) > base64.RawURLEncoding.EncodedLen(2+maxNodeLen+sessionIDLen+ticketMACLen) {
 		return "", id, errBadTicket
 	}
-	b, err := base64.RawURLEncoding.DecodeString(ticket)
+	// Strict: the unused bits of the last character must be zero, or one ticket would have
+	// several spellings, and one altered character would still name the session.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(ticket)
 	if err != nil || len(b) < 2+sessionIDLen+ticketMACLen || b[0] != ticketVersion {
 		return "", id, errBadTicket
 	}
