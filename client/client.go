@@ -409,19 +409,11 @@ func (c *Client) deliverUpdate(message json.RawMessage) {
 	if c.opts.OnUpdate == nil {
 		return
 	}
-	message = copyRaw(message)
 	if !c.events.push(func() { c.opts.OnUpdate(message) }, false) {
 		c.reportError(ErrHandlerQueueFull)
 	}
 }
 
-// copyRaw copies a raw JSON value out of a message buffer; absent stays nil.
-func copyRaw(raw json.RawMessage) json.RawMessage {
-	if raw == nil {
-		return nil
-	}
-	return append(json.RawMessage(nil), raw...)
-}
 
 // current returns the connection calls go out on, or an ErrDisconnected error.
 func (c *Client) current() (*conn, error) {

@@ -178,7 +178,7 @@ func replyHeaders(raw json.RawMessage) http.Header {
 
 // send writes one message without waiting for a reply.
 func (cn *conn) send(ctx context.Context, m *outMessage) error {
-	data, err := protocol.Marshal(m)
+	data, err := encode(m)
 	if err != nil {
 		return newError(KindUser, "the message cannot be encoded as JSON", err)
 	}

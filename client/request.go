@@ -57,7 +57,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		return nil, err
 	}
 	status, _ := strconv.Atoi(string(rep.StatusCode))
-	return &Response{StatusCode: status, Payload: copyRaw(rep.Payload), Headers: replyHeaders(rep.Headers)}, nil
+	return &Response{StatusCode: status, Payload: rep.Payload, Headers: replyHeaders(rep.Headers)}, nil
 }
 
 // Message sends a custom message (encoded as JSON; a json.RawMessage as it is) and returns
@@ -71,5 +71,5 @@ func (c *Client) Message(ctx context.Context, message any) (json.RawMessage, err
 	if err != nil {
 		return nil, err
 	}
-	return copyRaw(rep.Message), nil
+	return rep.Message, nil
 }

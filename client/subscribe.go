@@ -210,7 +210,7 @@ func (c *Client) deliverPublication(path string, message json.RawMessage, revoke
 	if !revoked && message == nil {
 		return // a pub without a message, which the reference ignores too
 	}
-	u := Update{Path: path, Message: copyRaw(message), Revoked: revoked}
+	u := Update{Path: path, Message: message, Revoked: revoked}
 	for _, s := range handlers {
 		s.deliver(u)
 	}

@@ -25,7 +25,8 @@ const (
 )
 
 // transport is one connection's message channel, whatever carries it: whole text messages
-// both ways. One goroutine reads; writes may come from many.
+// both ways, each read into a buffer of its own (replies and updates point into it). One
+// goroutine reads; writes may come from many.
 type transport interface {
 	read(ctx context.Context) ([]byte, error)
 	write(ctx context.Context, msg []byte) error
