@@ -260,7 +260,7 @@ func (c *Conn) endErr() error {
 // has ended.
 func (c *Conn) handle(event, id, data string) bool {
 	switch event {
-	case "open":
+	case EventOpen:
 		var info openInfo
 		if err := json.Unmarshal([]byte(data), &info); err != nil || info.Ticket == "" {
 			c.fail(fmt.Errorf("fallback: invalid open event %q", data))
@@ -280,16 +280,16 @@ func (c *Conn) handle(event, id, data string) bool {
 		}
 		c.mu.Unlock()
 		return true
-	case "reset":
+	case EventReset:
 		c.fail(fmt.Errorf("%w: the session could not be resumed: %s", ErrSessionEnded, data))
 		return false
-	case "close":
+	case EventClose:
 		ce := &CloseError{}
 		_ = json.Unmarshal([]byte(data), ce)
 		c.fail(ce)
 		return false
-	case "rotate", "":
-		if event == "rotate" {
+	case EventRotate, "":
+		if event == EventRotate {
 			return true
 		}
 	default:

@@ -8,7 +8,7 @@ import (
 
 // pollEvent is one event of a long-poll's answer, as the stream would carry it.
 type pollEvent struct {
-	Event string `json:"event,omitempty"` // "open", "reset", "close"; empty for a message
+	Event string `json:"event,omitempty"` // EventOpen, EventReset, EventClose; empty for a message
 	ID    string `json:"id,omitempty"`
 	Data  string `json:"data"`
 }
@@ -28,7 +28,7 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s := srv.newSession(r)
 		s.mu.Lock()
-		events := []pollEvent{{Event: "open", ID: s.eventID(0), Data: s.openEvent(false)}}
+		events := []pollEvent{{Event: EventOpen, ID: s.eventID(0), Data: s.openEvent(false)}}
 		s.startGrace()
 		s.mu.Unlock()
 		go srv.opts.Accept(s)
@@ -51,8 +51,8 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		fresh := srv.newSession(r)
 		fresh.mu.Lock()
 		events = []pollEvent{
-			{Event: "reset", Data: reasonJSON("the messages after the last one received are no longer buffered")},
-			{Event: "open", ID: fresh.eventID(0), Data: fresh.openEvent(false)},
+			{Event: EventReset, Data: reasonJSON("the messages after the last one received are no longer buffered")},
+			{Event: EventOpen, ID: fresh.eventID(0), Data: fresh.openEvent(false)},
 		}
 		fresh.startGrace()
 		fresh.mu.Unlock()
@@ -105,7 +105,7 @@ func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
 			}
 		}
 		if s.closed {
-			events = append(events, pollEvent{Event: "close", Data: s.closeCode.json()})
+			events = append(events, pollEvent{Event: EventClose, Data: s.closeCode.json()})
 		}
 		s.startGrace()
 	}

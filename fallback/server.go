@@ -37,6 +37,16 @@ func NewServer(opts *Options) (*Server, error) {
 		registry: &eventsource.Registry{}, cop: http.NewCrossOriginProtection()}, nil
 }
 
+// The control events a session sends down, beside its messages (which have no event type).
+// They are prefixed so that none is taken for one of EventSource's own events ("open",
+// "error").
+const (
+	EventOpen   = "herald-open"   // the session is open (or resumed): its ticket and limits
+	EventReset  = "herald-reset"  // the session could not be resumed: a new one follows
+	EventClose  = "herald-close"  // the server ended the session: do not resume it
+	EventRotate = "herald-rotate" // the stream ends on purpose: resume at once
+)
+
 // Endpoints of a Server, as Endpoint names them.
 const (
 	EndpointStream = "sse"

@@ -235,7 +235,7 @@ func (s *Session) eventID(seq uint64) string {
 // resumes at once. s.mu is held.
 func (s *Session) rotate() {
 	es := s.stream
-	_ = es.Send(`{}`, eventsource.Event{Type: "rotate"})
+	_ = es.Send(`{}`, eventsource.Event{Type: EventRotate})
 	s.detachLocked(es)
 	go func() { _ = es.Close() }()
 }
@@ -340,7 +340,7 @@ func (s *Session) finish() {
 	default:
 	}
 	if es != nil {
-		_ = es.Send(code.json(), eventsource.Event{Type: "close"})
+		_ = es.Send(code.json(), eventsource.Event{Type: EventClose})
 		go func() { _ = es.Close() }()
 	}
 }

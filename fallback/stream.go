@@ -50,7 +50,7 @@ func (srv *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	if s == nil {
 		if reset != "" {
-			_ = es.Send(reasonJSON(reset), eventsource.Event{Type: "reset"})
+			_ = es.Send(reasonJSON(reset), eventsource.Event{Type: EventReset})
 		}
 		s = srv.newSession(r)
 		s.attach(es, 0, false)
@@ -96,7 +96,7 @@ func (s *Session) attach(es *eventsource.EventSource, last uint64, resumed bool)
 	if s.closed {
 		code := s.closeCode
 		s.mu.Unlock()
-		_ = es.Send(code.json(), eventsource.Event{Type: "close"})
+		_ = es.Send(code.json(), eventsource.Event{Type: EventClose})
 		go func() { _ = es.Close() }()
 		return true
 	}
@@ -108,7 +108,7 @@ func (s *Session) attach(es *eventsource.EventSource, last uint64, resumed bool)
 	old := s.stream
 	s.stream, s.streamOut = es, 0
 	s.stopGrace()
-	_ = es.Send(s.openEvent(resumed), eventsource.Event{Type: "open", ID: s.eventID(last)})
+	_ = es.Send(s.openEvent(resumed), eventsource.Event{Type: EventOpen, ID: s.eventID(last)})
 	s.sent = last
 	for _, e := range s.ring {
 		if e.seq > last && s.stream == es {
