@@ -51,12 +51,16 @@ type serveFunc func(s *fallback.Session) error
 // newHarness starts a server of sessions over proto ("HTTP/1.1" or "HTTP/2", with TLS) with
 // opts (nil for the defaults, short retry times always), each served by serve. The server and
 // every session are closed when the test ends, and the test waits for every Accept to return.
-func newHarness(t *testing.T, proto string, opts *fallback.Options, serve serveFunc) *harness {
+// setup, when given, configures the http.Server before it starts.
+func newHarness(t *testing.T, proto string, opts *fallback.Options, serve serveFunc, setup ...func(*http.Server)) *harness {
 	t.Helper()
 	h := &harness{t: t, accepted: make(chan *fallback.Session, 256), ends: map[*fallback.Session]chan error{},
 		protos: map[int]int{}}
 	if opts != nil {
 		h.opts = *opts
+	}
+	if h.opts.Sessions == nil {
+		h.opts.Sessions = fallback.NewMemorySessions()
 	}
 	if h.opts.RetryMin == 0 {
 		h.opts.RetryMin, h.opts.RetryMax = 10*time.Millisecond, 20*time.Millisecond
@@ -92,6 +96,9 @@ func newHarness(t *testing.T, proto string, opts *fallback.Options, serve serveF
 	})
 	h.ts = httptest.NewUnstartedServer(handler)
 	h.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // cut connections make TLS handshake errors
+	for _, f := range setup {
+		f(h.ts.Config)
+	}
 	switch proto {
 	case "HTTP/2":
 		h.ts.EnableHTTP2 = true
@@ -113,11 +120,11 @@ func (h *harness) close() {
 		h.mu.Lock()
 		n := h.running
 		h.mu.Unlock()
-		if n == 0 {
+		if n == 0 && tableLen(h.opts.Sessions) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Errorf("%d Accept calls still running after the server closed", n)
+			h.t.Errorf("after the server closed, %d Accept calls still run and %d sessions are in the table", n, tableLen(h.opts.Sessions))
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -383,7 +390,7 @@ func openPoll(t *testing.T, hc *http.Client, base string, hdr ...string) openDat
 	t.Helper()
 	ev := post(t, hc, base, fallback.EndpointPoll, `{}`, hdr...).events(t)
 	require.Len(t, ev, 1)
-	require.Equal(t, "open", ev[0].Event)
+	require.Equal(t, fallback.EventOpen, ev[0].Event)
 	o := parseOpen(t, ev[0].Data)
 	require.Equal(t, o.Ticket+".0", ev[0].ID)
 	return o

@@ -64,7 +64,7 @@ func TestBatchesSerial(t *testing.T) {
 			var ticket string
 			if open == "sse" {
 				st := openStream(t, hc, h.base)
-				o := parseOpen(t, st.expect("open").Data)
+				o := parseOpen(t, st.expect(fallback.EventOpen).Data)
 				require.EqualValues(t, 1, o.Seq)
 				ticket = o.Ticket
 			} else {

@@ -61,8 +61,8 @@ func TestTicketForged(t *testing.T) {
 	}
 	for _, f := range forged[len(forged)-8:] {
 		st := openStream(t, hc, h.base, "Last-Event-ID", f+".0")
-		st.expect("reset")
-		o := parseOpen(t, st.expect("open").Data)
+		st.expect(fallback.EventReset)
+		o := parseOpen(t, st.expect(fallback.EventOpen).Data)
 		require.NotEqual(t, ticket, o.Ticket)
 		require.False(t, o.Resumed)
 		st.close()
@@ -98,7 +98,7 @@ func TestBindCookie(t *testing.T) {
 		var ticket string
 		if open == "sse" {
 			st := openStream(t, hc, h.base, "Cookie", "sid=A; other=1")
-			ticket = parseOpen(t, st.expect("open").Data).Ticket
+			ticket = parseOpen(t, st.expect(fallback.EventOpen).Data).Ticket
 			st.close()
 		} else {
 			ticket = openPoll(t, hc, h.base, "Cookie", "sid=A").Ticket
@@ -115,7 +115,7 @@ func TestBindCookie(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, a.status, "%s", a.body)
 		require.Equal(t, []string{"mine " + open}, received(t, got, 1))
 		st := openStream(t, hc, h.base, "Last-Event-ID", ticket+".0", "Cookie", "sid=A")
-		o := parseOpen(t, st.expect("open").Data)
+		o := parseOpen(t, st.expect(fallback.EventOpen).Data)
 		require.Equal(t, ticket, o.Ticket)
 		require.True(t, o.Resumed)
 		st.close()
@@ -182,5 +182,5 @@ func TestCrossOrigin(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, a.status, "%s", a.body)
 	require.Equal(t, []string{"mine"}, received(t, got, 1))
 	st := openStream(t, hc, h.base, "Last-Event-ID", ticket+".0", "Origin", "https://a.example")
-	require.True(t, parseOpen(t, st.expect("open").Data).Resumed)
+	require.True(t, parseOpen(t, st.expect(fallback.EventOpen).Data).Resumed)
 }
