@@ -414,7 +414,6 @@ func (c *Client) deliverUpdate(message json.RawMessage) {
 	}
 }
 
-
 // current returns the connection calls go out on, or an ErrDisconnected error.
 func (c *Client) current() (*conn, error) {
 	c.mu.Lock()

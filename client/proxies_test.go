@@ -124,7 +124,7 @@ func relayDroppingFrames(in, out net.Conn) {
 	}
 	done := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, br); close(done) }() // the client's frames vanish
-	_, _ = io.Copy(io.Discard, out)                              // and the server's
+	_, _ = io.Copy(io.Discard, out)                             // and the server's
 	in.Close()
 	<-done
 }
