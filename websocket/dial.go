@@ -206,7 +206,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 			return fail(err)
 		}
 	} else {
-		if raw, err = dialProxy(ctx, o, proxyURL); err != nil {
+		if raw, err = dialProxy(ctx, o, proxyURL, addr); err != nil {
 			return nil, nil, err
 		}
 	}

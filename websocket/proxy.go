@@ -190,10 +190,11 @@ func (e *ProxyError) Error() string {
 func (e *ProxyError) Unwrap() error { return e.Err }
 
 // dialProxy connects to the proxy.
-func dialProxy(ctx context.Context, o *dialOptions, pu *url.URL) (net.Conn, error) {
+func dialProxy(ctx context.Context, o *dialOptions, pu *url.URL, target string) (net.Conn, error) {
 	conn, err := o.DialContext(ctx, "tcp", hostPort(pu))
 	if err != nil {
-		return nil, &ProxyError{Proxy: redactURL(pu, ""), Err: err}
+		return nil, &ProxyError{Proxy: redactURL(pu, ""), Target: target,
+			Err: fmt.Errorf("cannot reach the proxy: %w", err)}
 	}
 	return conn, nil
 }
@@ -230,7 +231,7 @@ func tunnel(ctx context.Context, o *dialOptions, conn net.Conn, pu *url.URL, add
 			keepErrorBody(conn, lim, resp)
 			return nil, &ProxyError{Proxy: redactURL(pu, ""), Target: addr, Response: resp}
 		}
-		return nil, perr(err)
+		return nil, perr(fmt.Errorf("its answer to CONNECT is not HTTP (is it an HTTP proxy?): %w", err))
 	}
 	if len(pending) > 0 {
 		return &prefixConn{Conn: conn, buf: pending}, nil

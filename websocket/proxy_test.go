@@ -463,3 +463,48 @@ func TestProxyTunnelEdgeCases(t *testing.T) {
 		assert.ErrorContains(t, err, "unsupported scheme")
 	})
 }
+
+// TestProxyErrorsNameTheTarget: a proxy that cannot be reached, and a server that is no proxy,
+// give errors that name the proxy, the target and what went wrong.
+func TestProxyErrorsNameTheTarget(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+
+	raw, err := net.Listen("tcp", "127.0.0.1:0") // answers with bytes that are not HTTP
+	require.NoError(t, err)
+	defer raw.Close()
+	go func() {
+		for {
+			c, err := raw.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HelloHTTP/1.1 200 OK\r\n\r\n")
+			c.Close()
+		}
+	}()
+
+	for _, tc := range []struct {
+		name, proxy string
+		want        []string
+	}{
+		{"unreachable http", "http://" + deadAddr, []string{"proxy http://" + deadAddr, "tunnel to example.invalid:80", "cannot reach the proxy", "connection refused"}},
+		{"unreachable socks5", "socks5://" + deadAddr, []string{"proxy socks5://" + deadAddr, "tunnel to example.invalid:80", "cannot reach the proxy"}},
+		{"not a proxy", "http://" + raw.Addr().String(), []string{"tunnel to example.invalid:80", "is it an HTTP proxy?"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _, err := websocket.Dial(ctx, "ws://example.invalid/", &websocket.DialOptions{Proxy: websocket.ProxyURL(tc.proxy)})
+			var pe *websocket.ProxyError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "example.invalid:80", pe.Target)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
