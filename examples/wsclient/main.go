@@ -178,8 +178,8 @@ func session(ctx context.Context, ws *websocket.Conn, stdin io.Reader, stdout, s
 				<-readerDone
 				return 1
 			}
-			rerr := <-readerDone
-			fmt.Fprintf(stderr, "wsclient: closed: %v\n", rerr)
+			<-readerDone // the server's answer to our close
+			fmt.Fprintf(stderr, "wsclient: closed by us: %v\n", describeClose(code, reason))
 			if err != nil {
 				return 1
 			}
@@ -213,4 +213,13 @@ func rootsFrom(file string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return &tls.Config{RootCAs: pool}, nil
+}
+
+// describeClose says how the program closed the connection: "1000 (normal closure), end of
+// input", or with the reason it gave.
+func describeClose(code websocket.StatusCode, reason string) string {
+	if reason == "" {
+		reason = "end of input"
+	}
+	return code.String() + ", " + reason
 }

@@ -138,7 +138,8 @@ func TestPeerWSClientEcho(t *testing.T) {
 	r := runClient(t, input, nil, "ws://"+addr+"/echo")
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, input, r.stdout, "every line echoed, in order, each on its own line")
-	assert.Contains(t, r.stderr, "1000")
+	assert.Contains(t, r.stderr, "wsclient: closed by us: 1000 (normal closure), end of input")
+	assert.NotContains(t, r.stderr, "closed by peer", "the client closed, not the server")
 }
 
 func TestPeerWSClientProtocolsAndHeaders(t *testing.T) {
