@@ -62,8 +62,9 @@ type AuthOptions struct {
 	CookieSameSite http.SameSite
 	// CookiePath and CookieDomain scope the cookie. Empty CookiePath means "/".
 	CookiePath, CookieDomain string
-	// Timeout disconnects sockets that have not said hello this long after connecting. Zero
-	// means 5 s; negative turns it off.
+	// Timeout disconnects sockets that have not said hello this long after connecting, unless
+	// Options.HelloTimeout is set (which applies with or without auth). Zero means 5 s;
+	// negative turns it off.
 	Timeout time.Duration
 	// Index keeps sockets indexed by Credentials.User, for MaxConnectionsPerUser and for
 	// Broadcast to a user.

@@ -26,6 +26,9 @@ func (s *Socket) processHello(ctx context.Context, m *protocol.Message) (any, er
 	// The socket counts as initialized before auth runs: a failed hello is final.
 	s.mu.Lock()
 	s.isHelloed = true
+	if s.authTimer != nil && s.server.auth == nil {
+		s.authTimer.Stop() // with auth, authenticate stops it
+	}
 	s.mu.Unlock()
 	if err := s.authenticate(ctx, m, false); err != nil {
 		return nil, err

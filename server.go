@@ -36,6 +36,12 @@ type Options struct {
 	// chunking.
 	MaxChunkChars int
 
+	// HelloTimeout closes a socket that has not said hello this long after connecting,
+	// whatever the auth settings: a connection that never speaks nes holds no slot for long.
+	// Zero means AuthOptions.Timeout when Auth is set (5 s unless changed there), else 5 s;
+	// negative turns it off.
+	HelloTimeout time.Duration
+
 	// Heartbeat sets how often the server pings every socket and how long a socket may then
 	// stay silent. Nil means an interval of 15 s and a timeout of 5 s; see Heartbeat for how to
 	// turn it off.
@@ -476,3 +482,14 @@ func (s *Server) Close() {
 var ErrServerClosed = fmt.Errorf("nes: server closed")
 
 func joinHeader(v []string) string { return strings.Join(v, ", ") }
+
+// helloTimeout is how long a socket may stay without a hello (Options.HelloTimeout).
+func (s *Server) helloTimeout() time.Duration {
+	switch {
+	case s.opts.HelloTimeout != 0:
+		return s.opts.HelloTimeout
+	case s.auth != nil:
+		return s.auth.opts.Timeout
+	}
+	return 5 * time.Second
+}

@@ -255,6 +255,33 @@ func TestAuthTimeoutAndMaxConnections(t *testing.T) {
 	assert.Equal(t, ws.StatusNoStatusRcvd, first.closed(5*time.Second), "no hello within the auth timeout")
 }
 
+// TestHelloTimeoutWithoutAuth: a socket that never says hello is closed after HelloTimeout
+// whatever the auth settings; one that says hello in time stays; a negative HelloTimeout
+// turns it off.
+func TestHelloTimeoutWithoutAuth(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(nil, &Options{HelloTimeout: 150 * time.Millisecond, Heartbeat: &Heartbeat{Disabled: true}})
+	url := newTestServer(t, srv)
+	silent := dialRaw(t, url, nil)
+	start := time.Now()
+	assert.Equal(t, ws.StatusNoStatusRcvd, silent.closed(5*time.Second), "no hello within HelloTimeout")
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+
+	polite := dialRaw(t, url, nil)
+	assert.Equal(t, "hello", polite.hello(nil)["type"])
+	time.Sleep(300 * time.Millisecond)
+	polite.send(map[string]any{"type": "ping", "id": 2})
+	polite.send(map[string]any{"type": "request", "id": 3, "method": "GET", "path": "/nope"})
+	assert.EqualValues(t, 404, polite.next(5*time.Second)["statusCode"], "a socket that said hello is kept")
+
+	patient := NewServer(nil, &Options{HelloTimeout: -1, Heartbeat: &Heartbeat{Disabled: true}})
+	quiet := dialRaw(t, newTestServer(t, patient), nil)
+	_ = quiet.conn.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+	_, _, err := wsutil.ReadServerData(quiet.rw)
+	var ne net.Error
+	assert.True(t, errors.As(err, &ne) && ne.Timeout(), "HelloTimeout -1 keeps a silent socket: %v", err)
+}
+
 func TestTokenAndCookieAuth(t *testing.T) {
 	t.Parallel()
 	password := strings.Repeat("secret-", 6)

@@ -75,9 +75,9 @@ func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
 
 // run reads and dispatches the socket's messages until it closes, then cleans up.
 func (s *Socket) run() {
-	if a := s.server.auth; a != nil && a.opts.Timeout > 0 {
+	if d := s.server.helloTimeout(); d > 0 {
 		s.mu.Lock()
-		s.authTimer = time.AfterFunc(a.opts.Timeout, func() { s.closeNow(nil) })
+		s.authTimer = time.AfterFunc(d, func() { s.closeNow(nil) })
 		s.mu.Unlock()
 	}
 	s.handoff = time.AfterFunc(time.Hour, s.takeOverReading)
