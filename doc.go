@@ -34,8 +34,9 @@
 //
 // # Liveness
 //
-// One heartbeat timer pings every socket each interval and drops those that stay silent;
-// the client does the same with the interval the hello reply gives it.
+// A socket must say hello within Options.HelloTimeout (5 s), or it is closed. After that, one
+// heartbeat timer pings every socket each interval and drops those that stay silent; the client
+// does the same with the interval the hello reply gives it.
 //
 // # Transports
 //
