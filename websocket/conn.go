@@ -17,10 +17,17 @@ import (
 // MessageType is the type of a data message: text (UTF-8) or binary.
 type MessageType int
 
-// The two kinds of data message (RFC 6455 §5.6).
+// The two kinds of data message (RFC 6455 §5.6); their values are the frames' opcodes.
 const (
-	MessageText   MessageType = MessageType(ws.OpText)
-	MessageBinary MessageType = MessageType(ws.OpBinary)
+	MessageText   MessageType = 1
+	MessageBinary MessageType = 2
+)
+
+// The frame library's opcodes are the values above: each index is 0 only when they agree, and
+// any other constant index fails to compile.
+var (
+	_ = [1]struct{}{}[MessageText-MessageType(ws.OpText)]
+	_ = [1]struct{}{}[MessageBinary-MessageType(ws.OpBinary)]
 )
 
 func (t MessageType) String() string {
