@@ -9,6 +9,21 @@ import (
 	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
+// nesConn is one client nes connection, whatever carries it: a raw WebSocket
+// (conn) or a fallback session (fbConn, in fallback.go). The nes spoken over
+// both is the same, written by hand here. One goroutine reads; writes come
+// from that goroutine too.
+type nesConn interface {
+	// send writes one nes message, {"type":typ,"id":N,...} with the rest
+	// written by body, around a fresh id N, and returns N.
+	send(typ string, body func(b []byte) []byte) (int64, error)
+	// read returns the next whole message. The slice is valid until the
+	// next read.
+	read() ([]byte, error)
+	// Close drops the connection; a read in progress returns an error.
+	Close()
+}
+
 // conn is one client WebSocket connection speaking nes: the raw connection,
 // the message being assembled, and a scratch for outgoing frames. One
 // goroutine reads; writes come from that goroutine too, except where a
@@ -77,28 +92,28 @@ func nesMessage(j []byte, typ string, id int64, body func(b []byte) []byte) []by
 }
 
 // hello sends the nes hello and waits for its reply, answering nothing else.
-func (c *conn) hello() error {
+func hello(c nesConn) error {
 	id, err := c.send("hello", func(b []byte) []byte { return append(b, `,"version":"2"`...) })
 	if err != nil {
 		return err
 	}
-	return c.await("hello", id)
+	return await(c, "hello", id)
 }
 
 // subscribe subscribes to path and waits for the server's confirmation.
-func (c *conn) subscribe(path string) error {
+func subscribe(c nesConn, path string) error {
 	id, err := c.send("sub", func(b []byte) []byte {
 		return strconv.AppendQuote(append(b, `,"path":`...), path)
 	})
 	if err != nil {
 		return err
 	}
-	return c.await("sub", id)
+	return await(c, "sub", id)
 }
 
 // await reads until the reply of type typ with id arrives; it fails on an
 // error reply and answers nes pings on the way.
-func (c *conn) await(typ string, id int64) error {
+func await(c nesConn, typ string, id int64) error {
 	for {
 		m, err := c.read()
 		if err != nil {
@@ -106,7 +121,7 @@ func (c *conn) await(typ string, id int64) error {
 		}
 		t := field(m, `"type":"`)
 		if string(t) == "ping" {
-			if err := c.pong(); err != nil {
+			if err := pong(c); err != nil {
 				return err
 			}
 			continue
@@ -125,7 +140,7 @@ func (c *conn) await(typ string, id int64) error {
 }
 
 // pong answers a nes heartbeat ping, as the @hapi/nes client does.
-func (c *conn) pong() error {
+func pong(c nesConn) error {
 	_, err := c.send("ping", nil)
 	return err
 }

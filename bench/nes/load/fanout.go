@@ -39,8 +39,8 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 		if err != nil {
 			return nil, err
 		}
-		if err = c.hello(); err == nil {
-			err = c.subscribe(topic)
+		if err = hello(c); err == nil {
+			err = subscribe(c, topic)
 		}
 		if err != nil {
 			c.Close()
@@ -61,7 +61,7 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 		return err
 	}
 	cs = append(cs, pub)
-	if err := pub.hello(); err != nil {
+	if err := hello(pub); err != nil {
 		return fmt.Errorf("publisher hello: %w", err)
 	}
 
@@ -134,13 +134,7 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 		}
 		seq, got, gotReply = int64(i), 0, false
 		sent := time.Now()
-		pubID, err = pubRaw.send("request", func(b []byte) []byte {
-			b = append(b, `,"method":"POST","path":"/publish","payload":{"path":`...)
-			b = strconv.AppendQuote(b, topic)
-			b = append(b, `,"message":{"seq":`...)
-			b = strconv.AppendInt(b, seq, 10)
-			return append(b, `,"status":"complete"}}`...)
-		})
+		pubID, err = pubRaw.send("request", publishBody(topic, seq))
 		if err != nil {
 			return fmt.Errorf("publish %d: %w", seq, err)
 		}
@@ -171,13 +165,19 @@ func runFanout(addr, path, topic string, subs, pubs, warmupPubs int, timeout tim
 	}
 	t1, cpu1 := time.Now(), wsraw.CPUSeconds()
 	fmt.Printf("stop pubs=%d secs=%g cpu=%g\n", pubs, t1.Sub(t0).Seconds(), cpu1-cpu0)
+	printLatencies(lat)
+	return nil
+}
+
+// printLatencies prints the "lat" line: each publish's time to its last
+// subscriber, in µs.
+func printLatencies(lat []time.Duration) {
 	var sb strings.Builder
 	sb.WriteString("lat")
 	for _, d := range lat {
 		fmt.Fprintf(&sb, " %d", d.Microseconds())
 	}
 	fmt.Println(sb.String())
-	return nil
 }
 
 // rawConn is a connection taken over from the net package: a non-blocking

@@ -20,7 +20,7 @@
 // (the default) it is nes by hand, as above.
 //
 // Mode fanout opens -subs subscriber connections (hello, then a sub to
-// -topic; each is read continuously by its own goroutine) and one publisher
+// -topic; over ws all are then read by one epoll loop) and one publisher
 // connection, prints "open N", then publishes -warmup-pubs and -pubs times,
 // one after another: a nes request POST /publish {path: topic, message:
 // {seq, status}} and, once its reply and all N deliveries of that seq have
@@ -32,6 +32,18 @@
 //
 // where each µs is one publish's time from just before its request was
 // written until the last subscriber had read the publication.
+//
+// -transport says what carries nes, in both modes: ws (the default), raw
+// WebSocket frames as above; sse or poll, herald's fallback transport
+// (package fallback: an event stream, or long-polls, down and JSON POSTs up),
+// through fallback.Dial, one fallback.Conn per connection, with the same
+// hand-written nes (fallback.go). The sessions share one HTTP client:
+// HTTP/1.1, no proxy, a keep-alive pool with room for an idle connection per
+// session, SO_LINGER 0. In mode fanout each subscriber session is then read
+// by a goroutine of its own, and the publisher is still a raw WebSocket
+// connection, so that only the subscribers' transport differs. The run fails
+// at once when the limit on open files is below what the sessions need
+// (two descriptors each).
 //
 // -cpuprofile FILE writes a CPU profile of the run (connections, warm-up and
 // window) to FILE, to explain a number; the benchmark does not use it.
@@ -56,6 +68,7 @@ func main() {
 	var (
 		mode       = flag.String("mode", "requests", "requests or fanout")
 		clientKind = flag.String("client", "raw", "requests: raw (nes by hand over raw frames) or herald (herald's Go client, package client)")
+		transport  = flag.String("transport", transportWS, "what carries nes: ws (raw WebSocket frames), sse (herald's fallback: an event stream down, POSTs up) or poll (the fallback's long-polling)")
 		addr       = flag.String("addr", "127.0.0.1:8000", "server address (host:port on loopback)")
 		path       = flag.String("path", "/", "WebSocket path")
 		conns      = flag.Int("conns", 32, "requests: connections")
@@ -83,16 +96,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "load: still running after -max-time %v\n", *maxTime)
 		os.Exit(2)
 	})
+	switch *transport {
+	case transportWS, transportSSE, transportPoll:
+	default:
+		fmt.Fprintf(os.Stderr, "load: unknown -transport %q: ws, sse or poll\n", *transport)
+		os.Exit(1)
+	}
 	wsraw.Main(*mode, map[string]func() error{
 		"requests": func() error {
 			if *conns < 1 || *depth < 1 || *duration <= 0 {
 				return fmt.Errorf("-conns, -depth and -duration must be above zero")
 			}
 			l := wsraw.Load{Warmup: *warmup, Duration: *duration}
-			switch *clientKind {
-			case "raw":
+			switch {
+			case *clientKind == "raw" && *transport == transportWS:
 				return runRequests(*addr, *path, *conns, *depth, l, *timeout)
-			case "herald":
+			case *clientKind == "raw":
+				return runFallbackRequests(*addr, *path, *transport, *conns, *depth, l, *timeout)
+			case *clientKind == "herald" && *transport != transportWS:
+				return fmt.Errorf("-client herald speaks over WebSocket only (-transport ws)")
+			case *clientKind == "herald":
 				return runHeraldRequests(*addr, *path, *conns, *depth, l, *timeout)
 			}
 			return fmt.Errorf("unknown -client %q: raw or herald", *clientKind)
@@ -100,6 +123,9 @@ func main() {
 		"fanout": func() error {
 			if *subs < 1 || *pubs < 1 || *warmupPubs < 0 {
 				return fmt.Errorf("-subs and -pubs must be above zero")
+			}
+			if *transport != transportWS {
+				return runFallbackFanout(*addr, *path, *topic, *transport, *subs, *pubs, *warmupPubs, *timeout)
 			}
 			return runFanout(*addr, *path, *topic, *subs, *pubs, *warmupPubs, *timeout)
 		},

@@ -17,7 +17,7 @@ func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time
 		if err != nil {
 			return nil, err
 		}
-		if err := c.hello(); err != nil {
+		if err := hello(c); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("hello: %w", err)
 		}
@@ -28,7 +28,7 @@ func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time
 	}
 	l.Stop = func(w wsraw.Window) { fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", w.Msgs, w.Secs, w.CPU) }
 	return wsraw.Run(cs, l, func(_ int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
-		return c.requestLoop(depth, n, stop)
+		return requestLoop(c, depth, n, stop)
 	})
 }
 
@@ -40,7 +40,7 @@ var (
 
 // requestLoop keeps depth requests in flight on c until stop is set,
 // counting and checking every reply. Replies may come back in any order.
-func (c *conn) requestLoop(depth int, replies *wsraw.Counter, stop *atomic.Bool) error {
+func requestLoop(c nesConn, depth int, replies *wsraw.Counter, stop *atomic.Bool) error {
 	inFlight := make([]int64, 0, depth)
 	for range depth {
 		id, err := c.send("request", getHello)
@@ -75,7 +75,7 @@ func (c *conn) requestLoop(depth int, replies *wsraw.Counter, stop *atomic.Bool)
 			}
 			inFlight = append(inFlight, id)
 		case "ping":
-			if err := c.pong(); err != nil {
+			if err := pong(c); err != nil {
 				return err
 			}
 		default:
