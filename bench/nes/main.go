@@ -24,7 +24,12 @@
 //     hapi), the same requests load from three load clients in turn: the raw
 //     one (nes/load), herald's Go client (package client, nes/load -client
 //     herald) and the official @hapi/nes client on Node (nes-client-load.js);
-//     requests per second and the CLIENT's own CPU time per request.
+//     requests per second and the CLIENT's own CPU time per request;
+//   - fallback: against herald's server only (hapi has no fallback), the
+//     requests and fan-out loads over WebSocket, over herald's fallback
+//     transport with an event stream down and POSTs up (sse), and over its
+//     long-polling (poll), nes/load -transport ws|sse|poll; the fan-out's
+//     time to the last subscriber over sse against WebSocket's.
 //
 // It prints markdown tables of medians, spreads and ratios (herald/hapi for
 // the servers, herald's client/@hapi/nes's for the clients), judged against
@@ -53,7 +58,12 @@ var allServers = []string{"herald", "hapi", "floor"}
 var allClients = []string{"raw", "herald", "node"}
 
 // allParts are the measurements, in the order they run within a repeat.
-var allParts = []string{"requests", "fanout", "clients"}
+var allParts = []string{"requests", "fanout", "clients", "fallback"}
+
+// allTransports are what carries nes in part fallback: WebSocket, and
+// herald's fallback transport over an event stream (sse) or long-polls
+// (poll), with POSTs up.
+var allTransports = []string{"ws", "sse", "poll"}
 
 type bench struct {
 	harness.Config
@@ -68,6 +78,7 @@ type bench struct {
 	warmupPubs int
 	clients    []string // part clients: the load clients
 	clientSrvs []string // part clients: the servers they run against
+	transports []string // part fallback: what carries nes
 	node       string
 	hapiScript string
 	nodeLoad   string // nes-client-load.js
@@ -77,11 +88,12 @@ type bench struct {
 func main() {
 	log.SetFlags(log.Ltime)
 	b := &bench{args: os.Args[1:]}
-	var servers, parts, clients, clientSrvs string
+	var servers, parts, clients, clientSrvs, transports string
 	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run (parts requests and fanout), comma-separated: herald, hapi, floor")
-	flag.StringVar(&parts, "parts", strings.Join(allParts, ","), "measurements to make, comma-separated: requests, fanout, clients")
+	flag.StringVar(&parts, "parts", strings.Join(allParts, ","), "measurements to make, comma-separated: requests, fanout, clients, fallback")
 	flag.StringVar(&clients, "clients", strings.Join(allClients, ","), "clients: the load clients, comma-separated: raw (nes by hand), herald (herald's Go client), node (@hapi/nes on Node)")
 	flag.StringVar(&clientSrvs, "clients-servers", "herald", "clients: the servers the load clients run against, comma-separated: herald, hapi")
+	flag.StringVar(&transports, "transports", strings.Join(allTransports, ","), "fallback: what carries nes, comma-separated: ws (WebSocket), sse (event stream down, POSTs up), poll (long-polling, POSTs up)")
 	flag.IntVar(&b.Repeat, "repeat", 3, "runs of each server and measurement, each with a fresh server process")
 	flag.IntVar(&b.conns, "conns", 32, "requests: connections")
 	flag.IntVar(&b.depth, "depth", 1, "requests: requests in flight per connection")
@@ -107,6 +119,9 @@ func main() {
 	}
 	if b.clientSrvs, err = harness.ParseList(clientSrvs, []string{"herald", "hapi"}, false); err != nil {
 		log.Fatalf("-clients-servers: %v", err)
+	}
+	if b.transports, err = harness.ParseList(transports, allTransports, false); err != nil {
+		log.Fatalf("-transports: %v", err)
 	}
 	b.parts = map[string]bool{}
 	for _, p := range ps {
@@ -147,6 +162,7 @@ func (b *bench) run() error {
 	reqs := map[string][]reqResult{}
 	fans := map[string][]fanResult{}
 	cls := map[clientRun][]reqResult{}
+	fb := fallbackResults{reqs: map[string][]reqResult{}, fans: map[string][]fanResult{}}
 	failures := map[string][]string{}
 	began := time.Now()
 	for rep := 1; rep <= b.Repeat; rep++ {
@@ -155,7 +171,7 @@ func (b *bench) run() error {
 				break
 			}
 			what := fmt.Sprintf("requests %d/%d %s", rep, b.Repeat, s)
-			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(s, "raw") })
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(s, "raw", "ws") })
 			if err != nil {
 				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -170,7 +186,7 @@ func (b *bench) run() error {
 				break
 			}
 			what := fmt.Sprintf("fan-out %d/%d %s", rep, b.Repeat, s)
-			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout(s) })
+			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout(s, "ws") })
 			if err != nil {
 				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -185,7 +201,7 @@ func (b *bench) run() error {
 				break
 			}
 			what := fmt.Sprintf("clients %d/%d %s", rep, b.Repeat, run)
-			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(run.server, run.client) })
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests(run.server, run.client, "ws") })
 			if err != nil {
 				failures[run.String()] = append(failures[run.String()], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)
@@ -195,8 +211,38 @@ func (b *bench) run() error {
 			log.Printf("%-28s %8.0f req/s   client %6.2f µs/req   server %6.2f µs/req   server %3.0f%% client %3.0f%% others %.2f cores",
 				what, r.rate, r.clientPerReq, r.cpuPerReq, 100*r.Server, 100*r.Client, r.Other)
 		}
+		for _, t := range b.transports {
+			if !b.parts["fallback"] {
+				break
+			}
+			what := fmt.Sprintf("fallback requests %d/%d %s", rep, b.Repeat, t)
+			r, err := harness.Quietly(&b.Config, what, began, func() (reqResult, error) { return b.requests("herald", "raw", t) })
+			if err != nil {
+				failures["fallback "+t] = append(failures["fallback "+t], fmt.Sprintf("%s: %v", what, err))
+				log.Printf("%s: %v", what, err)
+				continue
+			}
+			fb.reqs[t] = append(fb.reqs[t], r)
+			log.Printf("%-28s %8.0f req/s   client %6.2f µs/req   server %6.2f µs/req   server %3.0f%% client %3.0f%% others %.2f cores",
+				what, r.rate, r.clientPerReq, r.cpuPerReq, 100*r.Server, 100*r.Client, r.Other)
+		}
+		for _, t := range b.transports {
+			if !b.parts["fallback"] {
+				break
+			}
+			what := fmt.Sprintf("fallback fan-out %d/%d %s", rep, b.Repeat, t)
+			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout("herald", t) })
+			if err != nil {
+				failures["fallback "+t] = append(failures["fallback "+t], fmt.Sprintf("%s: %v", what, err))
+				log.Printf("%s: %v", what, err)
+				continue
+			}
+			fb.fans[t] = append(fb.fans[t], r)
+			log.Printf("%-28s median %6.2f ms p90 %6.2f ms %7.2f ms CPU/publish   server %3.0f%% client %3.0f%% others %.2f cores",
+				what, r.median, r.p90, r.cpuPerPub, 100*r.Server, 100*r.Client, r.Other)
+		}
 	}
-	if err := b.WriteReport(b.report(reqs, fans, cls, failures, time.Since(began))); err != nil {
+	if err := b.WriteReport(b.report(reqs, fans, cls, fb, failures, time.Since(began))); err != nil {
 		return err
 	}
 	if len(failures) > 0 {
@@ -208,7 +254,8 @@ func (b *bench) run() error {
 // runs reports whether some part runs the server s.
 func (b *bench) runs(s string) bool {
 	return (b.parts["requests"] || b.parts["fanout"]) && slices.Contains(b.servers, s) ||
-		b.parts["clients"] && slices.Contains(b.clientSrvs, s)
+		b.parts["clients"] && slices.Contains(b.clientSrvs, s) ||
+		b.parts["fallback"] && s == "herald"
 }
 
 // build compiles the load client (both its raw nes and herald's Go client)

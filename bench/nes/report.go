@@ -57,7 +57,7 @@ func stats[T any](runs map[string][]T, f func(T) float64) map[string]harness.Sta
 }
 
 func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult, cls map[clientRun][]reqResult,
-	failures map[string][]string, took time.Duration) string {
+	fb fallbackResults, failures map[string][]string, took time.Duration) string {
 	var sb strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
 
@@ -77,6 +77,9 @@ func (b *bench) report(reqs map[string][]reqResult, fans map[string][]fanResult,
 	}
 	if b.parts["clients"] {
 		b.clientsReport(&sb, cls)
+	}
+	if b.parts["fallback"] {
+		b.fallbackReport(&sb, fb)
 	}
 
 	for _, k := range slices.Sorted(maps.Keys(failures)) {
@@ -106,10 +109,7 @@ func (b *bench) serversReport(sb *strings.Builder, reqs map[string][]reqResult, 
 			bar: "≤ 0.20x", meets: func(x float64) bool { return x <= 0.2 }})
 	}
 	if b.parts["fanout"] {
-		subs := fmt.Sprintf("%d", b.subs)
-		if b.subs >= 1000 {
-			subs = fmt.Sprintf("%d,%03d", b.subs/1000, b.subs%1000)
-		}
+		subs := thousands(b.subs)
 		w("%s", row{name: "fan-out to " + subs + ": ms from publish to last subscriber, median",
 			stats: stats(fans, func(r fanResult) float64 { return r.median }), format: harness.Fixed(2)})
 		w("%s", row{name: "fan-out: the same, p90",

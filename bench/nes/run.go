@@ -40,6 +40,7 @@ func (b *bench) clientRuns() []clientRun {
 type fanResult struct {
 	median, p90  float64 // ms from a publish's send to its last delivery
 	cpuPerPub    float64 // server user+system ms per publish (and its deliveries)
+	clientPerPub float64 // the load client's own user+system ms per publish
 	harness.Load         // how busy the cores were
 }
 
@@ -56,22 +57,23 @@ func (b *bench) startServer(name string) (*harness.Server, error) {
 
 // startRequests starts the load client named client (raw, herald or node;
 // see allClients) with the requests load against addr, pinned to the client
-// cores. The three take the same flags and print the same lines.
-func (b *bench) startRequests(client, addr string) (*proc.Proc, error) {
+// cores, over transport (ws, sse or poll: only the raw client speaks sse and
+// poll). The three take the same flags and print the same lines.
+func (b *bench) startRequests(client, transport, addr string) (*proc.Proc, error) {
 	args := []string{"-addr", addr, "-conns", fmt.Sprint(b.conns), "-depth", fmt.Sprint(b.depth),
 		"-warmup", b.warmup.String(), "-duration", b.duration.String(), "-max-time", "5m"}
 	switch client {
 	case "raw", "herald":
-		return b.StartClient(append([]string{"-mode", "requests", "-client", client}, args...)...)
+		return b.StartClient(append([]string{"-mode", "requests", "-client", client, "-transport", transport}, args...)...)
 	case "node":
 		return proc.Start("load", b.ClientCPU, b.node, append([]string{b.nodeLoad}, args...)...)
 	}
 	return nil, fmt.Errorf("unknown client %q", client)
 }
 
-// requests runs the load client named client in requests mode against one
-// fresh server.
-func (b *bench) requests(name, client string) (reqResult, error) {
+// requests runs the load client named client in requests mode, over
+// transport, against one fresh server.
+func (b *bench) requests(name, client, transport string) (reqResult, error) {
 	var r reqResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
 	srv, err := b.startServer(name)
@@ -79,7 +81,7 @@ func (b *bench) requests(name, client string) (reqResult, error) {
 		return r, err
 	}
 	defer srv.Kill()
-	cl, err := b.startRequests(client, srv.Addr)
+	cl, err := b.startRequests(client, transport, srv.Addr)
 	if err != nil {
 		return r, err
 	}
@@ -104,8 +106,9 @@ func (b *bench) requests(name, client string) (reqResult, error) {
 	}, nil
 }
 
-// fanout runs the load client in fanout mode against one fresh server.
-func (b *bench) fanout(name string) (fanResult, error) {
+// fanout runs the load client in fanout mode, over transport, against one
+// fresh server.
+func (b *bench) fanout(name, transport string) (fanResult, error) {
 	var r fanResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
 	srv, err := b.startServer(name)
@@ -113,7 +116,7 @@ func (b *bench) fanout(name string) (fanResult, error) {
 		return r, err
 	}
 	defer srv.Kill()
-	cl, err := b.StartClient("-mode", "fanout", "-addr", srv.Addr,
+	cl, err := b.StartClient("-mode", "fanout", "-transport", transport, "-addr", srv.Addr,
 		"-subs", fmt.Sprint(b.subs), "-pubs", fmt.Sprint(b.pubs), "-warmup-pubs", fmt.Sprint(b.warmupPubs),
 		"-timeout", "10s", "-max-time", "10m")
 	if err != nil {
@@ -149,9 +152,10 @@ func (b *bench) fanout(name string) (fanResult, error) {
 	}
 	slices.Sort(ms)
 	return fanResult{
-		median:    harness.Quantile(ms, 0.5),
-		p90:       harness.Quantile(ms, 0.9),
-		cpuPerPub: w.ServerCPU / float64(pubs) * 1e3,
-		Load:      w.Load(secs, clientCPU),
+		median:       harness.Quantile(ms, 0.5),
+		p90:          harness.Quantile(ms, 0.9),
+		cpuPerPub:    w.ServerCPU / float64(pubs) * 1e3,
+		clientPerPub: clientCPU / float64(pubs) * 1e3,
+		Load:         w.Load(secs, clientCPU),
 	}, nil
 }
