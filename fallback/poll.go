@@ -65,7 +65,13 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 // false when a message after last is no longer buffered.
 func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
 	s.mu.Lock()
-	if !s.closed && !s.canResume(last) {
+	if s.closed { // a session that lingers for its client to hear the close
+		events := s.tell(last)
+		s.mu.Unlock()
+		s.forget()
+		return events, true
+	}
+	if !s.canResume(last) {
 		s.mu.Unlock()
 		return nil, false
 	}
@@ -99,13 +105,14 @@ func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
 	var events []pollEvent
 	if s.pollGen == gen { // not replaced by a newer poll
 		s.polling = false
-		for _, e := range s.ring {
-			if e.seq > last {
-				events = append(events, pollEvent{ID: s.eventID(e.seq), Data: e.data})
-			}
-		}
 		if s.closed {
-			events = append(events, pollEvent{Event: EventClose, Data: s.closeCode.json()})
+			events = s.tell(last)
+		} else {
+			for _, e := range s.ring {
+				if e.seq > last {
+					events = append(events, pollEvent{ID: s.eventID(e.seq), Data: e.data})
+				}
+			}
 		}
 		s.startGrace()
 	}

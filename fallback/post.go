@@ -178,7 +178,7 @@ func (s *Session) closeByClient() {
 	s.closed = true
 	s.closeErr = ErrClientClosed
 	s.closeCode = closeNormal
-	go s.finish()
+	go s.finish(false)
 }
 
 // ErrClientClosed ends a session whose client said it is leaving.

@@ -97,6 +97,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (srv *Server) Close() {
 	srv.sessions.Range(func(s *Session) bool {
 		s.end(ErrClosed, closeGoingAway)
+		s.forget() // one that lingered, closed, for its client
 		return true
 	})
 	srv.registry.Shutdown()

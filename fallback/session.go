@@ -304,7 +304,16 @@ func (s *Session) Close(reason error) error {
 	if reason == nil {
 		reason = ErrClosed
 	}
-	s.end(reason, code)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeErr = reason
+	s.closeCode = code
+	s.mu.Unlock()
+	s.finish(true)
 	return nil
 }
 
@@ -319,21 +328,32 @@ func (s *Session) end(reason error, c closeCode) {
 	s.closeErr = reason
 	s.closeCode = c
 	s.mu.Unlock()
-	s.finish()
+	s.finish(false)
 }
 
 // finish lets go of a session that was just marked closed: its stream hears the close event,
 // a waiting poll answers with it, Receive returns what was received and then the reason.
-func (s *Session) finish() {
+//
+// With linger, a session that neither a stream nor a poll can tell (its client is between two
+// polls, or resuming its stream) stays in the table, closed, for the grace period: the next
+// poll or resumed stream then gets the messages sent before the close, and the close (see
+// tell).
+func (s *Session) finish(linger bool) {
 	s.mu.Lock()
 	s.stopGrace()
 	es := s.stream
 	s.stream = nil
+	linger = linger && es == nil && s.poll == nil
 	s.wakePoll()
 	code := s.closeCode
+	if linger {
+		s.grace = time.AfterFunc(s.srv.opts.Grace, s.forget)
+	}
 	s.mu.Unlock()
 
-	s.srv.sessions.Delete(s.key)
+	if !linger {
+		s.srv.sessions.Delete(s.key)
+	}
 	close(s.done)
 	select {
 	case s.inboxWake <- struct{}{}:
@@ -343,4 +363,25 @@ func (s *Session) finish() {
 		_ = es.Send(code.json(), eventsource.Event{Type: EventClose})
 		go func() { _ = es.Close() }()
 	}
+}
+
+// tell returns what the client of a closed session has yet to hear: the messages after last
+// that are still buffered, then the close event. s.mu is held.
+func (s *Session) tell(last uint64) []pollEvent {
+	var events []pollEvent
+	for _, e := range s.ring {
+		if e.seq > last {
+			events = append(events, pollEvent{ID: s.eventID(e.seq), Data: e.data})
+		}
+	}
+	return append(events, pollEvent{Event: EventClose, Data: s.closeCode.json()})
+}
+
+// forget takes a closed session out of the table, once its client has heard the close or
+// the grace period has passed.
+func (s *Session) forget() {
+	s.mu.Lock()
+	s.stopGrace()
+	s.mu.Unlock()
+	s.srv.sessions.Delete(s.key)
 }

@@ -93,10 +93,12 @@ func (e errorString) Error() string { return string(e) }
 // message after last is no longer buffered.
 func (s *Session) attach(es *eventsource.EventSource, last uint64, resumed bool) bool {
 	s.mu.Lock()
-	if s.closed {
-		code := s.closeCode
+	if s.closed { // a session that lingers for its client to hear the close
+		for _, e := range s.tell(last) {
+			_ = es.Send(e.Data, eventsource.Event{Type: e.Event, ID: e.ID})
+		}
 		s.mu.Unlock()
-		_ = es.Send(code.json(), eventsource.Event{Type: EventClose})
+		s.forget()
 		go func() { _ = es.Close() }()
 		return true
 	}
