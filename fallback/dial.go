@@ -331,7 +331,7 @@ func (c *Conn) streamLoop() {
 			opened := c.isOpened
 			c.mu.Unlock()
 			if !opened || time.Since(downSince) > grace {
-				c.fail(fmt.Errorf("%w: the stream could not be resumed: %v", ErrSessionEnded, err))
+				c.fail(fmt.Errorf("%w: the stream could not be resumed: %w", ErrSessionEnded, err))
 			}
 		},
 	})
@@ -344,7 +344,7 @@ func (c *Conn) streamLoop() {
 			c.cancel()
 		}
 	})
-	c.fail(fmt.Errorf("%w: %v", ErrSessionEnded, err))
+	c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 }
 
 // pollLoop long-polls until the session ends.
@@ -366,7 +366,7 @@ func (c *Conn) pollLoop() {
 		if err == nil && status != http.StatusOK {
 			err = &StatusError{StatusCode: status, Message: "poll"}
 			if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests {
-				c.fail(fmt.Errorf("%w: %v", ErrSessionEnded, err))
+				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 				return
 			}
 		}
@@ -378,7 +378,7 @@ func (c *Conn) pollLoop() {
 				downSince = time.Now()
 			}
 			if ticket == "" || time.Since(downSince) > grace {
-				c.fail(fmt.Errorf("%w: %v", ErrSessionEnded, err))
+				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 				return
 			}
 			sleep(c.ctx, 200*time.Millisecond)
@@ -443,7 +443,7 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 			sleep(c.ctx, 100*time.Millisecond)
 			continue
 		case err == nil:
-			c.fail(fmt.Errorf("%w: %v", ErrSessionEnded, &StatusError{StatusCode: status, Message: "send"}))
+			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, &StatusError{StatusCode: status, Message: "send"}))
 			return false
 		}
 		if downSince.IsZero() {
@@ -453,7 +453,7 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 		grace := time.Duration(c.info.Grace) * time.Millisecond
 		c.mu.Unlock()
 		if time.Since(downSince) > grace {
-			c.fail(fmt.Errorf("%w: %v", ErrSessionEnded, err))
+			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 			return false
 		}
 		sleep(c.ctx, 200*time.Millisecond)
