@@ -317,13 +317,18 @@ func TestLimits(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
 	}
 
-	// A session that ended: 410.
+	// A session that ended: 410, once the client has heard the close.
 	s := h.session()
 	require.NoError(t, s.Close(nil))
 	require.ErrorIs(t, h.endOf(s, testTimeout), fallback.ErrClosed)
 	a = post(t, hc, h.base, fallback.EndpointSend, batchBody(2, "a"), "Herald-Ticket", ticket)
 	require.Equal(t, http.StatusGone, a.status, "%s", a.body)
+	ev := post(t, hc, h.base, fallback.EndpointPoll, `{"last":0}`, "Herald-Ticket", ticket).events(t)
+	require.Len(t, ev, 1)
+	require.Equal(t, fallback.EventClose, ev[0].Event)
 	a = post(t, hc, h.base, fallback.EndpointPoll, `{"last":0}`, "Herald-Ticket", ticket)
+	require.Equal(t, http.StatusGone, a.status, "%s", a.body)
+	a = post(t, hc, h.base, fallback.EndpointSend, batchBody(2, "a"), "Herald-Ticket", ticket)
 	require.Equal(t, http.StatusGone, a.status, "%s", a.body)
 }
 

@@ -167,12 +167,12 @@ func (g *gate) dial(ctx context.Context, network, addr string) (net.Conn, error)
 	return g.cutter.dial(ctx, network, addr)
 }
 
-// TestConnReset drops the Go client's stream and ends its session while it is away: when it
-// comes back, the server answers with a reset, and Read fails with ErrSessionEnded (the
-// caller opens a new session) after the messages that came before.
+// TestConnReset keeps the Go client away from its session past the grace period (its stream
+// cut, its new connection held back): when it comes back, the server answers with a reset,
+// and Read fails with ErrSessionEnded (the caller opens a new session).
 func TestConnReset(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "HTTP/1.1", nil, idle)
+	h := newHarness(t, "HTTP/1.1", &fallback.Options{Grace: 100 * time.Millisecond}, idle)
 	var g gate
 	tr := &http.Transport{DialContext: g.dial}
 	defer tr.CloseIdleConnections()
@@ -184,8 +184,7 @@ func TestConnReset(t *testing.T) {
 
 	g.hold()
 	g.cut()
-	require.Eventually(t, s.Detached, testTimeout, time.Millisecond)
-	require.NoError(t, s.Close(nil)) // heard by no one
+	require.ErrorIs(t, h.endOf(s, testTimeout), fallback.ErrExpired)
 	streams := h.streamCount()
 	g.release()
 
