@@ -31,6 +31,33 @@ chromium:
 		dpkg-query -W chromium; \
 	else echo "chromium is missing: the browser tests will fail (apt-get install chromium)"; fi
 
+# proxies: Debian's squid and nginx, for the tests of the plain-HTTP fallback (internal/testpeers'
+# StartSquid and StartNginx run an instance of their own per test, on a free loopback port).
+# Installed like chromium: only when missing and only as root. Debian's own services are neither
+# started by the install (a policy-rc.d that says no, for the install only, unless the machine
+# has one) nor left enabled, so nothing is left listening on ports 80 and 3128. The install prints
+# the versions (dpkg-query); Debian 12 gave squid 5.7-2+deb12u6 and nginx 1.22.1-9+deb12u12.
+.PHONY: proxies
+peers: proxies
+proxies:
+	@need=""; for p in squid nginx; do \
+		[ -x /usr/sbin/$$p ] || command -v $$p >/dev/null 2>&1 || need="$$need $$p"; \
+	done; \
+	if [ -z "$$need" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's$$need for the proxy tests"; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT; trap 'exit 1' HUP INT TERM; \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; \
+		fi; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null && \
+		for s in $$need; do \
+			{ systemctl disable --now $$s || invoke-rc.d $$s stop; } >/dev/null 2>&1 || true; \
+		done && \
+		dpkg-query -W $$need; \
+	else echo "$$need missing: the proxy tests will fail (apt-get install$$need)"; fi
+
 vet:
 	$(GO) vet ./...
 
