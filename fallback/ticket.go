@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 )
 
 // A ticket names a session to the client: who holds it (the node) and which one it is (128
@@ -48,7 +49,8 @@ func (s ticketSigner) sign(node string, id [sessionIDLen]byte) string {
 
 // verify checks a ticket's signature and returns the node and session id it names.
 func (s ticketSigner) verify(ticket string) (node string, id [sessionIDLen]byte, err error) {
-	if len(ticket) > base64.RawURLEncoding.EncodedLen(2+maxNodeLen+sessionIDLen+ticketMACLen) {
+	if len(ticket) > base64.RawURLEncoding.EncodedLen(2+maxNodeLen+sessionIDLen+ticketMACLen) ||
+		strings.ContainsAny(ticket, "\r\n") { // which the decoder skips, even in Strict mode
 		return "", id, errBadTicket
 	}
 	// Strict: the unused bits of the last character must be zero, or one ticket would have
