@@ -157,12 +157,13 @@ var errExited = errors.New("exited")
 // watchdog is the shell that runs a daemon ("$@") in its own process group: it exits with the
 // daemon, and kills the whole group (itself and the daemon with its children) when its
 // standard input closes, which happens when the test process ends, however it ends, removing
-// the daemon's leftover files first (the glob $LEFTOVER). A test binary that panics or times
-// out runs no Cleanup, and would otherwise leave its daemons running.
+// the daemon's directory ($DIR) and leftover files (the glob $LEFTOVER) first. A test binary
+// that panics or times out runs no Cleanup, and would otherwise leave its daemons running.
+// (When stop kills the group, the watchdog goes with it: the directory stays for the logs.)
 const watchdog = `exec 3<&0 </dev/null
 "$@" &
 d=$!
-{ read _ <&3; [ -z "$LEFTOVER" ] || rm -f $LEFTOVER; kill -s KILL 0; } &
+{ read _ <&3; rm -rf "$DIR" $LEFTOVER; kill -s KILL 0; } &
 w=$!
 wait $d
 s=$?
@@ -177,7 +178,7 @@ func runDaemon(name, dir string, argv []string, leftover string) (*daemon, error
 	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", watchdog, "watchdog"}, argv...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LEFTOVER="+leftover)
+	cmd.Env = append(os.Environ(), "DIR="+dir, "LEFTOVER="+leftover)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that stop reaches its children
 	stdin, err := cmd.StdinPipe()
