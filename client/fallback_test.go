@@ -206,13 +206,13 @@ func TestFallbackThroughProxies(t *testing.T) {
 	t.Run("nginx", func(t *testing.T) {
 		t.Parallel()
 		srv := testpeers.StartNes(t, testpeers.HeraldNes, fastHeartbeat)
-		front := testpeers.StartNginx(t, srv.Addr, false)
+		front := testpeers.StartNginx(t, srv.HTTPURL, false)
 		nesFeatures(t, srv, wsURL(front), client.Options{}, client.TransportSSE)
 	})
 	t.Run("nginx buffering", func(t *testing.T) {
 		t.Parallel()
 		srv := testpeers.StartNes(t, testpeers.HeraldNes, fastHeartbeat)
-		front := testpeers.StartNginx(t, srv.Addr, true)
+		front := testpeers.StartNginx(t, srv.HTTPURL, true)
 		nesFeatures(t, srv, wsURL(front), client.Options{FallbackTimeout: 2 * time.Second}, client.TransportPoll)
 	})
 }
