@@ -36,6 +36,7 @@ import (
 
 	"github.com/herald-go/herald"
 	"github.com/herald-go/herald/heraldtest"
+	"github.com/herald-go/herald/internal/testpeers"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -440,6 +441,22 @@ func TestTransports(t *testing.T) {
 	r := runCLI(t, nil, "-transport", "carrier-pigeon", d.URL, "request", "hello")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "want auto, websocket, sse or poll")
+}
+
+// TestThroughSquid: Debian's squid as the environment's HTTP_PROXY refuses the WebSocket
+// tunnel, and nescli ends up on the event stream through it, saying so on standard error.
+func TestThroughSquid(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t)
+	squid := testpeers.StartSquid(t)
+	r := runCLI(t, []string{"HTTP_PROXY=" + squid}, d.URL, "request", "hello")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, `"world!"`+"\n", r.stdout)
+	assert.Contains(t, r.stderr, ", sse)", "the connection ended up on the event stream")
+
+	r = runCLI(t, []string{"HTTP_PROXY=" + squid}, "-transport", "websocket", d.URL, "request", "hello")
+	assert.Equal(t, 1, r.code, "WebSocket alone cannot pass squid")
+	assert.Contains(t, r.stderr, "403")
 }
 
 func TestSubscribeCount(t *testing.T) {
