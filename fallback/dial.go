@@ -81,7 +81,8 @@ type Conn struct {
 	lastSeq   uint64 // the last message down received
 	nextBatch uint64 // the seq of the next batch up
 	outbox    []string
-	outBytes  int
+	outSizes  []int         // the size of each outbox message in a batch: as JSON, with its comma
+	outBytes  int           // the sum of outSizes
 	outWake   chan struct{} // signals the sender, capacity 1
 	err       error         // why the session ended
 	ended     chan struct{}
@@ -208,11 +209,16 @@ func (c *Conn) Write(ctx context.Context, msg []byte) error {
 	if c.err != nil {
 		return c.err
 	}
-	if c.outBytes+len(msg) > int(c.info.MaxBody) && c.outBytes > 0 {
+	size := jsonLen(msg) + 1
+	if limit := int(c.info.MaxBody) - batchOverhead; size > limit {
+		return fmt.Errorf("fallback: a message of %d bytes (%d in JSON) is larger than the server allows in one POST (%d bytes; Options.MaxBody)", len(msg), size-1, limit)
+	}
+	if c.outBytes+size > int(c.info.MaxBody) && c.outBytes > 0 {
 		return errors.New("fallback: too much is waiting to be sent (the server's maxBody)")
 	}
 	c.outbox = append(c.outbox, string(msg))
-	c.outBytes += len(msg)
+	c.outSizes = append(c.outSizes, size)
+	c.outBytes += size
 	select {
 	case c.outWake <- struct{}{}:
 	default:
@@ -393,7 +399,12 @@ func (c *Conn) pollLoop() {
 	}
 }
 
-// sendLoop posts what Write queued, one batch at a time.
+// batchOverhead is the most a batch's JSON takes beside its messages: {"seq":N,"messages":[],
+// "ack":N,"close":true} with 20-digit numbers.
+const batchOverhead = 96
+
+// sendLoop posts what Write queued, one batch at a time, each within the server's maxBody
+// once encoded.
 func (c *Conn) sendLoop() {
 	defer c.wg.Done()
 	for {
@@ -406,8 +417,8 @@ func (c *Conn) sendLoop() {
 			c.mu.Lock()
 			seq := c.nextBatch
 			n, size := 0, 0
-			for n < len(c.outbox) && n < c.info.MaxMessages && (n == 0 || size+len(c.outbox[n]) <= int(c.info.MaxBody)-64) {
-				size += len(c.outbox[n])
+			for n < len(c.outbox) && n < c.info.MaxMessages && size+c.outSizes[n] <= int(c.info.MaxBody)-batchOverhead {
+				size += c.outSizes[n]
 				n++
 			}
 			if n == 0 {
@@ -424,6 +435,7 @@ func (c *Conn) sendLoop() {
 			c.mu.Lock()
 			c.nextBatch++
 			c.outbox = c.outbox[n:]
+			c.outSizes = c.outSizes[n:]
 			c.outBytes -= size
 			c.mu.Unlock()
 		}
