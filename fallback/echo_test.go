@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -79,4 +81,58 @@ func TestEcho(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestWriteMaxBody writes, with a server's small MaxBody, messages that JSON makes larger
+// (escapes) and many small ones that fill batches: every batch the Go client posts fits, so
+// all come back; a message that cannot fit in any POST is refused by Write, naming the limit,
+// and the session goes on.
+func TestWriteMaxBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "HTTP/1.1", &fallback.Options{MaxBody: 1024}, echo)
+	c := h.dial(false, nil)
+	defer c.Close()
+	ctx := context.Background()
+	msgs := []string{
+		strings.Repeat("<", 150),      // 900 bytes in JSON
+		strings.Repeat("\x01", 150),   // 900
+		strings.Repeat("\u2028", 150), // 900, from 450
+		strings.Repeat(`"`, 450),      // 900
+		strings.Repeat("\xff", 150),   // 900, as U+FFFD
+	}
+	for i := range 200 {
+		msgs = append(msgs, fmt.Sprintf("small <%03d>", i)) // 19 to 24 bytes in JSON: many per batch
+	}
+	// Write fails while more than MaxBody waits unsent: try again shortly.
+	written := make(chan error, 1)
+	go func() {
+		for _, m := range msgs {
+			for {
+				err := c.Write(ctx, []byte(m))
+				if err == nil {
+					break
+				}
+				if !strings.Contains(err.Error(), "too much is waiting") {
+					written <- err
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		written <- nil
+	}()
+	got := readN(t, c, len(msgs))
+	require.NoError(t, <-written)
+	for i, m := range msgs {
+		if !utf8.ValidString(m) { // text messages are UTF-8: each invalid byte becomes U+FFFD
+			m = strings.Repeat("\uFFFD", len(m))
+		}
+		require.Equal(t, m, got[i], "message %d", i)
+	}
+
+	err := c.Write(ctx, []byte(strings.Repeat("<", 200))) // 1200 bytes in JSON
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "MaxBody")
+	require.NoError(t, c.Write(ctx, []byte("still open")))
+	require.Equal(t, []string{"still open"}, readN(t, c, 1))
 }

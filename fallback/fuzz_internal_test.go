@@ -151,3 +151,22 @@ func FuzzPost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONLen checks the Go client's count of a message's size in a batch against
+// encoding/json: never less, and the same but for \b and \f (counted as \u0008, \u000c).
+func FuzzJSONLen(f *testing.F) {
+	for _, s := range []string{"", "a", `"\`, "<>&", "\x00\x1f\b\f\n\r\t", "é世🙂", "\u2028\u2029", "\xff\xfe", "\xe2\x80", "a\xc3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		want, err := json.Marshal(string(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := jsonLen(s)
+		slack := 4 * (strings.Count(string(s), "\b") + strings.Count(string(s), "\f"))
+		if got < len(want) || got > len(want)+slack {
+			t.Fatalf("jsonLen(%q) = %d, encoding/json writes %d: %s", s, got, len(want), want)
+		}
+	})
+}
