@@ -322,35 +322,53 @@ func (c *Conn) handle(event, id, data string) bool {
 func (c *Conn) streamLoop() {
 	defer c.wg.Done()
 	var downSince time.Time
-	es := eventsource.NewClient(c.base+"/"+EndpointStream, &eventsource.ClientOptions{
-		Header:       c.header,
-		HTTPClient:   c.hc,
-		MaxEventSize: 64 << 20,
-		MaxRetry:     5 * time.Second,
-		OnOpen:       func(*http.Response) { downSince = time.Time{} },
-		OnError: func(err error) {
-			if downSince.IsZero() {
-				downSince = time.Now()
+	lastID := ""
+	for {
+		// A rotate event ends this stream on purpose: reconnect at once, where the client's own
+		// reconnection would wait the retry time (seconds) first.
+		rotated := false
+		ctx, stop := context.WithCancel(c.ctx)
+		es := eventsource.NewClient(c.base+"/"+EndpointStream, &eventsource.ClientOptions{
+			Header:       c.header,
+			HTTPClient:   c.hc,
+			LastEventID:  lastID,
+			MaxEventSize: 64 << 20,
+			MaxRetry:     5 * time.Second,
+			OnOpen:       func(*http.Response) { downSince = time.Time{} },
+			OnError: func(err error) {
+				if downSince.IsZero() {
+					downSince = time.Now()
+				}
+				c.mu.Lock()
+				grace := time.Duration(c.info.Grace) * time.Millisecond
+				opened := c.isOpened
+				c.mu.Unlock()
+				if !opened || time.Since(downSince) > grace {
+					c.fail(fmt.Errorf("%w: the stream could not be resumed: %w", ErrSessionEnded, err))
+				}
+			},
+		})
+		err := es.Run(ctx, func(m eventsource.Message) {
+			event := m.Type
+			if event == "message" {
+				event = ""
 			}
-			c.mu.Lock()
-			grace := time.Duration(c.info.Grace) * time.Millisecond
-			opened := c.isOpened
-			c.mu.Unlock()
-			if !opened || time.Since(downSince) > grace {
-				c.fail(fmt.Errorf("%w: the stream could not be resumed: %w", ErrSessionEnded, err))
+			if event == EventRotate {
+				rotated = true
+				stop()
+				return
 			}
-		},
-	})
-	err := es.Run(c.ctx, func(m eventsource.Message) {
-		event := m.Type
-		if event == "message" {
-			event = ""
+			if !c.handle(event, m.ID, m.Data) {
+				c.cancel()
+			}
+		})
+		stop()
+		lastID = es.LastEventID()
+		if !rotated || c.ctx.Err() != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+			return
 		}
-		if !c.handle(event, m.ID, m.Data) {
-			c.cancel()
-		}
-	})
-	c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+	}
 }
 
 // pollLoop long-polls until the session ends.
