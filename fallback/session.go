@@ -272,14 +272,18 @@ func (s *Session) startGrace() {
 	if s.grace != nil {
 		s.grace.Stop()
 	}
-	s.grace = time.AfterFunc(s.srv.opts.Grace, func() {
+	// A timer that fired while a newer grace period was being started must not end the
+	// session: only the current one may (t is set before the function can take s.mu).
+	var t *time.Timer
+	t = time.AfterFunc(s.srv.opts.Grace, func() {
 		s.mu.Lock()
-		away := s.stream == nil && !s.polling
+		away := s.grace == t && s.stream == nil && !s.polling
 		s.mu.Unlock()
 		if away {
 			s.end(ErrExpired, closeExpired)
 		}
 	})
+	s.grace = t
 }
 
 func (s *Session) stopGrace() {
