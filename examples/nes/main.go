@@ -19,6 +19,7 @@
 //	                  without a message, 400 "Only over nes" over plain HTTP
 //	POST /drop        over nes: answers {"ok":true}, then closes that socket
 //	GET  /boom        500, for error-shape tests; "/wild" is route id "wild" for every method
+//	GET  /herald/...  herald's browser modules (package browser): herald-socket.js, client.js
 //
 // Subscriptions /item/{id} and /items (authentication optional; a publication whose updater
 // is the socket's own username is not sent back to it); custom messages are answered with
@@ -55,6 +56,7 @@ import (
 	"time"
 
 	"github.com/herald-go/herald"
+	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/websocket"
 )
@@ -271,6 +273,7 @@ func newServer(cfg config) *herald.Server {
 		_, _ = io.WriteString(w, "wild")
 	})
 	nes.Route("wild", "*", "/wild")
+	mux.Handle("/herald/", http.StripPrefix("/herald", browser.Handler())) // the browser modules: /herald/herald-socket.js, /herald/client.js
 
 	skipOwnUpdates := func(path string, message any, info herald.FilterInfo) (bool, any) {
 		if info.Credentials == nil {
