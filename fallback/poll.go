@@ -26,6 +26,10 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		if !srv.postAllowed(w, r) {
 			return
 		}
+		if srv.closed.Load() {
+			srv.refuse(w, r, http.StatusServiceUnavailable, "the server is shutting down")
+			return
+		}
 		s := srv.newSession(r)
 		s.mu.Lock()
 		events := []pollEvent{{Event: EventOpen, ID: s.eventID(0), Data: s.openEvent(false)}}

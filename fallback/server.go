@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-go/herald/eventsource"
@@ -25,6 +26,7 @@ type Server struct {
 	sessions Sessions
 	registry *eventsource.Registry
 	cop      *http.CrossOriginProtection
+	closed   atomic.Bool // Close was called: no new session
 }
 
 // NewServer returns a server of sessions. Options.Accept is required.
@@ -93,8 +95,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close ends every session (the clients hear close code 1001) and every stream, and refuses
-// new streams with 503.
+// new sessions (streams and polls) with 503.
 func (srv *Server) Close() {
+	srv.closed.Store(true)
 	srv.sessions.Range(func(s *Session) bool {
 		s.end(ErrClosed, closeGoingAway)
 		s.forget() // one that lingered, closed, for its client
@@ -197,9 +200,14 @@ func sameOrigin(session, request string) bool {
 func keyOf(id [sessionIDLen]byte) string { return hex.EncodeToString(id[:]) }
 
 // newSession opens a session for request r and stores it; Accept is not called yet.
+// After Close it returns a session that has already ended (Close's Range may have run before
+// Store: the check after Store catches that).
 func (srv *Server) newSession(r *http.Request) *Session {
 	s := newSession(srv, r)
 	srv.sessions.Store(s)
+	if srv.closed.Load() {
+		s.end(ErrClosed, closeGoingAway)
+	}
 	return s
 }
 
