@@ -210,3 +210,27 @@ func TestCloseWhileAway(t *testing.T) {
 	a := post(t, hc, h.base, fallback.EndpointPoll, `{"last":1}`, "Herald-Ticket", ticket)
 	require.Equal(t, 410, a.status, "%s", a.body)
 }
+
+// TestServerClosed: after Server.Close, no new session opens (503 for a stream and for a
+// poll), so nothing outlives Close; sessions that were open have ended.
+func TestServerClosed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "HTTP/1.1", nil, idle)
+	hc := h.client()
+	ticket := openPoll(t, hc, h.base).Ticket
+	s := h.session()
+	h.srv.Close()
+	require.ErrorIs(t, h.endOf(s, testTimeout), fallback.ErrClosed)
+	_, status := tryStream(t, hc, h.base)
+	require.Equal(t, 503, status)
+	a := post(t, hc, h.base, fallback.EndpointPoll, `{}`)
+	require.Equal(t, 503, a.status, "%s", a.body)
+	a = post(t, hc, h.base, fallback.EndpointPoll, `{"last":0}`, "Herald-Ticket", ticket)
+	require.Equal(t, 410, a.status, "%s", a.body)
+	require.Equal(t, 0, tableLen(h.opts.Sessions))
+	select {
+	case s := <-h.accepted:
+		t.Fatalf("a session opened after Close: %v", s.RemoteAddr())
+	default:
+	}
+}
