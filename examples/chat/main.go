@@ -1,0 +1,148 @@
+// Command chat is herald's chat demo: a page where people sign in with a name, join rooms and
+// talk, over WebSocket or, where WebSocket does not get through, over EventSource and POSTs or
+// long-polls, all from plain net/http handlers.
+//
+//	go run ./examples/chat [-addr 127.0.0.1:8000] [-rooms general,random,herald] [-history 50] [-max-rooms 100]
+//
+// Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
+// free port); open that address in a browser. ?transport=sse or ?transport=poll forces a
+// transport (?transport=websocket too); the page shows the one in use. SIGINT or SIGTERM shuts
+// it down gracefully: every connection gets 1001 (going away) and the process exits 0.
+//
+// # The page
+//
+// The page (embedded, no build step) imports herald's browser nes client from
+// /herald/client.js, connects, and asks GET /me who it is. Signing in is a GET of the nes auth
+// endpoint, /nes/auth?name=NAME, which sets the sealed "nes" cookie (cookie authentication);
+// the page then connects again so that the new connection carries it. There is no password: a
+// name is all it takes (1 to 24 letters, digits, spaces and - _ . '). Signing out is POST
+// /signout, which clears the cookie.
+//
+// # Rooms
+//
+// A room is the nes subscription /rooms/{room}; room names are 1 to 32 of a-z, 0-9, - and _,
+// starting with a letter or digit. The rooms of -rooms always exist; subscribing to any other name
+// creates it (up to -max-rooms rooms), and a room nobody is in and nobody wrote in goes away.
+// Its subscribers receive:
+//
+//	{"type":"message","id":ID,"room":ROOM,"user":USER,"text":TEXT,"time":RFC3339}
+//	{"type":"presence","room":ROOM,"seq":SEQ,"event":"join"|"leave","user":USER,"members":[USER...]}
+//
+// ids and seqs grow across the whole server (and across restarts: they start from the clock),
+// so a client orders messages by id and keeps the presence of the highest seq. A connection's
+// own joining is not sent to it (OnSubscribe runs before it is subscribed): it reads GET
+// /rooms/{room}/members, whose seq places the answer among the changes. A user is in a
+// room while at least one of their connections is subscribed to it: a second tab does not join
+// twice, and closing one of two does not leave.
+//
+// The subscription /rooms is the lobby: {"type":"rooms","seq":SEQ,"rooms":[{"name","members"}]}
+// whenever a room appears, goes or changes its head count.
+//
+// # Routes
+//
+// Over nes (client.request) or plain HTTP, each for a signed-in user only (401 otherwise); over
+// plain HTTP, ?name=NAME stands for the cookie, as at sign-in:
+//
+//	GET  /me                      {"user": NAME}
+//	GET  /rooms                   the lobby: {"type": "rooms", "seq", "rooms": [{"name", "members"}]}
+//	GET  /rooms/{room}/messages   {"room", "messages": [...]}: the last -history messages, oldest first
+//	GET  /rooms/{room}/members    {"room", "seq", "members": [USER...]}
+//	POST /rooms/{room}/messages   {"text": TEXT}: stamps the user and the time, publishes the
+//	                              message to the room, answers 201 with it. 400 for text that is
+//	                              empty, longer than 1000 characters or holds control characters
+//	                              other than newline and tab; 404 for a room that does not exist;
+//	                              413 past 8 KiB; 415 for a body that is not JSON.
+//
+// and POST /signout, which clears the cookie (204). So curl can join in:
+//
+//	curl -H 'Content-Type: application/json' -d '{"text": "hi from curl"}' \
+//	    'http://127.0.0.1:8000/rooms/general/messages?name=curl'
+//
+// Unsafe requests from other origins are refused (http.CrossOriginProtection), so that no other
+// site can post or sign out in a visitor's name.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
+	rooms := flag.String("rooms", "general,random,herald", "the rooms that always exist, comma-separated; the first is where newcomers start")
+	var cfg config
+	flag.IntVar(&cfg.history, "history", 50, "messages each room keeps for those who join later")
+	flag.IntVar(&cfg.maxRooms, "max-rooms", 100, "how many rooms may exist at once")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		usage("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+	}
+	for _, name := range strings.Split(*rooms, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.rooms = append(cfg.rooms, name)
+		}
+	}
+	if err := cfg.check(); err != nil {
+		usage("%v", err)
+	}
+	if err := run(*addr, cfg); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// usage reports a command-line mistake and exits with status 2, as flag does.
+func usage(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "chat: "+format+"\n", args...)
+	flag.Usage()
+	os.Exit(2)
+}
+
+// run serves the chat on addr until SIGINT or SIGTERM, then shuts down: it stops accepting,
+// closes every nes connection with 1001 and waits for both.
+func run(addr string, cfg config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c := newChat(cfg, logger)
+	srv := &http.Server{Handler: c.nes, ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown does not wait for hijacked connections (WebSockets, event streams), and it
+	// waits for long-polls to end: closing nes as the shutdown starts answers both.
+	nesClosed := make(chan struct{})
+	srv.RegisterOnShutdown(func() {
+		c.nes.Close()
+		close(nesClosed)
+	})
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil {
+			logger.Warn("shutdown", "err", err)
+		}
+		<-nesClosed
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	<-stopped
+	return nil
+}
