@@ -83,6 +83,7 @@ type Conn struct {
 	outbox    []string
 	outSizes  []int         // the size of each outbox message in a batch: as JSON, with its comma
 	outBytes  int           // the sum of outSizes
+	inflight  int           // the outbox messages in the batch being posted
 	outWake   chan struct{} // signals the sender, capacity 1
 	err       error         // why the session ended
 	ended     chan struct{}
@@ -446,11 +447,13 @@ func (c *Conn) sendLoop() {
 			msgs := append([]string(nil), c.outbox[:n]...)
 			ack := c.lastSeq
 			ticket := c.info.Ticket
+			c.inflight = n
 			c.mu.Unlock()
 			if !c.postBatch(ticket, batch{Seq: seq, Messages: msgs, Ack: &ack}) {
 				return
 			}
 			c.mu.Lock()
+			c.inflight = 0
 			c.nextBatch++
 			c.outbox = c.outbox[n:]
 			c.outSizes = c.outSizes[n:]
@@ -494,15 +497,34 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 // sayGoodbye posts the batch that closes the session, after whatever was still unsent.
 func (c *Conn) sayGoodbye() {
 	c.mu.Lock()
-	b := batch{Seq: c.nextBatch, Messages: c.outbox, Close: true}
+	seq, msgs, inflight := c.nextBatch, c.outbox, c.inflight
 	ticket := c.info.Ticket
 	c.mu.Unlock()
-	if len(b.Messages) > c.info.MaxMessages {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = c.postWith(ctx, EndpointSend, ticket, b, nil)
+	post := func(b batch) bool {
+		for {
+			status, err := c.postWith(ctx, EndpointSend, ticket, b, nil)
+			if err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+				sleep(ctx, 50*time.Millisecond)
+				continue
+			}
+			return err == nil && status == http.StatusNoContent
+		}
+	}
+	if inflight > 0 && inflight < len(msgs) {
+		// The batch being posted when Close came may have been applied: post it again as it
+		// was (the server drops it then), so that what was written after it goes in the next
+		// batch rather than in a retry that the server would drop.
+		if !post(batch{Seq: seq, Messages: msgs[:inflight]}) {
+			return
+		}
+		seq, msgs = seq+1, msgs[inflight:]
+	}
+	if len(msgs) > c.info.MaxMessages {
+		return
+	}
+	post(batch{Seq: seq, Messages: msgs, Close: true})
 }
 
 // post sends one JSON POST to an endpoint and decodes a 200 answer into out.
