@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +235,51 @@ func TestServerClosed(t *testing.T) {
 		t.Fatalf("a session opened after Close: %v", s.RemoteAddr())
 	default:
 	}
+}
+
+// slowAnswers keeps the status of an answer of the send endpoint, to be sent later, after the batch was applied: the
+// client cannot tell whether a POST it gives up on was applied.
+type slowAnswers struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *slowAnswers) WriteHeader(status int) { w.status = status }
+
+// TestConnCloseInFlight closes the Go client while a batch it posted is applied but not yet
+// answered, with another message written after that batch: the goodbye must not take the
+// later message for part of a retry of the applied batch.
+func TestConnCloseInFlight(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	applied := make(chan struct{}, 10)
+	var first atomic.Bool // only the first POST's answer is held back
+	first.Store(true)
+	h := newHarness(t, "HTTP/1.1", &fallback.Options{Grace: time.Minute}, collect(got), func(hs *http.Server) {
+		inner := hs.Handler
+		hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasSuffix(r.URL.Path, "/"+fallback.EndpointSend) || !first.CompareAndSwap(true, false) {
+				inner.ServeHTTP(w, r)
+				return
+			}
+			sw := &slowAnswers{ResponseWriter: w, status: http.StatusOK}
+			inner.ServeHTTP(sw, r)
+			applied <- struct{}{}
+			select {
+			case <-time.After(time.Second):
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(sw.status)
+		})
+	})
+	c := h.dial(false, nil)
+	s := h.session()
+	ctx := context.Background()
+	require.NoError(t, c.Write(ctx, []byte("A")))
+	<-applied // batch 1, [A], applied; its answer is held back
+	require.Equal(t, "A", <-got)
+	require.NoError(t, c.Write(ctx, []byte("B")))
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, h.endOf(s, 3*time.Second), fallback.ErrClientClosed)
+	require.Equal(t, []string{"B"}, received(t, got, 1))
 }
