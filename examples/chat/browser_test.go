@@ -77,7 +77,7 @@ func TestBrowserChat(t *testing.T) {
 		readme = abs
 		args = append(args, "--readme", readme)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // a passing run takes about 10 s
 	defer cancel()
 	out := testpeers.Run(ctx, t, "browser-chat.js", args...)
 

@@ -22,11 +22,30 @@
 
 const path = require('path');
 const { chromium } = require('playwright-core');
-const { CHROMIUM_ARGS, run } = require('./peerlib');
+const { CHROMIUM_ARGS, withTimeout } = require('./peerlib');
 
 // WAIT bounds each wait for the page to show something; a wait that runs out lets the case
-// report what the page shows instead.
-const WAIT = 4000;
+// report what the page shows instead. CASE bounds a whole case, which waits many times: a
+// passing one takes about 2 s, but a loaded machine (make test runs every package at once) may
+// stretch it past peerlib's 15 s.
+const WAIT = 10000;
+const CASE = 60000;
+
+// run runs the cases in order, as peerlib's run does, with CASE for each.
+async function run(cases) {
+  for (const [name, fn] of cases) {
+    let line;
+    const start = Date.now();
+    try {
+      line = Object.assign({ case: name }, await withTimeout(fn(), CASE, name));
+    } catch (err) {
+      line = { case: name, error: String((err && err.stack) || err) };
+    }
+    line.ms = Date.now() - start;
+    process.stdout.write(JSON.stringify(line) + '\n');
+  }
+  process.stdout.write(JSON.stringify({ done: true }) + '\n');
+}
 
 // XSS is what Alice types to check that the page shows people's text as text.
 const XSS = '<img src=x onerror="window.__pwned=1"> & <b>bold</b> 🎉';
