@@ -2,7 +2,9 @@ package fallback_test
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +99,38 @@ func TestCutResumes(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestResumeBacklog keeps the Go client away while 3.5 MiB of messages wait for it, then
+// lets it come back: the resumed stream brings them all, in order (over HTTP/2 the stream's
+// queue limit may end the first streams, and the client resumes again).
+func TestResumeBacklog(t *testing.T) {
+	t.Parallel()
+	for _, proto := range protos {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, proto, &fallback.Options{Grace: time.Minute}, idle)
+			var g gate
+			tr := &http.Transport{DialContext: g.dial, ForceAttemptHTTP2: true}
+			if tc := h.tlsConfig(); tc != nil {
+				tr.TLSClientConfig = tc.Clone()
+			}
+			defer tr.CloseIdleConnections()
+			c := h.dial(false, &fallback.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+			defer c.Close()
+			s := h.session()
+			g.hold()
+			g.cut()
+			require.Eventually(t, s.Detached, testTimeout, time.Millisecond)
+			big := strings.Repeat("x", 100<<10)
+			for i := range 35 {
+				require.NoError(t, s.Send(context.Background(), []byte(strconv.Itoa(i)+big)))
+			}
+			g.release()
+			for i, m := range readN(t, c, 35) {
+				require.Equal(t, strconv.Itoa(i)+big, m)
+			}
+		})
 	}
 }
