@@ -154,11 +154,13 @@ async function refresh() {
     state.lobbySubscribed = true;
   }
   onLobby(await request('GET', '/rooms'));
+  // The rooms joined before, or the server's first; and the one the address names (#room).
   const names = joinedRooms();
   if (names.length === 0 && state.order.length > 0) names.push(state.order[0]);
-  for (const name of names) await joinRoom(name).catch(() => {});
   const wanted = decodeURIComponent(location.hash.slice(1));
-  const current = state.rooms.get(wanted)?.joined ? wanted : state.current && state.rooms.get(state.current)?.joined ? state.current : names.find((n) => state.rooms.get(n)?.joined);
+  if (wanted && !names.includes(wanted)) names.push(wanted);
+  for (const name of names) await joinRoom(name).catch(() => {});
+  const current = [wanted, state.current, ...names].find((n) => n && state.rooms.get(n)?.joined);
   if (current) select(current);
   renderRooms();
 }
@@ -222,6 +224,7 @@ async function joinRoom(name) {
       await client.subscribe('/rooms/' + name, (update, flags) => onRoom(r, update, flags));
     } catch (err) {
       r.joined = false;
+      if (!state.order.includes(name)) state.rooms.delete(name);
       saveJoined();
       renderRooms();
       throw err;
