@@ -37,7 +37,11 @@ func (srv *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		Retry:        srv.retry(),
 		PingInterval: srv.opts.KeepAlive,
 		WriteTimeout: srv.opts.WriteTimeout,
-		Registry:     srv.registry,
+		// A resume writes the whole buffer at once (attach): the queue must take it, or the
+		// stream fails with ErrSlowClient before the client gets a message, and the next
+		// resume fails the same way. 256 bytes per message are for the event's id and fields.
+		QueueLimit: srv.opts.BufferBytes + 256*srv.opts.BufferMessages,
+		Registry:   srv.registry,
 	})
 	if err != nil {
 		return // New answered (503 while shutting down)
