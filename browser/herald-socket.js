@@ -36,6 +36,10 @@ const GOODBYE_TIMEOUT = 1000;
 const RETRY_DELAY = 250;
 const BUSY_DELAY = 50;
 
+// How long the stream or poll has, after a POST was answered 410 (the session has ended), to
+// deliver what the server sent before it closed and its close event.
+const ENDED_WAIT = 3000;
+
 // configured maps each class that configure() made to its default options.
 const configured = new WeakMap();
 
@@ -469,6 +473,7 @@ class FallbackLink {
   #goodbye = null; // the callback of goodbye(), once asked
   #es = null;
   #graceTimer = 0;
+  #endedTimer = 0; // runs once a POST was answered 410: nothing more is posted
   #abort = new AbortController(); // ends every request of the link
 
   constructor(hooks, name, base, withCredentials) {
@@ -510,6 +515,7 @@ class FallbackLink {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#graceTimer);
+    clearTimeout(this.#endedTimer);
     if (this.#es) this.#es.close();
     this.#abort.abort();
   }
@@ -660,10 +666,10 @@ class FallbackLink {
 
   // #flush posts what is queued, a batch at a time, until the queue is empty.
   async #flush() {
-    if (this.#posting || this.#ended || !this.up) return;
+    if (this.#posting || this.#ended || this.#endedTimer || !this.up) return;
     this.#posting = true;
     try {
-      while (!this.#ended && !this.#goodbye && this.outbox.length > 0) {
+      while (!this.#ended && !this.#endedTimer && !this.#goodbye && this.outbox.length > 0) {
         const n = this.#batchLength();
         if (n === 0) {
           // One message larger than the server takes: a WebSocket server would close with 1009.
@@ -740,9 +746,16 @@ class FallbackLink {
         case 413:
           this.#lost(1009, 'message too big for the server', false);
           return false;
+        case 410:
+          // The session has ended: the server closed it, and its last messages and close
+          // event are still on their way down the stream or the next poll. Nothing more goes
+          // up; the page hears the close from there (or, failing that, soon anyway).
+          if (!this.#endedTimer) {
+            this.#endedTimer = setTimeout(() => this.#lost(1006, 'the session has ended', false), ENDED_WAIT);
+          }
+          return false;
       }
-      // 403 (origin or cookie), 404 (not this server's), 410 (ended), or what a client cannot
-      // fix.
+      // 403 (origin or cookie), 404 (not this server's), or what a client cannot fix.
       this.#lost(1006, `the server refused the session's messages (${res.status})`, false);
       return false;
     }
