@@ -1,12 +1,15 @@
 package fallback_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +161,35 @@ func TestSessionRequest(t *testing.T) {
 	require.Equal(t, http.NoBody, r.Body)
 	require.NotEmpty(t, s.RemoteAddr())
 	require.False(t, s.Detached())
+}
+
+// TestStreamKeepAlive reads a stream's bytes: its retry time is drawn between RetryMin and
+// RetryMax, and an idle stream gets comment lines every KeepAlive.
+func TestStreamKeepAlive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "HTTP/1.1", &fallback.Options{KeepAlive: 30 * time.Millisecond,
+		RetryMin: 1500 * time.Millisecond, RetryMax: 2500 * time.Millisecond}, idle)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/sse", nil)
+	require.NoError(t, err)
+	resp, err := h.client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
+	sc := bufio.NewScanner(resp.Body)
+	retry, comments := -1, 0
+	for comments < 3 && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "retry:"):
+			retry, err = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "retry:")))
+			require.NoError(t, err)
+		case strings.HasPrefix(line, ":"):
+			comments++
+		}
+	}
+	require.Equal(t, 3, comments, "no keep-alive comments: %v", sc.Err())
+	require.GreaterOrEqual(t, retry, 1500)
+	require.LessOrEqual(t, retry, 2500)
 }
