@@ -99,7 +99,9 @@ func (e *peerEnv) newNes(grace time.Duration) *herald.Server {
 	nes := herald.NewServer(mux, &herald.Options{
 		// The pages come from the proxies' origins too.
 		WebSocket: &websocket.Options{OriginPatterns: []string{"127.0.0.1:*"}},
-		Heartbeat: &herald.Heartbeat{Interval: time.Second, Timeout: 500 * time.Millisecond},
+		// Heartbeats within the longer cases (drop-frames, nginx buffering: a few seconds), with
+		// room for a loaded machine.
+		Heartbeat: &herald.Heartbeat{Interval: 2 * time.Second, Timeout: time.Second},
 		// One message at a time, so that replies come back in the order the page sent its
 		// messages: the api case checks that both ways keep the order.
 		MaxInFlight: 1,
@@ -485,6 +487,7 @@ type pageResult struct {
 
 // TestPeerBrowserHeraldSocket runs every case in one Chromium, one after the other.
 func TestPeerBrowserHeraldSocket(t *testing.T) {
+	t.Parallel()
 	testpeers.Node(t)
 	chromium := testpeers.Chromium(t)
 	e := newPeerEnv(t)
@@ -709,7 +712,7 @@ func checkAPI(t *testing.T, r *pageResult, tr, ws string) {
 	assert.Equal(t, "hello", hello.Message.Type)
 	assert.Equal(t, 1, hello.Message.ID)
 	assert.NotEmpty(t, hello.Message.Socket)
-	assert.Equal(t, 1000, hello.Message.Heartbeat.Interval)
+	assert.Equal(t, 2000, hello.Message.Heartbeat.Interval)
 	assert.True(t, r.EchoesInOrder, "20 messages sent at once come back in order, unchanged")
 
 	for _, name := range []string{"code1001", "code2999", "code5000"} {
