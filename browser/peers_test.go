@@ -61,6 +61,7 @@ type peerEnv struct {
 	sw              *relay           // to main, then to other after /switch
 	out             *relay           // to other, refusing every connection during /outage
 	cuts            atomic.Int64     // connections cut by /burst, since /cuts last asked
+	viaSquid        atomic.Int64     // requests to main's fallback that came through squid
 	wg              sync.WaitGroup   // the goroutines of the routes
 	nesJS           []byte
 }
@@ -71,7 +72,12 @@ func newPeerEnv(t *testing.T) *peerEnv {
 	e := &peerEnv{nesJS: nesJS}
 	e.main = e.newNes(0)
 	e.other = e.newNes(2 * time.Second)
-	e.h1 = httptest.NewServer(e.main)
+	e.h1 = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/nes/") && strings.Contains(strings.ToLower(r.Header.Get("Via")), "squid") {
+			e.viaSquid.Add(1)
+		}
+		e.main.ServeHTTP(w, r)
+	}))
 	e.h2 = httptest.NewUnstartedServer(e.main)
 	e.h2.EnableHTTP2 = true
 	e.h2.StartTLS()
@@ -398,6 +404,7 @@ func stripUpgrade(head []byte) []byte {
 type plannedCase struct {
 	Name    string         `json:"name"`
 	Page    string         `json:"page"`
+	Proxy   string         `json:"proxy,omitempty"` // the browser's HTTP proxy for this page
 	Kind    string         `json:"kind"`
 	Args    map[string]any `json:"args"`
 	Timeout int            `json:"timeout"`
@@ -626,6 +633,17 @@ func TestPeerBrowserHeraldSocket(t *testing.T) {
 				assert.Equal(t, 2, r.WebSockets, "a WebSocket was tried at each connection")
 			}})
 	}
+	// Debian's squid as the browser's proxy, with its default rules: it refuses CONNECT to the
+	// server's port (the WebSocket's way through an HTTP proxy) and passes plain requests and
+	// streamed responses, so the page ends on the event stream.
+	squid := testpeers.StartSquid(t)
+	add(plannedCase{Name: "squid/default", Page: direct, Proxy: squid, Kind: "features", Timeout: 30000,
+		Args: map[string]any{"ws": wsOf(direct), "options": map[string]any{"fallbackTimeout": fast}},
+		check: func(t *testing.T, r *pageResult) {
+			checkFeatures(t, r, "sse", "sse")
+			assert.Equal(t, 2, r.WebSockets, "a WebSocket was tried at each connection")
+			assert.Positive(t, e.viaSquid.Load(), "the fallback's requests came through squid (Via)")
+		}})
 	// HTTP/2 (TLS): the stream, the polls and the POSTs share one connection.
 	h2 := e.h2.URL + "/"
 	add(plannedCase{Name: "h2/default", Page: h2, Kind: "features",

@@ -5,8 +5,10 @@
 //
 //   node browser-heraldsocket.js PLAN_JSON
 //
-// PLAN_JSON: {"chromium": PATH, "cases": [{"name", "page", "kind", "args", "timeout"}]}. Each
-// case runs in a page loaded from "page" (one page per URL, loaded once): a page of the Go
+// PLAN_JSON: {"chromium": PATH, "cases": [{"name", "page", "proxy", "kind", "args", "timeout"}]}.
+// Each case runs in a page loaded from "page" (one page per URL and proxy, loaded once; with
+// "proxy", an HTTP proxy URL, in a browser context that sends everything through it, loopback
+// included): a page of the Go
 // test that loads @hapi/nes's lib/client.js (window.nes) and imports HeraldSocket from
 // /herald/herald-socket.js (window.HeraldSocket), then sets window.__ready. "kind" names one of
 // the functions of pageLib below, called with "args"; "timeout" (ms) bounds it.
@@ -367,10 +369,21 @@ async function main() {
   process.on('SIGTERM', stop);
   try {
     print({ browser: browser.version() });
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    const pages = new Map(); // URL -> {page, webSockets}
-    async function pageFor(url) {
-      if (pages.has(url)) return pages.get(url);
+    const contexts = new Map(); // proxy ('' for none) -> browser context
+    async function contextFor(proxy) {
+      if (!contexts.has(proxy)) {
+        const options = { ignoreHTTPSErrors: true };
+        // <-loopback> removes Chromium's implicit bypass of loopback addresses.
+        if (proxy) options.proxy = { server: proxy, bypass: '<-loopback>' };
+        contexts.set(proxy, await browser.newContext(options));
+      }
+      return contexts.get(proxy);
+    }
+    const pages = new Map(); // URL and proxy -> {page, webSockets, requests, failed}
+    async function pageFor(url, proxy = '') {
+      const key = url + ' ' + proxy;
+      if (pages.has(key)) return pages.get(key);
+      const context = await contextFor(proxy);
       const page = await context.newPage();
       const p = { page, webSockets: 0, requests: {}, failed: {} };
       page.on('console', (m) => console.error(`console (${url}): ${m.text()}`));
@@ -393,14 +406,14 @@ async function main() {
       await page.goto(url, { timeout: 15000 });
       await page.waitForFunction(() => window.__ready === true, null, { timeout: 15000 });
       await page.evaluate(pageLib);
-      pages.set(url, p);
+      pages.set(key, p);
       return p;
     }
     for (const c of plan.cases) {
       const start = Date.now();
       let line;
       try {
-        const p = await pageFor(c.page);
+        const p = await pageFor(c.page, c.proxy);
         const before = p.webSockets;
         const requestsBefore = Object.assign({}, p.requests);
         const failedBefore = Object.assign({}, p.failed);
@@ -423,11 +436,11 @@ async function main() {
         });
       } catch (err) {
         let step = '';
-        try { step = await pages.get(c.page).page.evaluate(() => window.__step || ''); } catch (e) { /* no page */ }
+        try { step = await pages.get(c.page + ' ' + (c.proxy || '')).page.evaluate(() => window.__step || ''); } catch (e) { /* no page */ }
         line = { case: c.name, error: String((err && err.stack) || err) + (step ? ' (at ' + step + ')' : '') };
       }
       try {
-        await pages.get(c.page).page.evaluate(() => window.__cleanup());
+        await pages.get(c.page + ' ' + (c.proxy || '')).page.evaluate(() => window.__cleanup());
       } catch (e) { /* the page is gone */ }
       line.ms = Date.now() - start;
       print(line);
