@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/websocket"
 )
 
 // TestRotation ends streams on purpose, by age and by size, while messages flow: the Go client
@@ -164,6 +165,7 @@ func TestServerCloses(t *testing.T) {
 				require.ErrorAs(t, err, &ce)
 				require.Equal(t, tc.code, ce.Code)
 				require.ErrorIs(t, err, fallback.ErrSessionEnded)
+				require.Equal(t, websocket.StatusCode(tc.code), websocket.CloseStatus(err), "the code as a WebSocket's")
 			})
 		}
 	}

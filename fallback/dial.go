@@ -91,6 +91,10 @@ type Conn struct {
 	isOpened  bool
 }
 
+// ErrWriteQueueFull is returned by Write when what waits to be sent would pass the server's
+// maxBody (one POST's worth): the server is not taking messages as fast as they are written.
+var ErrWriteQueueFull = errors.New("fallback: write queue full: more than one POST's worth (the server's maxBody) is waiting to be sent")
+
 // ErrSessionEnded is what Read returns (wrapped) once the server has closed the session or it
 // could not be resumed.
 var ErrSessionEnded = errors.New("fallback: session ended")
@@ -107,7 +111,12 @@ func (e *CloseError) Error() string {
 }
 
 // Unwrap lets errors.Is match ErrSessionEnded.
-func (e *CloseError) Unwrap() error { return ErrSessionEnded }
+//
+// It also unwraps to a *websocket.CloseError with the same code and reason, so that
+// websocket.CloseStatus reads the code of a session as it reads a WebSocket's.
+func (e *CloseError) Unwrap() []error {
+	return []error{ErrSessionEnded, &websocket.CloseError{Code: websocket.StatusCode(e.Code), Reason: e.Reason}}
+}
 
 // StatusError is an unexpected answer of the server to a session's request.
 type StatusError struct {
@@ -215,7 +224,7 @@ func (c *Conn) Write(ctx context.Context, msg []byte) error {
 		return fmt.Errorf("fallback: a message of %d bytes (%d in JSON) is larger than the server allows in one POST (%d bytes; Options.MaxBody)", len(msg), size-1, limit)
 	}
 	if c.outBytes+size > int(c.info.MaxBody) && c.outBytes > 0 {
-		return errors.New("fallback: too much is waiting to be sent (the server's maxBody)")
+		return ErrWriteQueueFull
 	}
 	c.outbox = append(c.outbox, string(msg))
 	c.outSizes = append(c.outSizes, size)
@@ -521,10 +530,16 @@ func (c *Conn) sayGoodbye() {
 		}
 		seq, msgs = seq+1, msgs[inflight:]
 	}
-	if len(msgs) > c.info.MaxMessages {
-		return
+	for len(msgs) > c.info.MaxMessages { // what was still unsent, a POST's worth at a time
+		if !post(batch{Seq: seq, Messages: msgs[:c.info.MaxMessages]}) {
+			msgs = nil // say goodbye all the same, without the rest
+			break
+		}
+		seq, msgs = seq+1, msgs[c.info.MaxMessages:]
 	}
-	post(batch{Seq: seq, Messages: msgs, Close: true})
+	if !post(batch{Seq: seq, Messages: msgs, Close: true}) && len(msgs) > 0 {
+		post(batch{Seq: seq, Close: true})
+	}
 }
 
 // post sends one JSON POST to an endpoint and decodes a 200 answer into out.

@@ -2,6 +2,7 @@ package fallback_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestWriteMaxBody(t *testing.T) {
 				if err == nil {
 					break
 				}
-				if !strings.Contains(err.Error(), "too much is waiting") {
+				if !errors.Is(err, fallback.ErrWriteQueueFull) {
 					written <- err
 					return
 				}
