@@ -534,6 +534,17 @@ func TestPeerBrowserHeraldSocket(t *testing.T) {
 				}
 			}})
 	}
+	// A page of another origin (the cut relay's port; nothing is cut here): the stream, the
+	// polls and the POSTs are CORS requests with credentials, the POSTs preflighted (the
+	// Herald-Ticket header).
+	for _, tr := range []string{"sse", "poll"} {
+		add(plannedCase{Name: "cross-origin/" + tr, Page: e.cut.url() + "/", Kind: "features",
+			Args: map[string]any{"ws": wsOf(direct), "options": map[string]any{"transports": []string{tr}}},
+			check: func(t *testing.T, r *pageResult) {
+				checkFeatures(t, r, tr, tr)
+				assert.Empty(t, r.Failed, "no request to the fallback failed")
+			}})
+	}
 	// Every connection between browser and server cut twice during a burst of publications:
 	// each arrives once, in order, and the page never sees a disconnection.
 	for _, tr := range []string{"sse", "poll"} {
