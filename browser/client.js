@@ -894,19 +894,8 @@ export class Client {
       return;
     }
     switch (update.type) {
-      case 'request':
-        request.resolve(update);
-        return;
-      case 'message':
-        request.resolve(update);
-        return;
-      case 'hello':
-        request.resolve(update);
-        return;
-      case 'reauth':
-      case 'sub':
-      case 'unsub':
-        request.resolve(update);
+      case 'request': case 'message': case 'hello': case 'reauth': case 'sub': case 'unsub':
+        request.resolve(update); // each caller takes what it needs of the reply
         return;
     }
     request.reject(nesError('Received invalid response', errorTypes.PROTOCOL));
