@@ -209,66 +209,12 @@ func TestConnectTimeout(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
-// relay forwards TCP connections to a server and can cut them all at once, as a network
-// failure would (herald's own Socket.Disconnect waits for the requests in flight).
-type relay struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	r := &relay{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		r.cut()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, in, out)
-			r.mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return r
-}
-
-func (r *relay) url() string { return "ws://" + r.ln.Addr().String() }
-
-// cut closes every connection through the relay.
-func (r *relay) cut() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-}
-
 // TestPendingFailOnDisconnect: requests waiting when the connection is lost fail at once with
 // ErrDisconnected, and the client reconnects by itself.
 func TestPendingFailOnDisconnect(t *testing.T) {
 	t.Parallel()
 	srv := newLocalServer(t, nil)
-	net := newRelay(t, strings.TrimPrefix(srv.URL, "ws://"))
+	net := newRelay(t, strings.TrimPrefix(srv.URL, "ws://"), pipeBoth)
 	connected := make(chan client.ConnectEvent, 4)
 	c := connect(t, net.url(), &client.Options{
 		Backoff:   client.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond},

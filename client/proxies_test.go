@@ -51,22 +51,22 @@ func stripUpgrade(t *testing.T, target string) string {
 	return g.addr
 }
 
-// dropFramesAfterUpgrade relays TCP connections to target; a connection that asks for a
-// WebSocket upgrade gets its 101 answer and then nothing more either way, as from a proxy that
-// passes the handshake and drops the frames. Other connections are relayed whole.
-func dropFramesAfterUpgrade(t *testing.T, target string) string {
+// relay forwards TCP connections to a server through pipe, and can cut them all at once, as a
+// network failure would (herald's own Socket.Disconnect waits for the requests in flight).
+type relay struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newRelay(t *testing.T, target string, pipe func(in, out net.Conn)) *relay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	r := &relay{ln: ln}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		r.cut()
 		wg.Wait()
 	})
 	wg.Add(1)
@@ -82,17 +82,45 @@ func dropFramesAfterUpgrade(t *testing.T, target string) string {
 				in.Close()
 				continue
 			}
-			mu.Lock()
-			conns = append(conns, in, out)
-			mu.Unlock()
+			r.mu.Lock()
+			r.conns = append(r.conns, in, out)
+			r.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				relayDroppingFrames(in, out)
+				pipe(in, out)
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return r
+}
+
+func (r *relay) url() string { return "ws://" + r.ln.Addr().String() }
+
+// cut closes every connection through the relay.
+func (r *relay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// pipeBoth copies both ways until either side ends.
+func pipeBoth(in, out net.Conn) {
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(out, in); out.Close(); close(done) }()
+	_, _ = io.Copy(in, out)
+	in.Close()
+	<-done
+}
+
+// dropFramesAfterUpgrade relays TCP connections to target; a connection that asks for a
+// WebSocket upgrade gets its 101 answer and then nothing more either way, as from a proxy that
+// passes the handshake and drops the frames. Other connections are relayed whole.
+func dropFramesAfterUpgrade(t *testing.T, target string) string {
+	return newRelay(t, target, relayDroppingFrames).ln.Addr().String()
 }
 
 func relayDroppingFrames(in, out net.Conn) {
@@ -107,12 +135,7 @@ func relayDroppingFrames(in, out net.Conn) {
 		return
 	}
 	if !bytes.Contains(bytes.ToLower(head), []byte("upgrade: websocket")) {
-		done := make(chan struct{})
-		go func() { _, _ = io.Copy(out, br); close(done) }()
-		_, _ = io.Copy(in, out)
-		in.Close()
-		out.Close()
-		<-done
+		pipeBoth(readerConn{in, br}, out)
 		return
 	}
 	resp, err := readHead(bufio.NewReader(out))
@@ -143,3 +166,11 @@ func readHead(br *bufio.Reader) ([]byte, error) {
 		}
 	}
 }
+
+// readerConn is a connection whose reads come through a buffered reader over it.
+type readerConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
