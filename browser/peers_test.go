@@ -51,8 +51,8 @@ window.__ready = true;
 `
 
 // peerEnv is the server side of the browser tests: a herald nes server (main), served over
-// HTTP/1.1 and HTTP/2, a second one (other: another node, with a grace period of 2 s), and
-// the proxies in front of them.
+// HTTP/1.1 and HTTP/2, a second one (other: another node, with a grace period of 2 s and
+// streams that rotate after 1 KiB), and the proxies in front of them.
 type peerEnv struct {
 	main, other     *herald.Server
 	h1, h2, otherH1 *httptest.Server // main over HTTP/1.1 and HTTP/2 (TLS), other over HTTP/1.1
@@ -70,8 +70,8 @@ func newPeerEnv(t *testing.T) *peerEnv {
 	nesJS, err := os.ReadFile(filepath.Join(testpeers.Dir(), "node_modules", "@hapi", "nes", "lib", "client.js"))
 	require.NoError(t, err, "the official nes client (run `make peers`)")
 	e := &peerEnv{nesJS: nesJS}
-	e.main = e.newNes(0)
-	e.other = e.newNes(2 * time.Second)
+	e.main = e.newNes(0, 0)
+	e.other = e.newNes(2*time.Second, 1024)
 	e.h1 = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/nes/") && strings.Contains(strings.ToLower(r.Header.Get("Via")), "squid") {
 			e.viaSquid.Add(1)
@@ -99,8 +99,8 @@ func newPeerEnv(t *testing.T) *peerEnv {
 }
 
 // newNes returns a nes server with the test page, the modules and the routes the cases use.
-// Zero grace means fallback's default.
-func (e *peerEnv) newNes(grace time.Duration) *herald.Server {
+// Zero grace and streamBytes mean fallback's defaults.
+func (e *peerEnv) newNes(grace time.Duration, streamBytes int) *herald.Server {
 	mux := http.NewServeMux()
 	nes := herald.NewServer(mux, &herald.Options{
 		// The pages come from the proxies' origins too.
@@ -114,7 +114,7 @@ func (e *peerEnv) newNes(grace time.Duration) *herald.Server {
 		// Resumes come quickly; POSTs carry at most 4 messages and 256 KiB, so that the page's
 		// bursts are split into several batches.
 		Fallback: &fallback.Options{RetryMin: 100 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-			MaxMessages: 4, MaxBody: 256 << 10, Grace: grace},
+			MaxMessages: 4, MaxBody: 256 << 10, Grace: grace, MaxStreamBytes: streamBytes},
 		OnMessage: func(ctx context.Context, s *herald.Socket, m herald.RawMessage) (any, error) {
 			return map[string]json.RawMessage{"echo": json.RawMessage(m)}, nil
 		},
@@ -603,6 +603,31 @@ func TestPeerBrowserHeraldSocket(t *testing.T) {
 				assert.Less(t, r.Close.AfterMS, 3500, "closed before the network came back")
 				assert.Equal(t, tr, r.Transport2, "a new socket works afterwards")
 				assert.True(t, r.Hello2OK)
+			}})
+	}
+	// Streams that the server ends on purpose every KiB (herald-rotate; the other server): the
+	// EventSource resumes each, and the burst arrives whole, in order, without a disconnection.
+	outPage := e.out.url() + "/"
+	add(plannedCase{Name: "rotate/sse", Page: outPage, Kind: "cut",
+		Args: map[string]any{"ws": wsOf(outPage), "options": map[string]any{"transports": []string{"sse"}}, "n": 60, "cuts": 0},
+		check: func(t *testing.T, r *pageResult) {
+			want := make([]int, 60)
+			for i := range want {
+				want[i] = i + 1
+			}
+			assert.Equal(t, want, r.Got, "every publication once, in order")
+			assert.Equal(t, 1, r.Sockets)
+			assert.Empty(t, r.Events.Disconnects)
+			assert.GreaterOrEqual(t, r.Requests["/nes/sse"], 3, "the streams rotated")
+		}})
+	// A message larger than the server takes in one POST (maxBody, 256 KiB): the socket closes
+	// with 1009, as a WebSocket server closes on a message too big.
+	for _, tr := range []string{"sse", "poll"} {
+		add(plannedCase{Name: "too-big/" + tr, Page: direct, Kind: "tooBig",
+			Args: map[string]any{"ws": wsOf(direct), "options": map[string]any{"transports": []string{tr}}, "size": 300 << 10},
+			check: func(t *testing.T, r *pageResult) {
+				assert.Equal(t, 1009, r.Close.Code)
+				assert.False(t, r.Close.WasClean)
 			}})
 	}
 	// WebSocket blocked: a proxy that strips Upgrade (the handshake fails at once), one that

@@ -334,6 +334,14 @@ function pageLib() {
       return r;
     },
 
+    // tooBig: a message larger than the server's maxBody.
+    async tooBig({ ws, options, size }) {
+      const s = await rawSocket(HeraldSocket.configure(options), ws);
+      s.send(JSON.stringify({ type: 'message', id: 2, message: 'x'.repeat(size) }));
+      const ev = await deadline(s.closed, 5000, 'the close');
+      return { close: { code: ev.code, reason: ev.reason, wasClean: ev.wasClean } };
+    },
+
     // back: on the fallback while the proxy strips Upgrade; once it passes upgrades again, the
     // next connection (after the server drops the socket) is a WebSocket again.
     async back({ ws, options }) {
