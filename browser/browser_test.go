@@ -155,7 +155,7 @@ func TestHandlerMounted(t *testing.T) {
 }
 
 // TestPackageJSON: package.json names the package, is an ES module package, and every file
-// its exports name for herald-socket exists and is served.
+// it names (main, types, each export's module and declarations) is served.
 func TestPackageJSON(t *testing.T) {
 	t.Parallel()
 	var pkg struct {
@@ -178,7 +178,12 @@ func TestPackageJSON(t *testing.T) {
 	assert.Equal(t, "./herald-socket.js", socket.Default)
 	assert.Equal(t, "./herald-socket.d.ts", socket.Types)
 	h := browser.Handler()
-	for _, f := range []string{socket.Default, socket.Types} {
+	for _, f := range []string{pkg.Types, dot.Default, dot.Types, socket.Default, socket.Types} {
 		assert.Equal(t, http.StatusOK, serve(t, h, "GET", strings.TrimPrefix(f, "."), nil).StatusCode, f)
 	}
+	// "." re-exports HeraldSocket, so that one import gives a page both.
+	res := serve(t, h, "GET", "/client.js", nil)
+	body, _ := io.ReadAll(res.Body)
+	assert.Regexp(t, `(?m)^export \{[^}]*\bHeraldSocket\b[^}]*\}`, string(body))
+	assert.Regexp(t, `(?m)^export class Client\b`, string(body))
 }
