@@ -242,12 +242,11 @@ export class HeraldSocket extends EventTarget {
     const link = this.#link;
     if (link instanceof WebSocketLink) {
       link.send(message);
-      if (!link.confirmed) {
+      if (!link.confirmed && this.#hasNext()) {
+        // Kept for the next transport until the server answers: within fallbackTimeout, or
+        // the frames are not getting through. (With no transport after it, nothing is kept.)
         this.#kept.push(message);
-        if (!this.#timer && this.#hasNext()) {
-          // The server answers within fallbackTimeout, or the frames are not getting through.
-          this.#timer = setTimeout(() => this.#failed(link), this.#settings.fallbackTimeout);
-        }
+        if (!this.#timer) this.#timer = setTimeout(() => this.#failed(link), this.#settings.fallbackTimeout);
       }
     } else if (link instanceof FallbackLink && link.up) {
       link.send(message);
