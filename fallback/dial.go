@@ -484,6 +484,19 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
 			sleep(c.ctx, 100*time.Millisecond)
 			continue
+		case err == nil && status == http.StatusGone:
+			// The session ended, and the stream or the next poll is about to bring what the
+			// server sent before the end, and its close event: let it, for a while, rather than
+			// fail with the 410 and lose them.
+			gone := fmt.Errorf("%w: %w", ErrSessionEnded, &StatusError{StatusCode: status, Message: "send"})
+			timer := time.NewTimer(endedWait)
+			defer timer.Stop()
+			select {
+			case <-c.ended:
+			case <-timer.C:
+				c.fail(gone)
+			}
+			return false
 		case err == nil:
 			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, &StatusError{StatusCode: status, Message: "send"}))
 			return false
@@ -502,6 +515,10 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 	}
 	return false
 }
+
+// endedWait is how long a Conn whose POST was answered 410 waits for the stream or poll to
+// deliver the session's last messages and close event.
+const endedWait = 3 * time.Second
 
 // sayGoodbye posts the batch that closes the session, after whatever was still unsent.
 func (c *Conn) sayGoodbye() {
