@@ -322,3 +322,35 @@ func TestClientResumesStream(t *testing.T) {
 	}
 	assert.Greater(t, conns.Load(), int32(2), "the server cut connections")
 }
+
+// SetRetry changes the retry time in mid-stream: a stream that starts with an hour asks for
+// 30 ms before it ends, and the client comes back within well under the hour.
+func TestSetRetryInMidStream(t *testing.T) {
+	t.Parallel()
+	for _, proto := range protos {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			var conns atomic.Int32
+			srv := serveHandler(t, proto, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(conns.Add(1))
+				es, err := eventsource.New(w, r, &eventsource.Options{Retry: time.Hour})
+				if err != nil {
+					return
+				}
+				_ = es.Send("tick "+strconv.Itoa(n), eventsource.Event{ID: strconv.Itoa(n)})
+				if n == 1 {
+					require.NoError(t, es.SetRetry(30*time.Millisecond))
+					_ = es.Close()
+					return
+				}
+				<-es.Done()
+			}))
+			c := eventsource.NewClient(srv.URL+"/s", &eventsource.ClientOptions{HTTPClient: srv.Client})
+			start := time.Now()
+			got, err := collect(t, c, 2)
+			require.NoError(t, err)
+			assert.Equal(t, "tick 2", got[1].Data)
+			assert.Less(t, time.Since(start), 10*time.Second, "the client waited the new retry time, not the hour")
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -265,6 +266,17 @@ func (es *EventSource) Send(data string, ev Event) error {
 		return err
 	}
 	return es.enqueue(b)
+}
+
+// SetRetry queues a "retry:" field: from then on the client waits d before it reconnects
+// (Options.Retry sets the first). A server that is about to end a stream on purpose can ask
+// for a prompt reconnection this way. It fails as Send does.
+func (es *EventSource) SetRetry(d time.Duration) error {
+	if d < 0 {
+		d = 0
+	}
+	b := append([]byte("retry: "), strconv.FormatInt(d.Milliseconds(), 10)...)
+	return es.enqueue(append(b, "\n\n"...))
 }
 
 // Ping queues a comment line, which clients ignore: a keep-alive. Options.PingInterval sends

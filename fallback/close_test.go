@@ -29,7 +29,7 @@ func TestRotation(t *testing.T) {
 		{"bytes", fallback.Options{MaxStreamBytes: 2000}, 400, 0},
 		{"age", fallback.Options{MaxStreamAge: 60 * time.Millisecond}, 60, 8 * time.Millisecond},
 		// The client comes back at once after a rotation, not after the stream's retry time.
-		{"retry", fallback.Options{MaxStreamBytes: 2000, RetryMin: time.Minute, RetryMax: time.Minute}, 400, 0},
+		{"retry", fallback.Options{MaxStreamBytes: 2000, RetryMin: time.Minute, RetryMax: time.Minute, Grace: 2 * time.Minute}, 400, 0},
 	} {
 		for _, proto := range protos {
 			t.Run(tc.name+"/"+proto, func(t *testing.T) {

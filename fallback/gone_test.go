@@ -57,3 +57,14 @@ func TestReplyBeforeCloseIsNotLost(t *testing.T) {
 	require.True(t, errors.As(err, &ce), "%v, want the close event", err)
 	require.Equal(t, 1000, ce.Code)
 }
+
+// TestGraceLongerThanRetry: a grace period no longer than the longest retry time would end the
+// sessions of browsers that wait that long before they resume: NewServer refuses it.
+func TestGraceLongerThanRetry(t *testing.T) {
+	t.Parallel()
+	_, err := fallback.NewServer(&fallback.Options{Accept: func(*fallback.Session) {}, Grace: 3 * time.Second})
+	require.ErrorContains(t, err, "Options.Grace (3s) must be longer than RetryMax (4s)")
+	srv, err := fallback.NewServer(&fallback.Options{Accept: func(*fallback.Session) {}, Grace: 3 * time.Second, RetryMax: 2 * time.Second})
+	require.NoError(t, err)
+	srv.Close()
+}

@@ -30,7 +30,7 @@ func TestGraceExpires(t *testing.T) {
 	}
 	accepted := make(chan weak.Pointer[fallback.Session], 2)
 	ends := make(chan ended, 2)
-	srv, err := fallback.NewServer(&fallback.Options{Grace: grace, Sessions: table, Accept: func(s *fallback.Session) {
+	srv, err := fallback.NewServer(&fallback.Options{Grace: grace, RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, Sessions: table, Accept: func(s *fallback.Session) {
 		w := weak.Make(s)
 		accepted <- w
 		for {

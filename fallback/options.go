@@ -42,7 +42,8 @@ type Options struct {
 	Sessions Sessions
 
 	// Grace is how long a session waits for its client to come back (a resumed stream, the
-	// next poll) before it ends. Zero means 30 seconds.
+	// next poll) before it ends. It must be longer than RetryMax, the longest a browser waits
+	// before it resumes a dropped stream. Zero means 30 seconds.
 	Grace time.Duration
 
 	// BufferMessages and BufferBytes bound what waits for the client: the messages not yet

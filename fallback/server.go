@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -35,6 +36,9 @@ func NewServer(opts *Options) (*Server, error) {
 		return nil, errors.New("fallback: Options.Accept is required: it serves each new session")
 	}
 	o := opts.withDefaults()
+	if o.Grace <= o.RetryMax {
+		return nil, fmt.Errorf("fallback: Options.Grace (%v) must be longer than RetryMax (%v): a browser whose stream drops waits up to RetryMax before it resumes", o.Grace, o.RetryMax)
+	}
 	return &Server{opts: o, signer: ticketSigner{key: o.Key}, sessions: o.Sessions,
 		registry: &eventsource.Registry{}, cop: http.NewCrossOriginProtection()}, nil
 }

@@ -235,10 +235,16 @@ func (s *Session) eventID(seq uint64) string {
 // resumes at once. s.mu is held.
 func (s *Session) rotate() {
 	es := s.stream
+	// A browser's EventSource cannot be told to reconnect at once, only how long to wait: a
+	// short wait for this reconnection (the next stream sets the usual one again).
+	_ = es.SetRetry(rotateRetry)
 	_ = es.Send(`{}`, eventsource.Event{Type: EventRotate})
 	s.detachLocked(es)
 	go func() { _ = es.Close() }()
 }
+
+// rotateRetry is the retry time a stream asks for just before it ends on purpose.
+const rotateRetry = 100 * time.Millisecond
 
 // wakePoll answers the waiting poll. s.mu is held.
 func (s *Session) wakePoll() {

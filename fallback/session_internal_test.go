@@ -11,7 +11,7 @@ import (
 // client coming back at that very moment), then starts a new grace period (the client gone
 // again): the old timer must not end the session, only the new one may.
 func TestStaleGraceTimer(t *testing.T) {
-	srv, err := NewServer(&Options{Accept: func(*Session) {}, Grace: time.Millisecond})
+	srv, err := NewServer(&Options{Accept: func(*Session) {}, Grace: time.Millisecond, RetryMin: time.Microsecond, RetryMax: time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
