@@ -5,7 +5,6 @@ package testpeers
 // configuration by StartNes.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +30,7 @@ type NesImpl string
 const (
 	// HapiNes is the reference: hapi 21 + @hapi/nes 14.0.1 (hapi-nes-server.js), run by Node.
 	HapiNes NesImpl = "hapi"
-	// HeraldNes is herald's examples/nes, built once per test binary (with -race when the test
-	// binary has it).
+	// HeraldNes is herald's examples/nes, built once per test binary by BuildProgram.
 	HeraldNes NesImpl = "herald"
 )
 
@@ -73,7 +70,8 @@ const nesStartTimeout = 30 * time.Second
 // NesServer is a nes server process started by StartNes, on a fixed address for its whole
 // life: it can be killed, stopped, frozen and started again, and clients reconnect to the same
 // URL. It is stopped when the test that started it ends; a data race that herald's demo reports
-// on its standard error fails the test.
+// on its standard error fails the test. Its output goes to that test's log when the test fails
+// (see Program).
 //
 // Its methods are safe for concurrent use; each takes the test (or subtest) calling it, which a
 // failure fails.
@@ -88,22 +86,13 @@ type NesServer struct {
 	// Addr is 127.0.0.1:PORT.
 	Addr string
 
-	owner testing.TB // the test that started the server: its log receives the server's output
-	opts  NesOptions
-	bin   string // node or the examples/nes binary
-	mu    sync.Mutex
-	port  int
-	proc  *nesProc // nil while stopped
-}
-
-// nesProc is one run of a server process.
-type nesProc struct {
-	cmd     *exec.Cmd
-	first   chan string   // the first line of standard output
-	exited  chan struct{} // closed once the process has exited and its output is read
-	waitErr error         // cmd.Wait's error, set before exited closes
-	stderr  *nesStderr
-	frozen  bool
+	owner  testing.TB // the test that started the server: the processes' owner (see startProgram)
+	opts   NesOptions
+	bin    string // node or the examples/nes binary
+	mu     sync.Mutex
+	port   int
+	proc   *Program // nil while stopped
+	frozen bool     // whether Freeze stopped proc
 }
 
 // StartNes starts impl configured by opts and returns once it accepts connections. It skips
@@ -146,13 +135,6 @@ func StartNes(t testing.TB, impl NesImpl, opts NesOptions) *NesServer {
 	default:
 		t.Fatalf("testpeers.StartNes: unknown implementation %q (want HapiNes or HeraldNes)", impl)
 	}
-	t.Cleanup(func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.proc != nil {
-			s.stop(t, false)
-		}
-	})
 	s.Start(t)
 	return s
 }
@@ -172,7 +154,7 @@ func (s *NesServer) Start(t testing.TB) {
 	for {
 		p, line, err := s.spawn()
 		if err == nil {
-			s.proc = p
+			s.proc, s.frozen = p, false
 			s.listening(t, line)
 			return
 		}
@@ -196,52 +178,34 @@ func (s *NesServer) args() []string {
 		"-heartbeat-interval", o.HeartbeatInterval.String(), "-heartbeat-timeout", o.HeartbeatTimeout.String()}
 }
 
-// spawn runs the server process and waits for its first line.
-func (s *NesServer) spawn() (*nesProc, string, error) {
-	cmd := exec.Command(s.bin, s.args()...)
-	cmd.Dir = Dir()
-	cmd.WaitDelay = 5 * time.Second
-	stdout, err := cmd.StdoutPipe()
+// spawn runs the server process and waits for its first line. The test that started the
+// server stops the process when it ends (see stop), before the Program's own cleanup.
+func (s *NesServer) spawn() (*Program, string, error) {
+	p, err := startProgram(s.owner, s.bin, ProgramOptions{Name: string(s.Impl) + " nes server", Args: s.args(), Dir: Dir(), Wait: nesStartTimeout})
 	if err != nil {
 		return nil, "", err
 	}
-	p := &nesProc{cmd: cmd, first: make(chan string, 1), exited: make(chan struct{}),
-		stderr: &nesStderr{t: s.owner, prefix: string(s.Impl) + " nes server: "}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for n := 0; sc.Scan(); n++ {
-			if n == 0 {
-				p.first <- sc.Text()
-			} else {
-				_, _ = p.stderr.Write([]byte(sc.Text() + "\n"))
-			}
+	s.owner.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.proc == p {
+			s.stop(s.owner, false)
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	select {
-	case line := <-p.first:
+	})
+	line, err := p.firstLine()
+	if err == nil {
 		return p, line, nil
-	case <-p.exited:
-		select {
-		case line := <-p.first: // it printed its line, then exited: Stop or Kill will say so
-			return p, line, nil
-		default:
-		}
-		if p.stderr.contains("EADDRINUSE") || p.stderr.contains("address already in use") {
+	}
+	select {
+	case <-p.Exited():
+		if p.Stderr.Contains("EADDRINUSE") || p.Stderr.Contains("address already in use") {
 			return nil, "", fmt.Errorf("port %d: %w", s.port, errAddrInUse)
 		}
-		return nil, "", fmt.Errorf("exited before listening (%v); see its standard error above", p.waitErr)
-	case <-time.After(nesStartTimeout):
-		_ = cmd.Process.Kill()
-		<-p.exited
-		return nil, "", fmt.Errorf("printed nothing within %v", nesStartTimeout)
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.Exited()
 	}
+	return nil, "", fmt.Errorf("%v (its output is in the test log)", err)
 }
 
 // listening reads the port from the server's first line and, at the first start, sets the
@@ -299,10 +263,10 @@ func (s *NesServer) Freeze(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running(t, "Freeze")
-	if err := s.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := s.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("%s nes server: SIGSTOP: %v", s.Impl, err)
 	}
-	s.proc.frozen = true
+	s.frozen = true
 	// kill(2) returns once the signal is queued; the threads stop only as each is next
 	// scheduled, and until then the others go on serving. Wait for every one of them.
 	deadline := time.Now().Add(5 * time.Second)
@@ -354,10 +318,10 @@ func (s *NesServer) Thaw(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running(t, "Thaw")
-	if err := s.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := s.proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatalf("%s nes server: SIGCONT: %v", s.Impl, err)
 	}
-	s.proc.frozen = false
+	s.frozen = false
 }
 
 // running fails the test when the server is stopped. s.mu is held.
@@ -367,44 +331,34 @@ func (s *NesServer) running(t testing.TB, what string) {
 		t.Fatalf("%s nes server on %s: %s while it is stopped", s.Impl, s.Addr, what)
 	}
 	select {
-	case <-s.proc.exited:
+	case <-s.proc.Exited():
 		p := s.proc
 		s.proc = nil
-		t.Fatalf("%s nes server on %s: %s, but it had exited by itself (%v)", s.Impl, s.Addr, what, p.waitErr)
+		t.Fatalf("%s nes server on %s: %s, but it had exited by itself (%v)", s.Impl, s.Addr, what, p.Err())
 	default:
 	}
 }
 
 // stop ends the process (kill: SIGKILL at once; else SIGTERM, then SIGKILL after 10 s) and
 // waits for it. It fails the test when the process had exited before it was told to, or when it
-// reported a data race. s.mu is held.
+// reported a data race (see Program). s.mu is held.
 func (s *NesServer) stop(t testing.TB, kill bool) {
 	t.Helper()
 	p := s.proc
 	s.proc = nil
 	select {
-	case <-p.exited:
-		t.Errorf("%s nes server on %s exited by itself (%v)", s.Impl, s.Addr, p.waitErr)
+	case <-p.Exited():
+		t.Errorf("%s nes server on %s exited by itself (%v)", s.Impl, s.Addr, p.Err())
 	default:
 		if kill {
-			_ = p.cmd.Process.Kill()
-		} else {
-			if p.frozen {
-				_ = p.cmd.Process.Signal(syscall.SIGCONT)
-			}
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			p.Stop(t, syscall.SIGKILL, 10*time.Second)
+			return
 		}
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s nes server on %s did not exit within 10 s of SIGTERM: killed", s.Impl, s.Addr)
-			_ = p.cmd.Process.Kill()
-			<-p.exited
+		if s.frozen {
+			_ = p.Signal(syscall.SIGCONT)
 		}
 	}
-	if p.stderr.contains("WARNING: DATA RACE") {
-		t.Errorf("%s nes server reported a data race (see the log above)", s.Impl)
-	}
+	p.Stop(t, syscall.SIGTERM, 10*time.Second)
 }
 
 // Token fetches a token from the auth endpoint (GET /nes/auth with Basic john:secret), for a
@@ -484,101 +438,17 @@ func (s *NesServer) do(t testing.TB, req *http.Request) (*http.Response, []byte)
 	return res, body
 }
 
-// nesStderr logs a server's standard error to the test and keeps it, so that a data race or a
-// busy port it reports can be recognised.
-type nesStderr struct {
-	t      testing.TB
-	prefix string
-	mu     sync.Mutex
-	all    strings.Builder
-}
-
-func (w *nesStderr) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.all.Len() < 1<<20 {
-		w.all.Write(b)
-	}
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		w.t.Log(w.prefix + l)
-	}
-	return len(b), nil
-}
-
-func (w *nesStderr) contains(s string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Contains(w.all.String(), s)
-}
-
-// heraldBuild is examples/nes built for this test binary: once, the first time a test asks.
-var heraldBuild struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-// heraldNesBinary returns the path of examples/nes built for this test binary, skipping or
-// failing the test when it cannot be built.
+// heraldNesBinary returns the path of examples/nes built for this test binary (see
+// BuildProgram), skipping or failing the test when there is no go command to build it with
+// (see the package doc), failing it when the build fails.
 func heraldNesBinary(t testing.TB) string {
 	t.Helper()
-	heraldBuild.once.Do(func() { heraldBuild.bin, heraldBuild.err = buildHeraldNes() })
-	if errors.Is(heraldBuild.err, exec.ErrNotFound) {
+	bin, err := buildProgram("./examples/nes")
+	if errors.Is(err, exec.ErrNotFound) {
 		missing(t, "the go command, to build examples/nes")
 	}
-	if heraldBuild.err != nil {
-		t.Fatal(heraldBuild.err)
-	}
-	return heraldBuild.bin
-}
-
-// buildHeraldNes builds examples/nes, with -race when this test binary has it. The binary goes
-// beside the test binary when that is in a go command's temporary work directory, which the go
-// command removes after the run; otherwise (a test binary built with go test -c) into a
-// temporary directory that stays behind.
-func buildHeraldNes() (string, error) {
-	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	root := filepath.Clean(filepath.Join(Dir(), "..", ".."))
-	if _, err := os.Stat(filepath.Join(root, "examples", "nes", "main.go")); err != nil {
-		return "", fmt.Errorf("examples/nes not found under %s: %w", root, err)
-	}
-	dir := ""
-	if exe, err := os.Executable(); err == nil {
-		if d := filepath.Dir(exe); strings.HasPrefix(filepath.Base(filepath.Dir(d)), "go-build") {
-			dir = d
-		}
-	}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "herald-testpeers-"); err != nil {
-			return "", err
-		}
-	}
-	bin := filepath.Join(dir, "herald-examples-nes")
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command(goCmd, append(args, "./examples/nes")...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go %s ./examples/nes: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return bin, nil
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
+	return bin
 }
