@@ -7,17 +7,14 @@ package main
 //	HERALD_REQUIRE_PEERS=1 go test -race -count=1 ./examples/wsclient/
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,62 +28,6 @@ import (
 // runWait bounds each run of the program.
 const runWait = 30 * time.Second
 
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	out  []byte
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if build.dir != "" {
-		_ = os.RemoveAll(build.dir)
-	}
-	os.Exit(code)
-}
-
-// binary builds the program once (with -race when the tests have it) and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "herald-wsclient-")
-		if build.err != nil {
-			return
-		}
-		build.bin = filepath.Join(build.dir, "wsclient")
-		goCmd := os.Getenv("GO")
-		if goCmd == "" {
-			goCmd = "go"
-		}
-		args := []string{"build", "-o", build.bin}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		build.out, build.err = exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput()
-	})
-	if build.err != nil {
-		t.Fatalf("go build ./examples/wsclient: %v\n%s", build.err, build.out)
-	}
-	return build.bin
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // result is what one run of the program did.
 type result struct {
 	code           int
@@ -96,39 +37,21 @@ type result struct {
 // runClient runs the program with args and stdin, with a clean proxy environment plus env.
 func runClient(t *testing.T, stdin string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runWait)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
-	cmd.Env = append(cleanEnv(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("wsclient %v: %v\nstderr:\n%s", args, err, stderr.String())
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("wsclient %v did not end within %v\nstderr:\n%s", args, runWait, stderr.String())
-	}
-	t.Logf("wsclient %v: exit %d\nstderr:\n%s", args, r.code, r.stderr)
-	return r
+	return runWith(t, strings.NewReader(stdin), env, args...)
 }
 
-// cleanEnv is the test's environment without proxy settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
+// runWith is runClient with any standard input.
+func runWith(t *testing.T, stdin io.Reader, env []string, args ...string) result {
+	t.Helper()
+	p := testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/wsclient"), testpeers.ProgramOptions{
+		Name:  fmt.Sprint("wsclient ", args),
+		Args:  args,
+		Env:   append(testpeers.CleanEnv(), env...),
+		Stdin: stdin,
+	})
+	r := result{code: p.Wait(t, runWait), stdout: p.Stdout.String(), stderr: p.Stderr.String()}
+	t.Logf("wsclient %v: exit %d\nstderr:\n%s", args, r.code, r.stderr)
+	return r
 }
 
 func TestPeerWSClientEcho(t *testing.T) {
@@ -217,21 +140,14 @@ func TestWSClientServerCloses(t *testing.T) {
 	}})
 	defer srv.Close()
 	// Standard input stays open: the server's close ends the program.
-	ctx, cancel := context.WithTimeout(context.Background(), runWait)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), "ws"+strings.TrimPrefix(srv.URL, "http"))
-	cmd.Env = cleanEnv()
-	stdin, err := cmd.StdinPipe()
+	stdin, keep, err := os.Pipe()
 	require.NoError(t, err)
 	defer stdin.Close()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
-	assert.Equal(t, 1, ee.ExitCode(), "4001 is no normal closure")
-	assert.Equal(t, "bye now\n", stdout.String())
-	assert.Contains(t, stderr.String(), "4001")
+	defer keep.Close()
+	r := runWith(t, stdin, nil, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	assert.Equal(t, 1, r.code, "4001 is no normal closure")
+	assert.Equal(t, "bye now\n", r.stdout)
+	assert.Contains(t, r.stderr, "4001")
 }
 
 func TestWSClientUsage(t *testing.T) {
