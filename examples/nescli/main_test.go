@@ -1,28 +1,23 @@
 package main
 
 // The nescli program, built once and run as a process, against herald's nes demo
-// (examples/nes, built once too and run as a process) and, for what the demo cannot do
-// (revoke a path everywhere, refuse a resubscription, token auth, hang), against nes servers in
-// this test process (heraldtest). Nothing here needs Node.
+// (examples/nes, which testpeers.StartNes builds once too and runs as a process) and, for what
+// the demo cannot do (revoke a path everywhere, refuse a resubscription, token auth, hang),
+// against nes servers in this test process (heraldtest). Nothing here needs Node.
 //
 //	go test -race -count=1 ./examples/nescli/
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,30 +35,14 @@ import (
 	"github.com/herald-go/herald/websocket"
 )
 
-// runWait bounds each run of the program; waitFor bounds each wait for its output.
-const (
-	runWait = 30 * time.Second
-	waitFor = 20 * time.Second
-)
+// runWait bounds each run of the program.
+const runWait = 30 * time.Second
 
 // johnBasic is the demo's account, john:secret, as a Basic authorization header.
 var johnBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte("john:secret"))
 
-// built holds the two programs, built once for the whole test binary.
-var built struct {
-	once      sync.Once
-	dir       string
-	nescli    string
-	demo      string
-	err       error
-	buildLogs []byte
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
 	if code == 0 {
 		// The servers run in this process (heraldtest, the proxy) left nothing running.
 		if err := goleak.Find(); err != nil {
@@ -74,193 +53,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binaries builds nescli and examples/nes once (with -race when the tests have it).
-func binaries(t *testing.T) (nescli, demo string) {
-	t.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "herald-nescli-")
-		if built.err != nil {
-			return
-		}
-		built.nescli = filepath.Join(built.dir, "nescli")
-		built.demo = filepath.Join(built.dir, "nes")
-		goCmd := os.Getenv("GO")
-		if goCmd == "" {
-			goCmd = "go"
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		for _, b := range []struct{ out, pkg string }{{built.nescli, "."}, {built.demo, "../nes"}} {
-			args := []string{"build", "-o", b.out}
-			if raceEnabled() {
-				args = append(args, "-race")
-			}
-			built.buildLogs, built.err = exec.CommandContext(ctx, goCmd, append(args, b.pkg)...).CombinedOutput()
-			if built.err != nil {
-				built.err = fmt.Errorf("go build %s: %w", b.pkg, built.err)
-				return
-			}
-		}
-	})
-	if built.err != nil {
-		t.Fatalf("%v\n%s", built.err, built.buildLogs)
-	}
-	return built.nescli, built.demo
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// cleanEnv is the test's environment without proxy settings.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// output collects a stream of a process, line by line, for the test to wait on.
-type output struct {
-	name string
-	t    *testing.T
-
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newOutput(t *testing.T, name string) *output {
-	return &output{t: t, name: name, changed: make(chan struct{})}
-}
-
-func (o *output) Write(b []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.buf.Write(b)
-	close(o.changed)
-	o.changed = make(chan struct{})
-	return len(b), nil
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
-// waitFor waits until the output contains s, and fails the test after waitFor.
-func (o *output) waitFor(s string) {
-	o.t.Helper()
-	deadline := time.After(waitFor)
-	for {
-		o.mu.Lock()
-		found, changed := strings.Contains(o.buf.String(), s), o.changed
-		o.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			o.t.Fatalf("%s: no %q within %v; got:\n%s", o.name, s, waitFor, o.String())
-		}
-	}
-}
-
-// waitLines waits until the output holds n whole lines, and returns them.
-func (o *output) waitLines(n int) []string {
-	o.t.Helper()
-	deadline := time.After(waitFor)
-	for {
-		o.mu.Lock()
-		text, changed := o.buf.String(), o.changed
-		o.mu.Unlock()
-		if lines := strings.SplitAfter(text, "\n"); strings.Count(text, "\n") >= n {
-			for i := range lines {
-				lines[i] = strings.TrimSuffix(lines[i], "\n")
-			}
-			return lines[:n]
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			o.t.Fatalf("%s: fewer than %d lines within %v; got:\n%s", o.name, n, waitFor, text)
-		}
-	}
-}
-
 // proc is a running nescli.
 type proc struct {
-	t              *testing.T
-	args           []string
-	cmd            *exec.Cmd
-	stdout, stderr *output
-	done           chan struct{}
-	code           int
+	*testpeers.Program
+	t    *testing.T
+	args []string
 }
 
 // start starts nescli with args, in a clean proxy environment plus env. The test's end kills
 // it if it is still running.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	bin, _ := binaries(t)
-	p := &proc{t: t, args: args, cmd: exec.Command(bin, args...), done: make(chan struct{}),
-		stdout: newOutput(t, "nescli's standard output"), stderr: newOutput(t, "nescli's standard error")}
-	p.cmd.Env = append(cleanEnv(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		defer close(p.done)
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		case err != nil:
-			p.code = -1
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+	p := testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/nescli"), testpeers.ProgramOptions{
+		Name: fmt.Sprint("nescli ", args),
+		Args: args,
+		Env:  append(testpeers.CleanEnv(), env...),
 	})
-	return p
+	return &proc{Program: p, t: t, args: args}
 }
 
 // wait waits for the program to exit and returns its exit code, after checking that the race
 // detector had nothing to say.
 func (p *proc) wait() int {
 	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(runWait):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		p.t.Fatalf("nescli %v did not end within %v\nstderr:\n%s", p.args, runWait, p.stderr.String())
-	}
-	p.t.Logf("nescli %v: exit %d\nstderr:\n%s", p.args, p.code, p.stderr.String())
-	assert.NotContains(p.t, p.stderr.String(), "WARNING: DATA RACE")
-	return p.code
+	code := p.Wait(p.t, runWait)
+	p.t.Logf("nescli %v: exit %d\nstderr:\n%s", p.args, code, p.Stderr.String())
+	return code
 }
 
 // result is what one run of the program did.
@@ -274,104 +92,30 @@ func runCLI(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	p := start(t, env, args...)
 	code := p.wait()
-	return result{code: code, stdout: p.stdout.String(), stderr: p.stderr.String()}
+	return result{code: code, stdout: p.Stdout.String(), stderr: p.Stderr.String()}
 }
 
-// demo is a running examples/nes.
-type demo struct {
-	t    *testing.T
-	addr string // host:port, kept across restarts
-	URL  string // ws://addr
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *output
-}
-
-// startDemo starts examples/nes on a free port; the test's end stops it.
-func startDemo(t *testing.T) *demo {
+// startDemo starts herald's nes demo (examples/nes) with its defaults on a free port; the
+// test's end stops it.
+func startDemo(t *testing.T) *testpeers.NesServer {
 	t.Helper()
-	d := &demo{t: t, addr: "127.0.0.1:0"}
-	d.start()
-	t.Cleanup(d.stop)
-	return d
-}
-
-// start runs the demo on d.addr and waits for its first line, "listening on http://ADDR".
-func (d *demo) start() {
-	d.t.Helper()
-	_, bin := binaries(d.t)
-	cmd := exec.Command(bin, "-addr", d.addr)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(d.t, err)
-	logs := newOutput(d.t, "examples/nes's standard error")
-	cmd.Stderr = logs
-	require.NoError(d.t, cmd.Start())
-	first := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			first <- sc.Text()
-		}
-		close(first)
-		_, _ = io.Copy(io.Discard, stdout)
-		_ = cmd.Wait()
-		close(done)
-	}()
-	d.mu.Lock()
-	d.cmd, d.done, d.logs = cmd, done, logs
-	d.mu.Unlock()
-	select {
-	case line := <-first:
-		addr, ok := strings.CutPrefix(line, "listening on http://")
-		if !ok {
-			d.stop()
-			d.t.Fatalf("examples/nes printed %q, want `listening on http://ADDR`\n%s", line, logs.String())
-		}
-		d.addr, d.URL = addr, "ws://"+addr
-	case <-time.After(waitFor):
-		d.stop()
-		d.t.Fatalf("examples/nes printed nothing within %v\n%s", waitFor, logs.String())
-	}
-}
-
-// stop interrupts the demo and waits for it to exit. Stopping a stopped demo does nothing.
-func (d *demo) stop() {
-	d.mu.Lock()
-	cmd, done, logs := d.cmd, d.done, d.logs
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	if strings.Contains(logs.String(), "WARNING: DATA RACE") {
-		d.t.Errorf("examples/nes reported a data race:\n%s", logs.String())
-	}
+	return testpeers.StartNes(t, testpeers.HeraldNes, testpeers.NesOptions{})
 }
 
 // publish publishes message on path through the demo's POST /publish, over plain HTTP.
-func (d *demo) publish(path string, message any) {
-	d.t.Helper()
+func publish(t *testing.T, d *testpeers.NesServer, path string, message any) {
+	t.Helper()
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
 	enc.SetEscapeHTML(false) // what the test sends is what nescli should print
-	require.NoError(d.t, enc.Encode(map[string]any{"path": path, "message": message}))
+	require.NoError(t, enc.Encode(map[string]any{"path": path, "message": message}))
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	resp, err := hc.Post("http://"+d.addr+"/publish", "application/json", &body)
-	require.NoError(d.t, err)
+	resp, err := hc.Post(d.HTTPURL+"/publish", "application/json", &body)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(resp.Body)
-	require.Equal(d.t, http.StatusOK, resp.StatusCode, "%s", reply)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", reply)
 }
 
 func TestRequestAndMessage(t *testing.T) {
@@ -463,31 +207,31 @@ func TestSubscribeCount(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
 	p := start(t, nil, "-count", "2", d.URL, "subscribe", "/item/5")
-	p.stderr.waitFor("subscribed to /item/5")
+	p.Stderr.WaitFor(t, "subscribed to /item/5")
 	// Published by a second nescli over nes, and over plain HTTP.
 	r := runCLI(t, nil, "-method", "POST", "-payload", `{"path": "/item/5", "message": {"id": 5, "status": "<pending>"}}`, d.URL, "request", "/publish")
 	require.Equal(t, 0, r.code)
 	assert.Equal(t, `{"ok":true}`+"\n", r.stdout)
-	d.publish("/item/6", "not this one")
-	d.publish("/item/5", []any{"complete", 1.50})
+	publish(t, d, "/item/6", "not this one")
+	publish(t, d, "/item/5", []any{"complete", 1.50})
 	assert.Equal(t, 0, p.wait(), "exits after -count updates")
 	assert.Equal(t, `{"path":"/item/5","message":{"id":5,"status":"<pending>"}}`+"\n"+
-		`{"path":"/item/5","message":["complete",1.5]}`+"\n", p.stdout.String())
+		`{"path":"/item/5","message":["complete",1.5]}`+"\n", p.Stdout.String())
 }
 
 func TestSubscribeSeveralPaths(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
 	p := start(t, nil, "-count", "3", d.URL, "subscribe", "/items", "/item/1", "/items")
-	p.stderr.waitFor("subscribed to /items")
-	p.stderr.waitFor("subscribed to /item/1")
-	d.publish("/item/1", 1)
-	d.publish("/items", "all")
-	d.publish("/item/2", 2)
-	d.publish("/item/1", "again")
+	p.Stderr.WaitFor(t, "subscribed to /items")
+	p.Stderr.WaitFor(t, "subscribed to /item/1")
+	publish(t, d, "/item/1", 1)
+	publish(t, d, "/items", "all")
+	publish(t, d, "/item/2", 2)
+	publish(t, d, "/item/1", "again")
 	require.Equal(t, 0, p.wait())
 	// Each path's updates come in order; the two paths' lines may interleave either way.
-	lines := strings.Split(strings.TrimSuffix(p.stdout.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(p.Stdout.String(), "\n"), "\n")
 	assert.ElementsMatch(t, []string{`{"path":"/item/1","message":1}`, `{"path":"/items","message":"all"}`,
 		`{"path":"/item/1","message":"again"}`}, lines, "a path given twice is subscribed once")
 	assert.Less(t, slices.Index(lines, `{"path":"/item/1","message":1}`), slices.Index(lines, `{"path":"/item/1","message":"again"}`))
@@ -497,31 +241,31 @@ func TestSubscribeAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
 	p := start(t, nil, "-count", "2", d.URL, "subscribe", "/item/7")
-	p.stderr.waitFor("subscribed to /item/7")
-	d.publish("/item/7", "before")
-	assert.Equal(t, []string{`{"path":"/item/7","message":"before"}`}, p.stdout.waitLines(1))
+	p.Stderr.WaitFor(t, "subscribed to /item/7")
+	publish(t, d, "/item/7", "before")
+	assert.Equal(t, []string{`{"path":"/item/7","message":"before"}`}, p.Stdout.WaitLines(t, 1))
 
-	d.stop() // the server goes away; nescli keeps trying
-	p.stderr.waitFor("; reconnecting")
-	d.start() // back on the same port
-	p.stderr.waitFor("nescli: reconnected (socket ")
-	d.publish("/item/7", "after")
+	d.Stop(t) // the server goes away; nescli keeps trying
+	p.Stderr.WaitFor(t, "; reconnecting")
+	d.Start(t) // back on the same port
+	p.Stderr.WaitFor(t, "nescli: reconnected (socket ")
+	publish(t, d, "/item/7", "after")
 	assert.Equal(t, 0, p.wait())
-	assert.Equal(t, `{"path":"/item/7","message":"before"}`+"\n"+`{"path":"/item/7","message":"after"}`+"\n", p.stdout.String())
-	assert.Contains(t, p.stderr.String(), "nescli: disconnected: ")
+	assert.Equal(t, `{"path":"/item/7","message":"before"}`+"\n"+`{"path":"/item/7","message":"after"}`+"\n", p.Stdout.String())
+	assert.Contains(t, p.Stderr.String(), "nescli: disconnected: ")
 }
 
 func TestSubscribeUntilInterrupted(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
 	p := start(t, nil, d.URL, "subscribe", "/items")
-	p.stderr.waitFor("subscribed to /items")
-	d.publish("/items", map[string]string{"html": "<b>&</b>"})
-	assert.Equal(t, []string{`{"path":"/items","message":{"html":"<b>&</b>"}}`}, p.stdout.waitLines(1))
-	require.NoError(t, p.cmd.Process.Signal(os.Interrupt))
+	p.Stderr.WaitFor(t, "subscribed to /items")
+	publish(t, d, "/items", map[string]string{"html": "<b>&</b>"})
+	assert.Equal(t, []string{`{"path":"/items","message":{"html":"<b>&</b>"}}`}, p.Stdout.WaitLines(t, 1))
+	require.NoError(t, p.Signal(os.Interrupt))
 	assert.Equal(t, 0, p.wait(), "an interrupt ends a subscription normally")
-	assert.Equal(t, `{"path":"/items","message":{"html":"<b>&</b>"}}`+"\n", p.stdout.String())
-	assert.NotContains(t, p.stderr.String(), "disconnected", "nescli's own close is not reported as a loss")
+	assert.Equal(t, `{"path":"/items","message":{"html":"<b>&</b>"}}`+"\n", p.Stdout.String())
+	assert.NotContains(t, p.Stderr.String(), "disconnected", "nescli's own close is not reported as a loss")
 }
 
 // gated is a nes server whose /gate/{id} subscriptions are refused while closed is set.
@@ -543,7 +287,7 @@ func TestSubscribeRevoked(t *testing.T) {
 	t.Parallel()
 	srv, _ := gated(t)
 	p := start(t, nil, srv.URL, "subscribe", "/gate/1", "/gate/2")
-	p.stderr.waitFor("subscribed to /gate/2")
+	p.Stderr.WaitFor(t, "subscribed to /gate/2")
 	revoke := func(path string, message any) {
 		n := 0
 		srv.Nes.EachSubscriber(path, "", func(s *herald.Socket) bool {
@@ -554,30 +298,30 @@ func TestSubscribeRevoked(t *testing.T) {
 		require.Equal(t, 1, n)
 	}
 	revoke("/gate/1", map[string]any{"bye": true, "why": "<closed>"})
-	assert.Equal(t, []string{`{"path":"/gate/1","revoked":true,"message":{"bye":true,"why":"<closed>"}}`}, p.stdout.waitLines(1))
+	assert.Equal(t, []string{`{"path":"/gate/1","revoked":true,"message":{"bye":true,"why":"<closed>"}}`}, p.Stdout.WaitLines(t, 1))
 	revoke("/gate/2", nil)
 	assert.Equal(t, 0, p.wait(), "no subscription is left, and the server ended them")
 	assert.Equal(t, `{"path":"/gate/1","revoked":true,"message":{"bye":true,"why":"<closed>"}}`+"\n"+
-		`{"path":"/gate/2","revoked":true}`+"\n", p.stdout.String())
-	assert.Contains(t, p.stderr.String(), "no subscription left")
+		`{"path":"/gate/2","revoked":true}`+"\n", p.Stdout.String())
+	assert.Contains(t, p.Stderr.String(), "no subscription left")
 }
 
 func TestSubscribeRefusedOnReconnect(t *testing.T) {
 	t.Parallel()
 	srv, closed := gated(t)
 	p := start(t, nil, srv.URL, "subscribe", "/gate/1")
-	p.stderr.waitFor("subscribed to /gate/1")
+	p.Stderr.WaitFor(t, "subscribed to /gate/1")
 	closed.Store(true)
 	srv.DisconnectAll()
 	assert.Equal(t, 1, p.wait(), "the one subscription was refused")
 	var line map[string]any
-	require.NoError(t, json.Unmarshal([]byte(p.stdout.String()), &line), p.stdout.String())
+	require.NoError(t, json.Unmarshal([]byte(p.Stdout.String()), &line), p.Stdout.String())
 	assert.Equal(t, "/gate/1", line["path"])
 	assert.Equal(t, true, line["revoked"])
 	assert.Contains(t, line["error"], "403")
 	assert.Contains(t, line["error"], "The gate is closed")
 	assert.NotContains(t, line, "message")
-	assert.Contains(t, p.stderr.String(), "; reconnecting")
+	assert.Contains(t, p.Stderr.String(), "; reconnecting")
 }
 
 func TestSubscribeRefused(t *testing.T) {
