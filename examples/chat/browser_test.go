@@ -202,7 +202,7 @@ func TestBrowserReconnect(t *testing.T) {
 	l := phase("ready")
 	assert.Equal(t, "connected", l.Connection)
 	assert.Equal(t, [][2]string{before}, l.Messages)
-	assert.Equal(t, 0, p.stop(), "%s", p.logs.String())
+	assert.Equal(t, 0, p.stop(t), "%s", p.Stderr.String())
 
 	l = phase("reconnecting")
 	assert.Equal(t, "reconnecting", l.Connection)

@@ -7,8 +7,6 @@ package main
 //	go test -race -count=1 ./examples/chat/
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,11 +16,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +28,7 @@ import (
 	"github.com/herald-go/herald/client"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/heraldtest"
+	"github.com/herald-go/herald/internal/testpeers"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -43,20 +38,8 @@ const waitFor = 20 * time.Second
 // transports are those the tests run over, each forced in turn.
 var transports = []string{client.TransportWebSocket, client.TransportSSE, client.TransportPoll}
 
-// built holds the program, built once for the whole test binary.
-var built struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	out  []byte
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
 	if code == 0 {
 		// The clients of the tests left nothing running.
 		if err := goleak.Find(); err != nil {
@@ -67,79 +50,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds the program once (with -race when the tests have it) and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "herald-chat-")
-		if built.err != nil {
-			return
-		}
-		built.bin = filepath.Join(built.dir, "chat")
-		goCmd := os.Getenv("GO")
-		if goCmd == "" {
-			goCmd = "go"
-		}
-		args := []string{"build", "-o", built.bin}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		built.out, built.err = exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput()
-	})
-	if built.err != nil {
-		t.Fatalf("go build ./examples/chat: %v\n%s", built.err, built.out)
-	}
-	return built.bin
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// logs collects a process's standard error.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // chatProc is a running chat program.
 type chatProc struct {
-	t    *testing.T
+	*testpeers.Program
 	addr string // host:port
 	URL  string // http://addr
-	cmd  *exec.Cmd
-	done chan struct{}
-	code int
-	logs *logs
-
-	stopOnce sync.Once
 }
 
 // start runs the program on a free port with args and waits for its first line, "listening
-// on http://ADDR". The test's end stops it.
+// on http://ADDR". The test's end stops it (see stop).
 func start(t *testing.T, args ...string) *chatProc {
 	t.Helper()
 	return startAt(t, "127.0.0.1:0", args...)
@@ -148,64 +67,22 @@ func start(t *testing.T, args ...string) *chatProc {
 // startAt is start on addr.
 func startAt(t *testing.T, addr string, args ...string) *chatProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"-addr", addr}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &chatProc{t: t, cmd: cmd, done: make(chan struct{}), logs: &logs{}}
-	cmd.Stderr = p.logs
-	require.NoError(t, cmd.Start())
-	first := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			first <- sc.Text()
-		}
-		close(first)
-		_, _ = io.Copy(io.Discard, stdout)
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		case err != nil:
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop() })
-	select {
-	case line := <-first:
-		addr, ok := strings.CutPrefix(line, "listening on http://")
-		if !ok {
-			p.stop()
-			t.Fatalf("examples/chat printed %q, want `listening on http://ADDR`\n%s", line, p.logs.String())
-		}
-		p.addr, p.URL = addr, "http://"+addr
-	case <-time.After(waitFor):
-		p.stop()
-		t.Fatalf("examples/chat printed nothing within %v\n%s", waitFor, p.logs.String())
-	}
+	p := &chatProc{Program: testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/chat"), testpeers.ProgramOptions{
+		Name: "examples/chat",
+		Args: append([]string{"-addr", addr}, args...),
+		Wait: waitFor,
+	})}
+	t.Cleanup(func() { p.stop(t) })
+	p.addr = p.Listening(t)
+	p.URL = "http://" + p.addr
 	return p
 }
 
 // stop interrupts the program and returns its exit code once it has exited; a program that
-// outlives waitFor is killed and fails the test. Only the first call stops it.
-func (p *chatProc) stop() int {
-	p.stopOnce.Do(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(waitFor):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-			p.t.Errorf("examples/chat did not exit within %v of SIGINT\n%s", waitFor, p.logs.String())
-		}
-		if strings.Contains(p.logs.String(), "WARNING: DATA RACE") {
-			p.t.Errorf("examples/chat reported a data race:\n%s", p.logs.String())
-		}
-	})
-	<-p.done
-	return p.code
+// outlives waitFor is killed and fails the test. Stopping it again only returns the code.
+func (p *chatProc) stop(t *testing.T) int {
+	t.Helper()
+	return p.Stop(t, os.Interrupt, waitFor)
 }
 
 // httpClient talks plain HTTP to the program, directly whatever the environment's proxies, with
@@ -759,13 +636,7 @@ func TestShutdown(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // the long-poll is waiting
 			begin := time.Now()
-			require.NoError(t, p.cmd.Process.Signal(sig))
-			select {
-			case <-p.done:
-			case <-time.After(waitFor):
-				t.Fatalf("examples/chat did not exit within %v of %v\n%s", waitFor, sig, p.logs.String())
-			}
-			assert.Equal(t, 0, p.code, "%s", p.logs.String())
+			assert.Equal(t, 0, p.Stop(t, sig, waitFor), "%s", p.Stderr.String())
 			assert.Less(t, time.Since(begin), 5*time.Second)
 			for i, ev := range events {
 				d := ev.Disconnects.Next(t)
@@ -800,13 +671,15 @@ func TestFlags(t *testing.T) {
 		{[]string{"extra"}, "unexpected arguments: extra"},
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		out, err := exec.CommandContext(ctx, binary(t), tc.args...).CombinedOutput()
-		cancel()
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "%v: %s", tc.args, out)
-		assert.Equal(t, 2, ee.ExitCode(), "%v", tc.args)
-		assert.Contains(t, string(out), tc.want, "%v", tc.args)
-		assert.Contains(t, string(out), "Usage of", "%v", tc.args)
+		p := testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/chat"), testpeers.ProgramOptions{
+			Name: fmt.Sprint("examples/chat ", tc.args),
+			Args: tc.args,
+		})
+		code := p.Wait(t, waitFor)
+		out := p.Stdout.String() + p.Stderr.String()
+		require.NotZero(t, code, "%v: %s", tc.args, out)
+		assert.Equal(t, 2, code, "%v", tc.args)
+		assert.Contains(t, out, tc.want, "%v", tc.args)
+		assert.Contains(t, out, "Usage of", "%v", tc.args)
 	}
 }
