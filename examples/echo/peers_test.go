@@ -12,17 +12,12 @@ package main
 // Without the peers installed (`make peers`) they skip, or fail under HERALD_REQUIRE_PEERS=1.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,7 +114,7 @@ func testPeer(t *testing.T, p peer) {
 	if p.browser {
 		args = append(args, testpeers.Chromium(t))
 	}
-	bin := echoBinary(t) // before t.Parallel, so that the parallel tests share one build
+	bin := testpeers.BuildProgram(t, "./examples/echo")
 	t.Parallel()
 
 	srv := startEcho(t, bin)
@@ -127,7 +122,7 @@ func testPeer(t *testing.T, p peer) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	out := testpeers.Run(ctx, t, p.script, append([]string{"ws://" + srv.addr, "ws://" + lim.addr}, args...)...)
+	out := testpeers.Run(ctx, t, p.script, append([]string{"ws://" + srv, "ws://" + lim}, args...)...)
 	obs := parseObservations(t, out)
 
 	if v, ok := obs["browser"]; ok {
@@ -464,173 +459,34 @@ func parseObservations(t *testing.T, out string) map[string]observation {
 	return obs
 }
 
-// echoBuild is the echo program built for the tests, shared by the tests that run at the same
-// time and removed when the last of them ends.
-var echoBuild struct {
-	mu    sync.Mutex
-	users int
-	dir   string
-	bin   string
-}
+// listeningAddr is the address the echo program must print: the real port on 127.0.0.1.
+var listeningAddr = regexp.MustCompile(`^127\.0\.0\.1:([0-9]+)$`)
 
-// raceEnabled reports whether this test binary was built with -race; the echo program is then
-// built with it too, so that a data race in herald under real peers fails the test.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
-// echoBinary builds ./examples/echo (once for the tests running together) and returns its path.
-func echoBinary(t *testing.T) string {
+// startEcho starts the echo program on 127.0.0.1:0, waits for its one line and returns the
+// address it printed; it is killed when the test ends. The test fails if the program exits by
+// itself meanwhile, prints more on standard output, or reports a data race or a panic.
+func startEcho(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	echoBuild.mu.Lock()
-	defer echoBuild.mu.Unlock()
-	if echoBuild.users == 0 {
-		dir, err := os.MkdirTemp("", "herald-echo-")
-		require.NoError(t, err)
-		bin := filepath.Join(dir, "echo")
-		goCmd := os.Getenv("GO")
-		if goCmd == "" {
-			goCmd = "go"
-		}
-		args := []string{"build", "-o", bin}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput()
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			t.Fatalf("go build ./examples/echo: %v\n%s", err, out)
-		}
-		echoBuild.dir, echoBuild.bin = dir, bin
-	}
-	echoBuild.users++
-	t.Cleanup(func() {
-		echoBuild.mu.Lock()
-		defer echoBuild.mu.Unlock()
-		if echoBuild.users--; echoBuild.users == 0 {
-			_ = os.RemoveAll(echoBuild.dir)
-		}
+	p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{
+		Name: fmt.Sprint("echo ", args),
+		Args: append([]string{"-addr", "127.0.0.1:0"}, args...),
 	})
-	return echoBuild.bin
-}
-
-// echoProc is a running echo program.
-type echoProc struct {
-	addr   string
-	stderr syncBuffer
-	first  chan string   // receives the first line of standard output
-	line   []byte        // the first line until it is complete
-	sent   bool          // whether first got it
-	rest   syncBuffer    // standard output after the first line
-	exited chan struct{} // closed when the process has ended
-	err    error         // Wait's result, once exited is closed
-}
-
-var listeningLine = regexp.MustCompile(`^listening on http://(127\.0\.0\.1:([0-9]+))$`)
-
-// startEcho starts the echo program on 127.0.0.1:0 and waits for its one line; it is killed
-// when the test ends. The test fails if the program exits by itself meanwhile, prints more on
-// standard output, or reports a data race or a panic.
-func startEcho(t *testing.T, bin string, args ...string) *echoProc {
-	t.Helper()
-	p := &echoProc{exited: make(chan struct{}), first: make(chan string, 1)}
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Stdout = (*stdoutWriter)(p)
-	cmd.Stderr = &p.stderr
-	cmd.WaitDelay = 5 * time.Second // bounds Wait if something else holds the pipes open
-	require.NoError(t, cmd.Start())
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-
-	killed := false
+	addr := p.Listening(t)
 	t.Cleanup(func() {
 		select {
-		case <-p.exited:
-			if !killed {
-				t.Errorf("echo %v exited during the test: %v\nstderr:\n%s", args, p.err, p.stderr.String())
-			}
+		case <-p.Exited():
+			t.Errorf("echo %v exited during the test: %v", args, p.Err())
 		default:
-			_ = cmd.Process.Kill()
-			select {
-			case <-p.exited:
-			case <-time.After(10 * time.Second):
-				t.Errorf("echo %v did not end within 10s of being killed", args)
-			}
 		}
-		stderr := p.stderr.String()
-		assert.NotContains(t, stderr, "WARNING: DATA RACE", "echo %v stderr", args)
-		assert.NotContains(t, stderr, "panic:", "echo %v stderr", args)
-		assert.Empty(t, p.rest.String(), "echo %v: standard output beyond its one line", args)
-		if stderr != "" {
-			t.Logf("echo %v stderr:\n%s", args, stderr)
-		}
+		p.Stop(t, syscall.SIGKILL, 10*time.Second) // and the data race check
+		assert.NotContains(t, p.Stderr.String(), "panic:", "echo %v stderr", args)
+		_, rest, _ := strings.Cut(p.Stdout.String(), "\n")
+		assert.Empty(t, rest, "echo %v: standard output beyond its one line", args)
 	})
-
-	select {
-	case line := <-p.first:
-		m := listeningLine.FindStringSubmatch(line)
-		require.NotNil(t, m, "echo %v printed %q, want \"listening on http://127.0.0.1:PORT\"; stderr:\n%s", args, line, p.stderr.String())
-		require.NotEqual(t, "0", m[2], "the printed address must be the real one")
-		p.addr = m[1]
-	case <-p.exited:
-		killed = true // reported here, not again by the cleanup
-		t.Fatalf("echo %v exited before printing its address: %v\nstderr:\n%s", args, p.err, p.stderr.String())
-	case <-time.After(20 * time.Second):
-		killed = true
-		_ = cmd.Process.Kill()
-		t.Fatalf("echo %v printed nothing within 20s; stderr:\n%s", args, p.stderr.String())
-	}
-	return p
-}
-
-// stdoutWriter takes the echo program's standard output: the first line goes to first, the
-// rest to rest.
-type stdoutWriter echoProc
-
-func (w *stdoutWriter) Write(b []byte) (int, error) {
-	n := len(b)
-	if !w.sent {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			w.line = append(w.line, b...)
-			return n, nil
-		}
-		w.first <- string(append(w.line, b[:i]...))
-		w.sent, b = true, b[i+1:]
-	}
-	_, _ = w.rest.Write(b)
-	return n, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	m := listeningAddr.FindStringSubmatch(addr)
+	require.NotNil(t, m, "echo %v printed the address %q, want \"127.0.0.1:PORT\"", args, addr)
+	require.NotEqual(t, "0", m[1], "the printed address must be the real one")
+	return addr
 }
 
 func containsSubstring(list []string, sub string) bool {
