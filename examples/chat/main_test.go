@@ -38,16 +38,10 @@ const waitFor = 20 * time.Second
 // transports are those the tests run over, each forced in turn.
 var transports = []string{client.TransportWebSocket, client.TransportSSE, client.TransportPoll}
 
+// TestMain fails the tests when a goroutine outlives them: the tests' clients must leave
+// nothing running.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		// The clients of the tests left nothing running.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m)
 }
 
 // chatProc is a running chat program.

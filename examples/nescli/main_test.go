@@ -41,16 +41,10 @@ const runWait = 30 * time.Second
 // johnBasic is the demo's account, john:secret, as a Basic authorization header.
 var johnBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte("john:secret"))
 
+// TestMain fails the tests when a goroutine outlives them: the servers run in this process
+// (heraldtest, the proxy) must leave nothing running.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		// The servers run in this process (heraldtest, the proxy) left nothing running.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m)
 }
 
 // proc is a running nescli.
