@@ -82,6 +82,9 @@ func main() {
 	default:
 		log.Fatalf("-auth must be direct, token or cookie, not %q", cfg.auth)
 	}
+	if cfg.heartbeatInterval <= 0 || cfg.heartbeatTimeout <= 0 || cfg.heartbeatTimeout >= cfg.heartbeatInterval {
+		log.Fatalf("-heartbeat-timeout (%v) must be positive and less than -heartbeat-interval (%v)", cfg.heartbeatTimeout, cfg.heartbeatInterval)
+	}
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
 	}
