@@ -1,7 +1,8 @@
 // Package testpeers starts the real peers that herald's tests run against: Node programs
 // (ws, faye-websocket, playwright-core driving Chromium, hapi with @hapi/nes) installed from the
 // pinned package.json beside this file by `make peers`. StartNes runs either nes server, the
-// reference or herald's demo, configured alike.
+// reference or herald's demo, configured alike. BuildProgram and StartProgram build and run the
+// repository's own programs (examples/...) as processes, as their users would.
 //
 // When a peer is missing, tests skip, unless HERALD_REQUIRE_PEERS=1 (as `make test` sets), in
 // which case they fail: CI must never pass by skipping the peers.
