@@ -75,7 +75,7 @@ func buildProgram(pkg string) (string, error) {
 // goBuild builds pkg, from the repository's root, into the build directory.
 func goBuild(pkg string) (string, error) {
 	clean := path.Clean(pkg)
-	if !strings.HasPrefix(pkg, "./") || clean == "." || strings.HasPrefix(clean, "../") {
+	if !strings.HasPrefix(pkg, "./") || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Errorf("testpeers.BuildProgram: %q is no package path from the repository's root (such as ./examples/chat)", pkg)
 	}
 	goCmd := os.Getenv("GO")
@@ -186,8 +186,8 @@ type ProgramOptions struct {
 // Program is one run of a program as a process, started by StartProgram for one test. Its
 // standard output and error are kept whole, for the test to read and wait on; when the test
 // fails, they go to its log. A data race the program reports on its standard error (a binary
-// of BuildProgram has the race detector when the test has it) fails the test once the
-// program has exited; so does a program that outlives StartProgram's test, which kills it.
+// of BuildProgram has the race detector when the test has it) fails the test once the program
+// has exited. A program still running when StartProgram's test ends is killed.
 //
 // Its methods are safe for concurrent use; each takes the test (or subtest) calling it, which a
 // failure fails.
