@@ -278,14 +278,18 @@ type lateMessage struct {
 
 // shut closes the network connection once, recording why. Pending and later calls report err.
 func (c *Conn) shut(err error) {
-	if !c.closing.fire(func() { c.err = err }) {
+	// Out of the registry before the signal fires: a Close or CloseAll waiting on it then finds
+	// the registry without c (Registry.Len is 0 when Shutdown returns).
+	if !c.closing.fire(func() {
+		c.err = err
+		if c.registry != nil {
+			c.registry.remove(c)
+		}
+	}) {
 		return
 	}
 	c.stopPings()
 	_ = c.conn.Close()
-	if c.registry != nil {
-		c.registry.remove(c)
-	}
 }
 
 // closeSignal says that a connection has closed: a flag to test and, for those who wait, a

@@ -66,7 +66,7 @@ type Conn struct {
 	rb         *readBuf
 	rd         readState
 	rdeadline  deadline
-	firstFrame time.Time     // deadline for the peer's first frame; zero once it came
+	firstFrame time.Time     // deadline for the peer's first frame; zero once it arrived whole
 	late       []lateMessage // messages Close read while the application was not reading
 
 	// writing

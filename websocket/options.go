@@ -45,10 +45,13 @@ type Options struct {
 	HandshakeTimeout time.Duration
 
 	// FirstFrameTimeout is how long, after the handshake, the peer may take to send its first
-	// frame (a pong to an automatic ping counts) before the connection is closed: it stops
-	// clients that open connections and send nothing. Zero means 60 seconds; negative turns the
-	// limit off. With automatic pings on, a live peer always answers within PingInterval plus
-	// its round trip, so keep this longer than PingInterval.
+	// frame whole, header and payload (a pong to an automatic ping counts), before the
+	// connection is failed with 1008: it stops clients that open connections and send nothing,
+	// or send a frame header and then dribble its payload. A first message sent in one frame
+	// must arrive within it, so keep it above what the largest first message takes on the
+	// slowest link served. Zero means 60 seconds; negative turns the limit off. With automatic
+	// pings on, a live peer always answers within PingInterval plus its round trip, so keep
+	// this longer than PingInterval.
 	FirstFrameTimeout time.Duration
 
 	// WriteQueueLimit bounds the bytes of data messages waiting to be written (see

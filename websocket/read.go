@@ -242,6 +242,9 @@ func (c *Conn) readPayload(ctx context.Context, p []byte) (int, error) {
 			c.rd.maskPos += n
 		}
 		c.rd.remain -= int64(n)
+		if c.rd.remain == 0 {
+			c.frameArrived(ctx)
+		}
 		if c.rd.typ == MessageText && c.rd.rsv == 0 && !c.rd.utf8.write(p) {
 			return n, c.fail(&ProtocolError{Code: StatusInvalidFramePayload, Reason: "invalid UTF-8 in a text message"})
 		}
@@ -283,6 +286,9 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 		}
 		c.rd.fin, c.rd.remain = h.Fin, h.Length
 		c.rd.masked, c.rd.mask, c.rd.maskPos = h.Masked, h.Mask, 0
+		if h.Length == 0 {
+			c.frameArrived(ctx)
+		}
 		return nil
 	}
 }
@@ -341,11 +347,18 @@ func (c *Conn) readHeader(ctx context.Context) (ws.Header, error) {
 	if h.Masked {
 		copy(h.Mask[:], b[i:i+4])
 	}
+	return h, nil
+}
+
+// frameArrived ends the first-frame deadline once the peer's first frame has arrived whole,
+// payload included: a header sent at once and a payload dribbled after it must not hold the
+// connection open past FirstFrameTimeout. The deadline, set once at upgrade, is only cleared
+// here, which costs an idle connection nothing.
+func (c *Conn) frameArrived(ctx context.Context) {
 	if !c.firstFrame.IsZero() {
 		c.firstFrame = time.Time{}
 		c.rdeadline.rebase(ctx)
 	}
-	return h, nil
 }
 
 // checkHeader applies RFC 6455 §5 to a frame header.
@@ -385,6 +398,7 @@ func (c *Conn) handleControl(ctx context.Context, h ws.Header) error {
 	if err := c.rb.read(p); err != nil {
 		return c.readFailed(ctx, err)
 	}
+	c.frameArrived(ctx)
 	if h.Masked {
 		ws.Cipher(p, h.Mask, 0)
 	}
@@ -425,7 +439,7 @@ func (c *Conn) readFailed(ctx context.Context, err error) error {
 		}
 		if !c.firstFrame.IsZero() && !time.Now().Before(c.firstFrame) {
 			return c.fail(&ProtocolError{Code: StatusPolicyViolation, Reason: fmt.Sprintf(
-				"no frame within FirstFrameTimeout (%v)", c.opts.FirstFrameTimeout)})
+				"no whole frame within FirstFrameTimeout (%v)", c.opts.FirstFrameTimeout)})
 		}
 		return err
 	}
@@ -507,9 +521,10 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if !c.rd.inMsg {
 		return 0, errors.New("websocket: message reader used after the next Read")
 	}
-	// A message has begun, so the first frame has come and no first-frame deadline is left.
-	c.rdeadline.begin(r.ctx, time.Time{})
-	defer c.rdeadline.end(time.Time{})
+	// A message has begun, but its first frame may still be arriving: the first-frame
+	// deadline, if still set, bounds it.
+	c.rdeadline.begin(r.ctx, c.firstFrame)
+	defer func() { c.rdeadline.end(c.firstFrame) }() // cleared when the frame is whole
 	defer c.rb.release()
 	for c.rd.remain == 0 {
 		if c.rd.fin {
