@@ -1,9 +1,11 @@
 package browser_test
 
-// The servers of TestClient (client_test.go): herald's nes server with the routes the page
-// uses, a TCP proxy that can go silent, and the control server the page acts through.
+// The servers of TestClient and TestClientThroughProxies (client_test.go): herald's nes server
+// with the routes the page uses, a TCP proxy that can go silent or cut every connection, and
+// the control server the page acts through.
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -24,6 +26,7 @@ import (
 	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/heraldtest"
+	"github.com/herald-go/herald/websocket"
 )
 
 // The server's heartbeat: the client takes 1.8 s of silence for a lost server.
@@ -63,6 +66,9 @@ func newClientHarness(t *testing.T) *clientHarness {
 func (h *clientHarness) newNes() *herald.Server {
 	mux := http.NewServeMux()
 	nes := herald.NewServer(mux, &herald.Options{
+		// Pages come from the proxies' origins too: nginx passes its upstream's host on
+		// (TestClientThroughProxies).
+		WebSocket:     &websocket.Options{OriginPatterns: []string{"127.0.0.1:*"}},
 		Auth:          &herald.AuthOptions{Type: "direct", Authenticate: johnAuth},
 		Headers:       []string{"x-herald-test"},
 		MaxChunkChars: 4096,
@@ -165,6 +171,9 @@ func (h *clientHarness) control(w http.ResponseWriter, r *http.Request) {
 		Message json.RawMessage `json:"message"`
 		Paths   []string        `json:"paths"`
 		Down    int             `json:"down"`
+		N       int             `json:"n"`
+		Cuts    int             `json:"cuts"`
+		Barrier string          `json:"barrier"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -222,8 +231,12 @@ func (h *clientHarness) control(w http.ResponseWriter, r *http.Request) {
 		h.proxy.freeze()
 	case "thaw":
 		h.proxy.thaw()
+	case "burst":
+		var cut int
+		cut, err = h.burst(in.Path, in.N, in.Cuts, in.Barrier)
+		out = map[string]int{"cut": cut}
 	case "cut":
-		h.proxy.cut()
+		h.proxy.cut(false)
 	default:
 		http.NotFound(w, r)
 		return
@@ -234,6 +247,30 @@ func (h *clientHarness) control(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// burst publishes {n: 1..n} to path, 2 ms apart, cutting the connections of the proxy that
+// carry the fallback's way down (event streams, long-polls) cuts times on the way (evenly
+// spread), then {barrier: true} to barrier. It returns how many connections it cut. Before each
+// cut the publications pause for 400 ms, longer than the stream's retry time (100-300 ms), so
+// that the client's stream is back, or its next long-poll is in flight (held by the server),
+// when the cut comes.
+func (h *clientHarness) burst(path string, n, cuts int, barrier string) (int, error) {
+	if n < 1 || n > 1000 || cuts < 0 || cuts >= n || barrier == "" {
+		return 0, fmt.Errorf("burst: want 1 <= n <= 1000, 0 <= cuts < n and a barrier path, not n %d, cuts %d, barrier %q", n, cuts, barrier)
+	}
+	every, cut := n/(cuts+1), 0
+	for i := 1; i <= n; i++ {
+		if cuts > 0 && i > 1 && (i-1)%every == 0 && (i-1)/every <= cuts {
+			time.Sleep(400 * time.Millisecond)
+			cut += h.proxy.cut(true)
+		}
+		if err := h.nes.Publish(path, map[string]int{"n": i}, nil); err != nil {
+			return cut, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return cut, h.nes.Publish(barrier, map[string]bool{"barrier": true}, nil)
 }
 
 // start serves the nes server again on its port. heraldtest.Server.Start fails the test
@@ -272,12 +309,35 @@ type proxied struct {
 	client, server net.Conn
 	mu             sync.Mutex
 	silent         bool
+	request        string // the method and path of the last HTTP request seen going to the server
 }
 
 func (p *proxied) isSilent() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.silent
+}
+
+// sawRequest notes the request line when b, from the client, begins one (proxies and browsers
+// write a request's head at once; a body does not begin with a method).
+func (p *proxied) sawRequest(b []byte) {
+	for _, method := range []string{"GET /", "POST /"} {
+		if bytes.HasPrefix(b, []byte(method)) {
+			line, _, _ := bytes.Cut(b, []byte(" HTTP/"))
+			p.mu.Lock()
+			p.request = string(line)
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// down reports whether the connection's last request is the fallback's way down: an event
+// stream or a long-poll.
+func (p *proxied) down() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.HasSuffix(p.request, "/nes/sse") || strings.HasSuffix(p.request, "/nes/poll")
 }
 
 func (p *proxied) close() {
@@ -334,6 +394,9 @@ func (p *silentProxy) pipe(pc *proxied, dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && src == pc.client {
+			pc.sawRequest(buf[:n])
+		}
 		if n > 0 && !pc.isSilent() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				err = werr
@@ -362,13 +425,20 @@ func (p *silentProxy) freeze() {
 	}
 }
 
-// cut closes every connection, both sides, as a network failure that both ends notice.
-func (p *silentProxy) cut() {
+// cut closes every connection, or with downOnly those whose last request was an event stream
+// or a long-poll, both sides, as a network failure that both ends notice; it returns how many
+// it closed.
+func (p *silentProxy) cut(downOnly bool) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	n := 0
 	for c := range p.conns {
-		c.close()
+		if !downOnly || c.down() {
+			c.close()
+			n++
+		}
 	}
+	return n
 }
 
 func (p *silentProxy) thaw() {

@@ -3,15 +3,18 @@
 // HeraldSocket) in Chromium, driven by playwright-core, against the herald nes server that
 // browser/client_test.go runs.
 //
-//   node browser-nes-client.js CHROMIUM BASE_URL PROXY_URL CONTROL_URL TRANSPORT [CASE...]
+//   node browser-nes-client.js CHROMIUM BASE_URL PROXY_URL CONTROL_URL TRANSPORT [--proxy=URL] [CASE...]
 //
 // BASE_URL is the nes server (http://HOST:PORT); its page at / loads /herald/client.js.
 // PROXY_URL is the same server through a TCP proxy that the test can freeze (its open
 // connections go silent both ways), for the heartbeat case. CONTROL_URL is the test's control
 // server: POST /publish, /broadcast, /revoke, /drop, /stop, /start, /restart, /refuse,
-// /subscribers, /freeze, /thaw, /cut (see client_test.go). TRANSPORT is 'websocket' (the client's
-// defaults), 'sse' or 'poll' (options.transports: [TRANSPORT]). With CASE arguments only those
-// cases run.
+// /subscribers, /freeze, /thaw, /cut, /burst (see client_harness_test.go). TRANSPORT is
+// 'websocket' (the client's defaults), 'sse' or 'poll' (options.transports: [TRANSPORT]), or
+// 'auto': the default transports in their order, each but the last given 1.5 s
+// (fallbackTimeout), for a network that makes the client fall back by itself. --proxy sends
+// all of Chromium's traffic, loopback included, through that HTTP proxy. With CASE arguments
+// only those cases run; without, every case but the opt-in ones (burst).
 //
 // Each case runs in the page and reports what it observed, one JSON line per case (see
 // peerlib.js's run); the checks live in the Go test. The network is closed: background
@@ -85,7 +88,8 @@ async function pageLib(transport) {
   // make returns a client for the page's server over the run's transport, with every callback
   // recorded in c.ev ({kind, ...}).
   function make(options) {
-    const opts = Object.assign(transport === 'websocket' ? {} : { transports: [transport] }, options);
+    const base = { websocket: {}, auto: { fallbackTimeout: 1500 } }[transport] || { transports: [transport] };
+    const opts = Object.assign({}, base, options);
     const c = new Client(location.origin, opts);
     clients.push(c);
     const ev = [];
@@ -291,6 +295,26 @@ async function pageLib(transport) {
       await ctl('publish', { path: '/item/12', message: { n: 1 } });
       await h.waitFor(1);
       return Object.assign(r, { disconnects: c.all('disconnect'), connects: c.count('connect'), got: h.got });
+    },
+
+    // A numbered burst on one subscription, its way down (the event stream or the long-poll)
+    // cut twice on the way (/burst: the TCP proxy in front of the server closes those
+    // connections), then a publication on another path as the barrier. Over the fallback the
+    // session outlives its connections, so every publication must arrive once, in order. Opt-in
+    // (the fallback only); runs on the page of the proxy's origin.
+    async burst() {
+      const c = make();
+      await c.connect({ auth: AUTH, delay: 50, maxDelay: 100 });
+      const h = inbox();
+      const barrier = inbox();
+      await c.subscribe('/item/60', h);
+      await c.subscribe('/item/61', barrier);
+      const { cut } = await ctl('burst', { path: '/item/60', n: 150, cuts: 2, barrier: '/item/61' });
+      const arrived = await outcome(barrier.waitFor(1, 10000));
+      return {
+        cut, arrived, transport: c.transport, got: h.got.map((p) => p.message && p.message.n),
+        disconnects: c.all('disconnect'), connects: c.count('connect'), errors: c.all('error').map((e) => e.error),
+      };
     },
 
     // The server goes down and comes back on the same port.
@@ -572,14 +596,19 @@ async function pageLib(transport) {
 }
 
 async function main() {
-  const [executablePath, base, proxied, ctlURL, transport, ...only] = process.argv.slice(2);
+  const [executablePath, base, proxied, ctlURL, transport, ...rest] = process.argv.slice(2);
   if (!executablePath || !base || !proxied || !ctlURL || !transport) {
-    console.error('usage: node browser-nes-client.js CHROMIUM BASE_URL PROXY_URL CONTROL_URL TRANSPORT [CASE...]');
+    console.error('usage: node browser-nes-client.js CHROMIUM BASE_URL PROXY_URL CONTROL_URL TRANSPORT [--proxy=URL] [CASE...]');
     process.exit(2);
   }
+  const proxy = (rest.find((a) => a.startsWith('--proxy=')) || '').slice('--proxy='.length);
+  const only = rest.filter((a) => !a.startsWith('--'));
+  const optIn = new Set(['burst']);
   const browser = await chromium.launch({ executablePath, timeout: 30000, args: CHROMIUM_ARGS });
   try {
-    const context = await browser.newContext();
+    // '<-loopback>' takes loopback off Chromium's implicit bypass list: the test's servers are
+    // all on 127.0.0.1.
+    const context = await browser.newContext(proxy ? { proxy: { server: proxy, bypass: '<-loopback>' } } : {});
     // One page on the server's origin, one on the proxy's (for the heartbeat and cut cases), each
     // connecting to its own origin.
     const open = async (origin) => {
@@ -592,9 +621,10 @@ async function main() {
       return { page, names };
     };
     const direct = await open(base);
-    const viaProxy = await open(proxied);
-    const cases = direct.names.filter((n) => only.length === 0 || only.includes(n)).map((n) => {
-      const { page } = n === 'heartbeat' || n === 'cut' ? viaProxy : direct;
+    const viaProxy = proxied === base ? direct : await open(proxied);
+    const wanted = (n) => (only.length === 0 ? !optIn.has(n) : only.includes(n));
+    const cases = direct.names.filter(wanted).map((n) => {
+      const { page } = n === 'heartbeat' || n === 'cut' || n === 'burst' ? viaProxy : direct;
       return [n, () => page.evaluate((name) => window.__cases[name](), n)];
     });
     await run(cases);
