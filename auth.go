@@ -147,7 +147,14 @@ func (s *Socket) credentials() *Credentials {
 }
 
 func (s *Socket) user() string {
-	if c := s.credentials(); c != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userLocked()
+}
+
+// userLocked is user for a caller holding s.mu.
+func (s *Socket) userLocked() string {
+	if c := s.auth.credentials; c != nil {
 		return c.User
 	}
 	return ""

@@ -104,21 +104,59 @@ func (s *Socket) processUnsub(ctx context.Context, m *protocol.Message) (any, er
 	return idReply{Type: "unsub", ID: m.ID}, nil
 }
 
-// subscribe adds the socket to the subscription matching path.
+// pendingSub is a subscription of the socket whose OnSubscribe is running. Messages are
+// processed concurrently: a second sub of the path waits for it, and an unsub cancels it.
+type pendingSub struct {
+	done      chan struct{} // closed once it is settled
+	cancelled bool          // an unsub came while it was pending: undo it once OnSubscribe returns
+}
+
+// subscribe adds the socket to the subscription matching path. The path is reserved under the
+// socket's lock before anything runs, so that concurrent subs of one path join once and run
+// OnSubscribe once, and concurrent subs of different paths cannot pass MaxSubscriptions
+// together. Every OnSubscribe that succeeds is paired with exactly one OnUnsubscribe: on
+// unsub, revoke, or the socket's close, including a close while OnSubscribe ran.
 func (s *Socket) subscribe(ctx context.Context, path string) error {
 	if strings.Contains(path, "?") {
 		return errSubQuery
 	}
-	s.mu.Lock()
-	_, already := s.subs[path]
-	count := len(s.subs)
-	s.mu.Unlock()
-	if already {
-		return nil
+	var p *pendingSub
+	for p == nil {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrSocketClosed
+		}
+		if _, already := s.subs[path]; already {
+			s.mu.Unlock()
+			return nil
+		}
+		if other := s.pending[path]; other != nil {
+			s.mu.Unlock()
+			select {
+			case <-other.done:
+				continue // settled: look again
+			case <-ctx.Done():
+				return ErrSocketClosed
+			}
+		}
+		if len(s.subs)+len(s.pending) >= s.server.opts.MaxSubscriptions {
+			s.mu.Unlock()
+			return errTooManySubs
+		}
+		p = &pendingSub{done: make(chan struct{})}
+		s.pending[path] = p
+		s.mu.Unlock()
 	}
-	if count >= s.server.opts.MaxSubscriptions {
-		return errTooManySubs
-	}
+	joined := false
+	defer func() {
+		if !joined {
+			s.mu.Lock()
+			delete(s.pending, path)
+			s.mu.Unlock()
+		}
+		close(p.done)
+	}()
 	sub, params, ok := s.server.subs.match(path)
 	if !ok {
 		return errSubNotFound
@@ -132,26 +170,43 @@ func (s *Socket) subscribe(ctx context.Context, path string) error {
 		}
 	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrSocketClosed
+	delete(s.pending, path)
+	closed, cancelled := s.closed, p.cancelled
+	if !closed && !cancelled {
+		s.subs[path] = sub
+		sub.add(s, path, params, s.userLocked())
+		joined = true
 	}
-	s.subs[path] = sub
 	s.mu.Unlock()
-	sub.add(s, path, params)
+	if !joined {
+		// Closed or unsubscribed while OnSubscribe ran: it never joined, but OnSubscribe
+		// accepted it, so OnUnsubscribe runs as for any subscription that ends.
+		joined = true // the pending entry is gone already
+		sub.runOnUnsubscribe(context.WithoutCancel(ctx), s, path, params)
+		if closed {
+			return ErrSocketClosed
+		}
+	}
 	return nil
 }
 
-// unsubscribe removes the socket from path's subscription, running OnUnsubscribe.
+// unsubscribe removes the socket from path's subscription, running OnUnsubscribe. A sub of the
+// path still running is cancelled: it ends unsubscribed, its OnUnsubscribe paired with its
+// OnSubscribe. It never waits, so OnSubscribe may revoke its own path.
 func (s *Socket) unsubscribe(ctx context.Context, path string) {
 	s.mu.Lock()
+	if p := s.pending[path]; p != nil {
+		p.cancelled = true
+	}
 	sub, ok := s.subs[path]
-	delete(s.subs, path)
+	var params map[string]string
+	if ok {
+		delete(s.subs, path)
+		params = sub.remove(s, path)
+	}
 	s.mu.Unlock()
 	if ok {
-		if params := sub.remove(s, path); sub.opts.OnUnsubscribe != nil {
-			_ = s.guard("OnUnsubscribe", func() error { sub.opts.OnUnsubscribe(ctx, s, path, params); return nil })
-		}
+		sub.runOnUnsubscribe(ctx, s, path, params)
 	}
 }
 

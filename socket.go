@@ -43,6 +43,7 @@ type Socket struct {
 	isHelloed  bool
 	auth       authState
 	subs       map[string]*subscription // path → its subscription
+	pending    map[string]*pendingSub   // path → a sub whose OnSubscribe is running
 	processing int
 	closing    bool // Disconnect asked: finish in-flight messages, then close
 	closed     bool
@@ -68,7 +69,7 @@ type outgoing struct {
 func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	sock := &Socket{ID: id, server: s, t: t, req: r, remoteAddr: t.RemoteAddr(), ctx: ctx, cancel: cancel,
-		inflight: make(chan struct{}, s.opts.MaxInFlight), subs: map[string]*subscription{}}
+		inflight: make(chan struct{}, s.opts.MaxInFlight), subs: map[string]*subscription{}, pending: map[string]*pendingSub{}}
 	sock.pinged.Store(true)
 	return sock
 }

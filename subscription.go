@@ -132,10 +132,15 @@ func (ss *subscriptions) match(path string) (*subscription, map[string]string, b
 // removeSocket takes a closed socket out of its subscriptions, running OnUnsubscribe.
 func (ss *subscriptions) removeSocket(s *Socket, subs map[string]*subscription) {
 	for path, sub := range subs {
-		params := sub.remove(s, path)
-		if fn := sub.opts.OnUnsubscribe; fn != nil {
-			_ = s.guard("OnUnsubscribe", func() error { fn(context.Background(), s, path, params); return nil })
-		}
+		sub.runOnUnsubscribe(context.Background(), s, path, sub.remove(s, path))
+	}
+}
+
+// runOnUnsubscribe runs OnUnsubscribe, if set, for a socket that left path. A panic is logged
+// and goes no further.
+func (sub *subscription) runOnUnsubscribe(ctx context.Context, s *Socket, path string, params map[string]string) {
+	if fn := sub.opts.OnUnsubscribe; fn != nil {
+		_ = s.guard("OnUnsubscribe", func() error { fn(ctx, s, path, params); return nil })
 	}
 }
 
@@ -177,14 +182,16 @@ func (sub *subscription) authorize(s *Socket, params map[string]string) error {
 	return nil
 }
 
-func (sub *subscription) add(s *Socket, path string, params map[string]string) {
+// add joins a socket through path, indexed under user (the socket's user: the caller holds
+// the socket's lock, which is taken before a subscription's).
+func (sub *subscription) add(s *Socket, path string, params map[string]string, user string) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	item := sub.items[s]
 	if item == nil {
 		item = &subscriber{}
 		sub.items[s] = item
-		if user := s.user(); user != "" && sub.opts.Auth != nil && sub.opts.Auth.Index {
+		if user != "" && sub.opts.Auth != nil && sub.opts.Auth.Index {
 			if sub.byUser[user] == nil {
 				sub.byUser[user] = map[*Socket]*subscriber{}
 			}
