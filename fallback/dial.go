@@ -374,11 +374,36 @@ func (c *Conn) streamLoop() {
 		})
 		stop()
 		lastID = es.LastEventID()
-		if !rotated || c.ctx.Err() != nil {
+		if c.ctx.Err() != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+			return
+		}
+		var se *eventsource.StatusError
+		if !rotated && errors.As(err, &se) && gatewayError(se.StatusCode) && lastID != "" {
+			// A proxy in front of the server answered the resume itself (its connection to the
+			// server dropped too): try again, within the grace period, as after a network error.
+			if downSince.IsZero() {
+				downSince = time.Now()
+			}
+			c.mu.Lock()
+			grace := time.Duration(c.info.Grace) * time.Millisecond
+			c.mu.Unlock()
+			if time.Since(downSince) <= grace {
+				sleep(c.ctx, 200*time.Millisecond)
+				continue
+			}
+		}
+		if !rotated {
 			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 			return
 		}
 	}
+}
+
+// gatewayError reports whether a status is a proxy's answer for a server it could not reach
+// (502, 504), which says nothing of the session: a request that got it may be tried again.
+func gatewayError(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
 // pollLoop long-polls until the session ends.
@@ -399,7 +424,7 @@ func (c *Conn) pollLoop() {
 		status, err := c.post(EndpointPoll, ticket, body, &answer)
 		if err == nil && status != http.StatusOK {
 			err = &StatusError{StatusCode: status, Message: "poll"}
-			if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests {
+			if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests && !gatewayError(status) {
 				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 				return
 			}
@@ -484,6 +509,8 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
 			sleep(c.ctx, 100*time.Millisecond)
 			continue
+		case err == nil && gatewayError(status):
+			err = &StatusError{StatusCode: status, Message: "send"} // as a network error: retry within the grace
 		case err == nil && status == http.StatusGone:
 			// The session ended, and the stream or the next poll is about to bring what the
 			// server sent before the end, and its close event: let it, for a while, rather than
