@@ -75,8 +75,8 @@ type DialOptions struct {
 	// to the proxy's host. Nil means the zero tls.Config.
 	ProxyTLS *tls.Config
 
-	// MaxLength is the largest message, in bytes, that Read accepts. Zero means
-	// 1<<26 - 1 (64 MiB - 1). See Options.MaxLength.
+	// MaxLength is the largest message, in bytes, that Read accepts, once inflated when it
+	// came compressed. Zero means 1<<26 - 1 (64 MiB - 1). See Options.MaxLength.
 	MaxLength int64
 
 	// PingInterval is how often the connection pings the server; zero means 30 seconds, a

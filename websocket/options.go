@@ -23,7 +23,12 @@ type Options struct {
 
 	// MaxLength is the largest message, in bytes, that Read accepts (after any extension has
 	// decoded it). A larger one fails the connection with 1009 (message too big) as soon as its
-	// frame header announces the size. Zero means 1<<26 - 1 (64 MiB - 1), as faye-websocket.
+	// frame header announces the size, or, for a compressed message, as soon as it inflates
+	// past MaxLength. Compressed frames may be larger than the message they carry (peers
+	// compress random data too, and it grows a little): they are refused only past what deflate
+	// can make of a MaxLength message, MaxLength plus an eighth and a bit, so a connection
+	// reading a compressed message may hold up to about 2.2 times MaxLength while it inflates.
+	// Zero means 1<<26 - 1 (64 MiB - 1), as faye-websocket.
 	MaxLength int64
 
 	// PingInterval is how often the connection pings the peer; a ping not answered within

@@ -280,9 +280,13 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 			c.rd.rsv = h.Rsv
 		}
 		c.rd.total += h.Length
-		if c.rd.total > c.rawLimit() {
-			return c.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf(
-				"message of at least %d bytes is longer than MaxLength (%d)", c.rd.total, c.opts.MaxLength)})
+		if limit := c.rawLimit(); c.rd.total > limit {
+			reason := fmt.Sprintf("message of at least %d bytes is longer than MaxLength (%d)", c.rd.total, c.opts.MaxLength)
+			if c.rd.rsv != 0 {
+				reason = fmt.Sprintf("compressed message of at least %d bytes is longer than deflate makes of MaxLength (%d) bytes (%d)",
+					c.rd.total, c.opts.MaxLength, limit)
+			}
+			return c.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: reason})
 		}
 		c.rd.fin, c.rd.remain = h.Fin, h.Length
 		c.rd.masked, c.rd.mask, c.rd.maskPos = h.Masked, h.Mask, 0
@@ -293,14 +297,30 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 	}
 }
 
-// rawLimit bounds a message's bytes on the wire: MaxLength, plus, for a message an extension
-// encoded, the few bytes compression can add to incompressible data. The decoded size is
-// checked against MaxLength by the extension.
+// rawLimit bounds a message's payload bytes on the wire: MaxLength, or, for a message an
+// extension encoded, encodedLimit(MaxLength). The decoded size is checked against MaxLength
+// by the extension, as it decodes.
 func (c *Conn) rawLimit() int64 {
 	if c.rd.rsv == 0 {
 		return c.opts.MaxLength
 	}
-	return c.opts.MaxLength + c.opts.MaxLength>>10 + 64
+	return encodedLimit(c.opts.MaxLength)
+}
+
+// encodedLimit is the most a deflate encoder that is not built to waste bytes can turn n bytes
+// of data into: zlib's deflateBound for its non-default settings (every literal in a fixed
+// Huffman code, 9 bits of 8, plus block overhead), as permessage-deflate peers use them
+// (a window below 15 bits; Node's ws, faye-websocket and browsers all use zlib). Incompressible
+// data grows by much less in practice (Node's ws sends 1,047,552 random bytes as 1,049,725),
+// and compressible data, which is what compression is for, never comes near. 64 bytes cover
+// the end of the stream and a final empty block.
+func encodedLimit(n int64) int64 {
+	const maxInt64 = 1<<63 - 1
+	grow := n>>3 + n>>8 + n>>9 + 64
+	if n > maxInt64-grow {
+		return maxInt64
+	}
+	return n + grow
 }
 
 // readHeader reads one frame header.

@@ -64,6 +64,12 @@ type echoServer struct {
 
 func startEcho(t *testing.T, opts deflate.Options) *echoServer {
 	t.Helper()
+	return startEchoLimit(t, opts, 0)
+}
+
+// startEchoLimit is startEcho with websocket.Options.MaxLength set to maxLength.
+func startEchoLimit(t *testing.T, opts deflate.Options, maxLength int64) *echoServer {
+	t.Helper()
 	s := &echoServer{}
 	var wg sync.WaitGroup
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +77,7 @@ func startEcho(t *testing.T, opts deflate.Options) *echoServer {
 			_, _ = w.Write([]byte("<!doctype html><title>deflate</title>"))
 			return
 		}
-		c, err := websocket.Upgrade(w, r, &websocket.Options{Extensions: []websocket.Extension{deflate.New(opts)}, PingInterval: -1})
+		c, err := websocket.Upgrade(w, r, &websocket.Options{Extensions: []websocket.Extension{deflate.New(opts)}, PingInterval: -1, MaxLength: maxLength})
 		if err != nil {
 			return
 		}
