@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,17 +55,13 @@ func TestClientThroughProxies(t *testing.T) {
 		// front starts the proxy in front of h and returns the page's origin, and Chromium's
 		// proxy ("" for none).
 		front func(t *testing.T, h *clientHarness) (page, browserProxy string)
-		// knownBugs are cases left out, and why; HERALD_KNOWN_BUGS=1 runs them anyway.
-		knownBugs map[string]string
 	}{
 		{name: "nginx/streaming", want: "sse", front: func(t *testing.T, h *clientHarness) (string, string) {
 			return testpeers.StartNginx(t, h.proxyURL, false), ""
 		}},
 		{name: "nginx/buffering", want: "poll", front: func(t *testing.T, h *clientHarness) (string, string) {
 			return testpeers.StartNginx(t, h.proxyURL, true), ""
-		}, knownBugs: map[string]string{"burst": "herald-socket.js ends the session when a poll gets " +
-			"nginx's 502 (its upstream connection was cut) instead of polling again within the grace " +
-			"period, as it does after a network error: the publications sent meanwhile are lost"}},
+		}},
 		{name: "squid", want: "sse", front: func(t *testing.T, h *clientHarness) (string, string) {
 			return h.proxyURL, testpeers.StartSquid(t)
 		}},
@@ -83,14 +78,7 @@ func TestClientThroughProxies(t *testing.T) {
 			if browserProxy != "" {
 				args = append(args, "--proxy="+browserProxy)
 			}
-			var names []string
-			for _, name := range []string{"connect", "auth", "subscribe", "drop", "restart", "burst"} {
-				if why, ok := tc.knownBugs[name]; ok && os.Getenv("HERALD_KNOWN_BUGS") == "" {
-					t.Run(name, func(t *testing.T) { t.Skip("known bug: " + why) })
-					continue
-				}
-				names = append(names, name)
-			}
+			names := []string{"connect", "auth", "subscribe", "drop", "restart", "burst"}
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 			defer cancel()
 			start := time.Now()

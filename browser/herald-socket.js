@@ -40,6 +40,10 @@ const BUSY_DELAY = 50;
 // deliver what the server sent before it closed and its close event.
 const ENDED_WAIT = 3000;
 
+// gatewayError reports whether a status is a proxy's answer for a server it could not reach
+// (502, 504): it says nothing of the session, and the request may be tried again.
+const gatewayError = (status) => status === 502 || status === 504;
+
 // configured maps each class that configure() made to its default options.
 const configured = new WeakMap();
 
@@ -603,8 +607,21 @@ class FallbackLink {
     es.onerror = () => {
       if (this.#ended) return;
       if (es.readyState === EventSource.CLOSED) {
-        // The EventSource gave up: an answer that was not a stream (403, 503, ...).
-        this.#lost(1006, 'the event stream was refused', false);
+        // The EventSource gave up: an answer that was not a stream. Before the session opened,
+        // the stream is refused. After, it may be a proxy's 502 for a server it cannot reach:
+        // a new EventSource could not say where to resume (no Last-Event-ID), but a poll can,
+        // so the session goes on by polling; the server answers 410 or 404 if it has ended.
+        if (!this.#info) {
+          this.#lost(1006, 'the event stream was refused', false);
+          return;
+        }
+        es.close();
+        this.#es = null;
+        clearTimeout(this.#graceTimer); // the polls keep their own account of the grace period
+        this.#graceTimer = 0;
+        this.name = 'poll';
+        this.hooks.up(this); // the socket's transport is 'poll' from now on
+        this.#pollLoop();
         return;
       }
       if (!this.#info) {
@@ -631,6 +648,7 @@ class FallbackLink {
         const res = await this.#post('poll', ticket ? { last: this.#last } : {}, ticket);
         status = res.status;
         if (status === 200) answer = await res.json();
+        if (ticket && gatewayError(status)) throw new Error(`a proxy answered ${status}`);
       } catch (err) {
         if (this.#ended) return;
         if (!this.#info) {
@@ -710,6 +728,7 @@ class FallbackLink {
       let res;
       try {
         res = await this.#post('send', { seq, messages, ack: this.#last }, this.#info.ticket);
+        if (gatewayError(res.status)) throw new Error(`a proxy answered ${res.status}`);
       } catch (err) {
         if (this.#ended) return false;
         downSince = downSince || Date.now();
