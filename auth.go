@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/herald-go/herald/internal/protocol"
@@ -72,9 +73,15 @@ type AuthOptions struct {
 	// MaxConnectionsPerUser bounds each user's sockets (with Index); a hello past it gets 503.
 	// Zero means no bound.
 	MaxConnectionsPerUser int
-	// Verify re-checks a socket's credentials (a revoked session, a banned user) at most
-	// every VerifyInterval, before a message is processed; an error answers 403 "Credential
-	// verification failed" and disconnects the socket. Nil means never.
+	// Verify checks a socket's credentials (a revoked session, a banned user): at every hello
+	// and reauth that presents credentials, whatever the auth type (an error answers 403
+	// "Credential verification failed" and closes the socket), then again at most every
+	// VerifyInterval, before a message is processed (an error answers 403 and disconnects the
+	// socket) and before a publication, broadcast or update is delivered to the socket (an
+	// error closes it, and the delivery is dropped). A socket whose verification is due sends
+	// nothing until Verify has answered; other sockets are not held up. It runs on the
+	// socket's goroutines, or on the goroutine of Socket.Send or Socket.Publish. Nil means
+	// never (RevokeUser still works).
 	Verify func(ctx context.Context, c *Credentials) error
 	// VerifyInterval is the least time between two Verify calls for a socket. Zero means
 	// the heartbeat interval (15 s).
@@ -134,7 +141,10 @@ func newAuthenticator(s *Server, o *AuthOptions) *authenticator {
 // authState is a socket's authentication.
 type authState struct {
 	credentials *Credentials
-	verified    time.Time
+	issued      time.Time     // when the credentials were established (a token's issue time)
+	verified    time.Time     // the last time Verify accepted them
+	verifying   chan struct{} // closed when the Verify running now returns; nil when none runs
+	refused     bool          // Verify refused them: the socket is on its way out
 }
 
 // Credentials returns the socket's credentials, or nil when it is not authenticated.
@@ -160,14 +170,20 @@ func (s *Socket) userLocked() string {
 	return ""
 }
 
-// authenticate runs hello's or reauth's authentication, as the reference's _authenticate.
+// authenticate runs hello's or reauth's authentication, as the reference's _authenticate. One
+// authentication runs at a time on a socket (authMu): the credentials, the user index and the
+// subscriptions' user index change together.
 func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth bool) error {
 	a := s.server.auth
 	if a == nil {
 		return nil
 	}
-	if err := s.authByCookie(); err != nil {
-		return err
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if s.credentials() == nil {
+		if err := s.authByCookie(ctx); err != nil {
+			return err
+		}
 	}
 	hasAuth := protocol.Truthy(m.Auth)
 	authenticated := s.credentials() != nil
@@ -177,11 +193,6 @@ func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth b
 	if hasAuth && !reauth && authenticated {
 		return errAlreadyAuth
 	}
-	s.mu.Lock()
-	if s.authTimer != nil {
-		s.authTimer.Stop()
-	}
-	s.mu.Unlock()
 	if !hasAuth {
 		return nil
 	}
@@ -202,6 +213,7 @@ func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth b
 		}
 		r.RemoteAddr = s.RemoteAddr()
 		r.Host = s.req.Host
+		issued := time.Now() // before Authenticate: a revocation while it runs refuses its answer
 		var creds *Credentials
 		if a.opts.Authenticate != nil {
 			if creds, err = a.opts.Authenticate(r); err != nil {
@@ -216,21 +228,21 @@ func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth b
 		if creds == nil {
 			return nil
 		}
-		return s.setCredentials(creds)
+		return s.setCredentials(ctx, creds, issued)
 	}
 	token, ok := protocol.String(m.Auth)
 	if !ok {
 		return errInvalidToken
 	}
-	creds, err := a.sealer.unseal(token)
+	creds, issued, err := a.sealer.unsealIssued(token, a.opts.TTL)
 	if err != nil {
 		return errInvalidToken
 	}
-	return s.setCredentials(creds)
+	return s.setCredentials(ctx, creds, issued)
 }
 
 // authByCookie authenticates from the sealed cookie of the upgrade request (cookie auth).
-func (s *Socket) authByCookie() error {
+func (s *Socket) authByCookie(ctx context.Context) error {
 	a := s.server.auth
 	if a.opts.Type != "cookie" {
 		return nil
@@ -239,47 +251,183 @@ func (s *Socket) authByCookie() error {
 	if err != nil {
 		return nil // no such cookie
 	}
-	creds, err := a.sealer.unseal(c.Value)
+	creds, issued, err := a.sealer.unsealIssued(c.Value, a.opts.TTL)
 	if err != nil {
 		return errInvalidCookie
 	}
-	return s.setCredentials(creds)
+	return s.setCredentials(ctx, creds, issued)
 }
 
-func (s *Socket) setCredentials(c *Credentials) error {
-	if err := s.server.indexUser(s, c.User); err != nil {
-		return err
+// setCredentials verifies new credentials (AuthOptions.Verify, and RevokeUser's revocations)
+// and makes them the socket's. The caller holds authMu.
+func (s *Socket) setCredentials(ctx context.Context, c *Credentials, issued time.Time) error {
+	if v := s.server.auth.opts.Verify; v != nil {
+		if err := v(ctx, c); err != nil {
+			return errVerifyFailed
+		}
 	}
-	s.mu.Lock()
-	old := s.auth.credentials
-	s.auth = authState{credentials: c, verified: time.Now()}
-	s.mu.Unlock()
-	if old != nil && old.User != "" && old.User != c.User {
-		s.server.unindexUser(s, old.User)
+	return s.server.bindCredentials(s, c, issued)
+}
+
+// bindCredentials gives a socket its credentials: in one critical section it checks the
+// user's revocation and connection limit, moves the socket in the user index, and sets the
+// credentials, so that RevokeUser and the per-user limit see every socket exactly once.
+func (srv *Server) bindCredentials(sock *Socket, c *Credentials, issued time.Time) error {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if _, open := srv.sockets[sock]; !open {
+		return ErrSocketClosed // cleaned up already: it must not enter the index again
 	}
+	if srv.revokedLocked(c.User, issued) {
+		return errVerifyFailed
+	}
+	a := srv.auth
+	if a.opts.Index && c.User != sock.indexedUser {
+		if max := a.opts.MaxConnectionsPerUser; c.User != "" && max > 0 && len(srv.byUser[c.User]) >= max {
+			return errTooManyForUser
+		}
+		srv.unindexLocked(sock)
+		if c.User != "" {
+			srv.byUser[c.User] = append(srv.byUser[c.User], sock)
+			sock.indexedUser = c.User
+		}
+	}
+	sock.mu.Lock()
+	old := sock.userLocked()
+	sock.auth = authState{credentials: c, issued: issued, verified: time.Now()}
+	if old != c.User {
+		for _, sub := range sock.subs {
+			sub.reindex(sock, c.User)
+		}
+	}
+	sock.mu.Unlock()
 	return nil
 }
 
-// verifyAuth re-checks the credentials when VerifyInterval has passed.
-func (s *Socket) verifyAuth() error {
+// unindexLocked takes a socket out of the user index. srv.mu is held.
+func (srv *Server) unindexLocked(sock *Socket) {
+	user := sock.indexedUser
+	if user == "" {
+		return
+	}
+	sock.indexedUser = ""
+	srv.byUser[user] = slices.DeleteFunc(srv.byUser[user], func(x *Socket) bool { return x == sock })
+	if len(srv.byUser[user]) == 0 {
+		delete(srv.byUser, user)
+	}
+}
+
+// verifyAuth re-checks the credentials with AuthOptions.Verify when VerifyInterval has passed
+// since they were last verified: before a message is processed, and before a publication,
+// broadcast or update is delivered. Callers that find a verification running wait for its
+// answer, so nothing is delivered on credentials being refused.
+func (s *Socket) verifyAuth(ctx context.Context) error {
 	a := s.server.auth
 	if a == nil || a.opts.Verify == nil {
 		return nil
 	}
 	s.mu.Lock()
-	creds := s.auth.credentials
-	due := creds != nil && time.Since(s.auth.verified) >= a.opts.VerifyInterval
-	if due {
-		s.auth.verified = time.Now()
+	for s.auth.verifying != nil {
+		ch := s.auth.verifying
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errVerifyFailed
+		}
+		s.mu.Lock()
 	}
-	s.mu.Unlock()
-	if !due {
+	creds := s.auth.credentials
+	switch {
+	case creds == nil:
+		s.mu.Unlock()
+		return nil
+	case s.auth.refused:
+		s.mu.Unlock()
+		return errVerifyFailed
+	case time.Since(s.auth.verified) < a.opts.VerifyInterval:
+		s.mu.Unlock()
 		return nil
 	}
-	if err := a.opts.Verify(s.ctx, creds); err != nil {
+	ch := make(chan struct{})
+	s.auth.verifying = ch
+	s.mu.Unlock()
+	var err error
+	if perr := s.guard("Verify", func() error { err = a.opts.Verify(ctx, creds); return nil }); perr != nil {
+		err = perr
+	}
+	s.mu.Lock()
+	current := s.auth.credentials == creds
+	if current {
+		s.auth.verifying = nil
+		s.auth.verified = time.Now()
+		s.auth.refused = err != nil
+	}
+	s.mu.Unlock()
+	close(ch)
+	if err != nil && current {
 		return errVerifyFailed
 	}
+	return nil // refused credentials that a reauth replaced meanwhile do not count
+}
+
+// verifyDueLocked reports whether a delivery must wait for verifyAuth. s.mu is held.
+func (s *Socket) verifyDueLocked() bool {
+	a := s.server.auth
+	return a != nil && a.opts.Verify != nil && s.auth.credentials != nil &&
+		(s.auth.verifying != nil || s.auth.refused || time.Since(s.auth.verified) >= a.opts.VerifyInterval)
+}
+
+// RevokeUser ends a user's access at once: it closes the user's open sockets (the clients see
+// a normal close and may reconnect), and refuses, at hello and reauth, every token and cookie
+// issued to the user until now (403 "Credential verification failed"). Credentials
+// established afterwards are not affected: a token the endpoint issues later, or a direct
+// hello that Authenticate accepts, gets in; refuse those in Authenticate. It does not wait
+// for the sockets to finish closing.
+//
+// The revocation is kept in this Server's memory for AuthOptions.TTL, the longest a token or
+// cookie issued before it stays valid, and is lost on restart. With several nodes behind a
+// balancer, call RevokeUser on each (through your broker, say), or keep revocations in a
+// shared store and check them in AuthOptions.Verify, which runs at every hello and reauth and
+// before deliveries.
+func (srv *Server) RevokeUser(user string) error {
+	if user == "" {
+		return errors.New("herald: RevokeUser needs a user (Credentials.User)")
+	}
+	if srv.auth == nil {
+		return errors.New("herald: RevokeUser needs Options.Auth")
+	}
+	now := time.Now()
+	var victims []*Socket
+	srv.mu.Lock()
+	for u, at := range srv.revoked {
+		if now.Sub(at) >= srv.auth.opts.TTL {
+			delete(srv.revoked, u)
+		}
+	}
+	srv.revoked[user] = now
+	for sock := range srv.sockets {
+		sock.mu.Lock()
+		if sock.userLocked() == user {
+			victims = append(victims, sock)
+		}
+		sock.mu.Unlock()
+	}
+	srv.mu.Unlock()
+	for _, sock := range victims {
+		sock.closeNow(nil)
+	}
 	return nil
+}
+
+// revokedLocked reports whether RevokeUser refuses credentials of user issued at issued.
+// srv.mu is held.
+func (srv *Server) revokedLocked(user string, issued time.Time) bool {
+	if user == "" {
+		return false
+	}
+	at, ok := srv.revoked[user]
+	return ok && time.Since(at) < srv.auth.opts.TTL && !issued.After(at)
 }
 
 func (a *authenticator) servesEndpoint(r *http.Request) bool {
@@ -332,20 +480,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// unindexUser removes a socket from a user's index.
-func (s *Server) unindexUser(sock *Socket, user string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := s.byUser[user]
-	for i, x := range list {
-		if x == sock {
-			s.byUser[user] = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(s.byUser[user]) == 0 {
-		delete(s.byUser, user)
-	}
 }

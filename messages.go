@@ -8,28 +8,51 @@ import (
 	"github.com/herald-go/herald/internal/protocol"
 )
 
-// processHello answers hello: version, authentication, OnConnection, then subs in order.
+// processHello answers hello: version, authentication, OnConnection, then subs in order. A
+// hello that fails once it was accepted (auth refused, the per-user limit, OnConnection, a
+// sub) is answered, then the socket is closed: it is never left open half-initialized. The
+// hello timer runs until the hello has succeeded.
 func (s *Socket) processHello(ctx context.Context, m *protocol.Message) (any, error) {
+	versionOK := false
+	if v, ok := protocol.String(m.Version); ok && v == protocol.Version {
+		versionOK = true
+	}
 	s.mu.Lock()
 	already := s.isHelloed
+	if !already && versionOK {
+		// The socket counts as initialized before auth runs: a second hello is refused, and a
+		// failed hello is final.
+		s.isHelloed = true
+	}
 	s.mu.Unlock()
 	if already {
 		return nil, errAlreadyInit
 	}
-	if v, ok := protocol.String(m.Version); !ok || v != protocol.Version {
+	if !versionOK {
+		// Nothing changed: as with the reference, the client may say hello again (until the
+		// hello timer closes the socket).
 		received := "none"
 		if protocol.Truthy(m.Version) {
 			received = protocol.JSString(m.Version)
 		}
 		return nil, NewError(400, "Incorrect protocol version (expected "+protocol.Version+" but received "+received+")")
 	}
-	// The socket counts as initialized before auth runs: a failed hello is final.
+	reply, err := s.hello(ctx, m)
+	if err != nil {
+		s.Disconnect() // after the error reply
+		return nil, err
+	}
 	s.mu.Lock()
-	s.isHelloed = true
-	if s.authTimer != nil && s.server.auth == nil {
-		s.authTimer.Stop() // with auth, authenticate stops it
+	s.ready = true
+	if s.authTimer != nil {
+		s.authTimer.Stop()
 	}
 	s.mu.Unlock()
+	return reply, nil
+}
+
+// hello runs an accepted hello.
+func (s *Socket) hello(ctx context.Context, m *protocol.Message) (any, error) {
 	if err := s.authenticate(ctx, m, false); err != nil {
 		return nil, err
 	}

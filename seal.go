@@ -44,11 +44,13 @@ func newSealer(password string) (*sealer, error) {
 
 type sealed struct {
 	Credentials *Credentials `json:"c"`
-	Expires     int64        `json:"e"` // Unix milliseconds
+	Expires     int64        `json:"e"`           // Unix milliseconds
+	Issued      int64        `json:"i,omitempty"` // Unix milliseconds; absent in tokens sealed before it was added
 }
 
 func (s *sealer) seal(c *Credentials, ttl time.Duration) (string, error) {
-	plain, err := json.Marshal(sealed{Credentials: c, Expires: time.Now().Add(ttl).UnixMilli()})
+	now := time.Now()
+	plain, err := json.Marshal(sealed{Credentials: c, Expires: now.Add(ttl).UnixMilli(), Issued: now.UnixMilli()})
 	if err != nil {
 		return "", err
 	}
@@ -64,6 +66,28 @@ func (s *sealer) seal(c *Credentials, ttl time.Duration) (string, error) {
 var errBadSeal = errors.New("herald: invalid or expired sealed credentials")
 
 func (s *sealer) unseal(token string) (*Credentials, error) {
+	v, err := s.open(token)
+	if err != nil {
+		return nil, err
+	}
+	return v.Credentials, nil
+}
+
+// unsealIssued unseals a token and says when it was issued (RevokeUser refuses tokens issued
+// before it). A token without its issue time is taken as issued ttl before it expires.
+func (s *sealer) unsealIssued(token string, ttl time.Duration) (*Credentials, time.Time, error) {
+	v, err := s.open(token)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	issued := time.UnixMilli(v.Issued)
+	if v.Issued == 0 {
+		issued = time.UnixMilli(v.Expires).Add(-ttl)
+	}
+	return v.Credentials, issued, nil
+}
+
+func (s *sealer) open(token string) (*sealed, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	n := s.aead.NonceSize()
 	if err != nil || len(raw) < 1+n+s.aead.Overhead() || raw[0] != sealVersion {
@@ -77,5 +101,5 @@ func (s *sealer) unseal(token string) (*Credentials, error) {
 	if err := json.Unmarshal(plain, &v); err != nil || v.Credentials == nil || time.Now().UnixMilli() >= v.Expires {
 		return nil, errBadSeal
 	}
-	return v.Credentials, nil
+	return &v, nil
 }

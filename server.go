@@ -153,7 +153,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	sockets map[*Socket]struct{}
-	byUser  map[string][]*Socket
+	byUser  map[string][]*Socket // with AuthOptions.Index; a socket is under Socket.indexedUser
+	revoked map[string]time.Time // RevokeUser: user → when, kept for AuthOptions.TTL
 	counter int
 	closed  bool
 	wg      sync.WaitGroup // sockets' goroutines
@@ -180,7 +181,7 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	if next == nil {
 		next = http.NotFoundHandler()
 	}
-	s := &Server{next: next, routes: map[string]Route{}, sockets: map[*Socket]struct{}{}, byUser: map[string][]*Socket{}}
+	s := &Server{next: next, routes: map[string]Route{}, sockets: map[*Socket]struct{}{}, byUser: map[string][]*Socket{}, revoked: map[string]time.Time{}}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -369,31 +370,9 @@ const (
 func (s *Server) removeSocket(sock *Socket) {
 	s.mu.Lock()
 	delete(s.sockets, sock)
-	if user := sock.user(); user != "" {
-		s.byUser[user] = slices.DeleteFunc(s.byUser[user], func(x *Socket) bool { return x == sock })
-		if len(s.byUser[user]) == 0 {
-			delete(s.byUser, user)
-		}
-	}
+	s.unindexLocked(sock)
 	s.mu.Unlock()
 	s.wg.Done()
-}
-
-// indexUser records an authenticated socket under its user, enforcing the per-user limit.
-func (s *Server) indexUser(sock *Socket, user string) error {
-	if user == "" || s.auth == nil || !s.auth.opts.Index {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slices.Contains(s.byUser[user], sock) {
-		return nil
-	}
-	if max := s.auth.opts.MaxConnectionsPerUser; max > 0 && len(s.byUser[user]) >= max {
-		return errTooManyForUser
-	}
-	s.byUser[user] = append(s.byUser[user], sock)
-	return nil
 }
 
 // socketsSnapshot returns the open sockets, or those of one user.
@@ -430,7 +409,7 @@ func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
 	}
 	for _, sock := range s.socketsSnapshot(user) {
 		if sock.helloed() {
-			sock.enqueue(outgoing{data: msg})
+			sock.enqueue(outgoing{data: msg, push: true})
 		}
 	}
 	return nil

@@ -39,8 +39,13 @@ type Socket struct {
 	inflight chan struct{}
 	wg       sync.WaitGroup // message processors and the sender
 
+	authMu sync.Mutex // held while a hello or reauth authenticates: one at a time
+
+	indexedUser string // the user the socket is indexed under (Server.byUser), guarded by Server.mu
+
 	mu         sync.Mutex
-	isHelloed  bool
+	isHelloed  bool // a hello was accepted for processing (a second one is refused)
+	ready      bool // the hello succeeded
 	auth       authState
 	subs       map[string]*subscription // path → its subscription
 	pending    map[string]*pendingSub   // path → a sub whose OnSubscribe is running
@@ -62,6 +67,7 @@ type Socket struct {
 type outgoing struct {
 	data    []byte
 	ping    bool  // heartbeat pings don't count as proof of life
+	push    bool  // a publication, broadcast or update: dropped once the socket is closing, and held for a due Verify
 	closing bool  // close the socket once everything before has gone out
 	reason  error // why, for closing
 }
@@ -184,7 +190,7 @@ func (s *Socket) dispatch(data []byte) (*protocol.Message, func(context.Context,
 		s.sendError(errMissingID, m.Type, m.ID)
 		return nil, nil
 	}
-	if err := s.verifyAuth(); err != nil {
+	if err := s.verifyAuth(s.ctx); err != nil {
 		s.sendError(asError(err), m.Type, m.ID)
 		s.Disconnect()
 		return nil, nil
@@ -269,10 +275,11 @@ func (s *Socket) guard(what string, fn func() error) (err error) {
 	return fn()
 }
 
+// helloed reports whether the socket's hello succeeded.
 func (s *Socket) helloed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.isHelloed
+	return s.ready
 }
 
 func (s *Socket) isClosing() bool {
@@ -294,6 +301,18 @@ func (s *Socket) send(v any) {
 	}
 }
 
+// sendPush is send for an update or publication (see outgoing.push).
+func (s *Socket) sendPush(v any) {
+	data, err := encode(v)
+	if err != nil {
+		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		return
+	}
+	if s.queueMessage(outgoing{data: data, push: true}) {
+		s.flush()
+	}
+}
+
 func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
 	s.send(s.server.newErrorReply(err, typ, id))
 }
@@ -311,7 +330,7 @@ func (s *Socket) enqueue(m outgoing) {
 // sending): the caller then owns the sending, and flush's wg slot is already taken.
 func (s *Socket) queueMessage(m outgoing) bool {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || m.push && s.closing {
 		s.mu.Unlock()
 		return false
 	}
@@ -351,7 +370,17 @@ func (s *Socket) flush() {
 			s.queue, s.head = s.queue[:0], 0 // empty: the array is reused
 		}
 		s.sending = true
+		verify := m.push && s.verifyDueLocked()
 		s.mu.Unlock()
+		if verify && s.verifyAuth(s.ctx) != nil {
+			// Refused credentials get nothing more: close at once, dropping what is queued.
+			s.mu.Lock()
+			s.queued -= len(m.data)
+			s.sending = false
+			s.mu.Unlock()
+			s.closeNow(nil)
+			continue
+		}
 		if m.closing {
 			s.mu.Lock()
 			s.sending, s.flushing = false, false
@@ -441,7 +470,7 @@ func (s *Socket) Send(message any) error {
 	if !s.IsOpen() {
 		return ErrSocketClosed
 	}
-	s.send(pushUpdate{Type: "update", Message: raw})
+	s.sendPush(pushUpdate{Type: "update", Message: raw})
 	return nil
 }
 
@@ -455,7 +484,7 @@ func (s *Socket) Publish(path string, message any) error {
 	if !s.IsOpen() {
 		return ErrSocketClosed
 	}
-	s.send(pushPub{Type: "pub", Path: path, Message: raw})
+	s.sendPush(pushPub{Type: "pub", Path: path, Message: raw})
 	return nil
 }
 

@@ -104,6 +104,23 @@ func (m *memSocket) socket() *Socket {
 	return sock
 }
 
+// socketOf returns the server's socket on this memSocket's transport.
+func (m *memSocket) socketOf() *Socket {
+	m.t.Helper()
+	var sock *Socket
+	require.Eventually(m.t, func() bool {
+		m.srv.EachSocket(func(s *Socket) bool {
+			if s.t == Transport(m.mt) {
+				sock = s
+				return false
+			}
+			return true
+		})
+		return sock != nil
+	}, 5*time.Second, time.Millisecond)
+	return sock
+}
+
 // subscribed reports whether sock is in the subscriber list of path's subscription, and how
 // many times it joined through path.
 func subscribedTimes(srv *Server, sock *Socket, path string) int {

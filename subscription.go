@@ -202,6 +202,31 @@ func (sub *subscription) add(s *Socket, path string, params map[string]string, u
 	item.params = append(item.params, params)
 }
 
+// reindex moves a subscriber to another user in the user index, after a reauth changed the
+// socket's user. The caller holds the socket's lock.
+func (sub *subscription) reindex(s *Socket, user string) {
+	if sub.opts.Auth == nil || !sub.opts.Auth.Index {
+		return
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	item := sub.items[s]
+	if item == nil {
+		return
+	}
+	for u, m := range sub.byUser {
+		if delete(m, s); len(m) == 0 {
+			delete(sub.byUser, u)
+		}
+	}
+	if user != "" {
+		if sub.byUser[user] == nil {
+			sub.byUser[user] = map[*Socket]*subscriber{}
+		}
+		sub.byUser[user][s] = item
+	}
+}
+
 // remove takes one path of a socket out, returning its parameters.
 func (sub *subscription) remove(s *Socket, path string) map[string]string {
 	sub.mu.Lock()
@@ -290,7 +315,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 				}
 			}
 		}
-		sock.enqueue(outgoing{data: out})
+		sock.enqueue(outgoing{data: out, push: true})
 	}
 	return nil
 }
