@@ -14,6 +14,12 @@ import (
 	"github.com/herald-go/herald/internal/protocol"
 )
 
+// Herald's own answers to requests the reference cannot serve (see processRequest).
+var (
+	errInvalidPath   = NewError(http.StatusBadRequest, "Invalid request path")
+	errInvalidMethod = NewError(http.StatusBadRequest, "Invalid request method")
+)
+
 // processRequest serves a nes request through the application's handler, in-process.
 func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, error) {
 	if !protocol.Truthy(m.Method) {
@@ -22,8 +28,6 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 	if !protocol.Truthy(m.Path) {
 		return nil, errMissingPath
 	}
-	method := protocol.JSString(m.Method)
-	path := protocol.JSString(m.Path)
 	var headers map[string]json.RawMessage
 	if protocol.Truthy(m.Headers) {
 		_ = json.Unmarshal(m.Headers, &headers)
@@ -33,7 +37,15 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 			return nil, errAuthHeader
 		}
 	}
-	if path[0] != '/' { // a route id
+	// The path and the method are strings. The reference takes nothing else: any other path
+	// (an array, a number) fails hapi's route-id assertion and a method that is not a string
+	// fails shot's toUpperCase, both taking the Node process down; we answer 400.
+	path, ok := protocol.String(m.Path)
+	if !ok || path == "" {
+		return nil, errInvalidPath
+	}
+	var method string
+	if path[0] != '/' { // a route id: the method is the route's
 		route, ok := s.server.lookupRoute(path)
 		if !ok {
 			return nil, errNotFound
@@ -42,6 +54,8 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 			return nil, errWildcardRoute
 		}
 		method, path = route.Method, route.Path
+	} else if method, ok = protocol.String(m.Method); !ok {
+		return nil, errInvalidMethod
 	}
 	if a := s.server.auth; a != nil && path == a.opts.Endpoint {
 		return nil, errNotFound
@@ -73,7 +87,7 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 func (s *Socket) newRequest(ctx context.Context, method, path string, headers map[string]json.RawMessage, payload json.RawMessage) (*http.Request, error) {
 	u, err := url.ParseRequestURI(path)
 	if err != nil {
-		return nil, NewError(http.StatusBadRequest, "Invalid request path")
+		return nil, errInvalidPath
 	}
 	h := make(http.Header, len(headers)+1)
 	for k, v := range headers {
@@ -99,7 +113,7 @@ func (s *Socket) newRequest(ctx context.Context, method, path string, headers ma
 	// request line (so "//x" is a path, not a host).
 	r, err := http.NewRequestWithContext(ctx, method, "/", rd)
 	if err != nil {
-		return nil, NewError(http.StatusBadRequest, "Invalid request method")
+		return nil, errInvalidMethod
 	}
 	if r.Body == nil {
 		r.Body = http.NoBody // as a server's requests: never nil

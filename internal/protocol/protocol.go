@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -33,7 +34,16 @@ type Message struct {
 	Socket     json.RawMessage `json:"socket,omitempty"`
 }
 
-// Decode parses one message. Anything but a JSON object is an error. Field names match
+// MaxDepth bounds the nesting of a message's arrays and objects: Decode refuses a message
+// nested deeper (the server answers 400 "Cannot parse message"). It is encoding/json's own
+// limit, so that whatever an application decodes from a payload with it fits; the reference
+// has none, but converts values nested some thousands deep to strings by recursion and
+// overflows its stack (a hello whose version is nested 5000 deep takes its Node process down).
+// Nesting costs no more than its bytes: nothing herald does with a message recurses.
+const MaxDepth = 10000
+
+// Decode parses one message. Anything but a JSON object nested at most MaxDepth deep is an
+// error. Field names match
 // exactly, as in JavaScript (encoding/json would also take "Type" for "type"), and the last
 // of repeated names wins, as in JSON.parse. The fields point into data, which must not change
 // while the message is in use.
@@ -147,17 +157,117 @@ func valueEnd(b []byte, i int) int {
 }
 
 // String returns a raw JSON value as a string when it is one, and ok == false otherwise.
+// Escapes are decoded as encoding/json decodes them (invalid UTF-8 and lone surrogates become
+// U+FFFD), in time linear in len(raw) and with one allocation, the result.
 func String(raw json.RawMessage) (s string, ok bool) {
-	if len(raw) < 2 || raw[0] != '"' {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", false
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw[1 : len(raw)-1]), true
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
+	var b strings.Builder
+	b.Grow(len(raw))
+	if !unquoteTo(&b, raw) {
 		return "", false
 	}
-	return s, true
+	return b.String(), true
+}
+
+// unquoteTo writes the JSON string quoted to b, decoded. It reports false when quoted is not
+// a well-formed JSON string (what it wrote is then to be dropped).
+func unquoteTo(b *strings.Builder, quoted []byte) bool {
+	if len(quoted) < 2 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
+		return false
+	}
+	s := quoted[1 : len(quoted)-1]
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c < 0x20:
+			return false
+		case c == '\\':
+			if i+1 >= len(s) {
+				return false
+			}
+			switch e := s[i+1]; e {
+			case '"', '\\', '/':
+				b.WriteByte(e)
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'u':
+				r, ok := hex4(s[i+2:])
+				if !ok {
+					return false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if len(s) >= i+6 && s[i] == '\\' && s[i+1] == 'u' {
+						if r2, ok := hex4(s[i+2:]); ok {
+							if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+								b.WriteRune(dec)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = utf8.RuneError
+				}
+				b.WriteRune(r)
+				continue
+			default:
+				return false
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			j := i + 1
+			for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
+				j++
+			}
+			b.Write(s[i:j])
+			i = j
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteRune(utf8.RuneError)
+			} else {
+				b.Write(s[i : i+size])
+			}
+			i += size
+		}
+	}
+	return true
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // Truthy reports whether a raw JSON value is truthy in JavaScript's sense: present, and not
@@ -173,42 +283,6 @@ func Truthy(raw json.RawMessage) bool {
 		return err != nil || f != 0
 	}
 	return true
-}
-
-// JSString renders a raw JSON value the way JavaScript's string conversion does: a string as
-// itself, anything else as the reference would turn it into a method, path, header value or
-// error message ("received 3", "received [object Object]").
-func JSString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "undefined"
-	}
-	switch raw[0] {
-	case '"':
-		s, _ := String(raw)
-		return s
-	case '{':
-		return "[object Object]"
-	case '[':
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return ""
-		}
-		var b bytes.Buffer
-		for i, it := range items {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if s := string(bytes.TrimSpace(it)); s != "null" {
-				b.WriteString(JSString(it))
-			}
-		}
-		return b.String()
-	}
-	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return string(raw)
 }
 
 // Marshal encodes v as JSON the way JavaScript's JSON.stringify writes it: no HTML escaping,

@@ -26,7 +26,7 @@ func TestTruthyAndJSString(t *testing.T) {
 		`1`: true, `"0"`: true, `{}`: true, `[]`: true, `true`: true, `-1`: true} {
 		assert.Equal(t, want, Truthy([]byte(raw)), raw)
 	}
-	for raw, want := range map[string]string{`"2"`: "2", `3`: "3", `1.50`: "1.5", `{"a":1}`: "[object Object]", `[1,"a",null]`: "1,a,", `true`: "true"} {
+	for raw, want := range map[string]string{`"2"`: "2", `3`: "3", `1.50`: "1.5", `{"a":1}`: "[object Object]", `[1,"a",null]`: "1,a,", `true`: "true", `[["a",null],[]]`: "a,,"} {
 		assert.Equal(t, want, JSString([]byte(raw)), raw)
 	}
 }
@@ -106,4 +106,18 @@ func FuzzDecode(f *testing.F) {
 		_ = Truthy(m.ID)
 		_ = JSString(m.Version)
 	})
+}
+
+// TestDecodeDepthBound: a message nested MaxDepth deep is taken, one level more is refused
+// (json.Valid enforces encoding/json's limit; this says that it is still ours).
+func TestDecodeDepthBound(t *testing.T) {
+	t.Parallel()
+	nested := func(depth int) []byte {
+		// the message object is one level
+		return []byte(`{"type":"request","id":1,"payload":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
+	}
+	_, err := Decode(nested(MaxDepth))
+	assert.NoError(t, err)
+	_, err = Decode(nested(MaxDepth + 1))
+	assert.Error(t, err)
 }

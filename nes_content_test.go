@@ -1,0 +1,202 @@
+package herald
+
+// Hostile nes message content (issue 10): values of the wrong type, empty, nested deep or
+// long, in every field a client fills. None may panic (a panic closes the socket with 1011 and
+// logs a stack: a client could flood the log), take more than linear time, or allocate much
+// beyond the message's size.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws/wsutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// panicLog is a slog.Handler that keeps the server's log lines about panics.
+type panicLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
+func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *panicLog) WithGroup(string) slog.Handler            { return p }
+
+func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	if strings.Contains(line, "panic") || strings.Contains(line, "goroutine ") {
+		p.mu.Lock()
+		p.lines = append(p.lines, line)
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func (p *panicLog) get() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// newContentServer is a server with a route (id "hello", GET /h), a route that describes the
+// request it gets (/describe), a subscription and optional direct auth (the X-User header
+// names the user), logging panics to the returned panicLog.
+func newContentServer(t *testing.T) (*Server, *panicLog) {
+	t.Helper()
+	log := &panicLog{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /h", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("world!")) })
+	mux.HandleFunc("/describe", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"method": r.Method, "path": r.URL.Path, "x-a": r.Header.Get("X-A"), "n": len(r.Header)})
+	})
+	srv := NewServer(mux, &Options{
+		Heartbeat: &Heartbeat{Disabled: true},
+		Logger:    slog.New(log),
+		Auth: &AuthOptions{Authenticate: func(r *http.Request) (*Credentials, error) {
+			if u := r.Header.Get("X-User"); u != "" {
+				return &Credentials{User: u}, nil
+			}
+			return nil, nil
+		}},
+		OnMessage: func(ctx context.Context, s *Socket, m RawMessage) (any, error) { return m, nil },
+	})
+	srv.Route("hello", "GET", "/h")
+	srv.Subscription("/item/{id}", nil)
+	return srv, log
+}
+
+func (c *rawClient) sendText(frame string) {
+	c.t.Helper()
+	require.NoError(c.t, wsutil.WriteClientText(c.conn, []byte(frame)))
+}
+
+// TestRequestPathNotAStringIs400 is the regression test for a request whose path was an array
+// rendering as "" ([], [null], [""], arrays that end empty): the server indexed the empty
+// string, panicked, logged the stack and closed the socket with 1011. The reference accepts
+// only a string path (anything else fails hapi's route-id assertion and takes its process
+// down); herald answers 400 and the socket goes on.
+func TestRequestPathNotAStringIs400(t *testing.T) {
+	t.Parallel()
+	srv, log := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	for i, path := range []string{`[]`, `[null]`, `[""]`, `[[]]`, `[[[""]]]`, `[[],[]]`, `[null,[]]`, `["/h"]`, `["hello"]`, `5`, `{}`, `true`, `{"0":"/"}`} {
+		id := 10 + i
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":"GET","path":%s}`, id, path))
+		m := c.next(5 * time.Second)
+		assert.Equal(t, float64(id), m["id"], "path %s", path)
+		assert.Equal(t, float64(400), m["statusCode"], "path %s: %v", path, m)
+		assert.Equal(t, map[string]any{"error": "Bad Request", "message": "Invalid request path"}, m["payload"], "path %s", path)
+	}
+	c.sendText(`{"type":"request","id":2,"method":"GET","path":"hello"}`)
+	m := c.next(5 * time.Second)
+	assert.Equal(t, "world!", m["payload"], "the socket still serves")
+	assert.Empty(t, log.get(), "panics logged")
+}
+
+// TestRequestMethodNotAString: a method that is not a string is refused with 400 for a path
+// (the reference's shot fails to upper-case it and its process dies) and ignored for a route
+// id, as the reference ignores it.
+func TestRequestMethodNotAString(t *testing.T) {
+	t.Parallel()
+	srv, log := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	for i, method := range []string{`["GET"]`, `5`, `{}`, `true`, `[[]]`} {
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":%s,"path":"/h"}`, 10+i, method))
+		m := c.next(5 * time.Second)
+		assert.Equal(t, float64(400), m["statusCode"], "method %s: %v", method, m)
+		assert.Equal(t, map[string]any{"error": "Bad Request", "message": "Invalid request method"}, m["payload"], "method %s", method)
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":%s,"path":"hello"}`, 20+i, method))
+		m = c.next(5 * time.Second)
+		assert.Equal(t, "world!", m["payload"], "method %s with a route id: %v", method, m)
+	}
+	assert.Empty(t, log.get(), "panics logged")
+}
+
+// deepString is a JSON array nested depth deep around a string of n bytes.
+func deepString(depth, n int) string {
+	return strings.Repeat("[", depth) + `"` + strings.Repeat("a", n) + `"` + strings.Repeat("]", depth)
+}
+
+// TestDeeplyNestedValuesCostLinearTime is the regression test for values nested thousands
+// deep around a long string, in every field the server turns into a string the JavaScript
+// way (a request header, a direct-auth header, a hello's version): each took the server time
+// proportional to depth × size (45 s for one message of 1 MiB nested some thousands deep,
+// before authentication, 32 of them in flight per socket). Each is answered now within a
+// bound that is generous for a loaded machine under the race detector; the old code needed
+// minutes for these. The rendering is checked too: a nested array's string is its elements'.
+func TestDeeplyNestedValuesCostLinearTime(t *testing.T) {
+	t.Parallel()
+	const depth, size = 9000, 1 << 20
+	deep := deepString(depth, size)
+	const bound = 30 * time.Second
+	srv, log := newContentServer(t)
+	url := newTestServer(t, srv)
+
+	t.Run("hello version", func(t *testing.T) {
+		c := dialRaw(t, url, nil)
+		c.sendText(`{"type":"hello","id":1,"version":` + deep + `}`)
+		m := c.next(bound)
+		assert.Equal(t, float64(400), m["statusCode"])
+		msg, _ := m["payload"].(map[string]any)["message"].(string)
+		assert.Equal(t, "Incorrect protocol version (expected 2 but received "+strings.Repeat("a", size)+")", msg)
+	})
+	t.Run("direct auth header", func(t *testing.T) {
+		c := dialRaw(t, url, nil)
+		c.sendText(`{"type":"hello","id":1,"version":"2","auth":{"headers":{"x-a":` + deep + `,"x-user":[[["ann"]]]}}}`)
+		m := c.next(bound)
+		assert.Equal(t, "hello", m["type"], "%v", m)
+	})
+	c := dialRaw(t, url, nil)
+	c.hello(nil)
+	t.Run("request header", func(t *testing.T) {
+		c.sendText(`{"type":"request","id":2,"method":"GET","path":"/describe","headers":{"x-a":` + deep + `}}`)
+		m := c.next(bound)
+		require.Equal(t, float64(200), m["statusCode"], "%v", m)
+		assert.Equal(t, strings.Repeat("a", size), m["payload"].(map[string]any)["x-a"])
+	})
+	t.Run("request method, with a route id", func(t *testing.T) {
+		c.sendText(`{"type":"request","id":3,"method":` + deep + `,"path":"hello"}`)
+		m := c.next(bound)
+		assert.Equal(t, "world!", m["payload"])
+	})
+	t.Run("request path", func(t *testing.T) {
+		c.sendText(`{"type":"request","id":4,"method":"GET","path":` + deep + `}`)
+		m := c.next(bound)
+		assert.Equal(t, float64(400), m["statusCode"])
+	})
+	assert.Empty(t, log.get(), "panics logged")
+}
+
+// TestNestingPastTheBoundIs400: a message nested deeper than protocol.MaxDepth is answered
+// "Cannot parse message", and the socket goes on.
+func TestNestingPastTheBoundIs400(t *testing.T) {
+	t.Parallel()
+	srv, log := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	c.sendText(`{"type":"request","id":2,"method":"GET","path":"/describe","headers":{"x-a":` + deepString(10000, 1) + `}}`)
+	m := c.next(10 * time.Second)
+	assert.Equal(t, float64(400), m["statusCode"])
+	assert.Equal(t, "Cannot parse message", m["payload"].(map[string]any)["message"])
+	assert.NotContains(t, m, "id", "an unparsed message has no id to echo")
+	c.sendText(`{"type":"request","id":3,"method":"GET","path":"/describe","headers":{"x-a":` + deepString(9990, 1) + `}}`)
+	m = c.next(10 * time.Second)
+	assert.Equal(t, "a", m["payload"].(map[string]any)["x-a"])
+	assert.Empty(t, log.get(), "panics logged")
+}
