@@ -80,3 +80,10 @@ interop: peers
 # bench compares herald with the peer libraries side by side (see bench/README.md).
 bench:
 	cd bench && $(GO) run ./cmd/bench
+
+# soak runs the soak and fault suite's long version (soak/README.md): thousands of connections
+# per transport for minutes, without -race (its goroutine limit is 8128), and prints a table.
+# `make test` runs the short version with -race, as ./soak is one of ./... (about 35 s).
+.PHONY: soak
+soak:
+	$(GO) test -count=1 -timeout 40m -v -run '^TestSoak$$' ./soak -soak.long

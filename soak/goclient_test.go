@@ -3,6 +3,8 @@ package soak
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +24,14 @@ var allKinds = []string{kindRaw, kindWS, kindSSE, kindPoll}
 
 // goSub is a subscriber through herald's Go client, over one transport.
 type goSub struct {
+	transport string
 	c         *client.Client
 	tr        *tracker
 	connects  atomic.Int64
 	queueFull atomic.Int64 // ErrHandlerQueueFull heard: updates the client dropped by its documented bound
+
+	mu       sync.Mutex
+	lastDrop string // why the last connection ended, when the client did not ask
 }
 
 type goSubOptions struct {
@@ -33,7 +39,7 @@ type goSubOptions struct {
 }
 
 func newGoSub(ctx context.Context, addr, transport string, paths []string, o goSubOptions) (*goSub, error) {
-	s := &goSub{tr: newTracker()}
+	s := &goSub{tr: newTracker(), transport: transport}
 	c, err := client.New("ws://"+addr+"/", &client.Options{
 		Transports:     []string{transport},
 		Dial:           &websocket.DialOptions{Proxy: websocket.NoProxy},
@@ -43,6 +49,18 @@ func newGoSub(ctx context.Context, addr, transport string, paths []string, o goS
 		NoReconnect:    o.noReconnect,
 		HandlerQueue:   1 << 14,
 		OnConnect:      func(client.ConnectEvent) { s.connects.Add(1) },
+		OnDisconnect: func(ev client.DisconnectEvent) {
+			if !ev.Requested {
+				s.mu.Lock()
+				s.lastDrop = fmt.Sprintf("%v (close code %d)", ev.Err, websocket.CloseStatus(ev.Err))
+				s.mu.Unlock()
+			}
+		},
+		OnHeartbeatTimeout: func(bool) {
+			s.mu.Lock()
+			s.lastDrop = "the client's heartbeat timeout: the server was silent"
+			s.mu.Unlock()
+		},
 		OnError: func(err error) {
 			if errors.Is(err, client.ErrHandlerQueueFull) {
 				s.queueFull.Add(1)
@@ -79,11 +97,15 @@ func (s *goSub) close() { s.c.Close() }
 // subscriber is either kind, as a phase sees it.
 type subscriber interface {
 	tracker() *tracker
+	kind() string
+	dropReason() string // why the connection was lost, or ""
 	close()
 }
 
 func (s *goSub) tracker() *tracker  { return s.tr }
 func (s *rawSub) tracker() *tracker { return s.tr }
+func (s *goSub) kind() string       { return s.transport }
+func (s *rawSub) kind() string      { return kindRaw }
 
 // connect makes a subscriber of kind to paths at addr; a raw one waits for its hello reply.
 func connect(ctx context.Context, addr, kind string, paths []string, reconnect bool) (subscriber, error) {
@@ -106,4 +128,17 @@ func (s *rawSub) lastErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+func (s *goSub) dropReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastDrop
+}
+
+func (s *rawSub) dropReason() string {
+	if err := s.lastErr(); err != nil {
+		return err.Error()
+	}
+	return ""
 }

@@ -123,7 +123,7 @@ func settle(base usage) (usage, []string) {
 		if u.heap > base.heap+tolHeap {
 			over = append(over, fmt.Sprintf("heap %s > baseline %s + %s", mib(u.heap), mib(base.heap), mib(tolHeap)))
 		}
-		if u.rss > base.rss+tolRSS {
+		if u.rss > base.rss+tolRSS && !raceEnabled {
 			over = append(over, fmt.Sprintf("RSS %s > baseline %s + %s", mib(u.rss), mib(base.rss), mib(tolRSS)))
 		}
 		if len(over) == 0 || time.Now().After(deadline) {

@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -17,7 +18,7 @@ import (
 const (
 	sendQueueLimit  = 128 << 10 // herald.Options.SendQueueLimit
 	sendTimeout     = 3 * time.Second
-	maxRequestBytes = 64 << 10 // herald.Options.MaxRequestBytes: bigger nes messages close with 1009
+	maxRequestBytes = 64 << 10  // herald.Options.MaxRequestBytes: bigger nes messages close with 1009
 	bufferBytes     = 128 << 10 // fallback.Options.BufferBytes
 	grace           = 3 * time.Second
 	heartbeatEvery  = 4 * time.Second
@@ -38,12 +39,14 @@ type soakServer struct {
 	ln    net.Listener
 	serve chan struct{} // closed when Serve has returned
 
+	log *logCounter
+
 	gone   sync.Mutex
 	goneAt map[string]time.Time // remote address -> when its socket closed
 }
 
 func newSoakServer() (*soakServer, error) {
-	s := &soakServer{goneAt: map[string]time.Time{}}
+	s := &soakServer{goneAt: map[string]time.Time{}, log: newLogCounter()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -61,6 +64,7 @@ func (s *soakServer) newNes() *herald.Server {
 		SendTimeout:     sendTimeout,
 		MaxRequestBytes: maxRequestBytes,
 		HelloTimeout:    helloTimeout,
+		Logger:          slog.New(s.log),
 		Heartbeat:       &herald.Heartbeat{Interval: heartbeatEvery, Timeout: heartbeatWait},
 		Fallback: &fallback.Options{
 			Grace:       grace,

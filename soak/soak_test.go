@@ -12,7 +12,10 @@ import (
 	"time"
 )
 
-var long = flag.Bool("soak.long", false, "run the long soak (make soak): thousands of connections per transport, for minutes")
+var (
+	long = flag.Bool("soak.long", false, "run the long soak (make soak): thousands of connections per transport, for minutes")
+	only = flag.String("soak.phases", "", "run only the phases whose numbers are listed (\"35\": phases 3 and 5)")
+)
 
 // config sizes a run. Counts "per kind" are for each of raw-ws, ws, sse and poll.
 type config struct {
@@ -39,7 +42,7 @@ var (
 		stormClients: 8, stormPaths: 8, stormMsgs: 60, subOps: 60, timeout: 4 * time.Minute}
 	longRun = config{name: "long", perKind: 1000, msgs: 200, watchers: 100, churnWorkers: 64, churnFor: 60 * time.Second,
 		slow: 50, vanish: 50, slowMsgs: 2000, hostile: 32, hostileFor: 60 * time.Second,
-		stormClients: 100, stormPaths: 64, stormMsgs: 500, subOps: 400, timeout: 40 * time.Minute}
+		stormClients: 100, stormPaths: 16, stormMsgs: 300, subOps: 300, timeout: 40 * time.Minute}
 )
 
 // env is what every phase shares.
@@ -98,6 +101,9 @@ func TestSoak(t *testing.T) {
 		if ctx.Err() != nil {
 			break
 		}
+		if *only != "" && !strings.Contains(*only, p.name[:1]) {
+			continue
+		}
 		r := &row{phase: p.name}
 		srv.forgetClosed()
 		s := startSampler()
@@ -117,6 +123,9 @@ func TestSoak(t *testing.T) {
 			r.fail("%d nes sockets still open on the server", n)
 		}
 		r.peak.goroutines = max(r.peak.goroutines, r.final.goroutines)
+		if logs := srv.log.take(); logs != "" {
+			t.Logf("%s: the server logged %s", p.name, logs)
+		}
 		rows = append(rows, r)
 		t.Logf("%s: %d conns, %d msgs, lost %d, dup %d, dropped %s, %.1fs, failures %v", r.phase, r.conns, r.msgs, r.lost, r.dup, r.dropped, r.dur.Seconds(), r.failures)
 	}
@@ -228,6 +237,37 @@ func waitDelivered(ctx context.Context, subs []subscriber, sent map[string]int, 
 	return true
 }
 
+// behind describes the subscribers that have not had sent: how many of each kind, and how
+// far the first of each got.
+func behind(subs []subscriber, sent map[string]int) string {
+	count := map[string]int{}
+	first := map[string]string{}
+	for _, s := range subs {
+		for path, n := range sent {
+			if !s.tracker().has(path, n) {
+				k := s.kind()
+				count[k]++
+				if first[k] == "" {
+					s.tracker().mu.Lock()
+					first[k] = fmt.Sprintf("%s at %d of %d", path, s.tracker().next[path], n)
+					s.tracker().mu.Unlock()
+					if why := s.dropReason(); why != "" {
+						first[k] += ", connection lost: " + why
+					}
+				}
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	for _, k := range allKinds {
+		if count[k] > 0 {
+			fmt.Fprintf(&b, "%d %s (e.g. %s) ", count[k], k, first[k])
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
 // tallyInto adds the subscribers' counts to the row.
 func tallyInto(r *row, subs []subscriber, sent map[string]int) {
 	for _, s := range subs {
@@ -300,7 +340,7 @@ func phaseConnect(e *env, r *row) {
 	e.publish(path, 0, e.cfg.msgs, 100, 10, subs)
 	r.msgs = e.cfg.msgs
 	if !waitDelivered(e.ctx, subs, map[string]int{path: r.msgs}, 30*time.Second) {
-		r.fail("not every subscriber had every publication within 30 s")
+		r.fail("not every subscriber had every publication within 30 s: %s", behind(subs, map[string]int{path: r.msgs}))
 	}
 	tallyInto(r, subs, map[string]int{path: r.msgs})
 	closeAll(subs)
@@ -367,7 +407,7 @@ func phaseChurn(e *env, r *row) {
 		r.fail("%d of %d churn connections failed, the first: %v", errs, errs+conns, first)
 	}
 	if !waitDelivered(e.ctx, watchers, map[string]int{path: n}, 30*time.Second) {
-		r.fail("the watchers did not have every publication within 30 s")
+		r.fail("the watchers did not have every publication within 30 s: %s", behind(watchers, map[string]int{path: r.msgs}))
 	}
 	tallyInto(r, watchers, map[string]int{path: n})
 	if !waitUntil(e.ctx, grace+heartbeatEvery+heartbeatWait+5*time.Second, func() bool { return e.srv.sockets() == len(watchers) }) {
@@ -425,6 +465,7 @@ func phaseSlow(e *env, r *row) {
 	slowRelay.stall(true)
 	var vanishAt time.Time
 	for seq := 0; seq < e.cfg.slowMsgs; seq++ {
+		r.msgs = seq + 1
 		if seq == e.cfg.slowMsgs/4 {
 			vanishAt = time.Now()
 			vanishRelay.vanish()
@@ -432,15 +473,14 @@ func phaseSlow(e *env, r *row) {
 		e.srv.Nes().Publish(path, publication(seq, 1000), nil)
 		if (seq+1)%20 == 0 {
 			if !waitDelivered(e.ctx, watchers, map[string]int{path: seq + 1}, 20*time.Second) {
-				r.fail("the watchers fell behind at publication %d", seq)
+				r.fail("the watchers fell behind at publication %d: %s", seq, behind(watchers, map[string]int{path: seq + 1}))
 				break
 			}
 		}
 	}
 	publishedAt := time.Now()
-	r.msgs = e.cfg.slowMsgs
 	if !waitDelivered(e.ctx, watchers, map[string]int{path: r.msgs}, 30*time.Second) {
-		r.fail("the watchers did not have every publication within 30 s")
+		r.fail("the watchers did not have every publication within 30 s: %s", behind(watchers, map[string]int{path: r.msgs}))
 	}
 	tallyInto(r, watchers, map[string]int{path: r.msgs})
 
@@ -544,7 +584,7 @@ func phaseReconnectStorm(e *env, r *row) {
 	r.msgs = 3 * third
 	r.conns += reconnections(subs)
 	if !waitDelivered(e.ctx, subs, map[string]int{path: r.msgs}, 30*time.Second) {
-		r.fail("not every subscriber had every publication within 30 s")
+		r.fail("not every subscriber had every publication within 30 s: %s", behind(subs, map[string]int{path: r.msgs}))
 	}
 	tallyInto(r, subs, map[string]int{path: r.msgs})
 	r.dropped = strings.TrimSpace(r.dropped)

@@ -67,7 +67,7 @@ func phasePubSubStorm(e *env, r *row) {
 						sent[p] = seq + 1
 					}
 					if !waitDelivered(e.ctx, subs, sent, 20*time.Second) {
-						stalls <- fmt.Sprintf("publisher %d: subscribers behind at %d", j, seq)
+						stalls <- fmt.Sprintf("publisher %d: subscribers behind at %d: %s", j, seq, behind(subs, sent))
 						return
 					}
 				}
@@ -150,7 +150,7 @@ func phasePubSubStorm(e *env, r *row) {
 	}
 	r.msgs = e.cfg.stormMsgs * len(paths)
 	if !waitDelivered(e.ctx, subs, sent, 30*time.Second) {
-		r.fail("not every subscriber had every publication within 30 s")
+		r.fail("not every subscriber had every publication within 30 s: %s", behind(subs, sent))
 	}
 	tallyInto(r, subs, sent)
 	r.dropped = fmt.Sprintf("%d sub/unsub ops", ops)
