@@ -9,8 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/herald-go/herald/internal/protocol"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -199,4 +201,103 @@ func TestNestingPastTheBoundIs400(t *testing.T) {
 	m = c.next(10 * time.Second)
 	assert.Equal(t, "a", m["payload"].(map[string]any)["x-a"])
 	assert.Empty(t, log.get(), "panics logged")
+}
+
+// TestRequestHeaderValues: header values of any type reach the handler as JavaScript would
+// turn them into strings; names equal but for case: the last wins, as in the reference (the
+// order of a Go map decided before).
+func TestRequestHeaderValues(t *testing.T) {
+	t.Parallel()
+	srv, log := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	for i, tc := range []struct{ value, want string }{
+		{`"v"`, "v"}, {`["a","b"]`, "a,b"}, {`[["a",null],[]]`, "a,,"}, {`5`, "5"}, {`1e21`, "1e+21"}, {`1e400`, "Infinity"},
+		{`{}`, "[object Object]"}, {`null`, "null"}, {`true`, "true"}, {`[{"x":1},-0]`, "[object Object],0"},
+	} {
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":"GET","path":"/describe","headers":{"x-a":%s}}`, 10+i, tc.value))
+		m := c.next(5 * time.Second)
+		require.Equal(t, float64(200), m["statusCode"], "%v", m)
+		assert.Equal(t, tc.want, m["payload"].(map[string]any)["x-a"], tc.value)
+	}
+	for i := range 20 {
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":"GET","path":"/describe","headers":{"x-a":"1","X-A":"2","x-A":"3"}}`, 30+i))
+		m := c.next(5 * time.Second)
+		assert.Equal(t, "3", m["payload"].(map[string]any)["x-a"])
+	}
+	for i, headers := range []string{`"str"`, `[1,2]`, `5`, `null`, `{}`, `[]`} {
+		c.sendText(fmt.Sprintf(`{"type":"request","id":%d,"method":"GET","path":"/describe","headers":%s}`, 60+i, headers))
+		m := c.next(5 * time.Second)
+		assert.Equal(t, float64(200), m["statusCode"], "headers %s: %v", headers, m)
+	}
+	assert.Empty(t, log.get(), "panics logged")
+}
+
+// manyHeaders is a headers object with n members.
+func manyHeaders(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%x":0`, i)
+	}
+	return b.String() + "}"
+}
+
+// TestTooManyRequestHeaders: a request may carry maxRequestHeaders headers; past them it is
+// answered 431. An Authorization header is still refused wherever it is.
+func TestTooManyRequestHeaders(t *testing.T) {
+	t.Parallel()
+	srv, _ := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	c.sendText(`{"type":"request","id":2,"method":"GET","path":"/describe","headers":` + manyHeaders(maxRequestHeaders) + `}`)
+	m := c.next(5 * time.Second)
+	require.Equal(t, float64(200), m["statusCode"], "%v", m)
+	assert.Equal(t, float64(maxRequestHeaders), m["payload"].(map[string]any)["n"])
+	c.sendText(`{"type":"request","id":3,"method":"GET","path":"/describe","headers":` + manyHeaders(100000) + `}`)
+	m = c.next(5 * time.Second)
+	assert.Equal(t, float64(431), m["statusCode"])
+	assert.Equal(t, "Too many request headers (the limit is 2000)", m["payload"].(map[string]any)["message"])
+	h := manyHeaders(10)
+	c.sendText(`{"type":"request","id":4,"method":"GET","path":"/describe","headers":` + h[:len(h)-1] + `,"AuThorization":"x"}}`)
+	m = c.next(5 * time.Second)
+	assert.Equal(t, "Cannot include an Authorization header", m["payload"].(map[string]any)["message"])
+}
+
+// TestRequestAllocationIsBounded: what a request allocates while it is turned into an
+// http.Request stays within a small factor of its size, or a fixed amount for its headers,
+// whatever its shape. (Not parallel: it reads the process's allocation counter.)
+func TestRequestAllocationIsBounded(t *testing.T) {
+	srv := NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), &Options{Heartbeat: &Heartbeat{Disabled: true}})
+	defer srv.Close()
+	r, _ := http.NewRequest("GET", "/", nil)
+	sock := newSocket(srv, newMemTransport(), r, "x")
+	const size = 1 << 20
+	for _, tc := range []struct{ name, headers string }{
+		{"many headers", manyHeaders(maxRequestHeaders)},
+		{"too many headers", manyHeaders(size / 8)},
+		{"duplicate headers", "{" + strings.Repeat(`"a":"b",`, size/8) + `"a":"b"}`},
+		{"a deep header", `{"x-a":` + deepString(9000, size) + `}`},
+		{"an array of objects", `{"x-a":[` + strings.Repeat(`{},`, size/3) + `{}]}`},
+		{"an array of numbers", `{"x-a":[` + strings.Repeat(`1e20,`, size/5) + `1]}`},
+		{"an array of escaped strings", `{"x-a":[` + strings.Repeat(`"\u00e9",`, size/9) + `""]}`},
+		{"a long string", `{"x-a":"` + strings.Repeat(`x`, size) + `"}`},
+	} {
+		msg := `{"type":"request","id":1,"method":"GET","path":"/h","headers":` + tc.headers + `}`
+		m, err := protocol.Decode([]byte(msg))
+		require.NoError(t, err)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _ = sock.processRequest(context.Background(), m)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s: %d bytes, %d allocated", tc.name, len(msg), alloc)
+		// "[object Object]" is 5.3 times "{}," and the largest factor; headers cost about
+		// 200 bytes each.
+		assert.LessOrEqual(t, alloc, uint64(8*len(msg)+maxRequestHeaders*400), tc.name)
+	}
 }

@@ -14,10 +14,16 @@ import (
 	"github.com/herald-go/herald/internal/protocol"
 )
 
+// maxRequestHeaders bounds the headers of one nes request, as Node's HTTP server bounds an
+// HTTP request's (its maxHeadersCount, 2000). Each header costs some hundred bytes however
+// short it is ("a":0 is 5), so the bound keeps what a request allocates near its size.
+const maxRequestHeaders = 2000
+
 // Herald's own answers to requests the reference cannot serve (see processRequest).
 var (
-	errInvalidPath   = NewError(http.StatusBadRequest, "Invalid request path")
-	errInvalidMethod = NewError(http.StatusBadRequest, "Invalid request method")
+	errInvalidPath    = NewError(http.StatusBadRequest, "Invalid request path")
+	errInvalidMethod  = NewError(http.StatusBadRequest, "Invalid request method")
+	errTooManyHeaders = NewError(http.StatusRequestHeaderFieldsTooLarge, "Too many request headers (the limit is "+strconv.Itoa(maxRequestHeaders)+")")
 )
 
 // processRequest serves a nes request through the application's handler, in-process.
@@ -28,14 +34,9 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 	if !protocol.Truthy(m.Path) {
 		return nil, errMissingPath
 	}
-	var headers map[string]json.RawMessage
-	if protocol.Truthy(m.Headers) {
-		_ = json.Unmarshal(m.Headers, &headers)
-	}
-	for k := range headers {
-		if strings.EqualFold(k, "authorization") {
-			return nil, errAuthHeader
-		}
+	headers, err := requestHeaders(m.Headers)
+	if err != nil {
+		return nil, err
 	}
 	// The path and the method are strings. The reference takes nothing else: any other path
 	// (an array, a number) fails hapi's route-id assertion and a method that is not a string
@@ -82,16 +83,41 @@ func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, 
 	}, nil
 }
 
+// requestHeaders reads a request's headers: the members of an object, in order (the last of
+// names equal but for case wins, as in the reference), each value turned into a string the
+// way JavaScript does (["a","b"] is "a,b"). Anything but an object carries no headers. An
+// Authorization header, in any case, is refused, as by the reference.
+func requestHeaders(raw json.RawMessage) (http.Header, error) {
+	if !protocol.Truthy(raw) {
+		return nil, nil
+	}
+	var h http.Header
+	n := 0
+	err := protocol.Members(raw, func(name string, value json.RawMessage) error {
+		if strings.EqualFold(name, "authorization") {
+			return errAuthHeader
+		}
+		if n++; n > maxRequestHeaders {
+			return errTooManyHeaders
+		}
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set(name, protocol.JSString(value))
+		return nil
+	})
+	return h, err
+}
+
 // newRequest builds the http.Request a nes request stands for. Its context carries the socket
 // and its credentials (see SocketFrom, CredentialsFrom).
-func (s *Socket) newRequest(ctx context.Context, method, path string, headers map[string]json.RawMessage, payload json.RawMessage) (*http.Request, error) {
+func (s *Socket) newRequest(ctx context.Context, method, path string, h http.Header, payload json.RawMessage) (*http.Request, error) {
 	u, err := url.ParseRequestURI(path)
 	if err != nil {
 		return nil, errInvalidPath
 	}
-	h := make(http.Header, len(headers)+1)
-	for k, v := range headers {
-		h.Set(k, protocol.JSString(v))
+	if h == nil {
+		h = make(http.Header, 1)
 	}
 	var body []byte
 	if len(payload) > 0 && string(payload) != "null" {

@@ -74,6 +74,35 @@ func Decode(data []byte) (*Message, error) {
 	return m, nil
 }
 
+// Members calls fn with each member of a JSON object in order (repeated names each time), the
+// name decoded, the value raw, until fn returns an error, which Members returns. raw must be
+// valid JSON (what Decode gives); a value that is not an object has no members.
+func Members(raw json.RawMessage, fn func(name string, value json.RawMessage) error) error {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil
+	}
+	i = skipSpace(raw, i+1)
+	for i < len(raw) && raw[i] == '"' {
+		keyEnd := valueEnd(raw, i)
+		name, _ := String(raw[i:keyEnd])
+		i = skipSpace(raw, keyEnd)
+		i = skipSpace(raw, i+1) // ':'
+		if i >= len(raw) {
+			break
+		}
+		end := valueEnd(raw, i)
+		if err := fn(name, raw[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return nil
+}
+
 // field returns the field a quoted key names, or nil.
 func (m *Message) field(quoted []byte) *json.RawMessage {
 	key := string(quoted[1 : len(quoted)-1]) // no allocation: the switch compares in place
