@@ -139,7 +139,8 @@ var (
 	// answered within PongTimeout.
 	ErrPongTimeout = errors.New("websocket: no pong within the pong timeout")
 	// ErrWriteQueueFull is returned by a write that would put more than WriteQueueLimit bytes
-	// in the connection's write queue.
+	// in the connection's write queue. Options.WriteQueueLimit says what the peer sees when the
+	// connection is then closed.
 	ErrWriteQueueFull = errors.New("websocket: write queue full (see Options.WriteQueueLimit)")
 )
 
@@ -184,7 +185,11 @@ func truncateReason(reason string) string {
 }
 
 // Close performs the closing handshake: it sends a close frame with code and reason, waits up
-// to Options.CloseTimeout for the peer's close frame, and closes the connection. code must be
+// to Options.CloseTimeout for the peer's close frame, and closes the connection. The close
+// frame goes out after the frame being written, if any, and ahead of the data messages still
+// waiting, whose writes fail with ErrCloseSent; when the frame being written cannot finish
+// within CloseTimeout (a peer that stopped reading), the connection is closed without a close
+// frame and Close returns a *CloseError with StatusAbnormalClosure. code must be
 // one that may be sent (1000-1003, 1007-1014, 3000-4999), or StatusNoStatusRcvd for a close
 // frame without a code; reason must be UTF-8 and is cut to 123 bytes.
 //

@@ -4,11 +4,17 @@ package websocket_test
 // compressing or pinging (issue 10).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,4 +255,191 @@ func TestMaxLengthIsOnInflatedData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowConsumer serves a connection whose writers fill the write queue; the first
+// ErrWriteQueueFull closes it with 1008, as an application drops a slow consumer. It reports
+// the messages whose Write returned nil and what Close returned, and how long it took.
+type slowConsumer struct {
+	written   chan uint32
+	closeErr  chan error
+	closeTook chan time.Duration
+}
+
+// With stall > 0 it closes only once no write has succeeded for stall: the peer's socket is
+// full and the frame being written is stuck.
+func serveSlowConsumer(t *testing.T, closeTimeout time.Duration, compress bool, stall time.Duration) (string, *slowConsumer) {
+	t.Helper()
+	sc := &slowConsumer{written: make(chan uint32, 1<<16), closeErr: make(chan error, 1), closeTook: make(chan time.Duration, 1)}
+	opts := &websocket.Options{WriteQueueLimit: 256 << 10, CloseTimeout: closeTimeout, PingInterval: -1}
+	if compress {
+		opts.Extensions = []websocket.Extension{deflate.New(deflate.Options{})}
+	}
+	url := serve(t, opts, func(c *websocket.Conn) {
+		var seq atomic.Uint32
+		var lastOK atomic.Int64
+		lastOK.Store(time.Now().UnixNano())
+		var once sync.Once
+		var wg sync.WaitGroup
+		for range 16 { // 16 messages of 32 KiB: twice the queue's limit
+			wg.Go(func() {
+				for {
+					n := seq.Add(1)
+					msg := make([]byte, 32<<10)
+					binary.BigEndian.PutUint32(msg, n)
+					_, _ = rand.Read(msg[4:]) // incompressible: compression does not shrink the queue
+					err := c.Write(context.Background(), websocket.MessageBinary, msg)
+					if err == nil {
+						lastOK.Store(time.Now().UnixNano())
+						sc.written <- n
+						continue
+					}
+					if errors.Is(err, websocket.ErrWriteQueueFull) && time.Since(time.Unix(0, lastOK.Load())) < stall {
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					if errors.Is(err, websocket.ErrWriteQueueFull) {
+						once.Do(func() {
+							start := time.Now()
+							sc.closeErr <- c.Close(websocket.StatusPolicyViolation, "slow consumer")
+							sc.closeTook <- time.Since(start)
+						})
+					}
+					if c.Err() != nil || errors.Is(err, websocket.ErrCloseSent) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(sc.written)
+	})
+	return url, sc
+}
+
+// readAllFrames reads server frames until EOF or the close frame, which it answers; it reports
+// the data messages' sequence numbers, the close code (-1 for none) and whether a frame was
+// cut short.
+func readAllFrames(t *testing.T, conn net.Conn, rd io.Reader, pace time.Duration) (got []uint32, code int, truncated bool) {
+	t.Helper()
+	if pace > 0 {
+		rd = &pacedReader{r: rd, pace: pace}
+	}
+	for {
+		h, err := ws.ReadHeader(rd)
+		if err != nil {
+			return got, -1, !errors.Is(err, io.EOF)
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(rd, p); err != nil {
+			return got, -1, true
+		}
+		switch h.OpCode {
+		case ws.OpClose:
+			c, _ := ws.ParseCloseFrameData(p)
+			_, _ = conn.Write(clientFrame(true, ws.OpClose, p))
+			return got, int(c), false
+		case ws.OpBinary:
+			require.Zero(t, h.Rsv, "random data is sent uncompressed")
+			got = append(got, binary.BigEndian.Uint32(p))
+		}
+	}
+}
+
+// pacedReader reads at most 16 KiB at a time, pausing before each read: a slow consumer.
+type pacedReader struct {
+	r    io.Reader
+	pace time.Duration
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	time.Sleep(p.pace)
+	return p.r.Read(b[:min(len(b), 16<<10)])
+}
+
+// TestSlowConsumerGetsCloseFrame: a consumer too slow for the write queue, dropped with
+// Close(1008), receives the close frame right after the frame that was being written, ahead of
+// every message still queued: it gets every message whose Write succeeded, none whose Write
+// was still waiting, then 1008.
+func TestSlowConsumerGetsCloseFrame(t *testing.T) {
+	t.Parallel()
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			t.Parallel()
+			url, sc := serveSlowConsumer(t, 10*time.Second, compress, 0)
+			var conn net.Conn
+			var br *bufio.Reader
+			if compress {
+				d := ws.Dialer{Extensions: []httphead.Option{httphead.NewOption("permessage-deflate", nil)}}
+				var err error
+				conn, br, _, err = d.Dial(context.Background(), url)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = conn.Close() })
+			} else {
+				conn, br = dial(t, url)
+			}
+			got, code, truncated := readAllFrames(t, conn, clientReader(conn, br), time.Millisecond)
+			require.NoError(t, <-sc.closeErr)
+			assert.Equal(t, int(websocket.StatusPolicyViolation), code, "the slow consumer got no close frame")
+			assert.False(t, truncated)
+			var written []uint32
+			for n := range sc.written {
+				written = append(written, n)
+			}
+			assert.ElementsMatch(t, written, got, "the messages written are the messages received")
+		})
+	}
+}
+
+// TestStoppedConsumerSeesConnectionEnd: a consumer that reads nothing at all cannot be sent a
+// close frame: the frame being written when Close is called cannot finish. Close gives up
+// after CloseTimeout and closes the connection; the peer, reading later, finds whole frames,
+// then the connection's end (1006), with no close frame. (Options.WriteQueueLimit says so.)
+func TestStoppedConsumerSeesConnectionEnd(t *testing.T) {
+	t.Parallel()
+	const closeTimeout = 500 * time.Millisecond
+	url, sc := serveSlowConsumer(t, closeTimeout, false, 300*time.Millisecond)
+	conn, br := dial(t, url)
+	var err error
+	select {
+	case err = <-sc.closeErr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write queue never filled")
+	}
+	took := <-sc.closeTook
+	assert.Equal(t, websocket.StatusAbnormalClosure, websocket.CloseStatus(err), "Close: %v", err)
+	assert.InDelta(t, closeTimeout.Seconds(), took.Seconds(), 0.4)
+	got, code, _ := readAllFrames(t, conn, clientReader(conn, br), 0)
+	assert.Equal(t, -1, code, "a close frame passed a frame the peer never read")
+	assert.NotEmpty(t, got, "whole frames come first")
+}
+
+// TestCompressedWriteCutShortKeepsContext: a compressed Write whose context has ended before
+// its frame goes out must not leave the compression context holding a message the peer never
+// got: the next message would inflate to garbage on the peer. The connection closes instead.
+func TestCompressedWriteCutShortKeepsContext(t *testing.T) {
+	t.Parallel()
+	first := bytes.Repeat([]byte("the first message, which never goes out. "), 50)
+	second := append(bytes.Clone(first), "and the second, which refers to it"...)
+	errs := make(chan error, 2)
+	url := serve(t, &websocket.Options{PingInterval: -1, Extensions: []websocket.Extension{deflate.New(deflate.Options{})}},
+		func(c *websocket.Conn) {
+			past, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			defer cancel()
+			errs <- c.Write(past, websocket.MessageText, first)
+			errs <- c.Write(context.Background(), websocket.MessageText, second)
+		})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{PingInterval: -1})
+	require.NoError(t, err)
+	defer c.CloseNow()
+	assert.ErrorIs(t, <-errs, context.DeadlineExceeded)
+	<-errs
+	_, got, err := c.Read(ctx)
+	if err == nil {
+		assert.Equal(t, string(second), string(got), "the peer inflated the second message against a context it never saw")
+		return
+	}
+	assert.Equal(t, websocket.StatusAbnormalClosure, websocket.CloseStatus(err), "Read: %v", err)
 }

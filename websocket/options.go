@@ -62,6 +62,14 @@ type Options struct {
 	// WriteQueueLimit bounds the bytes of data messages waiting to be written (see
 	// Conn.BufferedAmount). A write that would take the queue past it fails at once with
 	// ErrWriteQueueFull, unless the queue is empty. Zero means 16 MiB.
+	//
+	// What a consumer dropped for a full queue sees: Close's frame goes out right after the
+	// frame being written, ahead of every message still waiting (their writes return
+	// ErrCloseSent), so a peer that still reads, however slowly, gets every message whose write
+	// succeeded and then the close code. A frame cannot be interrupted, so a peer that has
+	// stopped reading cannot be sent one: Close gives up after CloseTimeout and drops the
+	// connection, and the peer, if it reads again, finds the whole frames the socket held, then
+	// the end of the connection without a close frame (1006). CloseNow drops it at once.
 	WriteQueueLimit int64
 
 	// OriginPatterns lists the origins allowed besides the request's own host, as host patterns

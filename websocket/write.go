@@ -20,8 +20,9 @@ import (
 // Options.WriteQueueLimit bytes are already waiting, it fails at once with ErrWriteQueueFull.
 //
 // Text messages must be valid UTF-8 (the peer closes the connection otherwise); Write does not
-// check. Cancelling ctx before any byte of the message went out leaves the connection usable;
-// cancelling it halfway through closes the connection.
+// check. Cancelling ctx before any byte of the message went out leaves the connection usable,
+// unless the message was compressed with context takeover (the next message would refer to
+// it): then, as when ctx is cancelled halfway through, the connection is closed.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	return c.writeMessage(ctx, typ, p, false)
 }
@@ -40,6 +41,9 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw 
 		return c.writeWhole(ctx, ws.OpCode(typ), p)
 	}
 	return c.withTurn(ctx, len(p), func() error {
+		if c.closeSent.Load() {
+			return ErrCloseSent // a close frame is on its way: no need to encode what will not go
+		}
 		// Extensions encode in the order messages go out: context takeover depends on it.
 		bp := writeBufPool.Get().(*[]byte)
 		defer writeBufPool.Put(bp)
@@ -47,8 +51,23 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw 
 		if err := c.ext.Encode(&m); err != nil {
 			return fmt.Errorf("websocket: extension: %w", err)
 		}
-		return c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+		err := c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
+		if err != nil && m.RSV != 0 && !c.isClosed() && !errors.Is(err, ErrCloseSent) {
+			c.encodedNotSent(err)
+		}
+		return err
 	})
+}
+
+// encodedNotSent closes the connection after a message that the extensions encoded was not
+// sent (its context ended first), when they keep state from message to message: the next
+// message would be compressed against a context the peer never saw, and inflate to garbage.
+func (c *Conn) encodedNotSent(err error) {
+	if _, stateless := c.ext.SharedKey(); stateless {
+		return
+	}
+	c.shut(&CloseError{Code: StatusAbnormalClosure, err: fmt.Errorf(
+		"websocket: a compressed message was not sent (%w), and the compression context it entered cannot be taken back", err)})
 }
 
 // writeWhole writes a message of one frame that no extension encodes. It needs only the
