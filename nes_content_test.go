@@ -23,10 +23,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// panicLog is a slog.Handler that keeps the server's log lines about panics.
+// panicLog is a slog.Handler that keeps the server's log lines about panics (and with errors
+// set, every line at level Error).
 type panicLog struct {
-	mu    sync.Mutex
-	lines []string
+	errors bool
+	mu     sync.Mutex
+	lines  []string
 }
 
 func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
@@ -39,7 +41,7 @@ func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
 		line += " " + a.String()
 		return true
 	})
-	if strings.Contains(line, "panic") || strings.Contains(line, "goroutine ") {
+	if strings.Contains(line, "panic") || strings.Contains(line, "goroutine ") || p.errors && r.Level >= slog.LevelError {
 		p.mu.Lock()
 		p.lines = append(p.lines, line)
 		p.mu.Unlock()
@@ -51,6 +53,15 @@ func (p *panicLog) get() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.lines...)
+}
+
+// take returns the lines kept and forgets them.
+func (p *panicLog) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines := p.lines
+	p.lines = nil
+	return lines
 }
 
 // newContentServer is a server with a route (id "hello", GET /h), a route that describes the
