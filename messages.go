@@ -103,6 +103,9 @@ func (s *Socket) processMessage(ctx context.Context, m *protocol.Message) (any, 
 		return nil, err
 	}
 	reply := messageReply{Type: "message", ID: m.ID}
+	if raw, ok := result.(json.RawMessage); ok && len(raw) == 0 {
+		result = nil // the message echoed from a message without one: undefined, as in the reference
+	}
 	if result != nil {
 		if reply.Message, err = marshalValue(result); err != nil {
 			return nil, err
@@ -120,9 +123,10 @@ func (s *Socket) processSub(ctx context.Context, m *protocol.Message) (any, erro
 	return subReply{Type: "sub", ID: m.ID, Path: path}, nil
 }
 
-// processUnsub unsubscribes the socket; unknown paths succeed.
+// processUnsub unsubscribes the socket; unknown paths succeed. A path that is not a string
+// is turned into one, as the reference looks it up as a property name (["/a"] is "/a").
 func (s *Socket) processUnsub(ctx context.Context, m *protocol.Message) (any, error) {
-	path, _ := protocol.String(m.Path)
+	path := protocol.JSString(m.Path)
 	s.unsubscribe(ctx, path)
 	return idReply{Type: "unsub", ID: m.ID}, nil
 }

@@ -312,3 +312,46 @@ func TestRequestAllocationIsBounded(t *testing.T) {
 		assert.LessOrEqual(t, alloc, uint64(8*len(msg)+maxRequestHeaders*400), tc.name)
 	}
 }
+
+// TestUnsubPathNotAString: the reference looks an unsub's path up as a property name, so a
+// path that is not a string unsubscribes the string it turns into (["/item/5"] is
+// "/item/5"); herald took only strings and left the subscription in place.
+func TestUnsubPathNotAString(t *testing.T) {
+	t.Parallel()
+	srv, log := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	subs := func() (paths []string) {
+		srv.EachSocket(func(s *Socket) bool {
+			paths = append(paths, s.Subscriptions()...)
+			return true
+		})
+		return paths
+	}
+	for i, path := range []string{`["/item/5"]`, `[["/item/5"]]`, `"/item/5"`} {
+		c.sendText(fmt.Sprintf(`{"type":"sub","id":%d,"path":"/item/5"}`, 10+i))
+		require.Equal(t, "sub", c.next(5*time.Second)["type"])
+		require.Equal(t, []string{"/item/5"}, subs())
+		c.sendText(fmt.Sprintf(`{"type":"unsub","id":%d,"path":%s}`, 20+i, path))
+		assert.Equal(t, map[string]any{"type": "unsub", "id": float64(20 + i)}, c.next(5*time.Second))
+		assert.Empty(t, subs(), "after unsub %s", path)
+	}
+	for i, path := range []string{`[]`, `{}`, `5`, `null`, `[[[]]]`} {
+		c.sendText(fmt.Sprintf(`{"type":"unsub","id":%d,"path":%s}`, 30+i, path))
+		assert.Equal(t, map[string]any{"type": "unsub", "id": float64(30 + i)}, c.next(5*time.Second))
+	}
+	assert.Empty(t, log.get(), "panics logged")
+}
+
+// TestMessageWithoutMessage: an OnMessage that echoes what it is given, for a message that
+// carries none, is answered without a message (as the reference answers undefined), not 500.
+func TestMessageWithoutMessage(t *testing.T) {
+	t.Parallel()
+	srv, _ := newContentServer(t)
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.hello(nil)
+	c.sendText(`{"type":"message","id":2}`)
+	assert.Equal(t, map[string]any{"type": "message", "id": float64(2)}, c.next(5*time.Second))
+	c.sendText(`{"type":"message","id":3,"message":null}`)
+	assert.Equal(t, map[string]any{"type": "message", "id": float64(3), "message": nil}, c.next(5*time.Second))
+}
