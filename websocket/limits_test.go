@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -442,4 +443,126 @@ func TestCompressedWriteCutShortKeepsContext(t *testing.T) {
 		return
 	}
 	assert.Equal(t, websocket.StatusAbnormalClosure, websocket.CloseStatus(err), "Read: %v", err)
+}
+
+// TestDialBoundsDribbledHandshake: a server that sends its 101 response a header line at a
+// time, forever, is cut off by HandshakeTimeout, which bounds the whole response, not each
+// read.
+func TestDialBoundsDribbledHandshake(t *testing.T) {
+	t.Parallel()
+	url := "ws://" + requestServer(t, func(conn net.Conn, _ *bufio.Reader, r *http.Request) {
+		if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+			accept(r.Header.Get("Sec-WebSocket-Key"))+"\r\n"); err != nil {
+			return
+		}
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(conn, "X-Dribble-%d: x\r\n", i); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	start := time.Now()
+	_, _, err := websocket.Dial(context.Background(), url, direct(websocket.DialOptions{HandshakeTimeout: 300 * time.Millisecond}))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "a dribbled handshake outlived HandshakeTimeout")
+}
+
+// TestPongTimeoutBoundsDribbledFrame: after the first frame, a frame whose payload is dribbled
+// cannot be interrupted by the peer's pong, so the automatic ping's PongTimeout bounds it.
+func TestPongTimeoutBoundsDribbledFrame(t *testing.T) {
+	t.Parallel()
+	done := make(chan error, 2)
+	url := serve(t, &websocket.Options{PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond}, func(c *websocket.Conn) {
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				done <- err
+				return
+			}
+		}
+	})
+	conn, br := dial(t, url)
+	go func() { // answers pings, as a client library does
+		rd := clientReader(conn, br)
+		for {
+			h, err := ws.ReadHeader(rd)
+			if err != nil {
+				return
+			}
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(rd, p); err != nil || h.OpCode != ws.OpPing {
+				continue
+			}
+			_, _ = conn.Write(clientFrame(true, ws.OpPong, p))
+		}
+	}()
+	_, err := conn.Write(clientFrame(true, ws.OpText, []byte("first")))
+	require.NoError(t, err)
+	frame := clientFrame(true, ws.OpBinary, make([]byte, 100))
+	_, err = conn.Write(frame[:8])
+	require.NoError(t, err)
+	start := time.Now()
+	go dribble(conn, frame[8:], 100*time.Millisecond) // 10 s
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, websocket.ErrPongTimeout)
+		assert.Less(t, time.Since(start), 3*time.Second)
+	case <-time.After(8 * time.Second):
+		t.Fatal("a dribbled frame outlived PongTimeout")
+	}
+}
+
+// TestCloseBoundedAgainstChattyPeer: a peer that never answers the close frame but keeps
+// sending (pings, data fragments of a message it never ends) cannot hold Close past
+// CloseTimeout, whether Close reads itself or another goroutine is reading.
+func TestCloseBoundedAgainstChattyPeer(t *testing.T) {
+	t.Parallel()
+	const closeTimeout = 300 * time.Millisecond
+	for _, reading := range []bool{false, true} {
+		for _, what := range []string{"pings", "fragments"} {
+			t.Run(fmt.Sprintf("%s, reader=%v", what, reading), func(t *testing.T) {
+				t.Parallel()
+				took := make(chan time.Duration, 1)
+				url := serve(t, &websocket.Options{CloseTimeout: closeTimeout, PingInterval: -1}, func(c *websocket.Conn) {
+					if reading {
+						go func() {
+							for {
+								if _, _, err := c.Read(context.Background()); err != nil {
+									return
+								}
+							}
+						}()
+					}
+					time.Sleep(100 * time.Millisecond)
+					start := time.Now()
+					_ = c.Close(websocket.StatusNormalClosure, "")
+					took <- time.Since(start)
+				})
+				conn, _ := dial(t, url)
+				go func() {
+					if what == "fragments" {
+						if _, err := conn.Write(clientFrame(false, ws.OpBinary, []byte("a"))); err != nil {
+							return
+						}
+					}
+					for {
+						f := clientFrame(true, ws.OpPing, []byte("ping"))
+						if what == "fragments" {
+							f = clientFrame(false, ws.OpContinuation, []byte("b"))
+						}
+						if _, err := conn.Write(f); err != nil {
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}()
+				select {
+				case d := <-took:
+					assert.Less(t, d, closeTimeout+time.Second)
+				case <-time.After(5 * time.Second):
+					t.Fatal("a chatty peer held Close past CloseTimeout")
+				}
+			})
+		}
+	}
 }
