@@ -120,6 +120,11 @@ func nesBigPayload(n int) string {
 	return b.String()
 }
 
+// nesDeep is a JSON array nested depth deep around a string of n bytes.
+func nesDeep(depth, n int) string {
+	return strings.Repeat("[", depth) + `"` + strings.Repeat("a", n) + `"` + strings.Repeat("]", depth)
+}
+
 func nesDifferentialCases() []nesCase {
 	hello := nesSend(nesHello, 1)
 	helloJohn := nesSend(`{"type":"hello","id":1,"version":"2","auth":`+nesJohn+`}`, 1)
@@ -217,6 +222,42 @@ func nesDifferentialCases() []nesCase {
 			steps: []nesStep{hello, nesSend(nesRequest(2, "POST", "/echo", nesBigPayload(900<<10)), 1)}},
 		{name: "big message, 2 MiB", replyTimeout: 20 * time.Second,
 			steps: []nesStep{hello, nesSend(nesRequest(2, "POST", "/echo", nesBigPayload(2<<20)), 1)}},
+
+		// hostile content (issue 10): values of the wrong type, nested, long. Left out because
+		// they take the reference down: a request path that is not a string (hapi's lookup
+		// asserts a string route id) unless it is an array starting with "/", a method that
+		// is not a string with a path (shot upper-cases it), and a version nested some
+		// thousands deep (its String() recursion overflows the stack).
+		{name: "request path an array starting with /", steps: []nesStep{hello, nesSend(`{"type":"request","id":2,"method":"GET","path":["/"]}`, 1)},
+			mayDiffer: "both answer 400; hapi's message is the TypeError shot meets (\"Cannot read properties of null (reading '0')\"), herald's \"Invalid request path\""},
+		c("route id with a method that is not a string", hello,
+			nesSend(`{"type":"request","id":2,"method":["POST"],"path":"hello"}`, 1),
+			nesSend(`{"type":"request","id":3,"method":5,"path":"hello"}`, 1),
+			nesSend(`{"type":"request","id":4,"method":{"a":1},"path":"hello"}`, 1)),
+		c("route id with a method nested 3000 deep", hello,
+			nesSend(`{"type":"request","id":2,"method":`+nesDeep(3000, 64<<10)+`,"path":"hello"}`, 1)),
+		c("header values of every type", hello, nesSend(`{"type":"request","id":2,"method":"POST","path":"/echo",`+
+			`"headers":{"x-a":["a","b"],"x-b":5,"x-c":{},"x-d":null,"x-e":true,"x-f":[["a",null],1e21],"x-g":""},"payload":{"a":1}}`, 1)),
+		c("headers that are not an object", hello,
+			nesSend(`{"type":"request","id":2,"method":"POST","path":"/echo","headers":"str","payload":{"a":1}}`, 1),
+			nesSend(`{"type":"request","id":3,"method":"POST","path":"/echo","headers":[1,2],"payload":{"a":1}}`, 1),
+			nesSend(`{"type":"request","id":4,"method":"POST","path":"/echo","headers":5,"payload":{"a":1}}`, 1)),
+		c("a header nested 3000 deep", hello, nesSend(`{"type":"request","id":2,"method":"POST","path":"/echo",`+
+			`"headers":{"x-a":`+nesDeep(3000, 64<<10)+`},"payload":{"a":1}}`, 1)),
+		c("version a number out of fixed notation", nesSend(`{"type":"hello","id":1,"version":1e21}`, 1)),
+		c("version out of range", nesSend(`{"type":"hello","id":1,"version":-1e400}`, 1)),
+		c("version a nested array", nesSend(`{"type":"hello","id":1,"version":[["x",null],{},[[]],1.50]}`, 1)),
+		c("version an empty array", nesSend(`{"type":"hello","id":1,"version":[[[]]]}`, 1)),
+		c("version nested 1000 deep", nesSend(`{"type":"hello","id":1,"version":`+nesDeep(1000, 64<<10)+`}`, 1)),
+		c("direct auth header nested 3000 deep", nesSend(`{"type":"hello","id":1,"version":"2","auth":{"headers":{"x-a":`+nesDeep(3000, 64<<10)+`}}}`, 1),
+			nesSend(nesRequest(2, "GET", "/auth/h", ""), 1)),
+		c("id a large integer", nesSend(`{"type":"hello","id":12345678901234567890123,"version":"2"}`, 1)),
+		c("unsub with the path in an array", hello, nesSend(`{"type":"sub","id":2,"path":"/item/108"}`, 1),
+			nesSend(`{"type":"unsub","id":3,"path":["/item/108"]}`, 1),
+			nesSend(nesRequest(4, "POST", "/publish", `{"path":"/item/108","message":{"n":1}}`), 1)),
+		c("unsub with a path that is not a string", hello,
+			nesSend(`{"type":"unsub","id":2,"path":[]}`, 1), nesSend(`{"type":"unsub","id":3,"path":{}}`, 1),
+			nesSend(`{"type":"unsub","id":4,"path":5}`, 1), nesSend(`{"type":"unsub","id":5,"path":null}`, 1)),
 
 		// error responses
 		c("handler error (500)", hello, nesSend(nesRequest(2, "GET", "/boom", ""), 1)),
