@@ -121,3 +121,21 @@ func TestDecodeDepthBound(t *testing.T) {
 	_, err = Decode(nested(MaxDepth + 1))
 	assert.Error(t, err)
 }
+
+func TestMembers(t *testing.T) {
+	t.Parallel()
+	var got []string
+	err := Members([]byte(` { "a" : [1, {"x":"}"}] , "b\u0041":"v","a":null } `), func(name string, value json.RawMessage) error {
+		got = append(got, name+"="+string(value))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{`a=[1, {"x":"}"}]`, `bA="v"`, `a=null`}, got)
+	for _, raw := range []string{`[]`, `"x"`, `{}`, ``, `5`} {
+		assert.NoError(t, Members([]byte(raw), func(string, json.RawMessage) error { t.Fatal(raw); return nil }))
+	}
+	stop := errorString("stop")
+	n := 0
+	assert.ErrorIs(t, Members([]byte(`{"a":1,"b":2}`), func(string, json.RawMessage) error { n++; return stop }), stop)
+	assert.Equal(t, 1, n)
+}
