@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/herald-go/herald/extensions"
+	"github.com/herald-go/herald/extensions/deflate"
 )
 
 // FuzzReadFrames feeds arbitrary bytes to a server connection as if a client sent them. Reading
@@ -32,6 +35,63 @@ func FuzzReadFrames(f *testing.F) {
 		}()
 		opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
 		c := newConn(server, nil, false, opts)
+		defer c.shut(ErrClosed)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				var ce *CloseError
+				var pe *ProtocolError
+				if !errors.As(err, &ce) && !errors.As(err, &pe) {
+					t.Fatalf("Read ended with %v (%T), want a close or protocol error", err, err)
+				}
+				return
+			}
+			if len(msg) > 1024 {
+				t.Fatalf("message of %d bytes passed MaxLength 1024", len(msg))
+			}
+			if typ == MessageText && !utf8.Valid(msg) {
+				t.Fatalf("invalid UTF-8 text delivered: % x", msg)
+			}
+		}
+	})
+}
+
+// FuzzReadCompressedFrames is FuzzReadFrames with permessage-deflate negotiated: compressed
+// messages must inflate within MaxLength, and their frames must stay within what deflate makes
+// of it, or fail the connection.
+func FuzzReadCompressedFrames(f *testing.F) {
+	mask := []byte{1, 2, 3, 4}
+	masked := func(b0 byte, p []byte) []byte {
+		out := append([]byte{b0, 0x80 | byte(len(p))}, mask...)
+		for i, c := range p {
+			out = append(out, c^mask[i%4])
+		}
+		return out
+	}
+	f.Add(masked(0xc1, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})) // "Hello", compressed
+	f.Add(masked(0xc2, []byte{0x00, 0x00, 0x00, 0xff, 0xff}))             // an empty stored block
+	f.Add(append(masked(0x42, []byte{0xf2, 0x48}), masked(0x80, []byte{0xcd, 0xc9, 0xc9, 0x07, 0x00})...))
+	f.Add([]byte{0xc2, 0xfe, 0x04, 0x80, 1, 2, 3, 4}) // 1152 compressed bytes announced: over the bound
+	f.Fuzz(func(t *testing.T, input []byte) {
+		client, server := net.Pipe()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		go func() {
+			_, _ = client.Write(input)
+			_ = client.Close()
+		}()
+		opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
+		c := newConn(server, nil, false, opts)
+		offers, err := extensions.Parse("permessage-deflate; client_max_window_bits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := extensions.ServerNegotiate(offers, []Extension{deflate.New(deflate.Options{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.setExtensions(n)
 		defer c.shut(ErrClosed)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -565,4 +566,35 @@ func TestCloseBoundedAgainstChattyPeer(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestAnnouncedLengthIsNotAllocated: a frame header announcing a large payload makes the reader
+// hold room for a bounded part of it, not for all of it: peers announcing 48 MiB frames and
+// then sending a byte of them must not make the server allocate 48 MiB each. (Not parallel:
+// it measures the process's allocations.)
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	const conns, announced = 8, 48 << 20
+	reading := make(chan struct{}, conns)
+	url := serve(t, &websocket.Options{PingInterval: -1}, func(c *websocket.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		reading <- struct{}{}
+		_, _, _ = c.Read(ctx)
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range conns {
+		conn, _ := dial(t, url)
+		hdr := clientFrame(true, ws.OpBinary, nil)[:2]
+		hdr[1] = 0x80 | 127
+		hdr = binary.BigEndian.AppendUint64(hdr, announced)
+		hdr = append(hdr, 1, 2, 3, 4, 0) // the mask, one payload byte
+		_, err := conn.Write(hdr)
+		require.NoError(t, err)
+		<-reading
+	}
+	time.Sleep(200 * time.Millisecond)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	assert.Less(t, allocated, uint64(announced), "%d connections announcing %d-byte frames made the server allocate %d bytes", conns, announced, allocated)
 }

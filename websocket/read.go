@@ -204,16 +204,26 @@ func (c *Conn) readMessageLocked(ctx context.Context, collect bool) (MessageType
 // decodeRoom is the spare capacity left after an encoded message for its extension.
 const decodeRoom = 16
 
-// growFor makes room in b for n more bytes: exactly n for a message known to be one frame,
-// else growing geometrically, as append does.
+// growStep bounds the room made for a frame ahead of its bytes: a peer that announces a large
+// frame and then sends it slowly, or not at all, gets no more than this held for it; past it
+// the buffer grows geometrically as the bytes arrive.
+const growStep = 256 << 10
+
+// growFor makes room in b for the n more bytes a frame announces, or for growStep of them when
+// n is larger: exactly n for a message known to be one frame, else growing geometrically, as
+// append does (never past the n announced, once n is past growStep).
 func growFor(b []byte, n int64, exact bool) []byte {
-	if int64(cap(b)-len(b)) >= n {
+	if int64(cap(b)-len(b)) >= min(n, growStep) {
 		return b
 	}
-	if exact {
+	if exact && n <= growStep {
 		return make([]byte, 0, n)
 	}
-	nb := make([]byte, len(b), max(int64(len(b))+n, int64(2*cap(b))))
+	size := max(int64(len(b))+min(n, growStep), int64(2*cap(b)))
+	if n > growStep {
+		size = min(size, int64(len(b))+n)
+	}
+	nb := make([]byte, len(b), size)
 	copy(nb, b)
 	return nb
 }
