@@ -46,6 +46,7 @@ type AuthOptions struct {
 	// (401 with the error's text).
 	Authenticate func(r *http.Request) (*Credentials, error)
 	// Required refuses hellos without credentials (401 "Connection requires authentication").
+	// Like every failed hello, the refusal is answered, then the socket is closed.
 	// False means authentication is optional.
 	Required bool
 	// Password derives the sealing key for tokens and cookies; at least 32 bytes. Required for
@@ -70,7 +71,8 @@ type AuthOptions struct {
 	// Index keeps sockets indexed by Credentials.User, for MaxConnectionsPerUser and for
 	// Broadcast to a user.
 	Index bool
-	// MaxConnectionsPerUser bounds each user's sockets (with Index); a hello past it gets 503.
+	// MaxConnectionsPerUser bounds each user's sockets (with Index); a hello past it gets 503
+	// and the socket is closed, and a reauth past it gets 503 and the socket is disconnected.
 	// Zero means no bound.
 	MaxConnectionsPerUser int
 	// Verify checks a socket's credentials (a revoked session, a banned user): at every hello

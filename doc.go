@@ -31,6 +31,9 @@
 //
 // AuthOptions supports nes's three types: direct (credentials in the hello), token (sealed,
 // expiring tokens from an endpoint) and cookie (a sealed cookie sent with the handshake).
+// A hello that fails is answered, then the socket is closed (the reference leaves it open for
+// its client to hang up). AuthOptions.Verify re-checks credentials at every hello and reauth,
+// before messages and before deliveries; Server.RevokeUser cuts a user off at once.
 //
 // # Liveness
 //

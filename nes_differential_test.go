@@ -12,7 +12,9 @@ package herald_test
 //
 // A few cases depend on the application's own routing rather than on nes (hapi's router versus
 // net/http's ServeMux), or on accidents of the reference's implementation: their differences are
-// logged, not failed (nesCase.mayDiffer, which says why).
+// logged, not failed (nesCase.mayDiffer, which says why). Where herald deliberately does
+// better than the reference (it closes a socket whose hello failed), the case says so
+// (nesCase.heraldCloses) and herald's replies must be the reference's up to its close.
 //
 // Every case sends its frames one at a time and waits for the replies each one should cause
 // before sending the next, so that the order is the same on both servers (nes processes messages

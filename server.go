@@ -56,7 +56,8 @@ type Options struct {
 	Origin []string
 
 	// OnConnection runs when a socket's hello has been authenticated, before its
-	// subscriptions. An error fails the hello.
+	// subscriptions. An error fails the hello: the client is answered with it, then the
+	// socket is closed.
 	OnConnection func(ctx context.Context, s *Socket) error
 
 	// OnDisconnection runs once a socket has closed and left its subscriptions.

@@ -440,7 +440,8 @@ func (s *Socket) active() bool {
 // Disconnect closes the socket from the server side: messages already being processed are
 // answered first, then the connection closes (the client sees 1005, as with the reference,
 // and reconnects if it is set to). Called from a handler serving one of this socket's
-// requests, that request's reply still goes out before the close.
+// requests, that request's reply still goes out before the close. Publications, broadcasts
+// and updates are no longer sent to a socket being disconnected.
 func (s *Socket) Disconnect() {
 	s.mu.Lock()
 	if s.closing || s.closed {

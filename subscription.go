@@ -18,10 +18,14 @@ type SubscriptionOptions struct {
 	// panic skips the socket. Nil delivers every publication.
 	Filter func(path string, message any, info FilterInfo) (deliver bool, override any)
 
-	// OnSubscribe runs before a socket joins; an error refuses the subscription with it.
+	// OnSubscribe runs before a socket joins; an error refuses the subscription with it. It
+	// runs once per socket and path however many subs of the path arrive at once (the others
+	// wait for it).
 	OnSubscribe func(ctx context.Context, s *Socket, path string, params map[string]string) error
 
-	// OnUnsubscribe runs after a socket leaves (unsub, revoke, or disconnect).
+	// OnUnsubscribe runs after a socket leaves (unsub, revoke, or disconnect), exactly once for
+	// every OnSubscribe that succeeded, including when the socket closed or unsubscribed while
+	// OnSubscribe ran.
 	OnUnsubscribe func(ctx context.Context, s *Socket, path string, params map[string]string)
 
 	// Auth restricts who may subscribe. Nil means anyone.
