@@ -21,9 +21,10 @@ import (
 // rawConn is a WebSocket client written from the frames up, so that the suite can send what
 // no well-behaved client sends and reset the TCP connection under the server.
 type rawConn struct {
-	c   *net.TCPConn
-	br  *bufio.Reader
-	wmu sync.Mutex
+	start time.Time // when the connection was made
+	c     *net.TCPConn
+	br    *bufio.Reader
+	wmu   sync.Mutex
 }
 
 // dialRaw opens a WebSocket to addr (host:port) at path.
@@ -32,7 +33,7 @@ func dialRaw(addr, path string) (*rawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &rawConn{c: c.(*net.TCPConn), br: bufio.NewReaderSize(c, 4096)}
+	rc := &rawConn{start: time.Now(), c: c.(*net.TCPConn), br: bufio.NewReaderSize(c, 4096)}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, addr)

@@ -18,14 +18,16 @@ import (
 const (
 	sendQueueLimit  = 128 << 10 // herald.Options.SendQueueLimit
 	sendTimeout     = 3 * time.Second
-	maxRequestBytes = 64 << 10  // herald.Options.MaxRequestBytes: bigger nes messages close with 1009
-	bufferBytes     = 128 << 10 // fallback.Options.BufferBytes
-	grace           = 3 * time.Second
-	heartbeatEvery  = 4 * time.Second
-	heartbeatWait   = 3 * time.Second
-	helloTimeout    = 2 * time.Second
+	maxRequestBytes = 64 << 10         // herald.Options.MaxRequestBytes: bigger nes messages close with 1009
+	bufferBytes     = 128 << 10        // fallback.Options.BufferBytes
+	grace           = 10 * time.Second // the default is 30 s; with 3 s, poll sessions expired when the CPU was starved (load average 18 on 2 cores)
+	heartbeatEvery  = 10 * time.Second // the default is 15 s and 5 s: a CPU shared with other work (make test runs packages side by side) must not drop healthy sockets
+	heartbeatWait   = 5 * time.Second
+	helloTimeout    = 5 * time.Second // the default
 	pollTimeout     = 5 * time.Second
-	serverSndBuf    = 32 << 10 // SO_SNDBUF of the server's accepted sockets
+	// readHeaderTimeout is http.Server's: 2 s reset handshakes when the CPU was starved.
+	readHeaderTimeout = 5 * time.Second
+	serverSndBuf      = 32 << 10 // SO_SNDBUF of the server's accepted sockets
 )
 
 // soakServer is the nes server under test, on a loopback port that stays the same across
@@ -90,7 +92,7 @@ func (s *soakServer) newNes() *herald.Server {
 
 func (s *soakServer) start(ln net.Listener) {
 	nes := s.newNes()
-	hs := &http.Server{Handler: nes, ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: nes, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
