@@ -291,3 +291,37 @@ func TestVerifyPanicClosesOneSocket(t *testing.T) {
 	assert.Equal(t, float64(403), c.next()["statusCode"], "a Verify that panics refuses the credentials")
 	c.assertClosedAfter(sock)
 }
+
+// TestReauthRevokesSubscriptionsTheNewCredentialsMayNotHave: after a reauth, subscriptions
+// whose auth rules the new credentials fail are revoked, and publications stop.
+func TestReauthRevokesSubscriptionsTheNewCredentialsMayNotHave(t *testing.T) {
+	t.Parallel()
+	var unsubscribed sync.Map
+	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}, Auth: &AuthOptions{
+		Type: "token", Password: testPassword}})
+	srv.Subscription("/user/{id}", &SubscriptionOptions{
+		Auth: &SubscriptionAuth{Scope: []string{"user-{id}"}},
+		OnUnsubscribe: func(ctx context.Context, s *Socket, path string, params map[string]string) {
+			unsubscribed.Store(path, true)
+		}})
+	srv.Subscription("/public", nil)
+	t.Cleanup(srv.Close)
+	seal := func(user string) string {
+		tok, err := srv.auth.sealer.seal(&Credentials{User: user, Scope: []string{"user-" + user}}, time.Hour)
+		require.NoError(t, err)
+		return tok
+	}
+	c := openMemSocket(t, srv, nil)
+	c.send(map[string]any{"type": "hello", "id": 1, "version": "2", "auth": seal("ann"), "subs": []string{"/user/ann", "/public"}})
+	require.Equal(t, "hello", c.next()["type"])
+	sock := c.socket()
+	c.send(map[string]any{"type": "reauth", "id": 2, "auth": seal("bob")})
+	assert.Equal(t, map[string]any{"type": "revoke", "path": "/user/ann"}, c.next())
+	assert.Equal(t, "reauth", c.next()["type"])
+	require.NoError(t, srv.Publish("/user/ann", "ann's secret", nil))
+	require.NoError(t, srv.Publish("/public", "news", nil))
+	assert.Equal(t, "news", c.next()["message"], "ann's subscription outlived a reauth as bob")
+	assert.Equal(t, []string{"/public"}, sock.Subscriptions())
+	_, ok := unsubscribed.Load("/user/ann")
+	assert.True(t, ok)
+}

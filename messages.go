@@ -89,6 +89,7 @@ func (s *Socket) processReauth(ctx context.Context, m *protocol.Message) (any, e
 		s.Disconnect()
 		return nil, err
 	}
+	s.reauthorize(ctx)
 	return idReply{Type: "reauth", ID: m.ID}, nil
 }
 
@@ -188,7 +189,8 @@ func (s *Socket) subscribe(ctx context.Context, path string) error {
 	if !ok {
 		return errSubNotFound
 	}
-	if err := sub.authorize(s, params); err != nil {
+	creds := s.credentials()
+	if err := sub.authorize(creds, params); err != nil {
 		return err
 	}
 	if fn := sub.opts.OnSubscribe; fn != nil {
@@ -196,25 +198,65 @@ func (s *Socket) subscribe(ctx context.Context, path string) error {
 			return err
 		}
 	}
-	s.mu.Lock()
-	delete(s.pending, path)
-	closed, cancelled := s.closed, p.cancelled
-	if !closed && !cancelled {
-		s.subs[path] = sub
-		sub.add(s, path, params, s.userLocked())
-		joined = true
+	var refused error
+	for {
+		s.mu.Lock()
+		if now := s.auth.credentials; now != creds && !s.closed && !p.cancelled {
+			// A reauth replaced the credentials while OnSubscribe ran: they must pass too.
+			s.mu.Unlock()
+			creds = now
+			if refused = sub.authorize(creds, params); refused != nil {
+				break
+			}
+			continue
+		}
+		delete(s.pending, path)
+		if !s.closed && !p.cancelled {
+			s.subs[path] = sub
+			sub.add(s, path, params, s.userLocked())
+			joined = true
+		}
+		s.mu.Unlock()
+		break
 	}
-	s.mu.Unlock()
 	if !joined {
-		// Closed or unsubscribed while OnSubscribe ran: it never joined, but OnSubscribe
-		// accepted it, so OnUnsubscribe runs as for any subscription that ends.
+		// Closed, unsubscribed or refused while OnSubscribe ran: it never joined, but
+		// OnSubscribe accepted it, so OnUnsubscribe runs as for any subscription that ends.
+		s.mu.Lock()
+		delete(s.pending, path)
+		closed := s.closed
+		s.mu.Unlock()
 		joined = true // the pending entry is gone already
 		sub.runOnUnsubscribe(context.WithoutCancel(ctx), s, path, params)
-		if closed {
+		switch {
+		case refused != nil:
+			return refused
+		case closed:
 			return ErrSocketClosed
 		}
 	}
 	return nil
+}
+
+// reauthorize re-applies the subscriptions' auth rules after a reauth: a subscription the new
+// credentials may not have is revoked (the client is told, without a message).
+func (s *Socket) reauthorize(ctx context.Context) {
+	s.mu.Lock()
+	creds := s.auth.credentials
+	paths := make(map[string]*subscription, len(s.subs))
+	for path, sub := range s.subs {
+		paths[path] = sub
+	}
+	s.mu.Unlock()
+	for path, sub := range paths {
+		if sub.opts.Auth == nil {
+			continue
+		}
+		params, _ := sub.pattern.match(path)
+		if sub.authorize(creds, params) != nil {
+			_ = s.Revoke(ctx, path, nil)
+		}
+	}
 }
 
 // unsubscribe removes the socket from path's subscription, running OnUnsubscribe. A sub of the

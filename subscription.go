@@ -148,13 +148,12 @@ func (sub *subscription) runOnUnsubscribe(ctx context.Context, s *Socket, path s
 	}
 }
 
-// authorize applies the subscription's auth rules to a socket.
-func (sub *subscription) authorize(s *Socket, params map[string]string) error {
+// authorize applies the subscription's auth rules to a socket's credentials.
+func (sub *subscription) authorize(creds *Credentials, params map[string]string) error {
 	a := sub.opts.Auth
 	if a == nil {
 		return nil
 	}
-	creds := s.credentials()
 	if creds == nil {
 		if a.Mode == "optional" {
 			return nil
