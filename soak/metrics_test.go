@@ -56,7 +56,7 @@ const (
 	settleGrace  = 15 * time.Second
 	tolGoroutine = 4
 	tolFD        = 4
-	tolHeap      = 16 << 20 // live heap, plus tolHeapPerG for each goroutine of the phase's peak: the runtime keeps every goroutine descriptor it made, for reuse
+	tolHeap      = 16 << 20 // live heap, plus tolHeapPerG for each goroutine of the busiest phase so far: the runtime keeps every goroutine descriptor it made, for reuse
 	tolHeapPerG  = 1 << 10
 	tolRSS       = 256 << 20 // RSS after the heap is returned to the OS: the race detector's shadow memory and the stacks the runtime keeps are not returned promptly
 )
