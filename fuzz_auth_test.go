@@ -47,7 +47,9 @@ func FuzzAuthStates(f *testing.F) {
 		Auth: &AuthOptions{Type: "token", Password: testPassword, Required: true, Index: true, MaxConnectionsPerUser: 2,
 			VerifyInterval: time.Millisecond,
 			Verify: func(ctx context.Context, c *Credentials) error {
-				time.Sleep(300 * time.Microsecond)
+				if c.User == "bob" {
+					time.Sleep(2 * time.Millisecond) // past handoffDelay: a reauth runs beside what follows
+				}
 				if c.User == "mallory" {
 					return errors.New("banned")
 				}
