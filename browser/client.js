@@ -564,7 +564,10 @@ export class Client {
     socket.onmessage = (event) => this._onFrame(conn, event);
     socket.onclose = (event) => {
       conn.closedResolve();
-      this._gone(conn, { code: event.code, reason: event.reason, wasClean: event.wasClean });
+      // After the replies that came before the close have settled their promises: a server
+      // that answers a hello with an error and then closes (herald does) must be heard as the
+      // error, not as a connection that ended while waiting.
+      queueMicrotask(() => this._gone(conn, { code: event.code, reason: event.reason, wasClean: event.wasClean }));
     };
     socket.onerror = () => {
       // The close event, with its code, follows an error event; should it not, the socket
