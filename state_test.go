@@ -297,3 +297,37 @@ func TestCloseDuringOnSubscribePairsOnUnsubscribe(t *testing.T) {
 	assert.Equal(t, int32(1), subscribes.Load())
 	assert.Equal(t, int32(1), unsubscribes.Load(), "OnUnsubscribe did not run for a subscription OnSubscribe accepted")
 }
+
+// TestAPIFromInsideSubscriptionCallbacks: OnSubscribe may revoke its own path (the pending sub
+// is cancelled, not waited for) and cut its user off with RevokeUser, without deadlocking.
+func TestAPIFromInsideSubscriptionCallbacks(t *testing.T) {
+	t.Parallel()
+	var unsubscribes atomic.Int32
+	var srv *Server
+	srv = NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}, Auth: &AuthOptions{
+		Authenticate: func(r *http.Request) (*Credentials, error) { return &Credentials{User: r.Header.Get("X-User")}, nil }}})
+	srv.Subscription("/self-revoking", &SubscriptionOptions{
+		OnSubscribe: func(ctx context.Context, s *Socket, path string, params map[string]string) error {
+			return s.Revoke(ctx, path, nil)
+		},
+		OnUnsubscribe: func(ctx context.Context, s *Socket, path string, params map[string]string) { unsubscribes.Add(1) },
+	})
+	srv.Subscription("/ban", &SubscriptionOptions{
+		OnSubscribe: func(ctx context.Context, s *Socket, path string, params map[string]string) error {
+			return srv.RevokeUser(s.Credentials().User)
+		},
+	})
+	t.Cleanup(srv.Close)
+	c := openMemSocket(t, srv, nil)
+	sock := c.socketOf()
+	c.send(map[string]any{"type": "hello", "id": 1, "version": "2", "auth": map[string]any{"headers": map[string]string{"x-user": "eve"}}})
+	require.Equal(t, "hello", c.next()["type"])
+	c.send(map[string]any{"type": "sub", "id": 2, "path": "/self-revoking"})
+	assert.Equal(t, "revoke", c.next()["type"])
+	assert.Equal(t, "sub", c.next()["type"])
+	assert.Empty(t, sock.Subscriptions())
+	assert.Equal(t, int32(1), unsubscribes.Load())
+	c.send(map[string]any{"type": "sub", "id": 3, "path": "/ban"})
+	require.True(t, c.gone(sock), "RevokeUser from OnSubscribe did not close the socket")
+	assert.Equal(t, 0, subscribedTimes(srv, sock, "/ban"))
+}
