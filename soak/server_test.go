@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +44,8 @@ type soakServer struct {
 	serve chan struct{} // closed when Serve has returned
 
 	log *logCounter
+
+	subscribes, unsubscribes atomic.Int64 // OnSubscribe and OnUnsubscribe of the storm's paths
 
 	gone   sync.Mutex
 	goneAt map[string]time.Time // remote address -> when its socket closed
@@ -85,6 +89,19 @@ func (s *soakServer) newNes() *herald.Server {
 		},
 	})
 	nes.Route("echo", "GET", "/echo")
+	// The subscribe storm's paths: OnSubscribe takes up to 3 ms, as an application's lookup
+	// would, so that one socket's subs and unsubs are processed at once; the two callbacks
+	// are counted, to check that they pair.
+	slowSub := &herald.SubscriptionOptions{
+		OnSubscribe: func(context.Context, *herald.Socket, string, map[string]string) error {
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+			s.subscribes.Add(1)
+			return nil
+		},
+		OnUnsubscribe: func(context.Context, *herald.Socket, string, map[string]string) { s.unsubscribes.Add(1) },
+	}
+	nes.Subscription("/soak/subchurn/{n}", slowSub)
+	nes.Subscription("/soak/twice/{n}", slowSub)
 	nes.Subscription("/soak/{phase}", nil)
 	nes.Subscription("/soak/{phase}/{n}", nil)
 	return nes

@@ -44,6 +44,45 @@ func phasePubSubStorm(e *env, r *row) {
 		}
 	}
 
+	// One path joined by every raw client three times at once (the Go client joins it once):
+	// a socket must be its subscriber once, however many subs of it were processed together.
+	const twice = "/soak/twice/0"
+	for _, s := range subs {
+		switch s := s.(type) {
+		case *rawSub:
+			var replies []<-chan nesMsg
+			for i := 0; i < 3; i++ {
+				ch, err := s.call(map[string]any{"type": "sub", "path": twice})
+				if err != nil {
+					r.fail("sub %s: %v", twice, err)
+					break
+				}
+				replies = append(replies, ch)
+			}
+			for _, ch := range replies {
+				select {
+				case m, ok := <-ch:
+					if !ok || m.StatusCode >= 400 {
+						r.fail("sub %s: answered %d (connection open: %v)", twice, m.StatusCode, ok)
+					}
+				case <-time.After(20 * time.Second):
+					r.fail("sub %s: no answer within 20 s", twice)
+				}
+			}
+		case *goSub:
+			if _, err := s.c.Subscribe(e.ctx, twice, s.handle); err != nil {
+				r.fail("sub %s: %v", twice, err)
+			}
+		}
+	}
+	if n := e.srv.subscribers(twice); n != len(subs) {
+		r.fail("%s: %d subscriptions on the server for %d clients that each joined it (raw ones three times at once)", twice, n, len(subs))
+	}
+	subsBefore := e.srv.subscribes.Load() - e.srv.unsubscribes.Load()
+	if subsBefore != int64(len(subs)) {
+		r.fail("OnSubscribe of %s ran %d times for %d sockets (not once per socket)", twice, subsBefore, len(subs))
+	}
+
 	// The publishers: each owns some paths and publishes them in turn, waiting for the
 	// subscribers every 20 rounds. A sprayer publishes on the churned paths.
 	var wg sync.WaitGroup
@@ -144,19 +183,26 @@ func phasePubSubStorm(e *env, r *row) {
 			break
 		}
 	}
-	sent := map[string]int{}
+	e.publish(twice, 0, e.cfg.stormMsgs, 50, 20, subs)
+	sent := map[string]int{twice: e.cfg.stormMsgs}
 	for _, p := range paths {
 		sent[p] = e.cfg.stormMsgs
 	}
-	r.msgs = e.cfg.stormMsgs * len(paths)
+	r.msgs = e.cfg.stormMsgs * (len(paths) + 1)
 	if !waitDelivered(e.ctx, subs, sent, 30*time.Second) {
 		r.fail("not every subscriber had every publication within 30 s: %s", behind(subs, sent))
 	}
 	tallyInto(r, subs, sent)
 	r.dropped = fmt.Sprintf("%d sub/unsub ops", ops)
+	if held := e.srv.subscribes.Load() - e.srv.unsubscribes.Load(); held != subsBefore {
+		r.fail("OnSubscribe ran %d times more than OnUnsubscribe after the storm, %d before it (each client holds %s only)", held, subsBefore, twice)
+	}
 	closeAll(subs)
 	if !waitUntil(e.ctx, grace+5*time.Second, func() bool { return e.srv.sockets() == 0 }) {
 		r.fail("%d sockets left on the server after every client closed", e.srv.sockets())
+	}
+	if !waitUntil(e.ctx, 5*time.Second, func() bool { return e.srv.subscribes.Load() == e.srv.unsubscribes.Load() }) {
+		r.fail("OnSubscribe ran %d times, OnUnsubscribe %d: not paired once every socket closed", e.srv.subscribes.Load(), e.srv.unsubscribes.Load())
 	}
 }
 
