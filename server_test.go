@@ -178,19 +178,21 @@ func TestSlowConsumerIsDisconnectedWithoutDelayingOthers(t *testing.T) {
 
 func TestHeartbeatDropsSilentClientsAndKeepsLiveOnes(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond}})
+	// A live client has the timeout (200 ms) to answer each ping: generous enough for a
+	// machine loaded with the whole suite under -race, where 50 ms was not.
+	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Interval: 400 * time.Millisecond, Timeout: 200 * time.Millisecond}})
 	url := newTestServer(t, srv)
 
 	live := dialRaw(t, url, nil)
 	hello := live.hello(nil)
-	assert.Equal(t, map[string]any{"interval": float64(100), "timeout": float64(50)}, hello["heartbeat"])
+	assert.Equal(t, map[string]any{"interval": float64(400), "timeout": float64(200)}, hello["heartbeat"])
 	silent := dialRaw(t, url, nil)
 	silent.hello(nil)
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		// The live client answers every ping, as the official client does, for ten intervals.
-		deadline := time.Now().Add(time.Second)
+		// The live client answers every ping, as the official client does, for five intervals.
+		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {
 			m := live.next(time.Second)
 			if m["type"] == "ping" {
