@@ -330,7 +330,7 @@ func TestUnsubPathNotAString(t *testing.T) {
 	}
 	for i, path := range []string{`["/item/5"]`, `[["/item/5"]]`, `"/item/5"`} {
 		c.sendText(fmt.Sprintf(`{"type":"sub","id":%d,"path":"/item/5"}`, 10+i))
-		require.Equal(t, "sub", c.next(5*time.Second)["type"])
+		require.Equal(t, "sub", c.next(5 * time.Second)["type"])
 		require.Equal(t, []string{"/item/5"}, subs())
 		c.sendText(fmt.Sprintf(`{"type":"unsub","id":%d,"path":%s}`, 20+i, path))
 		assert.Equal(t, map[string]any{"type": "unsub", "id": float64(20 + i)}, c.next(5*time.Second))

@@ -274,7 +274,7 @@ func TestHelloTimeoutWithoutAuth(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	polite.send(map[string]any{"type": "ping", "id": 2})
 	polite.send(map[string]any{"type": "request", "id": 3, "method": "GET", "path": "/nope"})
-	assert.EqualValues(t, 404, polite.next(5*time.Second)["statusCode"], "a socket that said hello is kept")
+	assert.EqualValues(t, 404, polite.next(5 * time.Second)["statusCode"], "a socket that said hello is kept")
 
 	patient := NewServer(nil, &Options{HelloTimeout: -1, Heartbeat: &Heartbeat{Disabled: true}})
 	quiet := dialRaw(t, newTestServer(t, patient), nil)
