@@ -303,8 +303,7 @@ func TestCloseDuringOnSubscribePairsOnUnsubscribe(t *testing.T) {
 func TestAPIFromInsideSubscriptionCallbacks(t *testing.T) {
 	t.Parallel()
 	var unsubscribes atomic.Int32
-	var srv *Server
-	srv = NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}, Auth: &AuthOptions{
+	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}, Auth: &AuthOptions{
 		Authenticate: func(r *http.Request) (*Credentials, error) { return &Credentials{User: r.Header.Get("X-User")}, nil }}})
 	srv.Subscription("/self-revoking", &SubscriptionOptions{
 		OnSubscribe: func(ctx context.Context, s *Socket, path string, params map[string]string) error {
