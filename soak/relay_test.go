@@ -173,16 +173,6 @@ func (r *relay) isClient(addr string) bool {
 	return r.addrs[addr]
 }
 
-func (r *relay) clientAddrs() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.addrs))
-	for a := range r.addrs {
-		out = append(out, a)
-	}
-	return out
-}
-
 // close resets everything and waits for the relay's goroutines.
 func (r *relay) close() {
 	r.mu.Lock()
