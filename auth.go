@@ -199,16 +199,28 @@ func (s *Socket) authenticate(ctx context.Context, m *protocol.Message, reauth b
 		return nil
 	}
 	if a.opts.Type == "direct" {
-		var auth struct {
-			Headers map[string]json.RawMessage `json:"headers"`
-		}
-		_ = json.Unmarshal(m.Auth, &auth)
 		r, err := http.NewRequestWithContext(ctx, http.MethodGet, a.opts.Endpoint, nil)
 		if err != nil {
 			return err
 		}
-		for k, v := range auth.Headers {
-			r.Header.Set(k, protocol.JSString(v))
+		// The headers are read in one pass, in order (the last of names that differ only in
+		// case wins, as in the reference), and bounded as a request's are.
+		var headers json.RawMessage
+		_ = protocol.Members(m.Auth, func(name string, v json.RawMessage) error {
+			if name == "headers" {
+				headers = v
+			}
+			return nil
+		})
+		n := 0
+		if err := protocol.Members(headers, func(name string, v json.RawMessage) error {
+			if n++; n > maxRequestHeaders {
+				return errTooManyHeaders
+			}
+			r.Header.Set(name, protocol.JSString(v))
+			return nil
+		}); err != nil {
+			return err
 		}
 		if xff := s.req.Header.Get("X-Forwarded-For"); xff != "" {
 			r.Header.Set("X-Forwarded-For", xff)
