@@ -3,6 +3,7 @@ package herald
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +51,22 @@ func TestDirectAuthHeaders(t *testing.T) {
 	assert.EqualValues(t, 431, reply["statusCode"])
 	assert.Empty(t, seen, "Authenticate was not called")
 	c.closed(5 * time.Second)
+}
+
+// TestWrongVersionEchoIsBounded: the error for a wrong protocol version echoes what was sent,
+// as the reference does, but at most maxEchoedVersion bytes of it.
+func TestWrongVersionEchoIsBounded(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}})
+	c := dialRaw(t, newTestServer(t, srv), nil)
+	c.send(map[string]any{"type": "hello", "id": 1, "version": strings.Repeat("é", 100000)})
+	reply := c.next(5 * time.Second)
+	assert.EqualValues(t, 400, reply["statusCode"])
+	msg := reply["payload"].(map[string]any)["message"].(string)
+	assert.Less(t, len(msg), 200, "the echo is bounded")
+	assert.True(t, strings.HasPrefix(msg, "Incorrect protocol version (expected 2 but received éé"), msg)
+
+	c = dialRaw(t, newTestServer(t, srv), nil)
+	c.send(map[string]any{"type": "hello", "id": 1, "version": "1"})
+	assert.Equal(t, "Incorrect protocol version (expected 2 but received 1)", c.next(5 * time.Second)["payload"].(map[string]any)["message"])
 }

@@ -34,6 +34,9 @@ func (s *Socket) processHello(ctx context.Context, m *protocol.Message) (any, er
 		received := "none"
 		if protocol.Truthy(m.Version) {
 			received = protocol.JSString(m.Version)
+			if len(received) > maxEchoedVersion { // a megabyte of version is not echoed whole
+				received = strings.ToValidUTF8(received[:maxEchoedVersion], "") + "..."
+			}
 		}
 		return nil, NewError(400, "Incorrect protocol version (expected "+protocol.Version+" but received "+received+")")
 	}
@@ -290,3 +293,7 @@ func (s *Socket) takeSubscriptions() map[string]*subscription {
 	s.subs = map[string]*subscription{}
 	return subs
 }
+
+// maxEchoedVersion bounds the part of a wrong protocol version that its error echoes: the
+// reference echoes it whole, which lets a large hello get a larger error back.
+const maxEchoedVersion = 64
