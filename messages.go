@@ -45,15 +45,7 @@ func (s *Socket) processHello(ctx context.Context, m *protocol.Message) (any, er
 		s.Disconnect() // after the error reply
 		return nil, err
 	}
-	// The reply is queued before the socket counts as ready, so that no broadcast or update
-	// reaches the client before it.
-	s.send(reply)
-	s.mu.Lock()
-	s.ready = true
-	if s.authTimer != nil {
-		s.authTimer.Stop()
-	}
-	s.mu.Unlock()
+	s.sendHelloReply(reply)
 	return nil, nil
 }
 

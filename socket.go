@@ -301,6 +301,26 @@ func (s *Socket) send(v any) {
 	}
 }
 
+// sendHelloReply queues the reply of a successful hello and marks the socket ready in one
+// step: a broadcast or update either sees the socket not ready (and skips it, as it came
+// before the hello) or goes after the reply, and never reaches a client that has its hello
+// reply before the socket counts as ready.
+func (s *Socket) sendHelloReply(v any) {
+	data, err := encode(v)
+	if err != nil {
+		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		return
+	}
+	if s.queueMessageWith(outgoing{data: data}, func() {
+		s.ready = true
+		if s.authTimer != nil {
+			s.authTimer.Stop()
+		}
+	}) {
+		s.flush()
+	}
+}
+
 // sendPush is send for an update or publication (see outgoing.push).
 func (s *Socket) sendPush(v any) {
 	data, err := encode(v)
@@ -329,6 +349,11 @@ func (s *Socket) enqueue(m outgoing) {
 // queueMessage queues a message. It reports true when the caller must run flush (nobody was
 // sending): the caller then owns the sending, and flush's wg slot is already taken.
 func (s *Socket) queueMessage(m outgoing) bool {
+	return s.queueMessageWith(m, nil)
+}
+
+// queueMessageWith is queueMessage, running queued (when not nil) under s.mu once m is queued.
+func (s *Socket) queueMessageWith(m outgoing, queued func()) bool {
 	s.mu.Lock()
 	if s.closed || m.push && s.closing {
 		s.mu.Unlock()
@@ -342,6 +367,9 @@ func (s *Socket) queueMessage(m outgoing) bool {
 	}
 	s.queue = append(s.queue, m)
 	s.queued += len(m.data)
+	if queued != nil {
+		queued()
+	}
 	start := !s.flushing
 	if start {
 		s.flushing = true
