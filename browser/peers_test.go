@@ -563,7 +563,9 @@ func TestPeerBrowserHeraldSocket(t *testing.T) {
 				assert.JSONEq(t, `"world!"`, string(r.Hello))
 				assert.Positive(t, r.CutConns, "connections were cut")
 				if tr == "sse" {
-					assert.GreaterOrEqual(t, r.Requests["/nes/sse"], 3, "the stream was resumed after each cut")
+					// Two cuts close together may fall on one stream (the second before the
+					// resume): at least one resume, not necessarily two.
+					assert.GreaterOrEqual(t, r.Requests["/nes/sse"], 2, "the stream was resumed after the cuts")
 				}
 				// Chromium retries by itself a request cut on a reused connection before any
 				// answer (the polls, held by the server, mostly are): the page may see no failure.
