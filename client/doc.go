@@ -14,10 +14,12 @@
 //
 // The connection is a WebSocket opened with [websocket.Dial], so every [websocket.DialOptions]
 // setting applies (Options.Dial): TLS, HTTP, HTTPS and SOCKS5 proxies (by default those the
-// environment names), extra handshake headers, permessage-deflate (offered by default).
-// Connect counts the client as connected once the server has answered its hello, not at the
-// WebSocket handshake: a proxy that lets the upgrade through and then drops the frames is a
-// failed connection.
+// environment names), extra handshake headers, permessage-deflate (offered by default). Where
+// WebSocket does not get through, the client moves by itself to herald's fallback (package
+// fallback): an event stream down and POSTs up, then long-polling (Options.Transports), with the
+// same proxy, TLS settings, headers and cookies. Connect counts the client as connected once the
+// server has answered its hello, not at the handshake: a proxy that lets the upgrade through and
+// then drops the frames is a failed connection, and the next transport is tried.
 //
 // # Staying connected
 //

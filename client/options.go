@@ -19,7 +19,8 @@ import (
 type Options struct {
 	// Dial configures the WebSocket connection: proxies (nil Proxy means the environment's
 	// HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY), TLS, extra handshake headers,
-	// permessage-deflate (offered by default), timeouts. Nil means websocket's defaults.
+	// permessage-deflate (offered by default), timeouts. Its Proxy, TLSConfig and Header also
+	// apply to the fallback transports' requests. Nil means websocket's defaults.
 	Dial *websocket.DialOptions
 
 	// Transports lists the transports to try, in order, at every connection:
@@ -40,8 +41,9 @@ type Options struct {
 	// stream. Zero means 5 seconds.
 	FallbackTimeout time.Duration
 
-	// Jar, when set, supplies the cookies sent with each handshake: set it to the Jar of the
-	// http.Client that fetched the server's nes cookie (FetchToken) for cookie authentication.
+	// Jar, when set, supplies the cookies sent with each handshake (and keeps those of the
+	// fallback's requests): set it to the Jar of the http.Client that fetched the server's nes
+	// cookie (FetchToken) for cookie authentication.
 	Jar http.CookieJar
 
 	// Auth is what each hello presents: headers for direct authentication, or a token. Nil
