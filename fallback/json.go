@@ -1,15 +1,6 @@
 package fallback
 
-import (
-	"encoding/json"
-	"unicode/utf8"
-)
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
-}
+import "unicode/utf8"
 
 // jsonLen returns the length of s encoded as a JSON string by encoding/json, quotes included:
 // what escaping adds (\u003c for <, >, & and control characters, \ufffd for invalid UTF-8,

@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -128,8 +129,10 @@ func (s *Session) attach(es *eventsource.EventSource, last uint64, resumed bool)
 	return true
 }
 
+// reasonJSON is the data of a reset event: {"reason": reason}.
 func reasonJSON(reason string) string {
-	b := []byte(`{"reason":`)
-	b = appendJSONString(b, reason)
-	return string(append(b, '}'))
+	b, _ := json.Marshal(struct {
+		Reason string `json:"reason"`
+	}{reason})
+	return string(b)
 }
