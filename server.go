@@ -404,16 +404,7 @@ func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
 	if err != nil {
 		return err
 	}
-	msg, err := encode(pushUpdate{Type: "update", Message: raw})
-	if err != nil {
-		return err
-	}
-	for _, sock := range s.socketsSnapshot(user) {
-		if sock.helloed() {
-			sock.enqueue(outgoing{data: msg, push: true})
-		}
-	}
-	return nil
+	return s.deliverBroadcast(raw, user)
 }
 
 // BroadcastOptions narrows a broadcast.

@@ -296,31 +296,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
-	msg, err := encode(pushPub{Type: "pub", Path: path, Message: raw})
-	if err != nil {
-		return err
-	}
-	for _, sock := range sub.targets(path, o.User) {
-		out := msg
-		if f := sub.opts.Filter; f != nil {
-			deliver, override, ok := sock.filter(f, path, message, FilterInfo{
-				Socket: sock, Credentials: sock.credentials(), Params: params, Internal: o.Internal})
-			if !ok || !deliver {
-				continue
-			}
-			if override != nil {
-				oraw, err := marshalValue(override)
-				if err != nil {
-					continue
-				}
-				if out, err = encode(pushPub{Type: "pub", Path: path, Message: oraw}); err != nil {
-					continue
-				}
-			}
-		}
-		sock.enqueue(outgoing{data: out, push: true})
-	}
-	return nil
+	return s.deliverPublication(sub, path, params, message, raw, o)
 }
 
 // filter runs a subscription filter for one socket; a panic counts as a skip.
