@@ -1,0 +1,238 @@
+// Package prometheus reports herald's metrics (package metrics) to Prometheus: New returns a
+// metrics.Recorder that updates collectors registered on a prometheus.Registerer, and Handler
+// serves them at /metrics.
+//
+// Every name starts with "herald_" (Options.Namespace changes it):
+//
+//	herald_connections{transport}                      open connections (gauge)
+//	herald_connects_total{transport}                   connections opened
+//	herald_disconnects_total{transport,reason}         connections closed, by reason
+//	herald_messages_received_total{transport}          messages from clients
+//	herald_messages_sent_total{transport}              messages to clients
+//	herald_received_bytes_total{transport}             their bytes
+//	herald_sent_bytes_total{transport}
+//	herald_send_queue_bytes{transport}                 bytes waiting for one connection when a message is queued (histogram)
+//	herald_publications_total                          publications and broadcasts
+//	herald_deliveries_total                            messages they were handed to connections as
+//	herald_request_duration_seconds{route,status}      nes requests (histogram; route is a route id or "other")
+//	herald_resumes_total{result}                       resumes: hit, miss, reset
+//	herald_broker_publish_duration_seconds             publications through the broker (histogram)
+//	herald_broker_publish_errors_total                 those that failed
+//	herald_broker_discontinuities_total                gaps the broker reported
+//	herald_deflate_in_bytes_total                      bytes before permessage-deflate
+//	herald_deflate_out_bytes_total                     and after (the ratio is out/in)
+//
+// transport is websocket, sse or poll; reason is normal, slow_consumer, heartbeat_timeout,
+// protocol_error or shutdown.
+package prometheus
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herald-go/herald/metrics"
+)
+
+// Options configures New. A nil *Options means all defaults.
+type Options struct {
+	// Namespace prefixes every name. Empty means "herald".
+	Namespace string
+	// RequestBuckets are the bounds, in seconds, of the request duration histogram. Nil means
+	// prometheus.DefBuckets.
+	RequestBuckets []float64
+	// QueueBuckets are the bounds, in bytes, of the send queue histogram. Nil means powers of
+	// 4 from 256 B to 4 MiB.
+	QueueBuckets []float64
+}
+
+// Recorder is the metrics.Recorder that New returns.
+type Recorder struct {
+	metrics.Nop
+
+	conns        [metrics.NumTransports]prometheus.Gauge
+	connects     [metrics.NumTransports]prometheus.Counter
+	disconnects  [metrics.NumTransports][metrics.NumReasons]prometheus.Counter
+	msgsIn       [metrics.NumTransports]prometheus.Counter
+	msgsOut      [metrics.NumTransports]prometheus.Counter
+	bytesIn      [metrics.NumTransports]prometheus.Counter
+	bytesOut     [metrics.NumTransports]prometheus.Counter
+	queue        [metrics.NumTransports]prometheus.Observer
+	publications prometheus.Counter
+	deliveries   prometheus.Counter
+	requests     *prometheus.HistogramVec
+	resumes      [metrics.NumResumes]prometheus.Counter
+	brokerPub    prometheus.Histogram
+	brokerErrs   prometheus.Counter
+	brokerGaps   prometheus.Counter
+	deflateIn    prometheus.Counter
+	deflateOut   prometheus.Counter
+}
+
+var _ metrics.Recorder = (*Recorder)(nil)
+
+// New registers herald's collectors on reg (prometheus.DefaultRegisterer when nil) and returns
+// the Recorder that updates them: give it to herald.Options.Metrics (or to the websocket or
+// eventsource layer's Options.Metrics, or metrics.Broker). It fails when reg already has
+// collectors of these names (two Recorders on one registry need two namespaces).
+func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Namespace == "" {
+		o.Namespace = "herald"
+	}
+	if o.RequestBuckets == nil {
+		o.RequestBuckets = prometheus.DefBuckets
+	}
+	if o.QueueBuckets == nil {
+		o.QueueBuckets = prometheus.ExponentialBuckets(256, 4, 8)
+	}
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	ns := o.Namespace
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, labels)
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help})
+	}
+	conns := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "connections", Help: "Open connections."}, []string{"transport"})
+	connects := counterVec("connects_total", "Connections opened.", "transport")
+	disconnects := counterVec("disconnects_total", "Connections closed, by reason.", "transport", "reason")
+	msgsIn := counterVec("messages_received_total", "Messages received from clients.", "transport")
+	msgsOut := counterVec("messages_sent_total", "Messages sent to clients.", "transport")
+	bytesIn := counterVec("received_bytes_total", "Bytes of the messages received from clients.", "transport")
+	bytesOut := counterVec("sent_bytes_total", "Bytes of the messages sent to clients.", "transport")
+	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "send_queue_bytes",
+		Help: "Bytes waiting to be sent to one connection, observed when a message is queued.", Buckets: o.QueueBuckets}, []string{"transport"})
+	resumes := counterVec("resumes_total", "Clients that came back for the messages they missed, by result (hit, miss, reset).", "result")
+	r := &Recorder{
+		publications: counter("publications_total", "Publications and broadcasts."),
+		deliveries:   counter("deliveries_total", "Messages that publications and broadcasts were handed to connections as."),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
+			Help: "nes requests, by route id (\"other\" for paths) and status.", Buckets: o.RequestBuckets}, []string{"route", "status"}),
+		brokerPub: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "broker_publish_duration_seconds",
+			Help: "Publications through the broker.", Buckets: prometheus.DefBuckets}),
+		brokerErrs: counter("broker_publish_errors_total", "Publications through the broker that failed."),
+		brokerGaps: counter("broker_discontinuities_total", "Gaps in what the broker delivered."),
+		deflateIn:  counter("deflate_in_bytes_total", "Bytes of messages before permessage-deflate."),
+		deflateOut: counter("deflate_out_bytes_total", "Bytes of messages after permessage-deflate."),
+	}
+	for _, c := range []prometheus.Collector{conns, connects, disconnects, msgsIn, msgsOut, bytesIn, bytesOut, queue, resumes,
+		r.publications, r.deliveries, r.requests, r.brokerPub, r.brokerErrs, r.brokerGaps, r.deflateIn, r.deflateOut} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// The children of bounded labels are made once: recording is then an atomic add.
+	for t := range metrics.NumTransports {
+		l := t.String()
+		r.conns[t] = conns.WithLabelValues(l)
+		r.connects[t] = connects.WithLabelValues(l)
+		for reason := range metrics.NumReasons {
+			r.disconnects[t][reason] = disconnects.WithLabelValues(l, reason.String())
+		}
+		r.msgsIn[t] = msgsIn.WithLabelValues(l)
+		r.msgsOut[t] = msgsOut.WithLabelValues(l)
+		r.bytesIn[t] = bytesIn.WithLabelValues(l)
+		r.bytesOut[t] = bytesOut.WithLabelValues(l)
+		r.queue[t] = queue.WithLabelValues(l)
+	}
+	for res := range metrics.NumResumes {
+		r.resumes[res] = resumes.WithLabelValues(res.String())
+	}
+	return r, nil
+}
+
+// Handler serves the metrics that g gathers (prometheus.DefaultGatherer when nil) in
+// Prometheus's text format: mount it at /metrics.
+func Handler(g prometheus.Gatherer) http.Handler {
+	if g == nil {
+		g = prometheus.DefaultGatherer
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+func (r *Recorder) ConnOpened(t metrics.Transport) {
+	if t < metrics.NumTransports {
+		r.conns[t].Inc()
+		r.connects[t].Inc()
+	}
+}
+
+func (r *Recorder) ConnClosed(t metrics.Transport, reason metrics.Reason) {
+	if t < metrics.NumTransports && reason < metrics.NumReasons {
+		r.conns[t].Dec()
+		r.disconnects[t][reason].Inc()
+	}
+}
+
+func (r *Recorder) MessageIn(t metrics.Transport, n int) {
+	if t < metrics.NumTransports {
+		r.msgsIn[t].Inc()
+		r.bytesIn[t].Add(float64(n))
+	}
+}
+
+func (r *Recorder) MessageOut(t metrics.Transport, n int) {
+	if t < metrics.NumTransports {
+		r.msgsOut[t].Inc()
+		r.bytesOut[t].Add(float64(n))
+	}
+}
+
+func (r *Recorder) QueueDepth(t metrics.Transport, n int) {
+	if t < metrics.NumTransports {
+		r.queue[t].Observe(float64(n))
+	}
+}
+
+func (r *Recorder) Published(deliveries int) {
+	r.publications.Inc()
+	r.deliveries.Add(float64(deliveries))
+}
+
+func (r *Recorder) Request(route string, status int, d time.Duration) {
+	r.requests.WithLabelValues(route, statusLabel(status)).Observe(d.Seconds())
+}
+
+func (r *Recorder) Resumed(res metrics.Resume) {
+	if res < metrics.NumResumes {
+		r.resumes[res].Inc()
+	}
+}
+
+func (r *Recorder) BrokerPublish(d time.Duration, err error) {
+	r.brokerPub.Observe(d.Seconds())
+	if err != nil {
+		r.brokerErrs.Inc()
+	}
+}
+
+func (r *Recorder) BrokerDiscontinuity(int) { r.brokerGaps.Inc() }
+
+func (r *Recorder) Compressed(in, out int) {
+	r.deflateIn.Add(float64(in))
+	r.deflateOut.Add(float64(out))
+}
+
+// statusLabels holds the label values of the statuses 100 to 599, made once.
+var statusLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i + 100)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return "other"
+}
