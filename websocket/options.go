@@ -72,15 +72,35 @@ type Options struct {
 	// the end of the connection without a close frame (1006). CloseNow drops it at once.
 	WriteQueueLimit int64
 
-	// OriginPatterns lists the origins allowed besides the request's own host, as host patterns
-	// in path.Match syntax ("example.com", "*.example.com", "localhost:*"). Requests whose
-	// Origin header names another host are refused with 403, which stops cross-site WebSocket
-	// hijacking; requests without an Origin header (non-browser clients) always pass.
-	// CheckOrigin, when set, replaces this check.
+	// Origins lists the origins that browsers may connect from besides the request's own host
+	// (an Origin header whose host and port are the request's Host). A browser's request from
+	// anywhere else is refused with 403, which stops cross-site WebSocket hijacking; requests
+	// without an Origin header (non-browser clients) always pass. Each entry is one of:
+	//
+	//	"*"                           every origin
+	//	"https://example.com"         that scheme and host, on the scheme's default port
+	//	"http://localhost:8100"       that scheme, host and port
+	//	"http://localhost:*"          that scheme and host, on any port
+	//	"example.com", "example.com:8443"   that host (and port), whatever the scheme
+	//	"*.example.com"               every subdomain of example.com (not example.com itself),
+	//	                              with or without a scheme and port
+	//
+	// Hosts compare without regard to case and a trailing "/" is ignored. An invalid entry (a
+	// path, user info, a wildcard elsewhere, "null") fails every upgrade that carries an Origin
+	// header with 500 and an error naming the entry; ValidateOrigins checks a list beforehand.
+	// Nil means the request's own host only. CheckOrigin, when set, replaces this check.
+	Origins []string
+
+	// OriginPatterns lists host patterns in path.Match syntax ("example.com", "*.example.com",
+	// "localhost:*") matched against the Origin header's host and port, whatever its scheme.
+	//
+	// Deprecated: use Origins, which takes these patterns (and origins with a scheme) too.
+	// OriginPatterns still works, beside Origins.
 	OriginPatterns []string
 
 	// CheckOrigin decides whether a request's origin is acceptable, replacing the default
-	// same-host-or-OriginPatterns check. Return true to allow every origin.
+	// same-host-or-Origins check; it is called only for requests with an Origin header.
+	// Return true to allow every origin.
 	CheckOrigin func(r *http.Request) bool
 
 	// Verify runs before anything is hijacked or allocated, after the handshake headers have

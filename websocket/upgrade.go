@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -66,9 +64,15 @@ func (e *HTTPError) write(w http.ResponseWriter) {
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	o := opts.withDefaults()
 	key, herr := checkHandshake(r)
-	if herr == nil && !originAllowed(r, o) {
-		herr = &HTTPError{Status: http.StatusForbidden, Message: fmt.Sprintf(
-			"websocket: origin %q is not allowed (see Options.OriginPatterns)", r.Header.Get("Origin"))}
+	if herr == nil {
+		if ok, err := originAllowed(r, o); err != nil {
+			herr := &HTTPError{Status: http.StatusInternalServerError, Message: "websocket: misconfigured Options.Origins"}
+			herr.write(w)
+			return nil, fmt.Errorf("websocket: Options.Origins: %w", err)
+		} else if !ok {
+			herr = &HTTPError{Status: http.StatusForbidden, Message: fmt.Sprintf(
+				"websocket: origin %q is not allowed: it is not this server's host %q; list it in websocket.Options.Origins", r.Header.Get("Origin"), r.Host)}
+		}
 	}
 	if herr == nil && o.Verify != nil {
 		herr = verifyError(o.Verify(r))
@@ -176,42 +180,6 @@ func verifyError(err error) *HTTPError {
 		return &c
 	}
 	return &HTTPError{Status: http.StatusForbidden, Message: err.Error()}
-}
-
-// OriginAllowed reports whether Upgrade would let r's origin through with opts (nil means
-// the defaults): a request without Origin, one from the request's own host or matching
-// opts.OriginPatterns, or whatever opts.CheckOrigin says when it is set. Other transports of
-// the same server use it to apply the same rule.
-func OriginAllowed(r *http.Request, opts *Options) bool {
-	if opts == nil {
-		opts = &Options{}
-	}
-	return originAllowed(r, opts)
-}
-
-// originAllowed applies Options.CheckOrigin, or the same-host-or-OriginPatterns rule.
-func originAllowed(r *http.Request, o *Options) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if o.CheckOrigin != nil {
-		return o.CheckOrigin(r)
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	host := strings.ToLower(u.Host)
-	if host == strings.ToLower(r.Host) {
-		return true
-	}
-	for _, pattern := range o.OriginPatterns {
-		if ok, _ := path.Match(strings.ToLower(pattern), host); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // selectProtocol returns the first subprotocol the client offers that the server speaks.
