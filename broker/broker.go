@@ -6,7 +6,7 @@
 // A Broker is the link to one engine. herald ships two, each in its own package so that the
 // core imports neither client library: broker/redis (Redis through rueidis: single server,
 // Sentinel, Cluster; history in Redis Streams) and broker/nats (core NATS; no history).
-// NewMemory returns one that links the nodes of one process, for tests.
+// NewMemoryHub returns an engine that links the nodes of one process, for tests.
 //
 // Delivery across nodes is at most once: a message published while a node's link is down is
 // lost to that node, and the node hears of it through Handler.HandleDiscontinuity once its link
