@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/herald-go/herald/internal/protocol"
+	"github.com/herald-go/herald/internal/writers"
+	"github.com/herald-go/herald/websocket"
 )
 
 // RawMessage is a JSON value as the client sent it.
@@ -59,17 +61,19 @@ type Socket struct {
 	flushing   bool
 	sending    bool
 	authTimer  *time.Timer
-	handoff    *time.Timer // hands reading over to a new goroutine when a message takes long
-	reader     *reader     // the goroutine reading now
+	handoff    *time.Timer  // hands reading over to a new goroutine when a message takes long
+	reader     *reader      // the goroutine reading now
+	deadline   sendDeadline // the send's deadline, set by whoever runs flush
 }
 
 // outgoing is a message waiting to be sent.
 type outgoing struct {
 	data    []byte
-	ping    bool  // heartbeat pings don't count as proof of life
-	push    bool  // a publication, broadcast or update: dropped once the socket is closing, and held for a due Verify
-	closing bool  // close the socket once everything before has gone out
-	reason  error // why, for closing
+	pm      *websocket.PreparedMessage // data prepared once for many sockets, or nil
+	ping    bool                       // heartbeat pings don't count as proof of life
+	push    bool                       // a publication, broadcast or update: dropped once the socket is closing, and held for a due Verify
+	closing bool                       // close the socket once everything before has gone out
+	reason  error                      // why, for closing
 }
 
 func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
@@ -337,12 +341,12 @@ func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
 	s.send(s.server.newErrorReply(err, typ, id))
 }
 
-// enqueue queues a message without waiting; a goroutine of the socket's sends it. A socket
-// whose queue would pass SendQueueLimit is disconnected: publishing never waits on a slow
-// client.
+// enqueue queues a message without waiting; a writer of the pool (writerPool) sends it,
+// unless one of the socket's goroutines is sending already. A socket whose queue would pass
+// SendQueueLimit is disconnected: publishing never waits on a slow client.
 func (s *Socket) enqueue(m outgoing) {
 	if s.queueMessage(m) {
-		go s.flush()
+		writerPool.Submit((*socketTask)(s))
 	}
 }
 
@@ -380,10 +384,14 @@ func (s *Socket) queueMessageWith(m outgoing, queued func()) bool {
 }
 
 // flush sends queued messages, one at a time, until the queue is empty. One goroutine at a
-// time runs it: a socket goroutine that has a reply to send, or one started for messages
-// queued from elsewhere (publications, broadcasts, pings), only while there is something to
-// send.
-func (s *Socket) flush() {
+// time runs it: a socket goroutine that has a reply to send, or a writer of the pool for
+// messages queued from elsewhere (publications, broadcasts, pings), only while there is
+// something to send.
+func (s *Socket) flush() { s.flushOn(nil) }
+
+// flushOn is flush on a writer of the pool (w), which it tells when a write may block; a nil
+// w is the socket's own goroutine.
+func (s *Socket) flushOn(w *writers.Worker) {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
@@ -400,7 +408,7 @@ func (s *Socket) flush() {
 		s.sending = true
 		verify := m.push && s.verifyDueLocked()
 		s.mu.Unlock()
-		if verify && s.verifyAuth(s.ctx) != nil {
+		if verify && s.verify(w) != nil {
 			// Refused credentials get nothing more: close at once, dropping what is queued.
 			s.mu.Lock()
 			s.queued -= len(m.data)
@@ -416,7 +424,15 @@ func (s *Socket) flush() {
 			s.closeNow(m.reason)
 			return
 		}
-		err := s.t.Send(sendDeadline(time.Now().Add(s.server.opts.SendTimeout)), m.data)
+		s.deadline = sendDeadline(time.Now().Add(s.server.opts.SendTimeout))
+		w.Begin()
+		var err error
+		if ps, ok := s.t.(preparedSender); ok && m.pm != nil {
+			err = ps.SendPrepared(&s.deadline, m.data, m.pm)
+		} else {
+			err = s.t.Send(&s.deadline, m.data)
+		}
+		w.End()
 		s.mu.Lock()
 		s.queued -= len(m.data)
 		s.sending = false
@@ -429,6 +445,13 @@ func (s *Socket) flush() {
 			s.pinged.Store(true)
 		}
 	}
+}
+
+// verify checks the credentials before a push, on a writer of the pool (w) or not.
+func (s *Socket) verify(w *writers.Worker) error {
+	w.Begin()
+	defer w.End()
+	return s.verifyAuth(s.ctx)
 }
 
 // closeNow closes the socket at once, dropping what is queued. It never waits: the
@@ -574,7 +597,9 @@ func marshalValue(v any) (json.RawMessage, error) {
 
 // sendDeadline bounds a send by SendTimeout. It has no Done channel: a socket that closes
 // drops its connection (Transport.Close with a reason), which ends a blocked send, so sends
-// need neither a timer nor a cancellation callback per message.
+// need neither a timer nor a cancellation callback per message. The socket keeps one
+// (Socket.deadline) and passes a pointer to it: a context made per send would be an
+// allocation per delivery.
 type sendDeadline time.Time
 
 func (d sendDeadline) Deadline() (time.Time, bool) { return time.Time(d), true }

@@ -27,6 +27,13 @@ type Transport interface {
 	RemoteAddr() string
 }
 
+// preparedSender is a Transport that can send a message prepared once for many sockets
+// (framed, and compressed when the connection's compression allows, once per publish rather
+// than once per socket). msg is the same message, unprepared.
+type preparedSender interface {
+	SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
+}
+
 // wsTransport carries nes over a WebSocket: one message per text frame, long messages in
 // chunks when Options.MaxChunkChars asks for them.
 type wsTransport struct {
@@ -49,6 +56,13 @@ func (t *wsTransport) Send(ctx context.Context, msg []byte) error {
 		}
 	}
 	return nil
+}
+
+func (t *wsTransport) SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error {
+	if t.maxChunkChars > 0 {
+		return t.Send(ctx, msg)
+	}
+	return t.c.WritePrepared(ctx, pm)
 }
 
 // Close closes as the reference does (ws.close() with no code): a close frame without a

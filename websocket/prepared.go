@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/gobwas/ws"
+
 	"github.com/herald-go/herald/extensions"
 )
 
-// PreparedMessage is a message to be written to many connections, encoded once per kind of
-// connection: once for all connections without extensions, and once for all connections
-// whose extensions encode without per-connection state (permessage-deflate with
-// server_no_context_takeover, for example). Connections that keep compression context get
-// their own encoding, as with Write.
+// PreparedMessage is a message to be written to many connections, encoded and framed once per
+// kind of connection: once for all server connections without extensions, and once for all
+// connections whose extensions encode without per-connection state (permessage-deflate with
+// server_no_context_takeover, for example). Writing it to a server connection is then one
+// write(2) of bytes shared by all of them. Connections that keep compression context get
+// their own encoding, as with Write; client connections mask every frame, so they frame it
+// themselves.
 //
 // A PreparedMessage is safe for concurrent use. Its data must not change after
 // NewPreparedMessage.
@@ -20,13 +24,17 @@ type PreparedMessage struct {
 	typ  MessageType
 	data []byte
 
+	plainOnce sync.Once
+	plain     []byte // the whole server frame, without extensions
+
 	mu      sync.Mutex
 	encoded map[string]preparedEncoding
 }
 
 type preparedEncoding struct {
-	rsv  byte
-	data []byte
+	rsv   byte
+	data  []byte
+	frame []byte // the whole server frame: header and data
 }
 
 // NewPreparedMessage prepares a message of type typ for WritePrepared.
@@ -34,13 +42,17 @@ func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) 
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("websocket: cannot prepare a message of type %v", typ)
 	}
-	return &PreparedMessage{typ: typ, data: data, encoded: map[string]preparedEncoding{}}, nil
+	return &PreparedMessage{typ: typ, data: data}, nil
 }
 
 // WritePrepared writes a prepared message, as Write does.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.ext == nil {
-		return c.Write(ctx, pm.typ, pm.data)
+		if c.client {
+			return c.Write(ctx, pm.typ, pm.data)
+		}
+		pm.plainOnce.Do(func() { pm.plain = frameOf(pm.typ, 0, pm.data) })
+		return c.writeFramed(ctx, len(pm.data), pm.plain)
 	}
 	key, shared := c.ext.SharedKey()
 	if !shared {
@@ -50,7 +62,23 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if err != nil {
 		return err
 	}
-	return c.writeEncoded(ctx, pm.typ, enc.rsv, enc.data)
+	if c.client {
+		return c.writeEncoded(ctx, pm.typ, enc.rsv, enc.data)
+	}
+	return c.withTurn(ctx, len(enc.data), func() error {
+		if err := c.lock(ctx, &c.frameMu); err != nil {
+			return err
+		}
+		defer c.frameMu.unlock()
+		return c.writeFramedTurn(ctx, enc.frame)
+	})
+}
+
+// frameOf returns a whole unmasked frame holding p.
+func frameOf(typ MessageType, rsv byte, p []byte) []byte {
+	b := make([]byte, 0, maxHeaderSize+len(p))
+	b = appendHeader(b, true, ws.OpCode(typ), rsv, len(p), false, [4]byte{})
+	return append(b, p...)
 }
 
 // encoding returns the message encoded by a chain with the given shared key, encoding it on
@@ -65,7 +93,10 @@ func (pm *PreparedMessage) encoding(key string, n *extensions.Negotiated) (prepa
 	if err := n.Encode(&m); err != nil {
 		return preparedEncoding{}, fmt.Errorf("websocket: extension: %w", err)
 	}
-	enc := preparedEncoding{rsv: byte(m.RSV), data: m.Data}
+	enc := preparedEncoding{rsv: byte(m.RSV), data: m.Data, frame: frameOf(pm.typ, byte(m.RSV), m.Data)}
+	if pm.encoded == nil {
+		pm.encoded = map[string]preparedEncoding{}
+	}
 	pm.encoded[key] = enc
 	return enc, nil
 }

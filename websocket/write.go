@@ -191,6 +191,51 @@ func (c *Conn) writeFrameTurn(ctx context.Context, fin bool, op ws.OpCode, rsv b
 	c.wdeadline.begin(ctx, time.Time{})
 	n, err := c.writeFrameLocked(fin, op, rsv, p)
 	c.wdeadline.end(time.Time{})
+	return c.wrote(ctx, fin, n, err)
+}
+
+// writeFramed writes a whole frame built beforehand (a prepared message's), n bytes of
+// payload: one write(2) of bytes that many connections share.
+func (c *Conn) writeFramed(ctx context.Context, n int, frame []byte) error {
+	if err := c.enqueue(n); err != nil {
+		return err
+	}
+	defer c.queued.Add(-int64(n))
+	if err := c.lock(ctx, &c.frameMu); err != nil {
+		return err
+	}
+	if !c.fragmenting {
+		err := c.writeFramedTurn(ctx, frame)
+		c.frameMu.unlock()
+		return err
+	}
+	c.frameMu.unlock()
+	return c.inMessageTurn(ctx, func() error {
+		if err := c.lock(ctx, &c.frameMu); err != nil {
+			return err
+		}
+		defer c.frameMu.unlock()
+		return c.writeFramedTurn(ctx, frame)
+	})
+}
+
+// writeFramedTurn writes a whole frame built beforehand, once the frame's turn is taken.
+func (c *Conn) writeFramedTurn(ctx context.Context, frame []byte) error {
+	if c.isClosed() {
+		return c.closedErr()
+	}
+	if c.closeSent.Load() {
+		return ErrCloseSent
+	}
+	c.wdeadline.begin(ctx, time.Time{})
+	n, err := c.conn.Write(frame)
+	c.wdeadline.end(time.Time{})
+	return c.wrote(ctx, true, n, err)
+}
+
+// wrote ends a frame's write that sent n bytes: on an error the connection closes, unless ctx
+// ended the write before any byte went out.
+func (c *Conn) wrote(ctx context.Context, fin bool, n int, err error) error {
 	if err == nil {
 		c.fragmenting = !fin
 		return nil
