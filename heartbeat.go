@@ -33,6 +33,7 @@ func (h *heartbeater) ping() {
 func (h *heartbeater) check(sockets []*Socket) {
 	for _, sock := range sockets {
 		if !sock.active() {
+			sock.noteHeartbeatTimeout()
 			sock.closeNow(nil)
 			continue
 		}

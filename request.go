@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-go/herald/internal/protocol"
 )
@@ -27,7 +28,10 @@ var (
 )
 
 // processRequest serves a nes request through the application's handler, in-process.
-func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, error) {
+func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (reply any, err error) {
+	if s.server.opts.Metrics != nil {
+		defer s.meterRequest(m, time.Now(), &reply, &err)
+	}
 	if !protocol.Truthy(m.Method) {
 		return nil, errMissingMethod
 	}

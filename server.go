@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/metrics"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -110,6 +111,12 @@ type Options struct {
 	// Logger receives the server's log lines (panics in callbacks, dropped sockets). Nil
 	// means no logging.
 	Logger *slog.Logger
+
+	// Metrics receives the server's metrics: connections by transport and why they closed,
+	// messages and bytes, send queues, publications, requests by route id, resumes (see
+	// package metrics; metrics/prometheus and metrics/otel adapt it). The server passes it on
+	// to the layers it creates. Nil means none, at no cost.
+	Metrics metrics.Recorder
 }
 
 // Heartbeat configures the server's pings. The server pings every socket each Interval; a
@@ -151,6 +158,8 @@ type Server struct {
 	routes   map[string]Route
 
 	subs *subscriptions
+
+	shutdown shutdownState // see Shutdown
 
 	mu      sync.Mutex
 	sockets map[*Socket]struct{}
@@ -324,6 +333,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if s.refuseDraining(w) {
+		return
+	}
 	c, err := websocket.Upgrade(w, r, s.wsOpts)
 	if err != nil {
 		return
@@ -337,6 +349,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // serve runs one socket over a transport until it closes. It returns when the socket's
 // goroutines have finished.
 func (s *Server) serve(t Transport, r *http.Request) {
+	t = s.meter(t, r)
 	sock, ok := s.addSocket(t, r)
 	if !ok {
 		_ = t.Close(nil)
@@ -404,6 +417,7 @@ func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
 	if err != nil {
 		return err
 	}
+	s.meterPublished()
 	return s.deliverBroadcast(raw, user)
 }
 

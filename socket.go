@@ -371,6 +371,7 @@ func (s *Socket) queueMessageWith(m outgoing, queued func()) bool {
 	}
 	s.queue = append(s.queue, m)
 	s.queued += len(m.data)
+	s.meterQueue(s.queued)
 	if queued != nil {
 		queued()
 	}

@@ -296,6 +296,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
+	s.meterPublished()
 	return s.deliverPublication(sub, path, params, message, raw, o)
 }
 

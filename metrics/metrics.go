@@ -27,8 +27,12 @@ type Recorder interface {
 	// QueueDepth observes the bytes waiting to be sent to one connection, each time a
 	// message is queued for it.
 	QueueDepth(t Transport, n int)
-	// Published counts one publication or broadcast, handed to deliveries connections.
-	Published(deliveries int)
+	// Published counts one publication or broadcast made on this node (Server.Publish,
+	// Server.Broadcast).
+	Published()
+	// Delivered counts one publication or broadcast message sent to one connection (on
+	// whichever node the connection is).
+	Delivered(t Transport)
 	// Request observes one nes request: the route id it named ("other" for a path or an
 	// unknown id), the status it was answered with, and how long it took.
 	Request(route string, status int, d time.Duration)
@@ -119,7 +123,8 @@ func (Nop) ConnClosed(Transport, Reason)       {}
 func (Nop) MessageIn(Transport, int)           {}
 func (Nop) MessageOut(Transport, int)          {}
 func (Nop) QueueDepth(Transport, int)          {}
-func (Nop) Published(int)                      {}
+func (Nop) Published()                         {}
+func (Nop) Delivered(Transport)                {}
 func (Nop) Request(string, int, time.Duration) {}
 func (Nop) Resumed(Resume)                     {}
 func (Nop) BrokerPublish(time.Duration, error) {}

@@ -77,7 +77,7 @@ func New(meter metric.Meter) (*Recorder, error) {
 		metric.WithExplicitBucketBoundaries(256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304))
 	errs = append(errs, err)
 	r.publications = i64("herald.publications", "{message}", "Publications and broadcasts.")
-	r.deliveries = i64("herald.deliveries", "{message}", "Messages that publications and broadcasts were handed to connections as.")
+	r.deliveries = i64("herald.deliveries", "{message}", "Publication and broadcast messages sent to connections.")
 	r.requests, err = meter.Float64Histogram("herald.request.duration", metric.WithUnit("s"), metric.WithDescription("nes requests, by route id (\"other\" for paths) and status."))
 	errs = append(errs, err)
 	r.resumes = i64("herald.resumes", "{resume}", "Clients that came back for the messages they missed, by result.")
@@ -140,9 +140,12 @@ func (r *Recorder) QueueDepth(t metrics.Transport, n int) {
 	}
 }
 
-func (r *Recorder) Published(deliveries int) {
-	r.publications.Add(bg, 1)
-	r.deliveries.Add(bg, int64(deliveries))
+func (r *Recorder) Published() { r.publications.Add(bg, 1) }
+
+func (r *Recorder) Delivered(t metrics.Transport) {
+	if t < metrics.NumTransports {
+		r.deliveries.Add(bg, 1, r.byTransport[t]...)
+	}
 }
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {

@@ -12,8 +12,8 @@
 //	herald_received_bytes_total{transport}             their bytes
 //	herald_sent_bytes_total{transport}
 //	herald_send_queue_bytes{transport}                 bytes waiting for one connection when a message is queued (histogram)
-//	herald_publications_total                          publications and broadcasts
-//	herald_deliveries_total                            messages they were handed to connections as
+//	herald_publications_total                          publications and broadcasts made on this node
+//	herald_deliveries_total{transport}                 publication and broadcast messages sent to connections
 //	herald_request_duration_seconds{route,status}      nes requests (histogram; route is a route id or "other")
 //	herald_resumes_total{result}                       resumes: hit, miss, reset
 //	herald_broker_publish_duration_seconds             publications through the broker (histogram)
@@ -62,7 +62,7 @@ type Recorder struct {
 	bytesOut     [metrics.NumTransports]prometheus.Counter
 	queue        [metrics.NumTransports]prometheus.Observer
 	publications prometheus.Counter
-	deliveries   prometheus.Counter
+	deliveries   [metrics.NumTransports]prometheus.Counter
 	requests     *prometheus.HistogramVec
 	resumes      [metrics.NumResumes]prometheus.Counter
 	brokerPub    prometheus.Histogram
@@ -111,10 +111,10 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 	bytesOut := counterVec("sent_bytes_total", "Bytes of the messages sent to clients.", "transport")
 	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "send_queue_bytes",
 		Help: "Bytes waiting to be sent to one connection, observed when a message is queued.", Buckets: o.QueueBuckets}, []string{"transport"})
+	deliveries := counterVec("deliveries_total", "Publication and broadcast messages sent to connections.", "transport")
 	resumes := counterVec("resumes_total", "Clients that came back for the messages they missed, by result (hit, miss, reset).", "result")
 	r := &Recorder{
 		publications: counter("publications_total", "Publications and broadcasts."),
-		deliveries:   counter("deliveries_total", "Messages that publications and broadcasts were handed to connections as."),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
 			Help: "nes requests, by route id (\"other\" for paths) and status.", Buckets: o.RequestBuckets}, []string{"route", "status"}),
 		brokerPub: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "broker_publish_duration_seconds",
@@ -124,8 +124,8 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 		deflateIn:  counter("deflate_in_bytes_total", "Bytes of messages before permessage-deflate."),
 		deflateOut: counter("deflate_out_bytes_total", "Bytes of messages after permessage-deflate."),
 	}
-	for _, c := range []prometheus.Collector{conns, connects, disconnects, msgsIn, msgsOut, bytesIn, bytesOut, queue, resumes,
-		r.publications, r.deliveries, r.requests, r.brokerPub, r.brokerErrs, r.brokerGaps, r.deflateIn, r.deflateOut} {
+	for _, c := range []prometheus.Collector{conns, connects, disconnects, msgsIn, msgsOut, bytesIn, bytesOut, queue, resumes, deliveries,
+		r.publications, r.requests, r.brokerPub, r.brokerErrs, r.brokerGaps, r.deflateIn, r.deflateOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -143,6 +143,7 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 		r.bytesIn[t] = bytesIn.WithLabelValues(l)
 		r.bytesOut[t] = bytesOut.WithLabelValues(l)
 		r.queue[t] = queue.WithLabelValues(l)
+		r.deliveries[t] = deliveries.WithLabelValues(l)
 	}
 	for res := range metrics.NumResumes {
 		r.resumes[res] = resumes.WithLabelValues(res.String())
@@ -193,9 +194,12 @@ func (r *Recorder) QueueDepth(t metrics.Transport, n int) {
 	}
 }
 
-func (r *Recorder) Published(deliveries int) {
-	r.publications.Inc()
-	r.deliveries.Add(float64(deliveries))
+func (r *Recorder) Published() { r.publications.Inc() }
+
+func (r *Recorder) Delivered(t metrics.Transport) {
+	if t < metrics.NumTransports {
+		r.deliveries[t].Inc()
+	}
 }
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {

@@ -1,0 +1,217 @@
+package herald
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/internal/protocol"
+	"github.com/herald-go/herald/metrics"
+	"github.com/herald-go/herald/websocket"
+)
+
+// meteredTransport is a socket's Transport reporting to Options.Metrics: the connection's
+// opening and closing (with the reason), and the messages and bytes both ways. The server
+// wraps every socket's transport in one when Options.Metrics is set, and in nothing
+// otherwise.
+type meteredTransport struct {
+	Transport
+	rec      metrics.Recorder
+	kind     metrics.Transport
+	prepared interface {
+		SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
+	} // the inner transport, when it sends prepared messages
+	why    atomic.Uint32 // 1 + the metrics.Reason learnt before the close, 0 for none
+	closed atomic.Bool
+}
+
+// meter wraps a new socket's transport t (opened by r) when the server has a Recorder.
+func (s *Server) meter(t Transport, r *http.Request) Transport {
+	rec := s.opts.Metrics
+	if rec == nil {
+		return t
+	}
+	m := &meteredTransport{Transport: t, rec: rec, kind: metrics.WebSocket}
+	if _, ok := t.(*wsTransport); !ok {
+		m.kind = metrics.SSE
+		if s.fallback != nil && s.fallback.Endpoint(r) == fallback.EndpointPoll {
+			m.kind = metrics.Poll
+		}
+	}
+	m.prepared, _ = t.(interface {
+		SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
+	})
+	rec.ConnOpened(m.kind)
+	return m
+}
+
+func (t *meteredTransport) Receive(ctx context.Context) ([]byte, error) {
+	data, err := t.Transport.Receive(ctx)
+	if err != nil {
+		t.learn(receiveReason(err))
+		return data, err
+	}
+	t.rec.MessageIn(t.kind, len(data))
+	return data, nil
+}
+
+func (t *meteredTransport) Send(ctx context.Context, msg []byte) error {
+	err := t.Transport.Send(ctx, msg)
+	if err == nil {
+		t.sent(msg)
+	}
+	return err
+}
+
+// SendPrepared sends a message prepared for many sockets through the inner transport when it
+// can, as Send otherwise.
+func (t *meteredTransport) SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error {
+	var err error
+	if t.prepared != nil {
+		err = t.prepared.SendPrepared(ctx, msg, pm)
+	} else {
+		err = t.Transport.Send(ctx, msg)
+	}
+	if err == nil {
+		t.sent(msg)
+	}
+	return err
+}
+
+// pushPrefixes begin the messages of publications and broadcasts, as encode writes them.
+var (
+	pubPrefix    = []byte(`{"type":"pub"`)
+	updatePrefix = []byte(`{"type":"update"`)
+)
+
+func (t *meteredTransport) sent(msg []byte) {
+	t.rec.MessageOut(t.kind, len(msg))
+	if bytes.HasPrefix(msg, pubPrefix) || bytes.HasPrefix(msg, updatePrefix) {
+		t.rec.Delivered(t.kind)
+	}
+}
+
+// Close reports the close once, with its reason: the one given, else the one learnt before
+// (a heartbeat timeout, a shutdown, a protocol error the client made), else a normal close.
+// For a shutdown (Server.Shutdown) it closes a WebSocket with 1012 (service restart).
+func (t *meteredTransport) Close(reason error) error {
+	if t.closed.CompareAndSwap(false, true) {
+		r := closeReason(reason)
+		if r == metrics.Normal {
+			if w := t.why.Load(); w != 0 {
+				r = metrics.Reason(w - 1)
+			}
+		}
+		t.rec.ConnClosed(t.kind, r)
+	}
+	return t.Transport.Close(reason)
+}
+
+// Detached reports whether a fallback session's client is away (see Socket.active).
+func (t *meteredTransport) Detached() bool {
+	d, ok := t.Transport.(interface{ Detached() bool })
+	return ok && d.Detached()
+}
+
+// learn notes why the connection is about to close, unless a reason was noted before.
+func (t *meteredTransport) learn(r metrics.Reason) {
+	if r != metrics.Normal {
+		t.why.CompareAndSwap(0, uint32(r)+1)
+	}
+}
+
+// closeReason is the metrics.Reason of a reason given to Transport.Close.
+func closeReason(reason error) metrics.Reason {
+	switch {
+	case reason == nil:
+		return metrics.Normal
+	case errors.Is(reason, ErrServerClosed):
+		return metrics.Shutdown
+	case errors.Is(reason, ErrSlowConsumer), errors.Is(reason, websocket.ErrWriteQueueFull),
+		errors.Is(reason, fallback.ErrBufferFull), errors.Is(reason, context.DeadlineExceeded):
+		return metrics.SlowConsumer
+	}
+	return receiveReason(reason)
+}
+
+// receiveReason is the metrics.Reason of the error that ended a connection's reading.
+func receiveReason(err error) metrics.Reason {
+	var pe *websocket.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		return metrics.ProtocolError
+	case errors.Is(err, websocket.ErrPongTimeout), errors.Is(err, fallback.ErrExpired):
+		return metrics.HeartbeatTimeout
+	case errors.Is(err, fallback.ErrBufferFull):
+		return metrics.SlowConsumer
+	}
+	return metrics.Normal
+}
+
+// noteClose records why a socket is about to be closed, for its disconnect's reason.
+func (s *Socket) noteClose(r metrics.Reason) {
+	if m, ok := s.t.(*meteredTransport); ok {
+		m.learn(r)
+	}
+}
+
+// meterQueue observes the bytes queued for the socket (Recorder.QueueDepth).
+func (s *Socket) meterQueue(n int) {
+	if m, ok := s.t.(*meteredTransport); ok {
+		m.rec.QueueDepth(m.kind, n)
+	}
+}
+
+// meterRequest reports a nes request that started at start (Recorder.Request): its route id
+// when it named a route, else "other"; its status, from its reply or its error.
+func (s *Socket) meterRequest(m *protocol.Message, start time.Time, reply *any, err *error) {
+	rec := s.server.opts.Metrics
+	route := "other"
+	if p, ok := protocol.String(m.Path); ok && p != "" && p[0] != '/' {
+		if _, known := s.server.lookupRoute(p); known {
+			route = p
+		}
+	}
+	status := http.StatusOK
+	switch {
+	case *err != nil:
+		status = asError(*err).StatusCode
+	case *reply != nil:
+		if r, ok := (*reply).(requestReply); ok {
+			status = r.StatusCode
+		}
+	}
+	rec.Request(route, status, time.Since(start))
+}
+
+// meterPublished counts a publication or broadcast made on this node.
+func (s *Server) meterPublished() {
+	if rec := s.opts.Metrics; rec != nil {
+		rec.Published()
+	}
+}
+
+// compressionOnly is the Recorder the server gives the WebSocket layer: the nes layer counts
+// connections and messages itself (with reasons the WebSocket layer cannot know), so only
+// permessage-deflate's figures come from below.
+type compressionOnly struct {
+	metrics.Nop
+	rec metrics.Recorder
+}
+
+func (c compressionOnly) Compressed(in, out int) { c.rec.Compressed(in, out) }
+
+// layerMetrics returns what the server passes to the layers below it.
+func (s *Server) layerMetrics() metrics.Recorder {
+	if s.opts.Metrics == nil {
+		return nil
+	}
+	return compressionOnly{rec: s.opts.Metrics}
+}
+
+// noteHeartbeatTimeout records that the heartbeat is closing the socket.
+func (s *Socket) noteHeartbeatTimeout() { s.noteClose(metrics.HeartbeatTimeout) }
