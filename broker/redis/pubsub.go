@@ -1,0 +1,382 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/herald-go/herald/broker"
+)
+
+// A partition is one subscribed connection (a rueidis dedicated client) and the topics it
+// carries: every topic without Cluster, the topics hashed to its slot with Cluster. The node
+// and broadcast channels are on partition 0.
+//
+// Three goroutines touch it: rueidis's reader, which calls onMessage and must never block
+// (it queues, or drops and remembers the topic); work, which hands the queue to the Handler
+// in order; and supervise, which (re)connects, subscribes everything, and reports losses.
+type partition struct {
+	b     *Broker
+	idx   int
+	queue chan rueidis.PubSubMessage
+	first chan error    // the result of the first connection, then nothing
+	kick  chan struct{} // a lost subscription (Cluster's sunsubscribe): reconnect
+
+	mu     sync.Mutex
+	topics map[string]struct{}
+	conn   rueidis.DedicatedClient // nil while down
+	down   error                   // nil while up
+	// What the Handler must be told of a discontinuity: lostAll (every topic) or the topics
+	// in lost, because of err.
+	lostAll bool
+	lost    map[string]struct{}
+	lostErr error
+	notify  chan struct{} // 1-buffered: a discontinuity is pending
+}
+
+// errQueueFull is the cause given to the Handler for messages dropped from a full queue.
+var errQueueFull = errors.New("broker/redis: queue full, messages dropped (see Options.QueueSize)")
+
+// errSubscriptionLost is the cause of a reconnection after Redis dropped a subscription.
+var errSubscriptionLost = errors.New("broker/redis: subscription dropped by Redis")
+
+func newPartition(b *Broker, idx int) *partition {
+	return &partition{
+		b:      b,
+		idx:    idx,
+		queue:  make(chan rueidis.PubSubMessage, b.opts.QueueSize),
+		first:  make(chan error, 1),
+		kick:   make(chan struct{}, 1),
+		topics: map[string]struct{}{},
+		lost:   map[string]struct{}{},
+		notify: make(chan struct{}, 1),
+		down:   fmt.Errorf("broker/redis: %w: connecting", broker.ErrUnavailable),
+	}
+}
+
+// state returns nil while the partition's link is up, else an error wrapping
+// broker.ErrUnavailable.
+func (p *partition) state() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down
+}
+
+// supervise connects, subscribes and waits for the link to break, again and again until the
+// broker stops.
+func (p *partition) supervise() {
+	defer p.b.wg.Done()
+	firstDone := false
+	var lostErr error // set after a loss: reported once the link is back
+	for {
+		conn, release := p.b.client.Dedicate()
+		errs := conn.SetPubSubHooks(rueidis.PubSubHooks{
+			OnMessage:      p.onMessage,
+			OnSubscription: p.onSubscription,
+		})
+		err := p.subscribeAll(conn)
+		if err == nil {
+			p.mu.Lock()
+			p.conn, p.down = conn, nil
+			p.mu.Unlock()
+			if !firstDone {
+				firstDone = true
+				p.first <- nil
+			}
+			if lostErr != nil {
+				p.b.logInfo("broker/redis: link restored", "partition", p.idx, "cause", lostErr)
+				p.discontinuity(nil, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
+				lostErr = nil
+			}
+			select {
+			case err = <-errs:
+				if err == nil {
+					err = rueidis.ErrClosing
+				}
+			case <-p.kick:
+				err = errSubscriptionLost
+			case <-p.b.stop:
+				p.mu.Lock()
+				p.conn = nil
+				p.down = fmt.Errorf("broker/redis: %w: %w", broker.ErrUnavailable, broker.ErrClosed)
+				p.mu.Unlock()
+				conn.Close()
+				release()
+				return
+			}
+			p.b.lost.Add(1)
+			lostErr = err
+			p.b.logWarn("broker/redis: link lost", "partition", p.idx, "err", err)
+		} else if lostErr == nil && firstDone {
+			lostErr = err
+		}
+		p.mu.Lock()
+		p.conn = nil
+		p.down = fmt.Errorf("broker/redis: %w: %w", broker.ErrUnavailable, err)
+		p.mu.Unlock()
+		conn.Close()
+		release()
+		if !firstDone {
+			p.first <- p.down
+			return
+		}
+		select {
+		case <-p.b.stop:
+			return
+		case <-time.After(p.b.opts.ReconnectDelay):
+		}
+	}
+}
+
+// subscribeAll subscribes conn to the partition's channels, and waits for Redis to confirm.
+func (p *partition) subscribeAll(conn rueidis.DedicatedClient) error {
+	var channels []string
+	if p.idx == 0 {
+		channels = append(channels, p.b.name(0, kindNode, p.b.node), p.b.name(0, kindAll, ""))
+	}
+	p.mu.Lock()
+	for t := range p.topics {
+		channels = append(channels, p.b.name(p.idx, kindTopic, t))
+	}
+	p.mu.Unlock()
+	if len(channels) == 0 {
+		// Bind the connection now (with Cluster, to the node owning the partition's slot),
+		// so that a broken link is seen even with nothing subscribed.
+		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+		defer cancel()
+		return p.ping(ctx, conn)
+	}
+	for len(channels) > 0 {
+		n := min(len(channels), 1000)
+		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+		err := p.send(ctx, conn, true, channels[:n])
+		cancel()
+		if err != nil {
+			return err
+		}
+		channels = channels[n:]
+	}
+	return nil
+}
+
+// ping sends PING on conn and waits for the answer: the commands sent before it on conn are
+// then processed. With Cluster the PING carries the partition's hash tag, so that the
+// connection is bound to the node owning the slot.
+func (p *partition) ping(ctx context.Context, conn rueidis.DedicatedClient) error {
+	if p.b.opts.Cluster {
+		// No keyless command routes by slot; EXISTS of a key in the partition's slot does.
+		return conn.Do(ctx, conn.B().Exists().Key(p.b.name(p.idx, kindMeta, "")).Build()).Error()
+	}
+	return conn.Do(ctx, conn.B().Ping().Build()).Error()
+}
+
+// send subscribes (or unsubscribes) conn to channels and waits until Redis has done it.
+func (p *partition) send(ctx context.Context, conn rueidis.DedicatedClient, sub bool, channels []string) error {
+	var cmd rueidis.Completed
+	switch {
+	case sub && p.b.opts.Cluster:
+		cmd = conn.B().Ssubscribe().Channel(channels...).Build()
+	case sub:
+		cmd = conn.B().Subscribe().Channel(channels...).Build()
+	case p.b.opts.Cluster:
+		cmd = conn.B().Sunsubscribe().Channel(channels...).Build()
+	default:
+		cmd = conn.B().Unsubscribe().Channel(channels...).Build()
+	}
+	if err := conn.Do(ctx, cmd).Error(); err != nil {
+		return err
+	}
+	return p.ping(ctx, conn)
+}
+
+// subscribe adds topics to the partition and subscribes them.
+func (p *partition) subscribe(ctx context.Context, topics []string) error {
+	p.mu.Lock()
+	conn, down := p.conn, p.down
+	if down != nil {
+		p.mu.Unlock()
+		return down
+	}
+	var added []string
+	for _, t := range topics {
+		if _, ok := p.topics[t]; !ok {
+			p.topics[t] = struct{}{}
+			added = append(added, t)
+		}
+	}
+	p.mu.Unlock()
+	channels := make([]string, len(topics))
+	for i, t := range topics {
+		channels[i] = p.b.name(p.idx, kindTopic, t)
+	}
+	ctx, cancel := p.b.withTimeout(ctx)
+	defer cancel()
+	if err := p.send(ctx, conn, true, channels); err != nil {
+		p.mu.Lock()
+		for _, t := range added {
+			delete(p.topics, t)
+		}
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// unsubscribe removes topics from the partition and unsubscribes them when the link is up.
+func (p *partition) unsubscribe(ctx context.Context, topics []string) {
+	p.mu.Lock()
+	for _, t := range topics {
+		delete(p.topics, t)
+	}
+	conn := p.conn
+	p.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	channels := make([]string, len(topics))
+	for i, t := range topics {
+		channels[i] = p.b.name(p.idx, kindTopic, t)
+	}
+	ctx, cancel := p.b.withTimeout(ctx)
+	defer cancel()
+	// An error leaves the channels subscribed on a connection that is broken or about to be
+	// replaced without them; meanwhile work drops their messages.
+	_ = p.send(ctx, conn, false, channels)
+}
+
+// onMessage is called by rueidis's reader: it queues, never blocks.
+func (p *partition) onMessage(m rueidis.PubSubMessage) {
+	select {
+	case p.queue <- m:
+		return
+	default:
+	}
+	p.b.dropped.Add(1)
+	kind, name, ok := p.b.parseName(m.Channel)
+	if ok && kind == kindTopic {
+		p.discontinuity([]string{name}, errQueueFull)
+	} else {
+		p.discontinuity(nil, errQueueFull)
+	}
+}
+
+// onSubscription watches for subscriptions that Redis Cluster drops on its own (a slot that
+// moved): the connection is then replaced.
+func (p *partition) onSubscription(s rueidis.PubSubSubscription) {
+	if s.Kind != "sunsubscribe" {
+		return
+	}
+	kind, name, ok := p.b.parseName(s.Channel)
+	if !ok || kind != kindTopic {
+		return
+	}
+	p.mu.Lock()
+	_, still := p.topics[name]
+	p.mu.Unlock()
+	if still {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// discontinuity records that the Handler must be told of a discontinuity on topics (nil:
+// every topic) and wakes work.
+func (p *partition) discontinuity(topics []string, err error) {
+	p.mu.Lock()
+	if topics == nil {
+		p.lostAll = true
+		clear(p.lost)
+	} else if !p.lostAll {
+		for _, t := range topics {
+			if _, ok := p.topics[t]; ok {
+				p.lost[t] = struct{}{}
+			}
+		}
+	}
+	if p.lostErr == nil || topics == nil {
+		p.lostErr = err
+	}
+	p.mu.Unlock()
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// work hands what the partition heard to the Handler, in order, until the broker stops.
+func (p *partition) work() {
+	defer p.b.wg.Done()
+	for {
+		select {
+		case <-p.b.stop:
+			return
+		case m := <-p.queue:
+			p.deliver(m)
+		case <-p.notify:
+			p.reportDiscontinuity()
+		}
+	}
+}
+
+// reportDiscontinuity tells the Handler of the pending discontinuity.
+func (p *partition) reportDiscontinuity() {
+	p.mu.Lock()
+	all, err := p.lostAll, p.lostErr
+	var topics []string
+	if !all {
+		for t := range p.lost {
+			topics = append(topics, t)
+		}
+	}
+	p.lostAll, p.lostErr = false, nil
+	clear(p.lost)
+	p.mu.Unlock()
+	if err == nil || (!all && len(topics) == 0) {
+		return
+	}
+	if all && p.b.opts.Partitions > 1 {
+		// Only this partition's topics were affected (and, on partition 0, the node
+		// messages, which the Handler cannot recover anyway).
+		p.mu.Lock()
+		for t := range p.topics {
+			topics = append(topics, t)
+		}
+		p.mu.Unlock()
+		if topics == nil {
+			topics = []string{}
+		}
+	}
+	p.b.h.HandleDiscontinuity(topics, err)
+}
+
+// deliver hands one message to the Handler.
+func (p *partition) deliver(m rueidis.PubSubMessage) {
+	kind, name, ok := p.b.parseName(m.Channel)
+	if !ok {
+		return
+	}
+	switch kind {
+	case kindTopic:
+		p.mu.Lock()
+		_, subscribed := p.topics[name]
+		p.mu.Unlock()
+		if !subscribed {
+			return
+		}
+		payload, pos, ok := parseTopicMessage(m.Message)
+		if ok {
+			p.b.h.HandleMessage(name, payload, pos)
+		}
+	case kindNode, kindAll:
+		from, payload, ok := parseNodeMessage(m.Message)
+		if ok {
+			p.b.h.HandleNode(from, payload)
+		}
+	}
+}
