@@ -58,6 +58,27 @@ proxies:
 		dpkg-query -W $$need; \
 	else echo "$$need missing: the proxy tests will fail (apt-get install$$need)"; fi
 
+# redis: Debian's redis-server (and redis-tools' redis-cli), for the tests of broker/redis
+# (internal/testpeers' StartRedis, StartSentinel and StartRedisCluster run instances of their own
+# on free loopback ports). Installed like proxies: only when missing, only as root, with Debian's
+# service neither started by the install nor left enabled (nothing is left on port 6379). Debian 12
+# gave redis-server 5:7.0.15-1~deb12u10.
+.PHONY: redis
+peers: redis
+redis:
+	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's redis-server for the broker/redis tests"; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT; trap 'exit 1' HUP INT TERM; \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; \
+		fi; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null && \
+		{ { systemctl disable --now redis-server || invoke-rc.d redis-server stop; } >/dev/null 2>&1 || true; } && \
+		dpkg-query -W redis-server redis-tools; \
+	else echo "redis-server missing: the broker/redis tests will fail (apt-get install redis-server)"; fi
+
 vet:
 	$(GO) vet ./...
 
