@@ -43,7 +43,13 @@ type AuthOptions struct {
 	// Authenticate checks a request's credentials: for direct auth, a request carrying the
 	// hello's headers; for token and cookie auth, the real request to Endpoint. It returns
 	// nil credentials (and no error) when the request carries none; an error refuses them
-	// (401 with the error's text).
+	// (401 with the error's text, or the status of an *Error).
+	//
+	// At the token and cookie endpoint, nil credentials are answered 200
+	// {"status":"unauthenticated"}, without a token or cookie, as @hapi/nes answers: a page
+	// must look at "status", not only at the status code. Return an error (such as
+	// NewError(401, "Missing credentials")) to have a request without credentials answered
+	// 401 instead.
 	Authenticate func(r *http.Request) (*Credentials, error)
 	// Required refuses hellos without credentials (401 "Connection requires authentication").
 	// Like every failed hello, the refusal is answered, then the socket is closed.
@@ -94,10 +100,11 @@ type AuthOptions struct {
 type authenticator struct {
 	opts   AuthOptions
 	sealer *sealer
+	srv    *Server
 }
 
 func newAuthenticator(s *Server, o *AuthOptions) *authenticator {
-	a := &authenticator{opts: *o}
+	a := &authenticator{opts: *o, srv: s}
 	if a.opts.Type == "" {
 		a.opts.Type = "direct"
 	}
@@ -448,8 +455,17 @@ func (a *authenticator) servesEndpoint(r *http.Request) bool {
 	return a.opts.Type != "direct" && r.URL.Path == a.opts.Endpoint
 }
 
-// serveEndpoint answers the token and cookie endpoint, as the reference's auth route.
+// serveEndpoint answers the token and cookie endpoint, as the reference's auth route. A
+// request with no credentials (Authenticate returned nil, nil) gets 200
+// {"status":"unauthenticated"}, as in @hapi/nes; the server's origin rule applies first.
 func (a *authenticator) serveEndpoint(w http.ResponseWriter, r *http.Request) {
+	if !a.srv.originAllowed(r, "auth endpoint") {
+		a.srv.refuseOrigin(w, r)
+		return
+	}
+	if a.srv.allowCORS(w, r) {
+		return // a preflight, answered
+	}
 	if r.Method != http.MethodGet {
 		writeJSON(w, http.StatusNotFound, map[string]any{"statusCode": 404, "error": "Not Found", "message": "Not Found"})
 		return

@@ -52,8 +52,23 @@ type Options struct {
 	// Zero means no bound.
 	MaxConnections int
 
-	// Origin lists the origins (such as "https://example.com") browsers may connect from.
-	// Nil means the WebSocket default: the request's own host only.
+	// Origins lists the origins that browsers may connect from besides the server's own host,
+	// for every transport alike: the WebSocket upgrade, the fallback's stream, POSTs and polls,
+	// and the auth endpoint (which answers allowed cross-origin requests with CORS headers,
+	// credentials included). Requests without an Origin header (non-browser clients) always
+	// pass; a browser's request from elsewhere gets 403 with a message naming this option, and
+	// Logger gets a line at Info level with the reason. Entries take the forms of
+	// websocket.Options.Origins: "https://example.com", "http://localhost:8100",
+	// "http://localhost:*" (any port), "example.com" (any scheme), "*.example.com"
+	// (subdomains), "*" (every origin). NewServer panics on an invalid entry, naming it and
+	// why; check entries read from configuration with websocket.ValidateOrigins first. Nil
+	// means the server's own host only.
+	Origins []string
+
+	// Origin lists exact origins, such as "https://example.com".
+	//
+	// Deprecated: use Origins, which takes the same entries and patterns; entries here are
+	// added to it.
 	Origin []string
 
 	// OnConnection runs when a socket's hello has been authenticated, before its
@@ -70,7 +85,9 @@ type Options struct {
 
 	// WebSocket configures the WebSocket connections (extensions such as permessage-deflate,
 	// limits, pings). Nil means websocket's defaults. Its MaxLength is replaced by
-	// MaxRequestBytes when that is set.
+	// MaxRequestBytes when that is set. Its origin fields join the server's one origin rule,
+	// which applies to every transport: Origins and OriginPatterns add to Options.Origins,
+	// and CheckOrigin, when set, replaces the rule. Prefer Options.Origins.
 	WebSocket *websocket.Options
 
 	// Fallback configures nes over EventSource and POST (and long-polling), for clients whose
@@ -169,8 +186,9 @@ type Server struct {
 	closed  bool
 	wg      sync.WaitGroup // sockets' goroutines
 
-	beat *heartbeater
-	log  *slog.Logger
+	beat    *heartbeater
+	log     *slog.Logger
+	origins *originRule // set with wsOpts
 }
 
 const (
@@ -186,7 +204,8 @@ const (
 
 // NewServer returns a nes server in front of next, the application's handler. It panics on
 // options that cannot work (a heartbeat timeout not below its interval, token or cookie auth
-// without a password of at least 32 bytes), as a misconfiguration found at start-up.
+// without a password of at least 32 bytes, an invalid entry in Origins), as a
+// misconfiguration found at start-up.
 func NewServer(next http.Handler, opts *Options) *Server {
 	if next == nil {
 		next = http.NotFoundHandler()
@@ -260,12 +279,7 @@ func (s *Server) websocketOptions() *websocket.Options {
 	if w.WriteQueueLimit == 0 {
 		w.WriteQueueLimit = int64(s.opts.SendQueueLimit)
 	}
-	if origins := s.opts.Origin; len(origins) > 0 && w.CheckOrigin == nil {
-		w.CheckOrigin = func(r *http.Request) bool {
-			o := r.Header.Get("Origin")
-			return o == "" || slices.Contains(origins, o)
-		}
-	}
+	s.applyOriginRule(&w)
 	w.Registry = &s.registry
 	return &w
 }
@@ -282,7 +296,7 @@ func (s *Server) fallbackServer() *fallback.Server {
 	} else {
 		f.Path = ""
 	}
-	f.CheckOrigin = func(r *http.Request) bool { return websocket.OriginAllowed(r, s.wsOpts) }
+	f.CheckOrigin = func(r *http.Request) bool { return s.originAllowed(r, "fallback") } // ServeHTTP has refused the others
 	if s.auth != nil && s.auth.opts.Type == "cookie" {
 		f.BindCookie = s.auth.opts.Cookie
 	}
@@ -322,6 +336,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.fallback != nil && s.fallback.Endpoint(r) != "" {
+		if !s.originAllowed(r, "fallback") {
+			s.refuseOrigin(w, r)
+			return
+		}
 		s.fallback.ServeHTTP(w, r)
 		return
 	}

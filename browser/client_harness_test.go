@@ -26,7 +26,6 @@ import (
 	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/heraldtest"
-	"github.com/herald-go/herald/websocket"
 )
 
 // The server's heartbeat: the client takes 1.8 s of silence for a lost server.
@@ -68,7 +67,7 @@ func (h *clientHarness) newNes() *herald.Server {
 	nes := herald.NewServer(mux, &herald.Options{
 		// Pages come from the proxies' origins too: nginx passes its upstream's host on
 		// (TestClientThroughProxies).
-		WebSocket:     &websocket.Options{OriginPatterns: []string{"127.0.0.1:*"}},
+		Origins:       []string{"127.0.0.1:*"},
 		Auth:          &herald.AuthOptions{Type: "direct", Authenticate: johnAuth},
 		Headers:       []string{"x-herald-test"},
 		MaxChunkChars: 4096,

@@ -34,7 +34,6 @@ import (
 	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/internal/testpeers"
-	"github.com/herald-go/herald/websocket"
 )
 
 // testPage loads the official nes client (window.nes) and HeraldSocket, as an application's
@@ -104,7 +103,7 @@ func (e *peerEnv) newNes(grace time.Duration, streamBytes int) *herald.Server {
 	mux := http.NewServeMux()
 	nes := herald.NewServer(mux, &herald.Options{
 		// The pages come from the proxies' origins too.
-		WebSocket: &websocket.Options{OriginPatterns: []string{"127.0.0.1:*"}},
+		Origins: []string{"127.0.0.1:*"},
 		// Heartbeats within the longer cases (drop-frames, nginx buffering: a few seconds), with
 		// room for a loaded machine.
 		Heartbeat: &herald.Heartbeat{Interval: 2 * time.Second, Timeout: time.Second},
