@@ -507,6 +507,19 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 		case err == nil && status == http.StatusNoContent:
 			return true
 		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
+			// Busy, or (on a cluster) the session's node did not answer the node that took the
+			// POST: retry, within the grace period, as after a network error.
+			err = &StatusError{StatusCode: status, Message: "send"}
+			if downSince.IsZero() {
+				downSince = time.Now()
+			}
+			c.mu.Lock()
+			grace := time.Duration(c.info.Grace) * time.Millisecond
+			c.mu.Unlock()
+			if time.Since(downSince) > grace {
+				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+				return false
+			}
 			sleep(c.ctx, 100*time.Millisecond)
 			continue
 		case err == nil && gatewayError(status):

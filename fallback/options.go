@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/metrics"
 )
 
 // Options configures a Server. A nil *Options is not valid: Accept is required.
@@ -37,6 +40,20 @@ type Options struct {
 	// Node names this process in tickets, so that another node can route a POST to the one
 	// that holds the session. At most 64 bytes. Empty means a random name.
 	Node string
+
+	// Broker links this server to the other nodes of a cluster, which must share Key, so that
+	// clients need no sticky sessions: a POST, poll or resumed stream that reaches a node other
+	// than the session's (the one named in its ticket) is carried to that node through the
+	// broker (see PROTOCOL.md, "Several nodes"). Node is then the broker node's name. Nil means
+	// one node: requests for another node's sessions get 404, and resumed streams a reset.
+	Broker *broker.Node
+
+	// ForwardTimeout bounds each request to another node of the cluster (the Node's own
+	// RequestTimeout bounds it too): a POST forwarded to the session's node that is not
+	// answered in time gets 503 (the client retries it), and a stream relayed from a node that
+	// does not answer ends (the client resumes it). A poll forwarded to the session's node
+	// asks it again every ForwardTimeout/2 until PollTimeout. Zero means 2 seconds.
+	ForwardTimeout time.Duration
 
 	// Sessions keeps the sessions. Nil means an in-memory table, for one node.
 	Sessions Sessions
@@ -92,6 +109,10 @@ type Options struct {
 
 	// Logger receives refused requests and ended sessions at debug level. Nil means none.
 	Logger *slog.Logger
+
+	// Metrics counts resumes: hits, misses (an unknown session) and resets (see package
+	// metrics). Nil means none. herald's nes server sets it to its own Options.Metrics.
+	Metrics metrics.Recorder
 }
 
 func (o *Options) withDefaults() Options {
@@ -130,6 +151,10 @@ func (o *Options) withDefaults() Options {
 		c.Key = make([]byte, 32)
 		_, _ = rand.Read(c.Key)
 	}
+	dur(&c.ForwardTimeout, 2*time.Second)
+	if node := c.clusterNode(); node != nil {
+		c.Node = node.Name()
+	}
 	if c.Node == "" {
 		b := make([]byte, 6)
 		_, _ = rand.Read(b)
@@ -142,4 +167,12 @@ func (o *Options) withDefaults() Options {
 		c.Sessions = NewMemorySessions()
 	}
 	return c
+}
+
+// clusterNode returns Broker, or nil.
+func (o *Options) clusterNode() clusterNode {
+	if o.Broker == nil {
+		return nil
+	}
+	return o.Broker
 }

@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -39,7 +40,7 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		writePoll(w, events)
 		return
 	}
-	s, ok := srv.postSession(w, r)
+	s, ok := srv.postSession(w, r, EndpointPoll)
 	if !ok {
 		return
 	}
@@ -49,25 +50,33 @@ func (srv *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !srv.readJSON(w, r, &body) {
 		return
 	}
-	events, resumable := s.waitPoll(r, body.Last)
+	events, resumable := s.waitPoll(r.Context(), body.Last, srv.opts.PollTimeout)
 	if !resumable {
+		srv.meterResume(true, false, true)
 		s.end(ErrReset, closeNormal)
-		fresh := srv.newSession(r)
-		fresh.mu.Lock()
-		events = []pollEvent{
-			{Event: EventReset, Data: reasonJSON("the messages after the last one received are no longer buffered")},
-			{Event: EventOpen, ID: fresh.eventID(0), Data: fresh.openEvent(false)},
-		}
-		fresh.startGrace()
-		fresh.mu.Unlock()
-		go srv.opts.Accept(fresh)
+		events = srv.resetPoll(r)
 	}
 	writePoll(w, events)
 }
 
-// poll waits for messages after last, up to PollTimeout or until the request ends. It reports
+// resetPoll opens a new session for a poll whose session could not be resumed, and returns
+// the answer: a reset event, then the new session's open event.
+func (srv *Server) resetPoll(r *http.Request) []pollEvent {
+	fresh := srv.newSession(r)
+	fresh.mu.Lock()
+	events := []pollEvent{
+		{Event: EventReset, Data: reasonJSON("the messages after the last one received are no longer buffered")},
+		{Event: EventOpen, ID: fresh.eventID(0), Data: fresh.openEvent(false)},
+	}
+	fresh.startGrace()
+	fresh.mu.Unlock()
+	go srv.opts.Accept(fresh)
+	return events
+}
+
+// waitPoll waits for messages after last, up to wait or until ctx ends. It reports
 // false when a message after last is no longer buffered.
-func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
+func (s *Session) waitPoll(ctx context.Context, last uint64, wait time.Duration) ([]pollEvent, bool) {
 	s.mu.Lock()
 	if s.closed { // a session that lingers for its client to hear the close
 		events := s.tell(last)
@@ -94,11 +103,11 @@ func (s *Session) waitPoll(r *http.Request, last uint64) ([]pollEvent, bool) {
 	if len(s.ring) == 0 && !s.closed {
 		s.poll = wake
 		s.mu.Unlock()
-		t := time.NewTimer(s.srv.opts.PollTimeout)
+		t := time.NewTimer(wait)
 		select {
 		case <-wake:
 		case <-t.C:
-		case <-r.Context().Done():
+		case <-ctx.Done():
 		}
 		t.Stop()
 		s.mu.Lock()

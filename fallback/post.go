@@ -23,7 +23,7 @@ type batch struct {
 
 // serveSend applies one batch of messages to a session: strictly in order, each batch once.
 func (srv *Server) serveSend(w http.ResponseWriter, r *http.Request) {
-	s, ok := srv.postSession(w, r)
+	s, ok := srv.postSession(w, r, EndpointSend)
 	if !ok {
 		return
 	}
@@ -40,7 +40,13 @@ func (srv *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		srv.refuse(w, r, http.StatusRequestEntityTooLarge, "too many messages in one POST (the open event's maxMessages)")
 		return
 	}
-	switch status, expected := s.apply(&b); status {
+	status, expected := s.apply(&b)
+	srv.answerSend(w, r, status, expected)
+}
+
+// answerSend answers a POST to send with the status of applying its batch.
+func (srv *Server) answerSend(w http.ResponseWriter, r *http.Request, status int, expected uint64) {
+	switch status {
 	case http.StatusNoContent:
 		w.WriteHeader(status)
 	case http.StatusConflict:
@@ -51,11 +57,19 @@ func (srv *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		srv.refuse(w, r, status, "the session is busy: retry the same batch shortly")
 	case http.StatusGone:
 		srv.refuse(w, r, status, "session ended: open a new one and say hello again")
+	case http.StatusTooManyRequests:
+		srv.refuse(w, r, status, "another POST of this session is in flight: send one at a time")
+	case http.StatusRequestEntityTooLarge:
+		srv.refuse(w, r, status, "too many messages in one POST (the open event's maxMessages)")
+	default:
+		srv.refuseStatus(w, r, status)
 	}
 }
 
-// postSession checks what every POST of a session must carry and returns the session.
-func (srv *Server) postSession(w http.ResponseWriter, r *http.Request) (*Session, bool) {
+// postSession checks what every POST of a session must carry and returns the session. A
+// session that another node of the cluster holds is handed to it (see cluster.go), and
+// postSession reports false, having answered.
+func (srv *Server) postSession(w http.ResponseWriter, r *http.Request, endpoint string) (*Session, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		srv.refuse(w, r, http.StatusMethodNotAllowed, "use POST")
@@ -70,6 +84,14 @@ func (srv *Server) postSession(w http.ResponseWriter, r *http.Request) (*Session
 		return nil, false
 	}
 	s, status, why := srv.lookup(r, ticket)
+	if owner, key, ok := srv.remote(ticket, status); ok {
+		if endpoint == EndpointPoll {
+			srv.cluster.pollRemote(w, r, owner, key)
+		} else {
+			srv.cluster.sendRemote(w, r, owner, key)
+		}
+		return nil, false
+	}
 	if s == nil {
 		srv.refuse(w, r, status, why)
 		return nil, false

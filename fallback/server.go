@@ -28,6 +28,7 @@ type Server struct {
 	registry *eventsource.Registry
 	cop      *http.CrossOriginProtection
 	closed   atomic.Bool // Close was called: no new session
+	cluster  *cluster    // nil without Options.Broker
 }
 
 // NewServer returns a server of sessions. Options.Accept is required.
@@ -39,8 +40,15 @@ func NewServer(opts *Options) (*Server, error) {
 	if o.Grace <= o.RetryMax {
 		return nil, fmt.Errorf("fallback: Options.Grace (%v) must be longer than RetryMax (%v): a browser whose stream drops waits up to RetryMax before it resumes", o.Grace, o.RetryMax)
 	}
-	return &Server{opts: o, signer: ticketSigner{key: o.Key}, sessions: o.Sessions,
-		registry: &eventsource.Registry{}, cop: http.NewCrossOriginProtection()}, nil
+	srv := &Server{opts: o, signer: ticketSigner{key: o.Key}, sessions: o.Sessions,
+		registry: &eventsource.Registry{}, cop: http.NewCrossOriginProtection()}
+	if node := o.clusterNode(); node != nil {
+		if len(opts.Key) == 0 {
+			return nil, errors.New("fallback: Options.Key is required with Options.Broker: every node must check the tickets the others sign")
+		}
+		srv.cluster = newCluster(srv, node)
+	}
+	return srv, nil
 }
 
 // The control events a session sends down, beside its messages (which have no event type).
@@ -108,6 +116,9 @@ func (srv *Server) Close() {
 		return true
 	})
 	srv.registry.Shutdown()
+	if srv.cluster != nil {
+		srv.cluster.wait()
+	}
 }
 
 // originAllowed applies Options.CheckOrigin to browser requests.
@@ -191,6 +202,19 @@ func (srv *Server) lookup(r *http.Request, ticket string) (*Session, int, string
 		return nil, http.StatusForbidden, "the session belongs to another origin or another cookie"
 	}
 	return s, 0, ""
+}
+
+// remote reports whether a ticket that lookup answered with status names a session another
+// node of the cluster holds, and which node and session.
+func (srv *Server) remote(ticket string, status int) (owner, key string, ok bool) {
+	if srv.cluster == nil || status != http.StatusNotFound {
+		return "", "", false
+	}
+	node, id, err := srv.signer.verify(ticket)
+	if err != nil || node == srv.opts.Node {
+		return "", "", false
+	}
+	return node, keyOf(id), true
 }
 
 // sameOrigin compares the origin a session was opened from with a request's. Either may be

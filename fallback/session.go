@@ -31,10 +31,10 @@ type Session struct {
 	// Downstream: the messages not yet acknowledged, oldest first, with consecutive seqs.
 	ring      []entry
 	ringBytes int
-	nextSeq   uint64 // the seq of the next message; the first is 1
-	acked     uint64 // the client has every message up to this one
-	sent      uint64 // the last message handed to the attached stream
-	stream    *eventsource.EventSource
+	nextSeq   uint64        // the seq of the next message; the first is 1
+	acked     uint64        // the client has every message up to this one
+	sent      uint64        // the last message handed to the attached stream
+	stream    sink          // the attached stream: an EventSource here, or a relay (cluster.go)
 	streamOut int           // bytes written to the attached stream, for its rotation
 	poll      chan struct{} // closed to answer the waiting poll; nil while none waits
 	polling   bool          // a poll is being answered
@@ -51,6 +51,14 @@ type Session struct {
 	closeCode closeCode
 	done      chan struct{}
 	grace     *time.Timer
+}
+
+// sink is where a session's events go down: the EventSource of a stream this node serves, or
+// a relay to the node that serves it (cluster.go). Its methods do not wait for the client.
+type sink interface {
+	Send(data string, ev eventsource.Event) error
+	SetRetry(d time.Duration) error
+	Close() error
 }
 
 // entry is one message down, with its sequence number.
@@ -255,7 +263,7 @@ func (s *Session) wakePoll() {
 }
 
 // detachLocked lets go of a stream that ended; the grace period starts. s.mu is held.
-func (s *Session) detachLocked(es *eventsource.EventSource) {
+func (s *Session) detachLocked(es sink) {
 	if s.stream != es {
 		return
 	}
@@ -264,7 +272,7 @@ func (s *Session) detachLocked(es *eventsource.EventSource) {
 	s.startGrace()
 }
 
-func (s *Session) detach(es *eventsource.EventSource) {
+func (s *Session) detach(es sink) {
 	s.mu.Lock()
 	s.detachLocked(es)
 	s.mu.Unlock()

@@ -18,23 +18,7 @@ func (srv *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		srv.refuse(w, r, http.StatusMethodNotAllowed, "the stream is opened with GET or POST")
 		return
 	}
-	var resume *Session
-	var last uint64
-	reset := ""
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		ticket, seq, ok := parseEventID(id)
-		if !ok {
-			reset = "the Last-Event-ID is not one of this server's"
-		} else if s, status, why := srv.lookup(r, ticket); status == http.StatusForbidden {
-			srv.refuse(w, r, status, why) // another client's ticket: no session for it
-			return
-		} else if s == nil {
-			reset = why
-		} else {
-			resume, last = s, seq
-		}
-	}
-	es, err := eventsource.New(w, r, &eventsource.Options{
+	esOpts := &eventsource.Options{
 		Retry:        srv.retry(),
 		PingInterval: srv.opts.KeepAlive,
 		WriteTimeout: srv.opts.WriteTimeout,
@@ -43,7 +27,37 @@ func (srv *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		// resume fails the same way. 256 bytes per message are for the event's id and fields.
 		QueueLimit: srv.opts.BufferBytes + 256*srv.opts.BufferMessages,
 		Registry:   srv.registry,
-	})
+	}
+	var resume *Session
+	var last uint64
+	reset := ""
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		ticket, seq, ok := parseEventID(id)
+		s, status, why := (*Session)(nil), 0, ""
+		if ok {
+			s, status, why = srv.lookup(r, ticket)
+		}
+		owner, key, remote := srv.remote(ticket, status)
+		switch {
+		case !ok:
+			reset = "the Last-Event-ID is not one of this server's"
+		case remote:
+			// Another node holds the session: it relays the session's events to this stream.
+			served, why := srv.cluster.streamRemote(w, r, owner, key, seq, esOpts)
+			if served {
+				return
+			}
+			reset = why
+		case status == http.StatusForbidden:
+			srv.refuse(w, r, status, why) // another client's ticket: no session for it
+			return
+		case s == nil:
+			reset = why
+		default:
+			resume, last = s, seq
+		}
+	}
+	es, err := eventsource.New(w, r, esOpts)
 	if err != nil {
 		return // New answered (503 while shutting down)
 	}
@@ -53,6 +67,7 @@ func (srv *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		s.end(ErrReset, closeNormal)
 		s = nil
 	}
+	srv.meterResume(resume != nil, s != nil, reset != "")
 	if s == nil {
 		if reset != "" {
 			_ = es.Send(reasonJSON(reset), eventsource.Event{Type: EventReset})
@@ -96,7 +111,7 @@ func (e errorString) Error() string { return string(e) }
 // attach makes es the session's stream, after the client's last message: it sends the open
 // event, then every buffered message after last. It reports false, attaching nothing, when a
 // message after last is no longer buffered.
-func (s *Session) attach(es *eventsource.EventSource, last uint64, resumed bool) bool {
+func (s *Session) attach(es sink, last uint64, resumed bool) bool {
 	s.mu.Lock()
 	if s.closed { // a session that lingers for its client to hear the close
 		for _, e := range s.tell(last) {
