@@ -281,6 +281,9 @@ func (s *Server) websocketOptions() *websocket.Options {
 	}
 	s.applyOriginRule(&w)
 	w.Registry = &s.registry
+	if w.Metrics == nil {
+		w.Metrics = s.layerMetrics()
+	}
 	return &w
 }
 
@@ -301,6 +304,9 @@ func (s *Server) fallbackServer() *fallback.Server {
 		f.BindCookie = s.auth.opts.Cookie
 	}
 	f.IsShutdown = func(reason error) bool { return errors.Is(reason, ErrServerClosed) }
+	if f.Metrics == nil {
+		f.Metrics = s.opts.Metrics
+	}
 	if f.MaxBody == 0 {
 		f.MaxBody = s.opts.MaxRequestBytes
 	}

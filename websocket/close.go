@@ -295,6 +295,7 @@ func (c *Conn) shut(err error) {
 	}
 	c.stopPings()
 	_ = c.conn.Close()
+	c.meterClose(err)
 }
 
 // closeSignal says that a connection has closed: a flag to test and, for those who wait, a

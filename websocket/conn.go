@@ -12,6 +12,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/herald-go/herald/extensions"
+	"github.com/herald-go/herald/metrics"
 )
 
 // MessageType is the type of a data message: text (UTF-8) or binary.
@@ -90,6 +91,7 @@ type Conn struct {
 	closing   closeSignal
 	err       error // why the connection closed; set before closed is closed
 	registry  *Registry
+	metrics   metrics.Recorder // Options.Metrics, server side
 }
 
 // connOptions are the options a connection keeps, with defaults applied: a few words inside
@@ -118,6 +120,7 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 		rdeadline: deadline{conn: nc},
 		wdeadline: deadline{conn: nc, write: true},
 	}
+	c.metrics = serverMetrics(client, opts)
 	if opts.FirstFrameTimeout > 0 {
 		// Set here, on the goroutine that upgrades: the reading goroutine then finds it set
 		// and goes to sleep on a stack that never had to grow for timer work.

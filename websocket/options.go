@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-go/herald/extensions"
+	"github.com/herald-go/herald/metrics"
 )
 
 // Options configures a connection made by Upgrade or Handler. A nil *Options is valid and means
@@ -116,6 +117,11 @@ type Options struct {
 	// Registry, when set, tracks the connection from upgrade to close, so that
 	// Registry.Shutdown can close it with 1001 when the server stops.
 	Registry *Registry
+
+	// Metrics receives the connections' figures: opened and closed (with why), messages and
+	// bytes both ways, permessage-deflate's bytes before and after (see package metrics).
+	// Nil means none, at no cost.
+	Metrics metrics.Recorder
 }
 
 const (

@@ -62,6 +62,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if err != nil {
 		return err
 	}
+	c.meterDeflate(len(pm.data), len(enc.data), enc.rsv != 0)
 	if c.client {
 		return c.writeEncoded(ctx, pm.typ, enc.rsv, enc.data)
 	}

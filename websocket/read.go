@@ -76,6 +76,7 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 	}
 	c.rdeadline.end(c.firstFrame)
 	c.readMu.unlock()
+	c.meterIn(len(msg)-len(dst), err)
 	return typ, msg, err
 }
 

@@ -128,6 +128,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		_ = c.Close(StatusGoingAway, "server shutting down")
 		return nil, errors.New("websocket: server is shutting down")
 	}
+	c.meterOpen()
 	return c, nil
 }
 

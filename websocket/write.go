@@ -29,7 +29,10 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 
 // writeMessage writes one data message, through the extensions (raw asks them to leave it
 // as it is).
-func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw bool) error {
+func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw bool) (err error) {
+	if c.metrics != nil {
+		defer c.meterOut(len(p), &err)
+	}
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("websocket: cannot write a message of type %v", typ)
 	}
@@ -51,6 +54,7 @@ func (c *Conn) writeMessage(ctx context.Context, typ MessageType, p []byte, raw 
 		if err := c.ext.Encode(&m); err != nil {
 			return fmt.Errorf("websocket: extension: %w", err)
 		}
+		c.meterDeflate(len(p), len(m.Data), m.RSV != 0)
 		err := c.writeFrame(ctx, true, ws.OpCode(typ), byte(m.RSV), m.Data)
 		if err != nil && m.RSV != 0 && !c.isClosed() && !errors.Is(err, ErrCloseSent) {
 			c.encodedNotSent(err)
