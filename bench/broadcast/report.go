@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/herald-go/herald/bench/internal/harness"
+)
+
+func sizeName(n int) string {
+	if n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+var (
+	millis = harness.Fixed(2)
+	rate   = func(r result) float64 { return r.rate }
+	p50    = func(r result) float64 { return r.p50 }
+	p99    = func(r result) float64 { return r.p99 }
+	cpu    = func(r result) float64 { return r.cpuPerPub }
+)
+
+func (b *bench) report(results map[string]map[int][]result, failures map[string]int, took time.Duration) string {
+	var w strings.Builder
+	base := b.baseline
+	if !slices.Contains(b.servers, base) {
+		base = b.servers[0]
+	}
+	fmt.Fprintf(&w, "# herald broadcast benchmark\n\n")
+	fmt.Fprintf(&w, "%s, `%s` (%s measured, plus builds).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(append([]string{"go run ./broadcast"}, os.Args[1:]...), " "), took.Round(time.Second))
+	fmt.Fprintf(&w, "%s. Servers pinned to CPU %s, load client to CPU %s. "+
+		"%d connections (the publisher included), one binary message broadcast at a time to all of them, "+
+		"%d warm-up + %d measured broadcasts per run, a fresh server process per run. "+
+		"Median of %d runs (min–max); ratio = the server's median ÷ %s's. "+
+		"deliveries/s = connections ÷ the run's median time to the last connection.\n\n",
+		harness.Machine(), b.ServerCPU, b.ClientCPU, b.conns, b.warmup, b.pubs, b.Repeat, base)
+	anyNoisy := false
+	for _, sz := range b.sizes {
+		fmt.Fprintf(&w, "**%s**\n\n| server | deliveries/s | p50 ms to the last | p99 ms to the last | server CPU ms/broadcast |\n|---|--:|--:|--:|--:|\n", sizeName(sz))
+		for _, s := range b.servers {
+			rs := results[s][sz]
+			noisy := harness.Noisy(&b.Config, rs)
+			anyNoisy = anyNoisy || noisy
+			mark := func(st harness.Stat) harness.Stat { st.Noisy = noisy; return st }
+			bs := results[base][sz]
+			fmt.Fprintf(&w, "| %s | %s | %s | %s | %s |\n", s,
+				harness.Cell(mark(harness.Pick(rs, rate)), harness.Rate, harness.Pick(bs, rate), s == base),
+				harness.Cell(mark(harness.Pick(rs, p50)), millis, harness.Pick(bs, p50), s == base),
+				harness.Cell(mark(harness.Pick(rs, p99)), millis, harness.Pick(bs, p99), s == base),
+				harness.Cell(mark(harness.Pick(rs, cpu)), millis, harness.Pick(bs, cpu), s == base))
+		}
+		fmt.Fprintln(&w)
+	}
+	b.Notes(&w, anyNoisy, b.buildFails, b.servers, failures)
+	if slices.Contains(b.servers, "herald") && len(b.servers) > 1 {
+		fmt.Fprintf(&w, "\n**The bar** (herald against the fastest peer in this run: at least 1.5x its deliveries/s, p99 no worse):\n\n")
+		for _, sz := range b.sizes {
+			h := harness.Pick(results["herald"][sz], rate)
+			hp := harness.Pick(results["herald"][sz], p99)
+			fast, fastS := harness.Best(b.servers, func(s string) bool { return s == "herald" },
+				func(s string) harness.Stat { return harness.Pick(results[s][sz], rate) }, true)
+			if h.N == 0 || fastS.N == 0 {
+				continue
+			}
+			fp := harness.Pick(results[fast][sz], p99)
+			fmt.Fprintf(&w, "- %s: herald %s deliveries/s vs %s %s, %.2fx (%s); p99 %s ms vs %s ms (%s)\n",
+				sizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), h.Med/fastS.Med,
+				harness.Verdict(h.Med >= 1.5*fastS.Med), millis(hp.Med), millis(fp.Med), harness.Verdict(hp.Med <= fp.Med))
+		}
+	}
+	sizes := make([]string, len(b.sizes))
+	for i, sz := range b.sizes {
+		sizes[i] = sizeName(sz)
+	}
+	harness.BusyTable(&w, b.servers, sizes, func(s string, i int) []harness.Load {
+		return harness.Loads(results[s][b.sizes[i]])
+	})
+	return w.String()
+}
