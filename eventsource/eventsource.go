@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/herald-go/herald/metrics"
 )
 
 // ErrClientGone is what Err reports when the client closed the connection (or the request's
@@ -94,6 +96,7 @@ type EventSource struct {
 	stopCtx  func() bool
 	done     chan struct{}
 	registry *Registry // nil unless Options.Registry was set
+	metrics  metrics.Recorder
 }
 
 // New starts an event stream in answer to r: the response headers (200, Content-Type:
@@ -124,6 +127,7 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 		fd:           -1,
 		done:         make(chan struct{}),
 		registry:     o.Registry,
+		metrics:      o.Metrics,
 	}
 	if o.Registry != nil && o.Registry.isShutdown() {
 		http.Error(w, ErrShuttingDown.Error(), http.StatusServiceUnavailable)
@@ -164,6 +168,7 @@ func New(w http.ResponseWriter, r *http.Request, opts *Options) (*EventSource, e
 // meanwhile, es would escape Shutdown: it is closed instead (its client sees a stream that
 // ends at once), and New reports ErrShuttingDown.
 func (es *EventSource) register() (*EventSource, error) {
+	es.meterOpen()
 	g := es.registry
 	if g == nil {
 		return es, nil
@@ -265,7 +270,7 @@ func (es *EventSource) Send(data string, ev Event) error {
 	if err != nil {
 		return err
 	}
-	return es.enqueue(b)
+	return es.meterSent(len(b), es.enqueue(b))
 }
 
 // SetRetry queues a "retry:" field: from then on the client waits d before it reconnects
@@ -421,6 +426,7 @@ func (es *EventSource) finish() {
 		sub.stream.remove(es)
 	}
 	es.unregister()
+	es.meterClose()
 	close(es.done)
 }
 

@@ -3,6 +3,8 @@ package eventsource
 import (
 	"net/http"
 	"time"
+
+	"github.com/herald-go/herald/metrics"
 )
 
 // Options configures an EventSource made by New. A nil *Options is valid and means all
@@ -42,6 +44,11 @@ type Options struct {
 	// Registry, when set, tracks the streams New starts, so that Registry.Shutdown can end
 	// them all when the server stops; after Shutdown, New refuses new streams with 503.
 	Registry *Registry
+
+	// Metrics receives the streams' figures: opened and closed (slow_consumer for a client
+	// that fell behind), events sent and their bytes, and, for a Stream's subscribers, resume
+	// hits and resets (see package metrics). Nil means none, at no cost.
+	Metrics metrics.Recorder
 }
 
 const (

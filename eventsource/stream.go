@@ -333,6 +333,7 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	}
 	s.evict(time.Now())
 	next, gap := s.resume(lastEventID)
+	es.meterResume(lastEventID != "", gap)
 	var gapWire []byte
 	if gap {
 		gapWire, _ = encode(lastEventID, Event{Type: s.gapType, ID: s.dropped})
