@@ -139,7 +139,8 @@ type Options struct {
 // Heartbeat configures the server's pings. The server pings every socket each Interval; a
 // socket from which nothing was heard (no message, no successful send, nothing being
 // processed) by Timeout after the ping is disconnected. Clients use Interval+Timeout as their
-// own silence limit.
+// own silence limit. A socket that has not said hello is not kept alive by the heartbeat:
+// Options.HelloTimeout (5 s by default) closes it first, whatever the auth settings.
 type Heartbeat struct {
 	Interval time.Duration
 	Timeout  time.Duration
