@@ -41,9 +41,11 @@ func singleFactory(aof bool) func(t *testing.T) brokertest.Factory {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	brokertest.Run(t, singleFactory(false))
 }
 
 func TestConformanceAOF(t *testing.T) {
+	t.Parallel()
 	brokertest.Run(t, singleFactory(true))
 }

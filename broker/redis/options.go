@@ -109,7 +109,6 @@ func (o *Options) clientOption(node string) rueidis.ClientOption {
 		SelectDB:         o.DB,
 		ClientName:       "herald-" + strings.Map(noSpace, node),
 		DisableCache:     true,
-		DisableRetry:     true,
 		ConnWriteTimeout: o.Timeout,
 	}
 	co.Dialer.Timeout = o.DialTimeout

@@ -168,10 +168,14 @@ func (r *Redis) Restart() {
 	r.t.Fatalf("redis-server did not restart on %s: %v", r.Addr(), err)
 }
 
-// Do sends one command to the server (inline, space-separated words) and returns the first
-// line of its reply, for test set-up ("CONFIG SET ...", "DEBUG SLEEP 0"). Bulk replies are
-// returned whole.
+// Do sends one command to the server, one argument per word, and returns its reply, for test
+// set-up ("CONFIG", "SET", ...): a status, integer or bulk string as it is, an error reply as
+// an error, an array as its length.
 func (r *Redis) Do(args ...string) (string, error) { return redisDo(r.Addr(), args...) }
+
+// RedisCommand sends one command to the server at addr and returns its reply as Redis.Do does
+// (an array's length for an array).
+func RedisCommand(addr string, args ...string) (string, error) { return redisDo(addr, args...) }
 
 // redisDo sends one command as a RESP array and reads one reply (simple, error, integer or
 // bulk string; the first line of anything else).

@@ -1,0 +1,273 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/broker/brokertest"
+	"github.com/herald-go/herald/broker/redis"
+	"github.com/herald-go/herald/internal/testpeers"
+)
+
+// startNode starts b as node name with a Recorder, and closes it when the test ends.
+func startNode(t *testing.T, b *redis.Broker, name string) *brokertest.Recorder {
+	t.Helper()
+	rec := brokertest.NewRecorder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Start(ctx, name, rec); err != nil {
+		t.Fatalf("Start(%s): %v", name, err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return rec
+}
+
+func ctx10(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// publishH publishes with history, failing the test on error.
+func publishH(t *testing.T, b *redis.Broker, topic, payload string) broker.Position {
+	t.Helper()
+	pos, err := b.Publish(ctx10(t), topic, []byte(payload), broker.PublishOptions{History: &broker.HistoryPolicy{Size: 100}})
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	return pos
+}
+
+// publishUntilUp publishes with history until the broker takes it (the link comes back a
+// moment after the server), and returns its position.
+func publishUntilUp(t *testing.T, b *redis.Broker, topic, payload string) broker.Position {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pos, err := b.Publish(ctx10(t), topic, []byte(payload), broker.PublishOptions{History: &broker.HistoryPolicy{Size: 100}})
+		if err == nil {
+			return pos
+		}
+		if !errors.Is(err, broker.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("Publish after restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHistoryRestart checks what a Redis restart does to a topic's history: without
+// persistence the history is gone, so the next publication starts a new epoch and a reader at
+// an old position is told to reset; with AOF the epoch, the offsets and the messages survive.
+func TestHistoryRestart(t *testing.T) {
+	t.Parallel()
+	for _, aof := range []bool{false, true} {
+		t.Run(fmt.Sprintf("aof=%v", aof), func(t *testing.T) {
+			srv := testpeers.StartRedis(t, &testpeers.RedisOptions{AOF: aof})
+			b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+			startNode(t, b, brokertest.Unique("node-"))
+			topic := brokertest.Unique("restart/")
+			p1 := publishH(t, b, topic, "one")
+			p2 := publishH(t, b, topic, "two")
+			srv.Kill()
+			srv.Restart()
+			p3 := publishUntilUp(t, b, topic, "three")
+			recs, latest, err := b.History(ctx10(t), topic, p1, 0)
+			if !aof {
+				if p3.Epoch == p1.Epoch || p3.Offset != 1 {
+					t.Errorf("after a restart without persistence, published at %+v (before: %+v), want a new epoch from offset 1", p3, p1)
+				}
+				if !errors.Is(err, broker.ErrEpochChanged) {
+					t.Errorf("History after %+v: %v, want ErrEpochChanged", p1, err)
+				}
+				if latest != p3 {
+					t.Errorf("latest %+v, want %+v", latest, p3)
+				}
+				return
+			}
+			if p3.Epoch != p1.Epoch || p3.Offset != p2.Offset+1 {
+				t.Errorf("after a restart with AOF, published at %+v, want %+v's epoch at offset %d", p3, p2, p2.Offset+1)
+			}
+			if err != nil {
+				t.Fatalf("History after %+v: %v", p1, err)
+			}
+			var got []string
+			for _, r := range recs {
+				got = append(got, string(r.Payload))
+			}
+			if !slices.Equal(got, []string{"two", "three"}) || recs[0].Pos != p2 || recs[1].Pos != p3 {
+				t.Errorf("History after %+v: %v, want two at %+v and three at %+v", p1, recs, p2, p3)
+			}
+		})
+	}
+}
+
+// TestHistoryTTL checks that a history not published to for its TTL is gone: a reader is told
+// to reset, and the next publication starts a new epoch.
+func TestHistoryTTL(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	startNode(t, b, brokertest.Unique("node-"))
+	topic := brokertest.Unique("ttl/")
+	policy := &broker.HistoryPolicy{Size: 10, TTL: 100 * time.Millisecond}
+	p1, err := b.Publish(ctx10(t), topic, []byte("x"), broker.PublishOptions{History: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err := b.History(ctx10(t), topic, p1, 0)
+		if errors.Is(err, broker.ErrEpochChanged) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("History %v after the TTL: %v, want ErrEpochChanged", time.Since(deadline.Add(-10*time.Second)), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p2, err := b.Publish(ctx10(t), topic, []byte("y"), broker.PublishOptions{History: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Epoch == p1.Epoch || p2.Offset != 1 {
+		t.Errorf("published at %+v after the history expired (before: %+v), want a new epoch from 1", p2, p1)
+	}
+}
+
+// TestLeaseDeadNode checks that the leases of a node that died (closed without releasing or
+// renewing them) free themselves after their ttl, and that Renew does not revive them.
+func TestLeaseDeadNode(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	a := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	startNode(t, a, brokertest.Unique("a-"))
+	startNode(t, b, brokertest.Unique("b-"))
+	set := brokertest.Unique("user-")
+	const ttl = 300 * time.Millisecond
+	for _, h := range []string{"a1", "a2"} {
+		if ok, err := a.Acquire(ctx10(t), set, h, 2, ttl); !ok || err != nil {
+			t.Fatalf("Acquire(%s) = %v, %v", h, ok, err)
+		}
+	}
+	a.Close() // dies holding two leases
+	if ok, err := b.Acquire(ctx10(t), set, "b1", 2, time.Minute); ok || err != nil {
+		t.Fatalf("Acquire while the dead node's leases hold = %v, %v; want false", ok, err)
+	}
+	start := time.Now()
+	for {
+		ok, err := b.Acquire(ctx10(t), set, "b1", 2, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the dead node's leases of %v still held after 10 s", ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The expired a1 is not revived by a late Renew: b2 takes the second place.
+	if err := b.Renew(ctx10(t), set, []string{"a1"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Acquire(ctx10(t), set, "b2", 2, time.Minute); !ok || err != nil {
+		t.Fatalf("Acquire(b2) = %v, %v; want true", ok, err)
+	}
+	if ok, err := b.Acquire(ctx10(t), set, "b3", 2, time.Minute); ok || err != nil {
+		t.Fatalf("Acquire(b3) on a full set = %v, %v; want false", ok, err)
+	}
+}
+
+// blockingHandler blocks in HandleMessage until released (which a Handler must not do), to
+// show that the broker's reader keeps going and drops instead.
+type blockingHandler struct {
+	*brokertest.Recorder
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *blockingHandler) HandleMessage(topic string, payload []byte, pos broker.Position) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.release
+	})
+	h.Recorder.HandleMessage(topic, payload, pos)
+}
+
+// TestQueueFull checks that a Handler that falls behind makes the broker drop (bounded
+// memory), count the drops and report a discontinuity on the topic, while the link stays up.
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}, QueueSize: 8})
+	h := &blockingHandler{Recorder: brokertest.NewRecorder(t), entered: make(chan struct{}), release: make(chan struct{})}
+	if err := b.Start(ctx10(t), brokertest.Unique("node-"), h); err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(h.release)
+		}
+		b.Close()
+	}()
+	topic := brokertest.Unique("full/")
+	if err := b.Subscribe(ctx10(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	for i := range n {
+		if _, err := b.Publish(ctx10(t), topic, fmt.Appendf(nil, "%d", i), broker.PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-h.entered
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Dropped() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(h.release)
+	released = true
+	if b.Dropped() == 0 {
+		t.Fatalf("a queue of 8 behind a stuck Handler dropped nothing of %d messages", n)
+	}
+	evs := h.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	if !slices.Equal(evs[0].Topics, []string{topic}) || evs[0].Err == nil {
+		t.Errorf("discontinuity %+v, want on %q with an error", evs[0], topic)
+	}
+	// What was queued is heard; the rest was dropped.
+	h.WaitFor(n-int(b.Dropped()), brokertest.OnTopic(topic))
+	time.Sleep(100 * time.Millisecond)
+	if heard := len(h.Filter(brokertest.OnTopic(topic))); uint64(heard)+b.Dropped() != n {
+		t.Errorf("heard %d and dropped %d of %d", heard, b.Dropped(), n)
+	}
+	if err := b.Err(); err != nil {
+		t.Errorf("Err after drops: %v, want nil (the link is up)", err)
+	}
+}
+
+// TestStartDown checks that Start fails fast, with ErrUnavailable, when Redis is not there.
+func TestStartDown(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	srv.Kill()
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	defer b.Close()
+	start := time.Now()
+	err := b.Start(ctx10(t), "n", brokertest.NewRecorder(t))
+	if !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("Start with Redis down: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Start took %v to fail", d)
+	}
+}

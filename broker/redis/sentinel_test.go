@@ -1,0 +1,129 @@
+package redis_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/broker/brokertest"
+	"github.com/herald-go/herald/broker/redis"
+	"github.com/herald-go/herald/internal/testpeers"
+)
+
+// sentinelSetup is a master, one replica and one Sentinel watching them.
+type sentinelSetup struct {
+	master, replica *testpeers.Redis
+	sentinel        *testpeers.Sentinel
+	name            string
+}
+
+func startSentinelSetup(t *testing.T) *sentinelSetup {
+	t.Helper()
+	s := &sentinelSetup{name: "herald-master"}
+	// No 5 s wait for more replicas before a diskless sync (the default).
+	s.master = testpeers.StartRedis(t, &testpeers.RedisOptions{Args: []string{"--repl-diskless-sync-delay", "0"}})
+	s.replica = testpeers.StartRedis(t, &testpeers.RedisOptions{ReplicaOf: s.master.Addr()})
+	// The replica has synchronised before the Sentinel looks, so that it is known at once
+	// and can be promoted.
+	waitReply(t, s.replica, "INFO replication", "master_link_status:up", "INFO", "replication")
+	s.sentinel = testpeers.StartSentinel(t, s.name, s.master)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := testpeers.RedisCommand(s.sentinel.Addr(), "SENTINEL", "REPLICAS", s.name)
+		if err == nil && out == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Sentinel does not know the replica: %q %v", out, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+// waitReply waits until the reply of cmd on r contains want.
+func waitReply(t *testing.T, r *testpeers.Redis, what, want string, cmd ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := r.Do(cmd...)
+		if err == nil && strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %q %v", what, out, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *sentinelSetup) options() redis.Options {
+	return redis.Options{SentinelMaster: s.name, SentinelAddrs: []string{s.sentinel.Addr()}}
+}
+
+// TestSentinel runs the suite through a Sentinel (without the kill and restart cases, which
+// TestSentinelFailover replaces).
+func TestSentinel(t *testing.T) {
+	t.Parallel()
+	s := startSentinelSetup(t)
+	brokertest.Run(t, func(t *testing.T) brokertest.Factory {
+		return brokertest.Factory{New: func(t *testing.T) broker.Broker { return newBroker(t, s.options()) }}
+	})
+}
+
+// TestSentinelFailover kills the master: the Sentinel promotes the replica, and the brokers
+// follow it, report a discontinuity, and carry publications again.
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	s := startSentinelSetup(t)
+	a := newBroker(t, s.options())
+	b := newBroker(t, s.options())
+	recA := startNode(t, a, brokertest.Unique("a-"))
+	recB := startNode(t, b, brokertest.Unique("b-"))
+	topic := brokertest.Unique("failover/")
+	for _, x := range []*redis.Broker{a, b} {
+		if err := x.Subscribe(ctx10(t), topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Publish(ctx10(t), topic, []byte("before"), broker.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	recB.WaitFor(1, brokertest.OnTopic(topic))
+	start := time.Now()
+	s.master.Kill()
+	deadline := start.Add(20 * time.Second)
+	for {
+		addr, err := s.sentinel.Master(s.name)
+		if err == nil && addr == s.replica.Addr() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover to %s after 20 s: %q %v", s.replica.Addr(), addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	promoted := time.Since(start)
+	for _, rec := range []*brokertest.Recorder{recA, recB} {
+		rec.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	}
+	for {
+		_, err := a.Publish(ctx10(t), topic, []byte("after"), broker.PublishOptions{})
+		if err != nil && !errors.Is(err, broker.ErrUnavailable) {
+			t.Fatalf("Publish after the failover: %v", err)
+		}
+		if len(recB.Filter(func(ev brokertest.Event) bool { return ev.Payload == "after" })) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b heard nothing within 20 s of the master's death (promoted after %v)", promoted)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("replica promoted %v after the master was killed; publications heard again after %v", promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if err := a.Err(); err != nil {
+		t.Errorf("a.Err() after the failover: %v", err)
+	}
+}
