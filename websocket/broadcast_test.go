@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -112,4 +113,32 @@ func TestBroadcasterClosesSlowMember(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server did not close the connection that left the broadcaster")
 	}
+}
+
+// A Broadcaster sends what any client says to every client: a chat room. Broadcast returns at
+// once; a client too slow to keep up is closed rather than holding up the room.
+func ExampleBroadcaster() {
+	room := websocket.NewBroadcaster(nil)
+	http.HandleFunc("/room", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		room.Add(c)
+		go func() {
+			defer c.Close(websocket.StatusNormalClosure, "")
+			defer room.Remove(c)
+			for {
+				typ, data, err := c.Read(context.Background())
+				if err != nil {
+					return
+				}
+				pm, err := websocket.NewPreparedMessage(typ, data) // framed once for everyone
+				if err != nil {
+					return
+				}
+				room.Broadcast(pm)
+			}
+		}()
+	})
 }
