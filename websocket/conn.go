@@ -92,6 +92,8 @@ type Conn struct {
 	err       error // why the connection closed; set before closed is closed
 	registry  *Registry
 	metrics   metrics.Recorder // Options.Metrics, server side
+
+	idle *served // set by Serve in idle mode (idle_linux.go)
 }
 
 // connOptions are the options a connection keeps, with defaults applied: a few words inside

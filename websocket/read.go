@@ -281,6 +281,9 @@ func (c *Conn) nextDataFrame(ctx context.Context) error {
 			if err := c.handleControl(ctx, h); err != nil {
 				return err
 			}
+			if c.yieldIdle() {
+				return errYield // idle mode: park rather than wait (idle.go)
+			}
 			continue
 		}
 		if h.OpCode != ws.OpContinuation {
