@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/herald-go/herald/broker"
 )
 
 // StreamOptions configures a Stream. A nil *StreamOptions is valid and means all defaults.
@@ -28,6 +30,15 @@ type StreamOptions struct {
 	// GapEvent is the type of the event that tells a reconnecting client that the history no
 	// longer reaches back to its Last-Event-ID (see Stream). Zero means "gap".
 	GapEvent string
+
+	// Broker shares the Stream's events and history among the nodes of a cluster: see
+	// JoinStream, which requires it (NewStream refuses it). HistoryLimit and HistoryAge then
+	// also bound the history the broker keeps. Nil means a Stream of this process only.
+	Broker *broker.Node
+
+	// BrokerTimeout bounds each call to the Broker (a publication, a read of its history).
+	// Zero means 2 seconds.
+	BrokerTimeout time.Duration
 }
 
 const (
@@ -99,6 +110,10 @@ type Stream struct {
 	again      bool // events were published during the round: another must follow
 
 	writers writers
+
+	leave  func()  // leaves the Broker's topic (JoinStream); nil otherwise
+	shared *shared // the cluster's side of a Stream made by JoinStream (cluster.go); nil otherwise
+	misuse error   // NewStream was given a Broker: what Publish and Subscribe return
 }
 
 // writers are the goroutines that write to a Stream's subscribers when a write may have to
@@ -180,7 +195,7 @@ func NewStream(opts *StreamOptions) *Stream {
 	if o.GapEvent == "" {
 		o.GapEvent = defaultGapEvent
 	}
-	return &Stream{
+	s := &Stream{
 		limit:    o.HistoryLimit,
 		maxBytes: o.HistoryBytes,
 		maxAge:   o.HistoryAge,
@@ -189,6 +204,10 @@ func NewStream(opts *StreamOptions) *Stream {
 		subs:     make(map[*EventSource]int),
 		writers:  writers{idle: make(chan *EventSource)},
 	}
+	if o.Broker != nil {
+		s.misuse = errNewStreamBroker
+	}
+	return s
 }
 
 // Publish appends an event to the history and sends it to every subscriber, without waiting
@@ -199,6 +218,12 @@ func NewStream(opts *StreamOptions) *Stream {
 func (s *Stream) Publish(data string, ev Event) (string, error) {
 	if ev.Type != "" && ev.Type == s.gapType {
 		return "", &FieldError{Field: "event", Value: ev.Type}
+	}
+	switch {
+	case s.misuse != nil:
+		return "", s.misuse
+	case s.shared != nil:
+		return s.shared.publish(data, ev)
 	}
 	auto := ev.ID == ""
 	s.mu.Lock()
@@ -217,22 +242,28 @@ func (s *Stream) Publish(data string, ev Event) (string, error) {
 	if auto {
 		s.nextID++
 	}
+	s.appendLocked(ev.ID, wire)
+	return ev.ID, nil
+}
+
+// appendLocked appends an event to the history and starts delivering it. s.mu is held, and
+// released.
+func (s *Stream) appendLocked(id string, wire []byte) {
 	now := time.Now()
-	s.log = append(s.log, entry{id: ev.ID, wire: wire, at: now})
+	s.log = append(s.log, entry{id: id, wire: wire, at: now})
 	s.bytes += len(wire)
-	s.lastID = ev.ID
+	s.lastID = id
 	s.evict(now)
 	if s.delivering {
 		// The round under way, or the one it starts next, brings this event too.
 		s.again = true
 		s.mu.Unlock()
-		return ev.ID, nil
+		return
 	}
 	s.delivering = true
 	subs, first := s.snapshotLocked(), s.first
 	s.mu.Unlock()
 	go s.deliver(subs, first)
-	return ev.ID, nil
 }
 
 // snapshotLocked returns the subscribers as a slice that stays as it is, copied again only
@@ -326,6 +357,12 @@ func (s *Stream) Subscribe(es *EventSource) error {
 // SubscribeFrom is Subscribe resuming after lastEventID instead of es.LastEventID(): an empty
 // one receives only events published from now on.
 func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
+	switch {
+	case s.misuse != nil:
+		return s.misuse
+	case s.shared != nil:
+		return s.shared.subscribeFrom(es, lastEventID)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -334,15 +371,29 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	s.evict(time.Now())
 	next, gap := s.resume(lastEventID)
 	es.meterResume(lastEventID != "", gap)
-	var gapWire []byte
+	var prefix [][]byte
 	if gap {
-		gapWire, _ = encode(lastEventID, Event{Type: s.gapType, ID: s.dropped})
-		if s.dropped == "" {
-			// An empty id field resets the client's last event id: nothing before the history
-			// exists, so a client that drops again starts afresh with the history it has.
-			gapWire = append([]byte("id\n"), gapWire...)
-		}
+		prefix = [][]byte{s.gapWire(lastEventID, s.dropped)}
 	}
+	return s.subscribeLocked(es, next, prefix)
+}
+
+// gapWire is the gap event for a client that resumed from lastEventID: its id is last, the
+// id of the newest event before those the client gets next.
+func (s *Stream) gapWire(lastEventID, last string) []byte {
+	w, _ := encode(lastEventID, Event{Type: s.gapType, ID: last})
+	if last == "" {
+		// An empty id field resets the client's last event id: nothing before the history
+		// exists, so a client that drops again starts afresh with the history it has.
+		w = append([]byte("id\n"), w...)
+	}
+	return w
+}
+
+// subscribeLocked adds es to the stream, starting at the event numbered next, after
+// prefix (written first, bypassing the queue limit: a gap event, a replay). s.mu is held, and
+// released.
+func (s *Stream) subscribeLocked(es *EventSource, next uint64, prefix [][]byte) error {
 	es.mu.Lock()
 	if es.closed || es.sub != nil {
 		closed := es.closed
@@ -355,10 +406,12 @@ func (s *Stream) SubscribeFrom(es *EventSource, lastEventID string) error {
 	}
 	es.sub = &subscription{stream: s}
 	es.sub.next.Store(next)
-	if gapWire != nil {
+	if len(prefix) > 0 {
 		// Ahead of anything queued, bypassing the queue limit: it comes before the replay.
-		es.queue = append([][]byte{gapWire}, es.queue...)
-		es.queued += len(gapWire)
+		es.queue = append(slices.Clip(prefix), es.queue...)
+		for _, b := range prefix {
+			es.queued += len(b)
+		}
 	}
 	start := es.notifyLocked()
 	es.mu.Unlock()
@@ -461,7 +514,12 @@ func (s *Stream) Close() {
 	s.subs, s.list = map[*EventSource]int{}, nil
 	s.snap = nil
 	s.log = nil
+	leave := s.leave
+	s.leave = nil
 	s.mu.Unlock()
+	if leave != nil {
+		leave()
+	}
 	for _, es := range subs {
 		es.closeWith(nil)
 	}
