@@ -1,0 +1,69 @@
+// Package redis is a [broker.Broker] on Redis, through github.com/redis/rueidis: a single
+// server, a master followed through Sentinel, or a Redis Cluster. Besides carrying messages
+// between herald's nodes it keeps per-topic history in Redis Streams ([broker.HistoryReader])
+// and cluster-wide leases in sorted sets ([broker.Leaser]).
+//
+//	b, err := redis.New(redis.Options{Addrs: []string{"127.0.0.1:6379"}})
+//
+// New only checks the options; [Broker.Start] connects. Pass the Broker to herald (or
+// fallback) and the server starts and closes it.
+//
+// # How it uses Redis
+//
+// Topics are Redis channels named Prefix + "t:" + topic (Prefix defaults to "herald:"): each
+// node holds one connection subscribed (SUBSCRIBE) to the topics it needs, to its own channel
+// (Prefix + "n:" + node) and to the broadcast channel (Prefix + "a:"), which carry
+// [Broker.Send]. With [Options.Cluster], names carry a hash tag, topics are spread over
+// [Options.Partitions] slots, each heard on its own connection with SSUBSCRIBE and published
+// with SPUBLISH, so that a message goes to one shard rather than to the whole cluster.
+//
+// A publication with a [broker.HistoryPolicy] is one Lua script: it reads the topic's epoch
+// from a hash (starting a new random epoch when the hash is missing), increments the offset,
+// appends the message to a stream with the offset as its ID, trimmed to Size entries (MAXLEN
+// =), sets the TTL on both keys, and publishes the message with its position. Publication and
+// history cannot disagree, and [Broker.History] (another script, on XRANGE) tells a reader at a
+// position it can no longer resume from: [broker.ErrEpochChanged] when the history was lost
+// and restarted, [broker.ErrTrimmed] when the messages after it were trimmed.
+//
+// A lease set is a sorted set of holders scored by their expiry on the Redis server's clock;
+// [Broker.Acquire] is a script that removes the expired leases, counts, and adds the holder if
+// there is room. The leases of a node that dies expire after their ttl.
+//
+// # Guarantees
+//
+// Delivery across nodes is at most once. Redis keeps the order of the messages on one topic,
+// as it executed their PUBLISH; one publisher's messages arrive in the order it published.
+//
+// A Handler is called from one goroutine per partition (one without Cluster), which never
+// holds up Redis's connection: what is heard is queued, up to [Options.QueueSize] messages; a
+// Handler that falls further behind loses messages, counted by [Broker.Dropped], and hears a
+// discontinuity on their topics.
+//
+// When a subscribed connection is lost (Redis stopped, the network cut, a failover, or Redis
+// closing a connection that fell behind its client-output-buffer-limit), [Broker.Err] wraps
+// [broker.ErrUnavailable] and Publish, Send, Subscribe and History fail at once with it rather
+// than waiting or buffering. The broker reconnects every [Options.ReconnectDelay], subscribes
+// again to every topic, and then calls HandleDiscontinuity with the error: messages published
+// meanwhile are lost to this node. A connection that stops answering is declared lost after
+// [Options.Timeout]. Right after Redis comes back, a publication may still fail once on a
+// connection that was broken while idle.
+//
+// # What Redis itself can lose
+//
+//   - A Redis restart without persistence (the default of this package's tests: --save ""
+//     --appendonly no) loses every history and lease. The next publication on a topic starts a
+//     new epoch, so readers at an older position are told to reset, never given a silent gap.
+//     With AOF (appendfsync always) a restarted server keeps the epochs and offsets.
+//   - Sentinel's replication is asynchronous: the last publications acknowledged by a master
+//     that dies may never reach the replica that Sentinel promotes. Their history entries are
+//     then lost although Publish returned their positions, and the promoted replica may hand
+//     the same offsets to new messages in the same epoch. A reader that resumes across a
+//     failover can therefore miss messages without being told; keep this in mind, or use a
+//     setup that does not fail over (a single server with AOF), where it matters.
+//   - A Redis Cluster shard failover has the same asynchronous-replication window.
+//
+// # Options not covered here
+//
+// [Options.ClientOption] hands the rueidis client options over before the client is created,
+// for what this package does not expose (buffer sizes, MaxFlushDelay, a custom dialer).
+package redis
