@@ -79,8 +79,21 @@ type AuthOptions struct {
 	Index bool
 	// MaxConnectionsPerUser bounds each user's sockets (with Index); a hello past it gets 503
 	// and the socket is closed, and a reauth past it gets 503 and the socket is disconnected.
-	// Zero means no bound.
+	// Zero means no bound. With Options.Broker it bounds each node's sockets of the user
+	// (exactly); see MaxConnectionsPerUserCluster for a bound across nodes.
 	MaxConnectionsPerUser int
+	// MaxConnectionsPerUserCluster bounds each user's sockets across every node sharing
+	// Options.Broker (with Index), through leases that the broker holds (broker.Leaser:
+	// broker/redis and the memory hub hold them, broker/nats does not). Each socket holds
+	// a lease, renewed every heartbeat interval and given back when the socket closes; the
+	// leases of a node that died expire within three heartbeat intervals. A hello past it gets
+	// 503, as with MaxConnectionsPerUser. Zero means no bound across nodes; without a broker
+	// it is ignored.
+	MaxConnectionsPerUserCluster int
+	// ClusterLimitFailOpen admits sockets when the leases of MaxConnectionsPerUserCluster
+	// cannot be checked (the broker is down). False means they are refused with 503 until
+	// the broker is back.
+	ClusterLimitFailOpen bool
 	// Verify checks a socket's credentials (a revoked session, a banned user): at every hello
 	// and reauth that presents credentials, whatever the auth type (an error answers 403
 	// "Credential verification failed" and closes the socket), then again at most every
@@ -287,7 +300,13 @@ func (s *Socket) setCredentials(ctx context.Context, c *Credentials, issued time
 			return errVerifyFailed
 		}
 	}
-	return s.server.bindCredentials(s, c, issued)
+	hold, err := s.server.holdUser(ctx, s, c.User) // cluster-wide limit and user topic
+	if err != nil {
+		return err
+	}
+	err = s.server.bindCredentials(s, c, issued)
+	s.server.settleUser(s, hold)
+	return err
 }
 
 // bindCredentials gives a socket its credentials: in one critical section it checks the
@@ -332,6 +351,7 @@ func (srv *Server) unindexLocked(sock *Socket) {
 		return
 	}
 	sock.indexedUser = ""
+	srv.dropUserLocked(sock)
 	srv.byUser[user] = slices.DeleteFunc(srv.byUser[user], func(x *Socket) bool { return x == sock })
 	if len(srv.byUser[user]) == 0 {
 		delete(srv.byUser, user)
@@ -407,16 +427,28 @@ func (s *Socket) verifyDueLocked() bool {
 // for the sockets to finish closing.
 //
 // The revocation is kept in this Server's memory for AuthOptions.TTL, the longest a token or
-// cookie issued before it stays valid, and is lost on restart. With several nodes behind a
-// balancer, call RevokeUser on each (through your broker, say), or keep revocations in a
-// shared store and check them in AuthOptions.Verify, which runs at every hello and reauth and
-// before deliveries.
+// cookie issued before it stays valid, and is lost on restart. With Options.Broker it
+// applies on every node (and fails fast while the link is down); a node that starts later
+// does not know it: keep revocations in a shared store and check them in AuthOptions.Verify,
+// which runs at every hello and reauth and before deliveries, when that matters.
 func (srv *Server) RevokeUser(user string) error {
 	if user == "" {
 		return errors.New("herald: RevokeUser needs a user (Credentials.User)")
 	}
 	if srv.auth == nil {
 		return errors.New("herald: RevokeUser needs Options.Auth")
+	}
+	if srv.cluster != nil {
+		return srv.cluster.publish("b", &envelope{kind: kindRevokeUser, user: user})
+	}
+	srv.revokeUserLocal(user)
+	return nil
+}
+
+// revokeUserLocal applies RevokeUser on this node. It never waits.
+func (srv *Server) revokeUserLocal(user string) {
+	if srv.auth == nil {
+		return
 	}
 	now := time.Now()
 	var victims []*Socket
@@ -438,7 +470,6 @@ func (srv *Server) RevokeUser(user string) error {
 	for _, sock := range victims {
 		sock.closeNow(nil)
 	}
-	return nil
 }
 
 // revokedLocked reports whether RevokeUser refuses credentials of user issued at issued.

@@ -196,6 +196,10 @@ func (s *Socket) subscribe(ctx context.Context, path string) error {
 			return err
 		}
 	}
+	if err := s.server.holdPath(ctx, path); err != nil { // with a broker: hear the path first
+		sub.runOnUnsubscribe(context.WithoutCancel(ctx), s, path, params)
+		return err
+	}
 	var refused error
 	for {
 		s.mu.Lock()
@@ -225,6 +229,7 @@ func (s *Socket) subscribe(ctx context.Context, path string) error {
 		closed := s.closed
 		s.mu.Unlock()
 		joined = true // the pending entry is gone already
+		s.server.releasePath(path)
 		sub.runOnUnsubscribe(context.WithoutCancel(ctx), s, path, params)
 		switch {
 		case refused != nil:

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-go/herald/broker"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/metrics"
 	"github.com/herald-go/herald/websocket"
@@ -129,6 +130,25 @@ type Options struct {
 	// means no logging.
 	Logger *slog.Logger
 
+	// Broker links this server to the other nodes of the application (processes behind one
+	// load balancer, with no sticky sessions): publications, broadcasts, revocations, user
+	// targeting, groups, presence and socket surveys then reach every node's sockets (see
+	// package broker for the guarantees, and broker/redis and broker/nats for engines). Each
+	// publication goes through the broker and every node, this one included, delivers it to
+	// its own sockets; publishing fails fast while the link is down. NewServer starts the
+	// link, and Close closes it. Nil means one node, as without a broker, at no extra cost.
+	Broker broker.Broker
+
+	// Node names this server among the nodes sharing Broker; names must be unique. Empty
+	// means a random name (see Server.NodeName).
+	Node string
+
+	// CloseOnDiscontinuity closes, with WebSocket status 1012 (service restart), the
+	// sockets that may have missed messages when the broker link was lost and restored, so
+	// that their clients reconnect and subscribe again. False means they stay open; either
+	// way the loss is logged and counted (Server.Discontinuities).
+	CloseOnDiscontinuity bool
+
 	// Metrics receives the server's metrics: connections by transport and why they closed,
 	// messages and bytes, send queues, publications, requests by route id, resumes (see
 	// package metrics; metrics/prometheus and metrics/otel adapt it). The server passes it on
@@ -187,9 +207,15 @@ type Server struct {
 	closed  bool
 	wg      sync.WaitGroup // sockets' goroutines
 
-	beat    *heartbeater
-	log     *slog.Logger
-	origins *originRule // set with wsOpts
+	beat *heartbeater
+	log  *slog.Logger
+
+	cluster    *cluster // with Options.Broker
+	groups     *groups
+	stats      serverStats
+	presence   serialQueue // presence events, in order
+	presenceWG sync.WaitGroup
+	origins    *originRule // set with wsOpts
 }
 
 const (
@@ -248,6 +274,11 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	}
 	s.wsOpts = s.websocketOptions()
 	s.subs = newSubscriptions()
+	s.groups = newGroups()
+	s.presence.wg = &s.presenceWG
+	if o.Broker != nil {
+		s.cluster = newCluster(s, o.Broker, o.Node)
+	}
 	if o.Auth != nil {
 		s.auth = newAuthenticator(s, o.Auth)
 	}
@@ -259,6 +290,9 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	s.counter = socketCounterMin
 	if !s.heartbeat.Disabled {
 		s.beat = startHeartbeat(s)
+	}
+	if s.cluster != nil {
+		s.cluster.start()
 	}
 	return s
 }
@@ -411,6 +445,7 @@ func (s *Server) removeSocket(sock *Socket) {
 	delete(s.sockets, sock)
 	s.unindexLocked(sock)
 	s.mu.Unlock()
+	s.leaveGroups(sock)
 	s.wg.Done()
 }
 
@@ -443,6 +478,13 @@ func (s *Server) Broadcast(message any, opts *BroadcastOptions) error {
 		return err
 	}
 	s.meterPublished()
+	if s.cluster != nil {
+		topic := "b"
+		if user != "" {
+			topic = "u:" + user
+		}
+		return s.cluster.publish(topic, &envelope{kind: kindUpdate, user: user, message: raw})
+	}
 	return s.deliverBroadcast(raw, user)
 }
 
@@ -479,9 +521,13 @@ func (s *Server) Close() {
 		s.beat.stop()
 	}
 	s.registry.Shutdown()
+	if s.cluster != nil {
+		defer s.cluster.close() // last (deferred first): after the sockets and the fallback
+	}
 	if s.fallback != nil {
 		defer s.fallback.Close() // after the sockets: each tells its client 1001 first
 	}
+	defer s.presenceWG.Wait() // the sockets' leave events, before the broker link closes
 	for _, sock := range s.socketsSnapshot("") {
 		sock.closeNow(ErrServerClosed)
 	}

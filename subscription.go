@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,6 +31,13 @@ type SubscriptionOptions struct {
 
 	// Auth restricts who may subscribe. Nil means anyone.
 	Auth *SubscriptionAuth
+
+	// PresenceEvents tells a path's subscribers (on every node, with Options.Broker) who
+	// joins and leaves it: each join and leave is published on the path, after the
+	// subscriptions it follows, with a PresenceEvent as its message (see PresenceEvent for
+	// the shape). The subscriber that joined gets its own join event. The filter does not
+	// see these publications. False means no events; Server.Presence works either way.
+	PresenceEvents bool
 }
 
 // SubscriptionAuth restricts a subscription to authenticated sockets.
@@ -57,7 +65,10 @@ type FilterInfo struct {
 
 // PublishOptions narrows a publication.
 type PublishOptions struct {
-	// Internal is passed to the subscription's filter and never sent.
+	// Internal is passed to the subscription's filter and never sent. With Options.Broker
+	// it travels encoded as JSON, and filters (on every node, this one included) see it, as
+	// they see the message, decoded from JSON into an any (map[string]any, []any, float64,
+	// string, bool or nil), as encoding/json decodes.
 	Internal any
 	// User, when set, limits the publication to that user's sockets (SubscriptionAuth.Index
 	// must be on).
@@ -74,6 +85,7 @@ func newSubscriptions() *subscriptions { return &subscriptions{} }
 
 // subscription is one declared subscription and its subscribers.
 type subscription struct {
+	srv     *Server
 	pattern *pattern
 	opts    SubscriptionOptions
 	scopes  []scopeTemplate
@@ -85,6 +97,7 @@ type subscription struct {
 
 // subscriber is one socket in a subscription, with the concrete paths it joined through.
 type subscriber struct {
+	user   string // the socket's user
 	paths  []string
 	params []map[string]string
 }
@@ -104,7 +117,7 @@ func (s *Server) Subscription(path string, opts *SubscriptionOptions) {
 	if err != nil {
 		panic(err)
 	}
-	sub := &subscription{pattern: p, items: map[*Socket]*subscriber{}, byUser: map[string]map[*Socket]*subscriber{}}
+	sub := &subscription{srv: s, pattern: p, items: map[*Socket]*subscriber{}, byUser: map[string]map[*Socket]*subscriber{}}
 	if opts != nil {
 		sub.opts = *opts
 	}
@@ -201,8 +214,12 @@ func (sub *subscription) add(s *Socket, path string, params map[string]string, u
 			sub.byUser[user][s] = item
 		}
 	}
+	item.user = user
 	item.paths = append(item.paths, path)
 	item.params = append(item.params, params)
+	if sub.opts.PresenceEvents {
+		sub.srv.presenceEvent(path, "join", s.ID, user)
+	}
 }
 
 // reindex moves a subscriber to another user in the user index, after a reauth changed the
@@ -217,6 +234,7 @@ func (sub *subscription) reindex(s *Socket, user string) {
 	if item == nil {
 		return
 	}
+	item.user = user
 	for u, m := range sub.byUser {
 		if delete(m, s); len(m) == 0 {
 			delete(sub.byUser, u)
@@ -230,7 +248,8 @@ func (sub *subscription) reindex(s *Socket, user string) {
 	}
 }
 
-// remove takes one path of a socket out, returning its parameters.
+// remove takes one path of a socket out, returning its parameters. It gives back the path's
+// hold on the broker topic (Server.holdPath) and queues the leave's presence event.
 func (sub *subscription) remove(s *Socket, path string) map[string]string {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
@@ -243,6 +262,10 @@ func (sub *subscription) remove(s *Socket, path string) map[string]string {
 		return nil
 	}
 	params := item.params[i]
+	sub.srv.releasePath(path)
+	if sub.opts.PresenceEvents {
+		sub.srv.presenceEvent(path, "leave", s.ID, item.user)
+	}
 	item.paths = slices.Delete(item.paths, i, i+1)
 	item.params = slices.Delete(item.params, i, i+1)
 	if len(item.paths) == 0 {
@@ -274,9 +297,28 @@ func (sub *subscription) targets(path, user string) []*Socket {
 	return out
 }
 
+// presence lists the subscribers of path.
+func (sub *subscription) presence(path, node string) []PresenceEntry {
+	sub.mu.RLock()
+	defer sub.mu.RUnlock()
+	var out []PresenceEntry
+	for s, item := range sub.items {
+		if slices.Contains(item.paths, path) {
+			out = append(out, PresenceEntry{Node: node, Socket: s.ID, User: item.user})
+		}
+	}
+	return out
+}
+
 // Publish sends message to every socket subscribed to path (a concrete path, such as
 // "/item/5"), through the subscription's filter. The message is encoded once; publishing
 // never waits on a slow socket. Publishing to a path no subscription matches does nothing.
+//
+// With Options.Broker the publication goes through the broker to every node subscribed to
+// the path, this one included, and each runs the filter for its own sockets (see
+// PublishOptions.Internal); publications on one path keep their order on every node.
+// Publish then fails fast, with an error wrapping broker.ErrUnavailable, while the broker
+// link is down.
 func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if path == "" || path[0] != '/' {
 		return fmt.Errorf("herald: invalid publication path %q", path)
@@ -296,8 +338,58 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
+	if s.cluster != nil {
+		e := envelope{kind: kindPub, path: path, user: o.User, message: raw}
+		if o.Internal != nil {
+			if e.internal, err = marshalValue(o.Internal); err != nil {
+				return fmt.Errorf("herald: PublishOptions.Internal: %w", err)
+			}
+		}
+		return s.cluster.publish("p:"+path, &e)
+	}
 	s.meterPublished()
 	return s.deliverPublication(sub, path, params, message, raw, o)
+}
+
+// RevokeOptions narrows Server.Revoke.
+type RevokeOptions struct {
+	// User, when set, revokes only that user's subscriptions (SubscriptionAuth.Index must
+	// be on).
+	User string
+}
+
+// Revoke unsubscribes every socket subscribed to path (a concrete path), on every node with
+// Options.Broker, running OnUnsubscribe, and tells each client, with message when it is not
+// nil (the client passes it to its handlers with flags.revoked set). With a broker the
+// revocation travels on the path's topic, in order with its publications, and Revoke fails
+// fast while the link is down. It never waits on a slow socket.
+func (s *Server) Revoke(path string, message any, opts *RevokeOptions) error {
+	if path == "" || path[0] != '/' {
+		return fmt.Errorf("herald: invalid revocation path %q", path)
+	}
+	var user string
+	if opts != nil {
+		user = opts.User
+	}
+	sub, _, ok := s.subs.match(path)
+	if !ok {
+		return nil
+	}
+	if user != "" && (sub.opts.Auth == nil || !sub.opts.Auth.Index) {
+		return errors.New("herald: Revoke of a user needs SubscriptionAuth.Index on the subscription")
+	}
+	var raw json.RawMessage
+	if message != nil {
+		var err error
+		if raw, err = marshalValue(message); err != nil {
+			return err
+		}
+	}
+	if s.cluster != nil {
+		return s.cluster.publish("p:"+path, &envelope{kind: kindRevoke, path: path, user: user, message: raw})
+	}
+	s.revokeLocal(path, raw, user, false)
+	return nil
 }
 
 // filter runs a subscription filter for one socket; a panic counts as a skip.
@@ -309,8 +401,9 @@ func (s *Socket) filter(f func(string, any, FilterInfo) (bool, any), path string
 	return deliver, override, err == nil
 }
 
-// EachSubscriber calls fn for every socket subscribed to path (a concrete path), or only
-// those of user when it is set, until fn returns false.
+// EachSubscriber calls fn for every socket of this node subscribed to path (a concrete
+// path), or only those of user when it is set, until fn returns false. For the subscribers
+// of every node, see Presence.
 func (s *Server) EachSubscriber(path, user string, fn func(*Socket) bool) {
 	sub, _, ok := s.subs.match(path)
 	if !ok {

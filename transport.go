@@ -74,6 +74,8 @@ func (t *wsTransport) Close(reason error) error {
 	switch {
 	case errors.Is(reason, errPanic):
 		err = t.c.Close(websocket.StatusInternalError, "internal error")
+	case errors.Is(reason, ErrServiceRestart):
+		err = t.c.Close(websocket.StatusServiceRestart, "broker link lost: reconnect")
 	case reason == nil || errors.Is(reason, ErrServerClosed):
 		err = t.c.Close(websocket.StatusNoStatusRcvd, "")
 	default:

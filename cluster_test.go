@@ -1,0 +1,497 @@
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/websocket"
+)
+
+// testCluster is a few herald nodes linked by one broker engine, behind a reverse proxy that
+// round-robins every request (WebSocket upgrades included): no stickiness, as behind a
+// plain load balancer.
+type testCluster struct {
+	t       *testing.T
+	nodes   []*Server
+	brokers []broker.Broker
+	url     string // ws:// URL of the proxy
+	hub     *broker.MemoryHub
+}
+
+// clusterAuth authenticates "authorization: <user>[ <group>]" hellos; OnConnection puts the
+// socket in the group. An empty header is anonymous.
+func clusterAuth(o *Options) {
+	o.Auth = &AuthOptions{Index: true, Authenticate: func(r *http.Request) (*Credentials, error) {
+		user, group, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if user == "" {
+			return nil, nil
+		}
+		c := &Credentials{User: user}
+		if group != "" {
+			c.Data = map[string]any{"group": group}
+		}
+		return c, nil
+	}}
+	o.OnConnection = func(ctx context.Context, s *Socket) error {
+		if c := s.Credentials(); c != nil && c.Data["group"] != nil {
+			return s.Join(ctx, c.Data["group"].(string))
+		}
+		return nil
+	}
+}
+
+// newTestCluster starts n nodes on a memory hub. configure sets each node's options and
+// declares its subscriptions (the same on every node, as an application does).
+func newTestCluster(t *testing.T, n int, options func(i int, o *Options), declare func(i int, s *Server)) *testCluster {
+	t.Helper()
+	hub := broker.NewMemoryHub()
+	return newTestClusterOn(t, n, func(int) broker.Broker { return hub.Broker() }, hub, options, declare)
+}
+
+func newTestClusterOn(t *testing.T, n int, newBroker func(i int) broker.Broker, hub *broker.MemoryHub, options func(i int, o *Options), declare func(i int, s *Server)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, hub: hub}
+	var targets []*url.URL
+	for i := range n {
+		b := newBroker(i)
+		o := &Options{Broker: b, Node: fmt.Sprintf("n%d", i), Heartbeat: &Heartbeat{Disabled: true}}
+		clusterAuth(o)
+		if options != nil {
+			options(i, o)
+		}
+		srv := NewServer(nil, o)
+		if declare != nil {
+			declare(i, srv)
+		}
+		hs := httptest.NewServer(srv)
+		t.Cleanup(func() {
+			srv.Close()
+			hs.Close()
+		})
+		u, _ := url.Parse(hs.URL)
+		targets = append(targets, u)
+		tc.nodes = append(tc.nodes, srv)
+		tc.brokers = append(tc.brokers, b)
+	}
+	var next atomic.Uint64
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(targets[int(next.Add(1)-1)%len(targets)])
+	}}
+	ps := httptest.NewServer(proxy)
+	t.Cleanup(ps.Close)
+	tc.url = "ws" + strings.TrimPrefix(ps.URL, "http")
+	return tc
+}
+
+// nodeOf returns the index of the node holding the socket with id.
+func (tc *testCluster) nodeOf(id string) int {
+	tc.t.Helper()
+	for i, srv := range tc.nodes {
+		found := false
+		srv.EachSocket(func(s *Socket) bool {
+			found = s.ID == id
+			return !found
+		})
+		if found {
+			return i
+		}
+	}
+	tc.t.Fatalf("socket %s is on no node", id)
+	return -1
+}
+
+// dial connects a raw nes client through the proxy, says hello as user (empty: anonymous),
+// and returns it with the node it landed on.
+func (tc *testCluster) dial(user string) (*rawClient, int) {
+	tc.t.Helper()
+	c := dialRaw(tc.t, tc.url, nil)
+	var auth any
+	if user != "" {
+		auth = map[string]any{"headers": map[string]string{"authorization": user}}
+	}
+	reply := c.hello(auth)
+	require.Equal(tc.t, "hello", reply["type"], reply)
+	return c, tc.nodeOf(reply["socket"].(string))
+}
+
+// sub subscribes a raw client and waits for the acknowledgement, returning the messages
+// that came before it (a presence event may overtake it).
+func (c *rawClient) sub(path string) []map[string]any {
+	c.t.Helper()
+	c.send(map[string]any{"type": "sub", "id": 2, "path": path})
+	var before []map[string]any
+	for {
+		m := c.next(5 * time.Second)
+		if m["type"] == "sub" {
+			return before
+		}
+		require.Equal(c.t, "pub", m["type"], m)
+		before = append(before, m)
+	}
+}
+
+// nextPresence returns the next presence event, counting those sub returned first.
+func (c *rawClient) nextPresence(early *[]map[string]any) map[string]any {
+	c.t.Helper()
+	var m map[string]any
+	if len(*early) > 0 {
+		m, *early = (*early)[0], (*early)[1:]
+	} else {
+		m = c.next(waitMsg)
+	}
+	require.Equal(c.t, "pub", m["type"], m)
+	return m["message"].(map[string]any)
+}
+
+const waitMsg = 5 * time.Second
+
+func TestClusterPublishRunsFiltersWhereTheSocketIs(t *testing.T) {
+	t.Parallel()
+	type run struct {
+		node     int
+		socket   string
+		message  any
+		internal any
+	}
+	var mu sync.Mutex
+	var runs []run
+	tc := newTestCluster(t, 3, nil, func(i int, s *Server) {
+		s.Subscription("/item/{id}", &SubscriptionOptions{
+			Filter: func(path string, message any, info FilterInfo) (bool, any) {
+				mu.Lock()
+				runs = append(runs, run{i, info.Socket.ID, message, info.Internal})
+				mu.Unlock()
+				skip, _ := info.Internal.(map[string]any)["skip"].(string)
+				return info.Socket.ID != skip, nil
+			},
+		})
+	})
+	// Three Go clients through the proxy: one lands on each node.
+	type sub struct {
+		c       *client.Client
+		updates chan client.Update
+		node    int
+	}
+	var subs []sub
+	for range 3 {
+		c, err := client.New(tc.url, &client.Options{Transports: []string{client.TransportWebSocket}, NoReconnect: true})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), waitMsg)
+		require.NoError(t, c.Connect(ctx))
+		updates := make(chan client.Update, 16)
+		_, err = c.Subscribe(ctx, "/item/5", func(u client.Update) { updates <- u })
+		cancel()
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		subs = append(subs, sub{c, updates, tc.nodeOf(c.ID())})
+	}
+	require.ElementsMatch(t, []int{0, 1, 2}, []int{subs[0].node, subs[1].node, subs[2].node}, "round robin spreads the clients")
+
+	// Published on node 1, skipping (in the filter, by Internal) the client of node 2.
+	var skipped sub
+	for _, s := range subs {
+		if s.node == 2 {
+			skipped = s
+		}
+	}
+	require.NoError(t, tc.nodes[1].Publish("/item/5", map[string]any{"n": 1}, &PublishOptions{Internal: map[string]any{"skip": skipped.c.ID()}}))
+	require.NoError(t, tc.nodes[1].Publish("/item/5", map[string]any{"n": 2}, &PublishOptions{Internal: map[string]any{"skip": "nobody"}}))
+	for _, s := range subs {
+		first := <-s.updates
+		if s.node == 2 {
+			require.JSONEq(t, `{"n":2}`, string(first.Message), "the filter on node 2 skipped the first publication")
+			continue
+		}
+		require.JSONEq(t, `{"n":1}`, string(first.Message))
+		require.JSONEq(t, `{"n":2}`, string((<-s.updates).Message))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, runs, 6)
+	for _, r := range runs {
+		require.Equal(t, tc.nodeOf(r.socket), r.node, "the filter ran on the socket's node")
+		require.IsType(t, map[string]any{}, r.message, "filters see the message decoded from JSON")
+		require.IsType(t, map[string]any{}, r.internal)
+	}
+}
+
+func TestClusterUserTargeting(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, nil, func(_ int, s *Server) {
+		s.Subscription("/inbox", &SubscriptionOptions{Auth: &SubscriptionAuth{Index: true}})
+	})
+	alice, an := tc.dial("alice")
+	bob, bn := tc.dial("bob")
+	require.NotEqual(t, an, bn)
+	alice.sub("/inbox")
+	bob.sub("/inbox")
+
+	// From alice's node to bob, who is on the other.
+	require.NoError(t, tc.nodes[an].Broadcast("for bob", &BroadcastOptions{User: "bob"}))
+	require.NoError(t, tc.nodes[an].Publish("/inbox", "bob's mail", &PublishOptions{User: "bob"}))
+	require.NoError(t, tc.nodes[an].Broadcast("everyone", nil))
+	require.Equal(t, map[string]any{"type": "update", "message": "for bob"}, bob.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "pub", "path": "/inbox", "message": "bob's mail"}, bob.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "update", "message": "everyone"}, bob.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "update", "message": "everyone"}, alice.next(waitMsg), "alice got nothing meant for bob")
+
+	// A user's disconnection reaches the node that holds the user's socket.
+	require.NoError(t, tc.nodes[an].DisconnectUser("bob"))
+	require.Equal(t, 1005, int(bob.closed(waitMsg)))
+}
+
+func TestClusterRevoke(t *testing.T) {
+	t.Parallel()
+	var unsubscribed atomic.Int32
+	tc := newTestCluster(t, 2, nil, func(_ int, s *Server) {
+		s.Subscription("/item/{id}", &SubscriptionOptions{
+			OnUnsubscribe: func(context.Context, *Socket, string, map[string]string) { unsubscribed.Add(1) },
+		})
+	})
+	a, an := tc.dial("")
+	b, bn := tc.dial("")
+	require.NotEqual(t, an, bn)
+	a.sub("/item/1")
+	b.sub("/item/1")
+	// The revocation travels behind the publication on the path's topic.
+	require.NoError(t, tc.nodes[an].Publish("/item/1", "last", nil))
+	require.NoError(t, tc.nodes[an].Revoke("/item/1", "gone", nil))
+	for _, c := range []*rawClient{a, b} {
+		require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": "last"}, c.next(waitMsg))
+		require.Equal(t, map[string]any{"type": "revoke", "path": "/item/1", "message": "gone"}, c.next(waitMsg))
+	}
+	require.Eventually(t, func() bool { return unsubscribed.Load() == 2 }, waitMsg, 5*time.Millisecond)
+	// Nothing more reaches them on the path, and presence is empty everywhere.
+	require.NoError(t, tc.nodes[bn].Publish("/item/1", "after", nil))
+	require.NoError(t, tc.nodes[bn].Broadcast("marker", nil))
+	for _, c := range []*rawClient{a, b} {
+		require.Equal(t, map[string]any{"type": "update", "message": "marker"}, c.next(waitMsg))
+	}
+	p, err := tc.nodes[an].Presence(context.Background(), "/item/1")
+	require.NoError(t, err)
+	require.Empty(t, p.Entries)
+}
+
+func TestClusterRevokeUser(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, nil, nil)
+	_, an := tc.dial("alice")
+	bob, bn := tc.dial("bob")
+	require.NotEqual(t, an, bn)
+	require.NoError(t, tc.nodes[an].RevokeUser("bob"))
+	require.Equal(t, 1005, int(bob.closed(waitMsg)), "bob's socket on the other node closed")
+}
+
+func TestClusterGroups(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, nil, nil)
+	red1, n1 := tc.dial("ann red")
+	blue, _ := tc.dial("bea blue")
+	red2, n2 := tc.dial("cid red")
+	require.NotEqual(t, n1, n2)
+	require.NoError(t, tc.nodes[1].BroadcastGroup("red", "to red"))
+	require.NoError(t, tc.nodes[1].Broadcast("marker", nil))
+	for _, c := range []*rawClient{red1, red2} {
+		require.Equal(t, map[string]any{"type": "update", "message": "to red"}, c.next(waitMsg))
+		require.Equal(t, map[string]any{"type": "update", "message": "marker"}, c.next(waitMsg))
+	}
+	require.Equal(t, map[string]any{"type": "update", "message": "marker"}, blue.next(waitMsg), "blue is not in red")
+
+	// The sockets survey sees the groups of every node's sockets.
+	survey, err := tc.nodes[0].Sockets(context.Background(), &SocketsQuery{Group: "red"})
+	require.NoError(t, err)
+	require.Equal(t, 2, survey.Count())
+	require.Empty(t, survey.Missing)
+	for _, ns := range survey.Nodes {
+		for _, s := range ns.Sockets {
+			require.Equal(t, []string{"red"}, s.Groups)
+		}
+	}
+}
+
+func TestClusterPresence(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, nil, func(_ int, s *Server) {
+		s.Subscription("/room/{id}", &SubscriptionOptions{PresenceEvents: true})
+	})
+	ann, an := tc.dial("ann")
+	early := ann.sub("/room/1")
+	require.Equal(t, "join", ann.nextPresence(&early)["presence"], "ann hears her own join")
+	bob, bn := tc.dial("bob")
+	require.NotEqual(t, an, bn)
+	bob.sub("/room/1")
+	require.Equal(t, map[string]any{"presence": "join", "socket": tc.socketID(bn, "bob"), "user": "bob"}, ann.nextPresence(&early))
+	anon, _ := tc.dial("")
+	anon.sub("/room/1")
+
+	p, err := tc.nodes[an].Presence(context.Background(), "/room/1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"ann", "bob"}, p.Users)
+	require.Equal(t, 3, p.Sockets)
+	require.Empty(t, p.Missing)
+	nodes := map[string]int{}
+	for _, e := range p.Entries {
+		nodes[e.Node]++
+	}
+	require.Len(t, nodes, 2, "entries of both nodes")
+
+	// bob leaves by closing: ann hears it.
+	_ = bob.conn.Close()
+	for {
+		m := ann.nextPresence(&early)
+		if m["presence"] == "leave" && m["user"] == "bob" {
+			break
+		}
+	}
+	p, err = tc.nodes[bn].Presence(context.Background(), "/room/1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"ann"}, p.Users)
+}
+
+// socketID returns the id of user's (one) socket on node i.
+func (tc *testCluster) socketID(i int, user string) string {
+	var id string
+	tc.nodes[i].EachSocket(func(s *Socket) bool {
+		if s.user() == user {
+			id = s.ID
+		}
+		return id == ""
+	})
+	return id
+}
+
+func TestClusterUserLimit(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, func(_ int, o *Options) {
+		o.Auth.MaxConnectionsPerUserCluster = 2
+	}, nil)
+	first, _ := tc.dial("ann")
+	tc.dial("ann")
+	third := dialRaw(t, tc.url, nil)
+	reply := third.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})
+	require.Equal(t, float64(503), reply["statusCode"], "the third socket of ann, on the third node, is past the limit: %v", reply)
+	tc.dial("bob") // other users are not affected
+
+	// The lease goes with the socket.
+	_ = first.conn.Close()
+	require.Eventually(t, func() bool {
+		c := dialRaw(t, tc.url, nil)
+		defer func() { _ = c.conn.Close() }()
+		return c.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})["type"] == "hello"
+	}, waitMsg, 20*time.Millisecond)
+}
+
+func TestClusterBrokerDownFailsFast(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, func(_ int, o *Options) { o.CloseOnDiscontinuity = true }, func(_ int, s *Server) {
+		s.Subscription("/item/{id}", nil)
+	})
+	// herald's own WebSocket client, which knows close code 1012 (gobwas/ws's does not).
+	ctx, cancel := context.WithTimeout(context.Background(), waitMsg)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, tc.url, nil)
+	require.NoError(t, err)
+	defer func() { _ = ws.CloseNow() }()
+	require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","id":1,"version":"2","subs":["/item/1"]}`)))
+	_, hello, err := ws.Read(ctx)
+	require.NoError(t, err)
+	var reply struct{ Socket string }
+	require.NoError(t, json.Unmarshal(hello, &reply))
+	n := tc.nodeOf(reply.Socket)
+	require.NoError(t, tc.nodes[n].brokerErr())
+
+	tc.hub.Kill()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv := tc.nodes[1-n]
+		require.ErrorIs(t, srv.Publish("/item/1", "x", nil), broker.ErrUnavailable)
+		require.ErrorIs(t, srv.Broadcast("x", nil), broker.ErrUnavailable)
+		require.ErrorIs(t, srv.BroadcastGroup("g", "x"), broker.ErrUnavailable)
+		require.ErrorIs(t, srv.Revoke("/item/1", nil, nil), broker.ErrUnavailable)
+		require.Error(t, srv.brokerErr())
+		_, err := srv.Presence(context.Background(), "/item/1")
+		require.ErrorIs(t, err, broker.ErrUnavailable)
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitMsg):
+		t.Fatal("calls hang while the broker is down")
+	}
+	// A new subscription cannot be heard across nodes: it is refused rather than left deaf.
+	require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sub","id":3,"path":"/item/2"}`)))
+	_, refusal, err := ws.Read(ctx)
+	require.NoError(t, err)
+	require.Contains(t, string(refusal), `"statusCode":503`)
+
+	tc.hub.Restart()
+	require.Eventually(t, func() bool { return tc.nodes[n].Discontinuities() == 1 }, waitMsg, 5*time.Millisecond)
+	_, _, err = ws.Read(ctx)
+	require.Equal(t, websocket.StatusServiceRestart, websocket.CloseStatus(err), "CloseOnDiscontinuity closes with 1012: %v", err)
+	require.NoError(t, tc.nodes[n].brokerErr())
+}
+
+func TestClusterSocketsSurveyMissingNode(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, nil, nil)
+	for _, u := range []string{"ann", "bob", "cid"} {
+		tc.dial(u)
+	}
+	all, err := tc.nodes[0].Sockets(context.Background(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, all.Count())
+	require.Len(t, all.Nodes, 3)
+	require.Empty(t, all.Missing)
+
+	counted, err := tc.nodes[0].Sockets(context.Background(), &SocketsQuery{User: "bob", CountOnly: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, counted.Count())
+	for _, ns := range counted.Nodes {
+		require.Empty(t, ns.Sockets)
+	}
+
+	// A node whose link is cut does not answer, and is named.
+	tc.hub.Disconnect(tc.brokers[2])
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	part, err := tc.nodes[0].Sockets(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"n2"}, part.Missing)
+	require.Equal(t, 2, part.Count())
+	tc.hub.Reconnect(tc.brokers[2])
+}
+
+func TestClusterWithoutBrokerIsLocal(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(nil, &Options{Heartbeat: &Heartbeat{Disabled: true}})
+	url := newTestServer(t, srv)
+	srv.Subscription("/room/{id}", &SubscriptionOptions{PresenceEvents: true})
+	c := dialRaw(t, url, nil)
+	c.hello(nil)
+	early := c.sub("/room/1")
+	require.Equal(t, "join", c.nextPresence(&early)["presence"])
+	p, err := srv.Presence(context.Background(), "/room/1")
+	require.NoError(t, err)
+	require.Equal(t, 1, p.Sockets)
+	require.Equal(t, "", srv.NodeName())
+	require.NoError(t, srv.brokerErr())
+	require.NoError(t, srv.Revoke("/room/1", nil, nil))
+	require.Equal(t, map[string]any{"type": "revoke", "path": "/room/1"}, c.next(waitMsg))
+	survey, err := srv.Sockets(context.Background(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, survey.Count())
+}
