@@ -62,6 +62,15 @@
 //	...
 //	news.Publish(`{"headline":"..."}`, eventsource.Event{Type: "news"}) // id assigned: "1", "2", ...
 //
+// # Several nodes
+//
+// [JoinStream] makes a Stream that the nodes of a cluster share through a broker.Node with
+// history (broker/redis; broker/nats keeps none and is refused): a Publish on any node reaches
+// the subscribers of every node, event ids are positions in the broker's history
+// ("OFFSET:EPOCH"), and a client that reconnects to any node with its Last-Event-ID gets
+// exactly the events it missed, or the gap event when the broker's history no longer has them
+// (trimmed, or lost: a new epoch), never a silent hole.
+//
 // # Slow clients
 //
 // Nothing a client does can make a sender wait or make another client wait. Send, Publish and

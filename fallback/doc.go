@@ -24,6 +24,15 @@
 // cookie it was opened with. It travels in the Herald-Ticket header and in event ids, never in
 // a URL, and it is never the public nes socket id.
 //
+// # Several nodes
+//
+// With Options.Broker (a broker.Node shared by the nodes) and the same Options.Key on every node,
+// clients need no sticky sessions: a POST or a poll that reaches a node other than the session's
+// is forwarded to it, and a stream resumed on another node is relayed from it, each through the
+// broker. While the session's node lives, the client sees no difference; when it dies, its
+// clients are told (404 to a POST, a reset to a resumed stream) and start new sessions.
+// PROTOCOL.md, "Several nodes", has the details.
+//
 // # Proxies
 //
 // Streams carry Cache-Control: no-cache, no-transform and X-Accel-Buffering: no, comments as
