@@ -20,7 +20,8 @@ type Options struct {
 	// <Prefix>.n.<node> and <Prefix>.all for Send. Nodes that share a prefix hear each other;
 	// two applications on one NATS server keep apart with two prefixes. Zero means "herald".
 	Prefix string
-	// ConnectTimeout bounds the first connection (and each reconnection attempt). Start's
+	// ConnectTimeout bounds the first connection, each reconnection attempt, and the wait
+	// for the server to confirm subscriptions when the context given has no deadline. Start's
 	// context may end it sooner. Zero means 2 s.
 	ConnectTimeout time.Duration
 	// ReconnectWait is the pause between reconnection attempts to one server. Zero means
@@ -162,7 +163,7 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 			return fmt.Errorf("broker/nats: subscribe to %s: %w", subj, err)
 		}
 	}
-	if err := nc.FlushWithContext(ctx); err != nil {
+	if err := b.flush(ctx, nc); err != nil {
 		_ = b.Close()
 		return fmt.Errorf("broker/nats: confirm the node's subscriptions: %w", err)
 	}
@@ -240,7 +241,18 @@ func (b *Broker) Subscribe(ctx context.Context, topics ...string) error {
 		b.topics[sub] = topic
 	}
 	b.mu.Unlock()
-	return b.wrap("confirm subscriptions", nc, nc.FlushWithContext(ctx))
+	return b.wrap("confirm subscriptions", nc, b.flush(ctx, nc))
+}
+
+// flush waits for the server to have processed what was sent, bounded by ConnectTimeout when
+// ctx has no deadline.
+func (b *Broker) flush(ctx context.Context, nc *natsgo.Conn) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.opts.ConnectTimeout)
+		defer cancel()
+	}
+	return nc.FlushWithContext(ctx)
 }
 
 // Unsubscribe implements broker.Broker.
