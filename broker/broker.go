@@ -8,12 +8,30 @@
 // Sentinel, Cluster; history in Redis Streams) and broker/nats (core NATS; no history).
 // NewMemoryHub returns an engine that links the nodes of one process, for tests.
 //
-// Delivery across nodes is at most once: a message published while a node's link is down is
-// lost to that node, and the node hears of it through Handler.HandleDiscontinuity once its link
-// is back. Messages on one topic from one publisher arrive in the order they were published.
+// # Guarantees
 //
-// Most applications never call a Broker themselves: they pass one to herald.Options.Broker (or
-// fallback.Options) and the server does the rest.
+// Every Broker herald ships keeps these, and broker/brokertest checks them:
+//
+//   - Delivery across nodes is at most once: a message published while a node's link is down
+//     is lost to that node, and the node hears of it through Handler.HandleDiscontinuity once
+//     its link is back. Nothing is delivered twice.
+//   - Messages on one topic from one publisher arrive in the order they were published, on
+//     every node, the publisher's own included (a node hears its own publications).
+//   - Publish and Send fail fast, with an error wrapping ErrUnavailable, while the link is
+//     down: nothing is buffered without bound to be sent later. Err says the same, for
+//     readiness checks.
+//   - The broker's reader never blocks on a Handler: Handlers hand the work on; a node whose
+//     queue of received messages overflows loses messages and hears a discontinuity.
+//
+// # Node
+//
+// A Node is herald's view of the cluster over a Broker, and what every cluster feature is
+// built on: topics joined by any number of handlers (subscribed on first use, unsubscribed
+// after the last), publication, requests to one node and surveys of all (over Send, with
+// correlation ids and timeouts), and a registry of the live nodes kept by heartbeats.
+//
+// Most applications never call a Broker or a Node themselves: they pass a Broker to
+// herald.Options.Broker (or fallback.Options) and the server does the rest.
 package broker
 
 import (
@@ -42,6 +60,7 @@ func (p Position) IsZero() bool { return p.Epoch == "" && p.Offset == 0 }
 type Handler interface {
 	// HandleMessage is called for a message published on a topic this node subscribed to,
 	// including the node's own publications. pos is zero unless the publication kept history.
+	// payload is the handler's to keep, not to change (a broker may share it among nodes).
 	HandleMessage(topic string, payload []byte, pos Position)
 	// HandleNode is called for a message sent with Send to this node (or to every node).
 	// from is the sending node's name.
