@@ -3,15 +3,23 @@ package eventsource_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/broker"
+	redisbroker "github.com/herald-go/herald/broker/redis"
 	"github.com/herald-go/herald/eventsource"
+	"github.com/herald-go/herald/internal/testpeers"
 )
 
 // sharedNode is one node of a cluster that shares a Stream: its broker link, its Stream and
@@ -236,4 +244,110 @@ func TestJoinStreamNoHistory(t *testing.T) {
 	require.ErrorContains(t, err, "JoinStream")
 	_, err = eventsource.JoinStream(ctx, "news", nil)
 	require.Error(t, err)
+}
+
+// TestJoinStreamPeerNodeEventSource has Node's eventsource package read a Stream shared by
+// three nodes behind a proxy that sends each request to the next node: every stream is ended
+// by its node after 100 ms, so the client reconnects, each time to another node, with its
+// Last-Event-ID, while events are published on every node in turn. It receives every event
+// once, in order, and no gap event.
+func TestJoinStreamPeerNodeEventSource(t *testing.T) {
+	t.Parallel()
+	testpeers.Node(t)
+	hub := broker.NewMemoryHub()
+	var backends []*url.URL
+	var nodes []*sharedNode
+	for range 3 {
+		n := joinNode(t, hub.Broker(), eventsource.StreamOptions{})
+		nodes = append(nodes, n)
+		srv := newTestServer(t, "HTTP/1.1", &eventsource.Options{Retry: 10 * time.Millisecond}, func(es *eventsource.EventSource) {
+			if err := n.stream.Subscribe(es); err != nil {
+				t.Errorf("Subscribe: %v", err)
+			}
+			time.AfterFunc(100*time.Millisecond, func() { _ = es.Close() })
+		})
+		u, _ := url.Parse(srv.URL)
+		backends = append(backends, u)
+	}
+	var next atomic.Int64
+	proxy := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(backends[int(next.Add(1))%len(backends)])
+		},
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0),
+	})
+	t.Cleanup(proxy.Close)
+
+	p := testpeers.Start(t, "eventsource-client.js", proxy.URL+"/", "tick", "gap")
+	p.WaitES(t, 10*time.Second, "open")
+	const total = 150
+	ids := make(chan string, total)
+	go func() {
+		defer close(ids)
+		for i := 1; i <= total; i++ {
+			id, err := nodes[i%3].stream.Publish(fmt.Sprintf("tick %d", i), eventsource.Event{Type: "tick"})
+			if err != nil {
+				t.Errorf("Publish: %v", err)
+				return
+			}
+			ids <- id
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	opens := 1
+	for i := 1; i <= total; {
+		l := p.NextES(t, 10*time.Second)
+		switch l.Kind {
+		case "open":
+			opens++
+			continue
+		case "response", "error":
+			continue
+		}
+		id := recv(t, ids)
+		require.Equal(t, testpeers.ESLine{Kind: "message", Type: "tick", ID: id, Data: fmt.Sprintf("tick %d", i)}, l, "event %d", i)
+		i++
+	}
+	require.GreaterOrEqual(t, opens, 3, "the client connected %d times", opens)
+}
+
+// TestJoinStreamRedis runs the resume through Debian's redis-server (broker/redis, history in
+// Redis Streams): a node that joined after the events replays them exactly from Redis; after
+// Redis restarts without persistence (a new epoch) an old id gets the gap event.
+func TestJoinStreamRedis(t *testing.T) {
+	t.Parallel()
+	rs := testpeers.StartRedis(t, nil)
+	link := func() broker.Broker {
+		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{rs.Addr()}, Prefix: "test:"})
+		require.NoError(t, err)
+		return b
+	}
+	pub := joinNode(t, link(), eventsource.StreamOptions{HistoryLimit: 20})
+	ids := map[int]string{}
+	for i, id := range publishShared(t, pub.stream, 1, 10) {
+		ids[i+1] = id
+	}
+	late := joinNode(t, link(), eventsource.StreamOptions{HistoryLimit: 20})
+	st, _ := late.open(t, ids[4])
+	expectTicks(t, st, ids, 5, 10)
+	ids[11] = publishShared(t, pub.stream, 11, 11)[0]
+	expectTicks(t, st, ids, 11, 11)
+
+	rs.Kill()
+	rs.Restart()
+	var id string
+	require.Eventually(t, func() bool { // the link comes back by itself
+		var err error
+		id, err = pub.stream.Publish("tick 12", eventsource.Event{Type: "tick"})
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+	require.NotEqual(t, strings.SplitN(ids[11], ":", 2)[1], strings.SplitN(id, ":", 2)[1], "a new epoch")
+	other := joinNode(t, link(), eventsource.StreamOptions{HistoryLimit: 20})
+	again, _ := other.open(t, ids[11])
+	m := again.next(t)
+	require.Equal(t, "gap", m.Type, "%+v", m)
+	require.Equal(t, ids[11], m.Data)
+	ids[13] = publishShared(t, pub.stream, 13, 13)[0]
+	require.Equal(t, eventsource.Message{Type: "tick", ID: ids[13], Data: "tick 13"}, again.next(t))
 }

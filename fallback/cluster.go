@@ -98,7 +98,19 @@ type cluster struct {
 
 	mu     sync.Mutex
 	relays map[string]*relayIn // the relayed streams this node serves, by relay id
+	closed bool                // wait was called: no new goroutine
 	wg     sync.WaitGroup      // relay pushers and relayed streams' goroutines
+}
+
+// goroutine adds a goroutine to wait for, and reports false after wait was called.
+func (c *cluster) goroutine() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
 }
 
 func newCluster(srv *Server, node clusterNode) *cluster {
@@ -400,8 +412,7 @@ func (c *cluster) streamRemote(w http.ResponseWriter, r *http.Request, owner, ke
 			}
 		}
 	}
-	if es.Hijacked() {
-		c.wg.Add(1)
+	if es.Hijacked() && c.goroutine() {
 		go func() {
 			defer c.wg.Done()
 			serve()
@@ -580,8 +591,11 @@ func (o *relayOut) push(e relayEvent) error {
 		return eventsource.ErrSlowClient
 	}
 	if !o.running {
+		if !o.c.goroutine() { // the server has closed
+			o.failed, o.queue, o.size = true, nil, 0
+			return errRelayFailed
+		}
 		o.running = true
-		o.c.wg.Add(1)
 		go o.run()
 	}
 	return nil
@@ -639,8 +653,14 @@ func (o *relayOut) run() {
 	}
 }
 
-// wait waits for the relays' goroutines, each bounded by ForwardTimeout per request.
-func (c *cluster) wait() { c.wg.Wait() }
+// wait waits for the relays' goroutines, each bounded by ForwardTimeout per request, and
+// starts no more.
+func (c *cluster) wait() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.wg.Wait()
+}
 
 // unknownNode reports whether a request failed because its node is not in the cluster.
 func unknownNode(err error) bool {
