@@ -248,7 +248,13 @@ type rawWS struct {
 
 func dialRawWS(t *testing.T, ctx context.Context, url string) *rawWS {
 	t.Helper()
-	conn, br, _, err := ws.Dialer{}.Dial(ctx, url)
+	return dialRawWSHeader(t, ctx, url, nil)
+}
+
+// dialRawWSHeader is dialRawWS with extra handshake headers.
+func dialRawWSHeader(t *testing.T, ctx context.Context, url string, header http.Header) *rawWS {
+	t.Helper()
+	conn, br, _, err := ws.Dialer{Header: ws.HandshakeHeaderHTTP(header)}.Dial(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10) // keep the kernel from absorbing much
@@ -285,12 +291,22 @@ type rawEvent struct{ typ, id, data string }
 
 func openStream(t *testing.T, ctx context.Context, url, lastEventID string) *rawStream {
 	t.Helper()
+	h := http.Header{}
+	if lastEventID != "" {
+		h.Set("Last-Event-ID", lastEventID)
+	}
+	return openStreamHeader(t, ctx, url, h)
+}
+
+// openStreamHeader opens an event stream with extra request headers.
+func openStreamHeader(t *testing.T, ctx context.Context, url string, header http.Header) *rawStream {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	require.NoError(t, err)
-	req.Header.Set("Accept", "text/event-stream")
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
+	for k, v := range header {
+		req.Header[k] = v
 	}
+	req.Header.Set("Accept", "text/event-stream")
 	res, err := http.DefaultTransport.RoundTrip(req)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, res.StatusCode)

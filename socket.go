@@ -272,7 +272,7 @@ var errPanic = errors.New("nes: panic in a callback")
 func (s *Socket) guard(what string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.server.log.Error("herald: panic in a callback; closing the socket", "socket", s.ID, "in", what, "panic", p, "stack", string(debug.Stack()))
+			s.logger().Error("herald: panic in a callback; closing the socket", "in", what, "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("%w: %v", errPanic, p)
 		}
 	}()
@@ -297,7 +297,7 @@ func (s *Socket) isClosing() bool {
 func (s *Socket) send(v any) {
 	data, err := encode(v)
 	if err != nil {
-		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		s.logger().Error("herald: cannot encode a message", "err", err)
 		return
 	}
 	if s.queueMessage(outgoing{data: data}) {
@@ -312,7 +312,7 @@ func (s *Socket) send(v any) {
 func (s *Socket) sendHelloReply(v any) {
 	data, err := encode(v)
 	if err != nil {
-		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		s.logger().Error("herald: cannot encode a message", "err", err)
 		return
 	}
 	if s.queueMessageWith(outgoing{data: data}, func() {
@@ -329,7 +329,7 @@ func (s *Socket) sendHelloReply(v any) {
 func (s *Socket) sendPush(v any) {
 	data, err := encode(v)
 	if err != nil {
-		s.server.log.Error("herald: cannot encode a message", "socket", s.ID, "err", err)
+		s.logger().Error("herald: cannot encode a message", "err", err)
 		return
 	}
 	if s.queueMessage(outgoing{data: data, push: true}) {
@@ -365,7 +365,7 @@ func (s *Socket) queueMessageWith(m outgoing, queued func()) bool {
 	}
 	if s.queued > 0 && s.queued+len(m.data) > s.server.opts.SendQueueLimit {
 		s.mu.Unlock()
-		s.server.log.Warn("herald: disconnecting a slow socket", "socket", s.ID, "queued", s.queued)
+		s.logger().Warn("herald: disconnecting a slow socket", "queued", s.queued)
 		s.closeNow(ErrSlowConsumer)
 		return false
 	}
