@@ -24,12 +24,17 @@ func TestMemoryConformance(t *testing.T) {
 
 // blocker is a Handler whose HandleMessage waits until release is closed.
 type blocker struct {
+	entered chan struct{} // a message is being handled
 	release chan struct{}
 	msgs    chan string
 	disc    chan []string
 }
 
 func (b *blocker) HandleMessage(topic string, payload []byte, pos broker.Position) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	<-b.release
 	select {
 	case b.msgs <- string(payload):
@@ -49,7 +54,7 @@ func TestMemoryOverflow(t *testing.T) {
 	t.Parallel()
 	hub := broker.NewMemoryHub()
 	slow, fast := hub.Broker(), hub.Broker()
-	h := &blocker{release: make(chan struct{}), msgs: make(chan string, 10000), disc: make(chan []string, 1)}
+	h := &blocker{entered: make(chan struct{}, 1), release: make(chan struct{}), msgs: make(chan string, 10000), disc: make(chan []string, 1)}
 	ctx := context.Background()
 	if err := slow.Start(ctx, "slow", h); err != nil {
 		t.Fatal(err)
@@ -62,6 +67,11 @@ func TestMemoryOverflow(t *testing.T) {
 	if err := slow.Subscribe(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
+	// The first message blocks the handler; the others queue behind it.
+	if _, err := fast.Publish(ctx, "t", []byte("first"), broker.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	<-h.entered
 	const n = 6000
 	for i := range n {
 		if _, err := fast.Publish(ctx, "t", fmt.Append(nil, i), broker.PublishOptions{}); err != nil {
