@@ -18,6 +18,7 @@ import (
 
 	"github.com/herald-go/herald/broker"
 	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/internal/testpeers"
 )
 
 // testCluster is a few fallback servers on one memory hub, each on a node of its own, behind
@@ -334,4 +335,48 @@ func TestClusterOwnerLeaves(t *testing.T) {
 			require.Equal(t, "again", string(m))
 		})
 	}
+}
+
+// TestClusterPeerNodeEventSource has Node's eventsource package read a session's stream
+// through three nodes that take turns: the stream ends every 100 ms (MaxStreamAge), and the
+// client's own reconnection, with its Last-Event-ID, lands on another node, which relays the
+// session from its node. Every message arrives once and in order, and every reconnection
+// resumes the session (no reset).
+func TestClusterPeerNodeEventSource(t *testing.T) {
+	t.Parallel()
+	testpeers.Node(t)
+	const total = 150
+	c := newTestCluster(t, 3, &fallback.Options{MaxStreamAge: 100 * time.Millisecond}, func(s *fallback.Session) error {
+		for i := 1; i <= total; i++ {
+			if err := s.Send(context.Background(), []byte(fmt.Sprintf("message %d", i))); err != nil {
+				return err
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+		return idle(s)
+	})
+	p := testpeers.Start(t, "eventsource-client.js", c.base+"/sse",
+		fallback.EventOpen, fallback.EventReset, fallback.EventRotate, fallback.EventClose)
+	ticket, opens := "", 0
+	for i := 1; i <= total; {
+		l := p.NextES(t, testTimeout)
+		switch {
+		case l.Kind != "message" || l.Type == fallback.EventRotate:
+			continue
+		case l.Type == fallback.EventOpen:
+			o := parseOpen(t, l.Data)
+			if opens == 0 {
+				ticket = o.Ticket
+			}
+			require.Equal(t, ticket, o.Ticket, "a new session")
+			require.Equal(t, opens > 0, o.Resumed)
+			opens++
+			continue
+		}
+		require.Equal(t, testpeers.ESLine{Kind: "message", Type: "message", ID: ticket + "." + strconv.Itoa(i),
+			Data: fmt.Sprintf("message %d", i)}, l, "message %d", i)
+		i++
+	}
+	require.GreaterOrEqual(t, opens, 3, "streams opened")
+	require.GreaterOrEqual(t, len(c.hitsOn(fallback.EndpointStream)), 2, "streams by node: %v", c.hitsOn(fallback.EndpointStream))
 }
