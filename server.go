@@ -95,8 +95,9 @@ type Options struct {
 	// network blocks WebSocket: the same nes messaging, served beside the WebSocket at the
 	// nes path followed by /nes/sse, /nes/send and /nes/poll (see package fallback for the HTTP
 	// surface). The server sets its Accept, Path, CheckOrigin (the WebSocket origin rule),
-	// BindCookie (the auth cookie) and IsShutdown; MaxBody is MaxRequestBytes unless set. Nil
-	// means fallback's defaults.
+	// BindCookie (the auth cookie) and IsShutdown; MaxBody is MaxRequestBytes unless set; with
+	// Broker, its Broker is this server's node when Key is set (the same on every node), so that
+	// no sticky sessions are needed. Nil means fallback's defaults.
 	Fallback *fallback.Options
 
 	// NoFallback turns the fallback off: nes is served over WebSocket only.
@@ -347,6 +348,14 @@ func (s *Server) fallbackServer() *fallback.Server {
 	}
 	if f.Logger == nil {
 		f.Logger = s.opts.Logger
+	}
+	if s.cluster != nil && f.Broker == nil {
+		// Without sticky sessions: requests for a session of another node go to it.
+		if len(f.Key) > 0 {
+			f.Broker = s.cluster.node
+		} else {
+			s.log.Warn("herald: Options.Broker is set but Options.Fallback.Key is not: a fallback client's requests must reach the node that holds its session (sticky sessions); set a Fallback.Key shared by every node")
+		}
 	}
 	fs, err := fallback.NewServer(&f)
 	if err != nil {
