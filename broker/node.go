@@ -106,7 +106,7 @@ type Node struct {
 	topics   map[string]*nodeTopic
 	handlers map[string]func(ctx context.Context, from string, payload []byte) ([]byte, error)
 	peers    map[string]time.Time // other nodes, by the time last heard
-	onDisc   []func(topics []string, err error)
+	onDisc   []*listener
 	calls    map[uint64]*call
 	nextID   uint64
 
@@ -177,7 +177,8 @@ func (n *Node) Name() string { return n.opts.Name }
 func (n *Node) Broker() Broker { return n.b }
 
 // Start starts the broker and the node's heartbeats. Handlers for requests (Handle) are best
-// registered before, so that no request finds them missing.
+// registered before, so that no request finds them missing. A Start that failed may be called
+// again.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
@@ -191,6 +192,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = true
 	n.mu.Unlock()
 	if err := n.b.Start(ctx, n.opts.Name, nodeHandler{n}); err != nil {
+		n.mu.Lock()
+		n.started = false // Start may be tried again (herald retries until the broker answers)
+		n.mu.Unlock()
 		return fmt.Errorf("broker: node %q: %w", n.opts.Name, err)
 	}
 	n.wg.Add(2)
@@ -382,11 +386,26 @@ func (n *Node) usable() error {
 
 // OnDiscontinuity registers fn to hear that the node's link was lost and is back: messages on
 // the listed topics (nil: every topic) may have been missed. fn runs on the broker's reader
-// and must not block.
-func (n *Node) OnDiscontinuity(fn func(topics []string, err error)) {
+// and must not block. remove unregisters fn (a user that lives shorter than the node, a
+// stream say, must call it); it may be called any number of times.
+func (n *Node) OnDiscontinuity(fn func(topics []string, err error)) (remove func()) {
+	l := &listener{fn: fn}
 	n.mu.Lock()
-	n.onDisc = append(n.onDisc, fn)
+	n.onDisc = append(slices.Clip(n.onDisc), l)
 	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		if i := slices.Index(n.onDisc, l); i >= 0 {
+			n.onDisc = slices.Delete(slices.Clone(n.onDisc), i, i+1)
+		}
+		n.mu.Unlock()
+	}
+}
+
+// listener is one OnDiscontinuity registration. onDisc is replaced, never changed in place,
+// so the reader may use it without the lock.
+type listener struct {
+	fn func(topics []string, err error)
 }
 
 // Handle registers fn to answer the requests of kind that other nodes make with Request and
@@ -645,8 +664,8 @@ func (h nodeHandler) HandleDiscontinuity(topics []string, err error) {
 	n.mu.RLock()
 	fns := n.onDisc
 	n.mu.RUnlock()
-	for _, fn := range fns {
-		fn(topics, err)
+	for _, l := range fns {
+		l.fn(topics, err)
 	}
 	// The registry may be stale: ask the others to say they are there.
 	n.queue("", control{Type: controlHeartbeat, Flags: heartbeatHello})

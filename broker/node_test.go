@@ -326,6 +326,10 @@ func TestNodeDiscontinuity(t *testing.T) {
 	b := nodes[1]
 	heard := make(chan error, 4)
 	b.OnDiscontinuity(func(topics []string, err error) { heard <- err })
+	removed := make(chan error, 4)
+	remove := b.OnDiscontinuity(func(topics []string, err error) { removed <- err })
+	remove()
+	remove()
 	hub.Disconnect(b.Broker())
 	if err := b.Err(); !errors.Is(err, broker.ErrUnavailable) {
 		t.Errorf("Err while cut off: %v", err)
@@ -344,6 +348,9 @@ func TestNodeDiscontinuity(t *testing.T) {
 	}
 	if err := b.Err(); err != nil {
 		t.Errorf("Err after Reconnect: %v", err)
+	}
+	if len(removed) != 0 {
+		t.Error("a removed listener heard the discontinuity")
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
