@@ -45,7 +45,10 @@
 // than waiting or buffering. The broker reconnects every [Options.ReconnectDelay], subscribes
 // again to every topic, and then calls HandleDiscontinuity with the error: messages published
 // meanwhile are lost to this node. A connection that stops answering is declared lost after
-// [Options.Timeout]. Right after Redis comes back, a publication may still fail once on a
+// [Options.Timeout]. With Sentinel, each subscribed connection is also checked every second
+// against the master that commands reach: after a failover that leaves the old master running
+// (SENTINEL FAILOVER, a network partition), nothing closes the connection to it, and the
+// Sentinel demotes it only some ten seconds later. Right after Redis comes back, a publication may still fail once on a
 // connection that was broken while idle.
 //
 // # What Redis itself can lose

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,38 @@ type partition struct {
 // errQueueFull is the cause given to the Handler for messages dropped from a full queue.
 var errQueueFull = errors.New("broker/redis: queue full, messages dropped (see Options.QueueSize)")
 
+// errMasterMoved is the cause of a reconnection after a Sentinel failover.
+var errMasterMoved = errors.New("broker/redis: the master moved (Sentinel failover)")
+
+// sentinelCheck is how often, with Sentinel, a partition checks that its subscribed
+// connection is to the master that commands go to: after a failover that left the old master
+// running (a forced failover, a network partition), nothing closes the connection to it, and
+// the Sentinel demotes it only some ten seconds later.
+const sentinelCheck = time.Second
+
+// sameServer reports whether conn and the broker's commands reach the same Redis server (the
+// same run_id). It says yes when it cannot tell: a broken conn is noticed otherwise.
+func (p *partition) sameServer(conn rueidis.DedicatedClient) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+	defer cancel()
+	mine, err := conn.Do(ctx, conn.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return true
+	}
+	theirs, err := p.b.client.Do(ctx, p.b.client.B().Info().Section("server").Build()).ToString()
+	if err != nil {
+		return true
+	}
+	return runID(mine) == runID(theirs)
+}
+
+// runID returns the run_id of an INFO reply.
+func runID(info string) string {
+	_, rest, _ := strings.Cut(info, "run_id:")
+	id, _, _ := strings.Cut(rest, "\r")
+	return strings.TrimSpace(id)
+}
+
 // errSubscriptionLost is the cause of a reconnection after Redis dropped a subscription.
 var errSubscriptionLost = errors.New("broker/redis: subscription dropped by Redis")
 
@@ -70,6 +103,12 @@ func (p *partition) state() error {
 // broker stops.
 func (p *partition) supervise() {
 	defer p.b.wg.Done()
+	var check <-chan time.Time // with Sentinel: time to check the master (see sameServer)
+	if p.b.opts.SentinelMaster != "" {
+		ticker := time.NewTicker(sentinelCheck)
+		defer ticker.Stop()
+		check = ticker.C
+	}
 	firstDone := false
 	var lostErr error // set after a loss: reported once the link is back
 	for {
@@ -92,21 +131,27 @@ func (p *partition) supervise() {
 				p.discontinuity(nil, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
 				lostErr = nil
 			}
-			select {
-			case err = <-errs:
-				if err == nil {
-					err = rueidis.ErrClosing
+			for err == nil {
+				select {
+				case err = <-errs:
+					if err == nil {
+						err = rueidis.ErrClosing
+					}
+				case <-p.kick:
+					err = errSubscriptionLost
+				case <-check:
+					if !p.sameServer(conn) {
+						err = errMasterMoved
+					}
+				case <-p.b.stop:
+					p.mu.Lock()
+					p.conn = nil
+					p.down = fmt.Errorf("broker/redis: %w: %w", broker.ErrUnavailable, broker.ErrClosed)
+					p.mu.Unlock()
+					conn.Close()
+					release()
+					return
 				}
-			case <-p.kick:
-				err = errSubscriptionLost
-			case <-p.b.stop:
-				p.mu.Lock()
-				p.conn = nil
-				p.down = fmt.Errorf("broker/redis: %w: %w", broker.ErrUnavailable, broker.ErrClosed)
-				p.mu.Unlock()
-				conn.Close()
-				release()
-				return
 			}
 			p.b.lost.Add(1)
 			lostErr = err

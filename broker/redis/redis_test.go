@@ -271,3 +271,58 @@ func TestStartDown(t *testing.T) {
 		t.Errorf("Start took %v to fail", d)
 	}
 }
+
+// TestUnresponsive stops Redis without closing its connections (SIGSTOP, as a network that
+// black-holes traffic): the link is declared lost within a few Timeouts, publications fail
+// fast meanwhile, and once Redis answers again the subscriptions are back and a discontinuity
+// was reported.
+func TestUnresponsive(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	opts := redis.Options{Addrs: []string{srv.Addr()}, Timeout: 300 * time.Millisecond}
+	a, b := newBroker(t, opts), newBroker(t, opts)
+	startNode(t, a, brokertest.Unique("a-"))
+	recB := startNode(t, b, brokertest.Unique("b-"))
+	topic := brokertest.Unique("stopped/")
+	if err := b.Subscribe(ctx10(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	start := time.Now()
+	for a.Err() == nil || b.Err() == nil {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the link of a stopped Redis is still up after 10 s: %v, %v", a.Err(), b.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	detected := time.Since(start)
+	t0 := time.Now()
+	if _, err := a.Publish(ctx10(t), topic, []byte("lost"), broker.PublishOptions{}); !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("Publish to a stopped Redis: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("Publish to a stopped Redis took %v", d)
+	}
+	srv.Resume()
+	resumed = true
+	recB.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	for {
+		if _, err := a.Publish(ctx10(t), topic, []byte("back"), broker.PublishOptions{}); err != nil && !errors.Is(err, broker.ErrUnavailable) {
+			t.Fatal(err)
+		}
+		if len(recB.Filter(brokertest.OnTopic(topic))) > 0 {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("b heard nothing after Redis resumed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("lost link detected after %v", detected.Round(time.Millisecond))
+}

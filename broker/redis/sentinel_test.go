@@ -127,3 +127,75 @@ func TestSentinelFailover(t *testing.T) {
 		t.Errorf("a.Err() after the failover: %v", err)
 	}
 }
+
+// TestSentinelSwitchover asks the Sentinel for a failover while the master is alive (SENTINEL
+// FAILOVER): nothing closes the connections to the old master, which the Sentinel demotes only
+// some ten seconds later, yet the brokers move their subscriptions to the new master within
+// about a second, and report a discontinuity.
+func TestSentinelSwitchover(t *testing.T) {
+	t.Parallel()
+	s := startSentinelSetup(t)
+	a := newBroker(t, s.options())
+	b := newBroker(t, s.options())
+	startNode(t, a, brokertest.Unique("a-"))
+	recB := startNode(t, b, brokertest.Unique("b-"))
+	topic := brokertest.Unique("switch/")
+	if err := b.Subscribe(ctx10(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	// The Sentinel refuses (NOGOODSLAVE) until it has had the replica's INFO.
+	for {
+		_, err := testpeers.RedisCommand(s.sentinel.Addr(), "SENTINEL", "FAILOVER", s.name)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SENTINEL FAILOVER: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		addr, err := s.sentinel.Master(s.name)
+		if err == nil && addr == s.replica.Addr() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no switchover to %s after 20 s: %q %v", s.replica.Addr(), addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	promoted := time.Since(start)
+	recB.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	for {
+		_, err := a.Publish(ctx10(t), topic, []byte("after"), broker.PublishOptions{})
+		if err != nil && !errors.Is(err, broker.ErrUnavailable) {
+			t.Logf("Publish after the switchover: %v", err)
+		}
+		if len(recB.Filter(brokertest.OnTopic(topic))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b heard nothing within 20 s of the switchover")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("promoted after %v; heard on the new master after %v", promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if role, err := s.replica.Do("ROLE"); err != nil || role != "3" { // a master's ROLE is an array of three
+		t.Fatalf("the new master's ROLE: %q %v", role, err)
+	}
+	clients, err := s.replica.Do("CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribed := 0
+	for _, line := range strings.Split(clients, "\n") {
+		if strings.Contains(line, "name=herald-") && !strings.Contains(line, " sub=0 ") {
+			subscribed++
+		}
+	}
+	if subscribed != 2 {
+		t.Errorf("%d subscribed connections of the brokers on the new master, want 2:\n%s", subscribed, clients)
+	}
+}

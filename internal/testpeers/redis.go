@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,6 +150,22 @@ func (r *Redis) Kill() {
 	r.mu.Unlock()
 	if d != nil {
 		d.stop()
+	}
+}
+
+// Pause stops the server with SIGSTOP: it keeps its connections and its port but answers
+// nothing, as a server behind a network that black-holes traffic, until Resume.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a server stopped by Pause (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	d := r.d
+	r.mu.Unlock()
+	if d != nil {
+		_ = syscall.Kill(-d.cmd.Process.Pid, sig)
 	}
 }
 
