@@ -88,7 +88,7 @@ func (e *RemoteError) Error() string {
 // across nodes, surveys, the fallback's forwarded POSTs) sits on one Node.
 //
 // Its methods are safe for concurrent use once Start has returned, and may be called from
-// inside its callbacks, except Close.
+// inside its callbacks, except Close (which waits for the callbacks to return).
 //
 // The handlers given to Join and OnDiscontinuity run on the broker's reader and must not
 // block: they hand the work on (herald queues per socket and never waits). The handlers given
@@ -177,7 +177,10 @@ func (n *Node) Name() string { return n.opts.Name }
 func (n *Node) Broker() Broker { return n.b }
 
 // Start starts the broker and the node's heartbeats. Handlers for requests (Handle) are best
-// registered before, so that no request finds them missing. A Start that failed may be called
+// registered before, so that no request finds them missing.
+//
+// The registry (Nodes) fills as the other nodes answer the node's first heartbeat, a round
+// trip after Start returns: until then Request to them fails with ErrUnknownNode. A Start that failed may be called
 // again.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
