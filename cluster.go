@@ -40,6 +40,7 @@ type cluster struct {
 	leaser      broker.Leaser // with AuthOptions.MaxConnectionsPerUserCluster
 	leaseTTL    time.Duration
 	stopRenewal chan struct{}
+	started     atomic.Bool // the node started
 
 	mu     sync.Mutex
 	topics map[string]*topicRef
@@ -129,7 +130,7 @@ func decodeEnvelope(b []byte) (envelope, error) {
 
 // Timeouts of the cluster's own calls to the broker.
 const (
-	clusterStartTimeout   = 10 * time.Second
+	clusterStartTimeout   = 5 * time.Second
 	clusterPublishTimeout = 5 * time.Second
 	clusterLeaveTimeout   = 5 * time.Second
 	defaultSurveyTimeout  = 2 * time.Second
@@ -215,8 +216,11 @@ var errNotStarted = fmt.Errorf("%w: herald's broker link has not started yet", b
 
 // tryStart starts the node (once) and joins b.
 func (c *cluster) tryStart(ctx context.Context) error {
-	if err := c.node.Start(ctx); err != nil {
-		return err
+	if !c.started.Load() {
+		if err := c.node.Start(ctx); err != nil {
+			return err
+		}
+		c.started.Store(true)
 	}
 	return c.hold(ctx, "b")
 }
@@ -262,6 +266,9 @@ func (c *cluster) close() {
 
 // err reports the state of the link: nil while it is up.
 func (c *cluster) err() error {
+	if !c.started.Load() {
+		return errNotStarted
+	}
 	if err := c.node.Err(); err != nil {
 		return err
 	}
@@ -354,20 +361,19 @@ func (c *cluster) release(topic string) {
 
 func (c *cluster) releaseRef(topic string, r *topicRef) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	r.n--
 	if r.n > 0 || !isClosed(r.ready) || r.err != nil {
-		// still held; or the join is running, and its caller leaves when it is done
-		c.mu.Unlock()
+		// Still held; or the join is running, and its caller holds the topic until then.
 		return
 	}
 	if c.topics[topic] == r {
 		delete(c.topics, topic)
 	}
-	leave := r.leave
-	c.mu.Unlock()
-	if leave != nil {
-		c.work.push(leave)
-	}
+	// Under c.mu, so that a new join of the topic cannot add its handler before this one's
+	// is gone (each message would then be delivered twice). The node's leave never waits:
+	// it unsubscribes after its linger, on a timer.
+	r.leave()
 }
 
 // receive handles a message heard on topic. It runs on the broker's reader and never waits

@@ -17,7 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/broker"
+	natsbroker "github.com/herald-go/herald/broker/nats"
+	redisbroker "github.com/herald-go/herald/broker/redis"
 	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/internal/testpeers"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -494,4 +497,88 @@ func TestClusterWithoutBrokerIsLocal(t *testing.T) {
 	survey, err := srv.Sockets(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 1, survey.Count())
+}
+
+// testClusterCore runs the core of the cluster's promise on two nodes: a publication on one
+// node reaches the subscribers of both, with the filter run where each socket is; a
+// broadcast to a user reaches that user only; presence and the sockets survey see both
+// nodes.
+func testClusterCore(t *testing.T, newBroker func(i int) broker.Broker) {
+	var filtered sync.Map // socket id → node that ran the filter
+	tc := newTestClusterOn(t, 2, newBroker, nil, nil, func(i int, s *Server) {
+		s.Subscription("/item/{id}", &SubscriptionOptions{
+			Auth: &SubscriptionAuth{Index: true},
+			Filter: func(path string, message any, info FilterInfo) (bool, any) {
+				filtered.Store(info.Socket.ID, i)
+				if m, _ := message.(map[string]any); m["only"] != nil {
+					return m["only"] == info.Credentials.User, nil
+				}
+				return true, nil
+			},
+		})
+	})
+	ann, an := tc.dial("ann")
+	bob, bn := tc.dial("bob")
+	require.NotEqual(t, an, bn)
+	ann.sub("/item/1")
+	bob.sub("/item/1")
+
+	require.NoError(t, tc.nodes[an].Publish("/item/1", map[string]any{"only": "bob"}, nil))
+	require.NoError(t, tc.nodes[an].Publish("/item/1", map[string]any{"all": true}, nil))
+	require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": map[string]any{"only": "bob"}}, bob.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": map[string]any{"all": true}}, bob.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": map[string]any{"all": true}}, ann.next(waitMsg), "the filter on ann's node dropped bob's message")
+	node, _ := filtered.Load(tc.socketID(bn, "bob"))
+	require.Equal(t, bn, node, "bob's filter ran on bob's node")
+
+	// Two topics (u:bob and b): no order between them.
+	require.NoError(t, tc.nodes[an].Broadcast("psst", &BroadcastOptions{User: "bob"}))
+	require.NoError(t, tc.nodes[bn].Broadcast("all", nil))
+	require.ElementsMatch(t, []any{"psst", "all"}, []any{bob.next(waitMsg)["message"], bob.next(waitMsg)["message"]})
+	require.Equal(t, map[string]any{"type": "update", "message": "all"}, ann.next(waitMsg), "ann got nothing meant for bob")
+
+	// The nodes know each other once their heartbeats met: at start, each says hello.
+	require.Eventually(t, func() bool {
+		p, err := tc.nodes[an].Presence(context.Background(), "/item/1")
+		return err == nil && p.Sockets == 2 && len(p.Missing) == 0
+	}, waitMsg, 20*time.Millisecond)
+	survey, err := tc.nodes[bn].Sockets(context.Background(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, survey.Count())
+	require.Empty(t, survey.Missing)
+}
+
+func TestClusterCoreMemory(t *testing.T) {
+	t.Parallel()
+	hub := broker.NewMemoryHub()
+	testClusterCore(t, func(int) broker.Broker { return hub.Broker() })
+}
+
+func TestClusterCoreNATS(t *testing.T) {
+	t.Parallel()
+	ns := testpeers.StartNATS(t)
+	testClusterCore(t, func(int) broker.Broker { return natsbroker.New(ns.URL(), nil) })
+}
+
+func TestClusterCoreRedis(t *testing.T) {
+	t.Parallel()
+	r := testpeers.StartRedis(t, nil)
+	testClusterCore(t, func(int) broker.Broker {
+		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{r.Addr()}})
+		require.NoError(t, err)
+		return b
+	})
+}
+
+func TestClusterStartsOnceTheBrokerIsUp(t *testing.T) {
+	t.Parallel()
+	hub := broker.NewMemoryHub()
+	hub.Kill()
+	srv := NewServer(nil, &Options{Broker: hub.Broker(), Heartbeat: &Heartbeat{Disabled: true}})
+	defer srv.Close()
+	require.ErrorIs(t, srv.brokerErr(), broker.ErrUnavailable)
+	require.ErrorIs(t, srv.Broadcast("x", nil), broker.ErrUnavailable)
+	hub.Restart()
+	require.Eventually(t, func() bool { return srv.brokerErr() == nil }, waitMsg, 10*time.Millisecond)
+	require.NoError(t, srv.Broadcast("x", nil))
 }

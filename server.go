@@ -140,8 +140,9 @@ type Options struct {
 	// link, and Close closes it. Nil means one node, as without a broker, at no extra cost.
 	Broker broker.Broker
 
-	// Node names this server among the nodes sharing Broker; names must be unique. Empty
-	// means a random name (see Server.NodeName).
+	// Node names this server among the nodes sharing Broker; names must be unique. Socket
+	// ids carry it ("<ms>:<node>:<counter>"), so they are unique across nodes. Empty means a
+	// random name (see Server.NodeName).
 	Node string
 
 	// CloseOnDiscontinuity closes, with WebSocket status 1012 (service restart), the
@@ -288,6 +289,9 @@ func NewServer(next http.Handler, opts *Options) *Server {
 	}
 	host, _ := os.Hostname()
 	s.id = host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+	if s.cluster != nil {
+		s.id = s.cluster.name // unique among the nodes: socket ids are unique across them
+	}
 	s.counter = socketCounterMin
 	if !s.heartbeat.Disabled {
 		s.beat = startHeartbeat(s)
