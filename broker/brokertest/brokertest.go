@@ -16,7 +16,8 @@
 // its own publications, subscribing is idempotent and unsubscribing stops delivery, Send
 // reaches one node or all, history positions and their errors (when the broker is a
 // broker.HistoryReader), leases (when it is a broker.Leaser), fast failure while the engine is
-// down and a discontinuity once it is back (when the Factory can kill and restart it).
+// down and a discontinuity once it is back (when the Factory can kill and restart it). It also
+// runs broker.Node over the broker: reference-counted topics, requests and surveys.
 //
 // Every case names its topics, sets and nodes from random strings, so a Factory may also hand
 // out links to one shared engine.
@@ -71,6 +72,8 @@ func Run(t *testing.T, newFactory func(t *testing.T) Factory) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"FailFast", testFailFast},
 		{"Discontinuity", testDiscontinuity},
+		{"NodeRefCount", testNodeRefCount},
+		{"NodeRequests", testNodeRequests},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
