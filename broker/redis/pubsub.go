@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -23,7 +24,7 @@ import (
 type partition struct {
 	b     *Broker
 	idx   int
-	queue chan rueidis.PubSubMessage
+	queue chan heard
 	first chan error    // the result of the first connection, then nothing
 	kick  chan struct{} // a lost subscription (Cluster's sunsubscribe): reconnect
 
@@ -37,6 +38,17 @@ type partition struct {
 	lost    map[string]struct{}
 	lostErr error
 	notify  chan struct{} // 1-buffered: a discontinuity is pending
+	// A link loss to report as soon as the connection of generation heldGen (or a later one)
+	// is subscribed, or delivers a message, whichever comes first: so that the Handler hears
+	// of the loss before any message heard on the new connection.
+	heldErr error
+	heldGen atomic.Uint64 // 0: nothing held
+}
+
+// heard is a message heard on the connection of generation gen.
+type heard struct {
+	gen uint64
+	msg rueidis.PubSubMessage
 }
 
 // errQueueFull is the cause given to the Handler for messages dropped from a full queue.
@@ -81,7 +93,7 @@ func newPartition(b *Broker, idx int) *partition {
 	return &partition{
 		b:      b,
 		idx:    idx,
-		queue:  make(chan rueidis.PubSubMessage, b.opts.QueueSize),
+		queue:  make(chan heard, b.opts.QueueSize),
 		first:  make(chan error, 1),
 		kick:   make(chan struct{}, 1),
 		topics: map[string]struct{}{},
@@ -111,12 +123,18 @@ func (p *partition) supervise() {
 	}
 	firstDone := false
 	var lostErr error // set after a loss: reported once the link is back
+	var gen uint64
 	for {
+		gen++
+		g := gen
 		conn, release := p.b.client.Dedicate()
 		errs := conn.SetPubSubHooks(rueidis.PubSubHooks{
-			OnMessage:      p.onMessage,
+			OnMessage:      func(m rueidis.PubSubMessage) { p.onMessage(g, m) },
 			OnSubscription: p.onSubscription,
 		})
+		if lostErr != nil {
+			p.hold(g, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
+		}
 		err := p.subscribeAll(conn)
 		if err == nil {
 			p.mu.Lock()
@@ -128,7 +146,9 @@ func (p *partition) supervise() {
 			}
 			if lostErr != nil {
 				p.b.logInfo("broker/redis: link restored", "partition", p.idx, "cause", lostErr)
-				p.discontinuity(nil, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
+				if p.unhold(g) {
+					p.wake()
+				}
 				lostErr = nil
 			}
 			for err == nil {
@@ -293,10 +313,42 @@ func (p *partition) unsubscribe(ctx context.Context, topics []string) {
 	_ = p.send(ctx, conn, false, channels)
 }
 
-// onMessage is called by rueidis's reader: it queues, never blocks.
-func (p *partition) onMessage(m rueidis.PubSubMessage) {
+// hold records a link loss to report once the connection of generation gen is up.
+func (p *partition) hold(gen uint64, err error) {
+	p.mu.Lock()
+	p.heldErr = err
+	p.heldGen.Store(gen)
+	p.mu.Unlock()
+}
+
+// unhold turns a loss held for generation gen or earlier into a pending discontinuity of
+// every topic, and reports whether there was one.
+func (p *partition) unhold(gen uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.heldGen.Load(); g == 0 || g > gen {
+		return false
+	}
+	p.lostAll = true
+	clear(p.lost)
+	p.lostErr = p.heldErr
+	p.heldErr = nil
+	p.heldGen.Store(0)
+	return true
+}
+
+// wake tells work that a discontinuity is pending.
+func (p *partition) wake() {
 	select {
-	case p.queue <- m:
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// onMessage is called by rueidis's reader: it queues, never blocks.
+func (p *partition) onMessage(gen uint64, m rueidis.PubSubMessage) {
+	select {
+	case p.queue <- heard{gen, m}:
 		return
 	default:
 	}
@@ -348,10 +400,7 @@ func (p *partition) discontinuity(topics []string, err error) {
 		p.lostErr = err
 	}
 	p.mu.Unlock()
-	select {
-	case p.notify <- struct{}{}:
-	default:
-	}
+	p.wake()
 }
 
 // work hands what the partition heard to the Handler, in order, until the broker stops.
@@ -361,8 +410,11 @@ func (p *partition) work() {
 		select {
 		case <-p.b.stop:
 			return
-		case m := <-p.queue:
-			p.deliver(m)
+		case h := <-p.queue:
+			if g := p.heldGen.Load(); g != 0 && h.gen >= g && p.unhold(h.gen) {
+				p.reportDiscontinuity()
+			}
+			p.deliver(h.msg)
 		case <-p.notify:
 			p.reportDiscontinuity()
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,4 +327,53 @@ func TestUnresponsive(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("lost link detected after %v", detected.Round(time.Millisecond))
+}
+
+// TestDiscontinuityFirst publishes without pause while Redis is killed and restarted: a node
+// hears of the discontinuity before any message published after the kill (which went to the
+// restarted server, so was heard on the new connection).
+func TestDiscontinuityFirst(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	a := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	startNode(t, a, brokertest.Unique("a-"))
+	recB := startNode(t, b, brokertest.Unique("b-"))
+	topic := brokertest.Unique("first/")
+	if err := b.Subscribe(ctx10(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	var phase atomic.Int32
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			msg := fmt.Sprintf("%d:%d", phase.Load(), i)
+			if _, err := a.Publish(context.Background(), topic, []byte(msg), broker.PublishOptions{}); err != nil {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	srv.Kill()
+	phase.Store(1)
+	srv.Restart()
+	recB.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "message" && strings.HasPrefix(ev.Payload, "1:") })
+	close(stop)
+	<-done
+	disc := false
+	for _, ev := range recB.Events() {
+		switch {
+		case ev.Kind == "discontinuity":
+			disc = true
+		case ev.Kind == "message" && strings.HasPrefix(ev.Payload, "1:") && !disc:
+			t.Fatalf("b heard %q, published after the kill, before the discontinuity", ev.Payload)
+		}
+	}
 }
