@@ -80,6 +80,7 @@ type Broker struct {
 	topics  map[*natsgo.Subscription]string // the reverse
 	lost    map[string]struct{}             // topics whose messages were dropped (slow consumer)
 	lostAll error                           // the link was lost and is back
+	down    bool                            // the link was lost and the subscriptions are not confirmed again yet
 
 	msgs   chan *natsgo.Msg
 	signal chan struct{} // lost or lostAll set
@@ -309,7 +310,8 @@ func (b *Broker) Send(ctx context.Context, node string, payload []byte) error {
 	return b.wrap("send", nc, nc.Publish(subj, msg))
 }
 
-// Err implements broker.Broker.
+// Err implements broker.Broker. After a reconnection, the link counts as up once the server
+// has confirmed the node's subscriptions again.
 func (b *Broker) Err() error {
 	nc, err := b.conn()
 	if err != nil {
@@ -317,6 +319,12 @@ func (b *Broker) Err() error {
 	}
 	if st := nc.Status(); st != natsgo.CONNECTED {
 		return fmt.Errorf("broker/nats: %w: link %s", broker.ErrUnavailable, strings.ToLower(st.String()))
+	}
+	b.mu.RLock()
+	down := b.down
+	b.mu.RUnlock()
+	if down {
+		return fmt.Errorf("broker/nats: %w: link back, subscriptions not confirmed yet", broker.ErrUnavailable)
 	}
 	return nil
 }
@@ -351,9 +359,16 @@ func (b *Broker) disconnected(_ *natsgo.Conn, err error) {
 		err = errors.New("connection closed")
 	}
 	b.lostAll = fmt.Errorf("broker/nats: link to NATS lost (%w) and restored", err)
+	b.down = true
 }
 
+// reconnected runs once nats.go has reconnected and queued the subscriptions again. The link
+// counts as up (Err, the discontinuity) only once the server has confirmed them: messages
+// published after that are heard.
 func (b *Broker) reconnected(nc *natsgo.Conn) {
+	if err := nc.FlushTimeout(b.opts.ConnectTimeout); err != nil {
+		return // lost again: the next reconnection tries again
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -362,6 +377,7 @@ func (b *Broker) reconnected(nc *natsgo.Conn) {
 	if b.lostAll == nil {
 		b.lostAll = errors.New("broker/nats: link to NATS lost and restored")
 	}
+	b.down = false
 	b.mu.Unlock()
 	b.wake()
 }
