@@ -27,6 +27,8 @@
 //   - There is no history: Publish with a broker.HistoryPolicy fails with
 //     broker.ErrHistoryUnsupported. EventSource replay across nodes needs broker/redis.
 //     There are no leases either (Broker is not a broker.Leaser).
+//   - A message is at most the server's max_payload (1 MiB unless configured); Publish
+//     fails with a larger one.
 //
 // The only nats.go type in the API is the escape hatch Broker.Conn, for monitoring.
 package nats
