@@ -191,7 +191,8 @@ func TestClusterPublishRunsFiltersWhereTheSocketIs(t *testing.T) {
 	}
 	var subs []sub
 	for range 3 {
-		c, err := client.New(tc.url, &client.Options{Transports: []string{client.TransportWebSocket}, NoReconnect: true})
+		c, err := client.New(tc.url, &client.Options{Transports: []string{client.TransportWebSocket}, NoReconnect: true,
+			Dial: &websocket.DialOptions{Proxy: websocket.NoProxy}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), waitMsg)
 		require.NoError(t, c.Connect(ctx))
@@ -406,7 +407,7 @@ func TestClusterBrokerDownFailsFast(t *testing.T) {
 	// herald's own WebSocket client, which knows close code 1012 (gobwas/ws's does not).
 	ctx, cancel := context.WithTimeout(context.Background(), waitMsg)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, tc.url, nil)
+	ws, _, err := websocket.Dial(ctx, tc.url, &websocket.DialOptions{Proxy: websocket.NoProxy})
 	require.NoError(t, err)
 	defer func() { _ = ws.CloseNow() }()
 	require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","id":1,"version":"2","subs":["/item/1"]}`)))
