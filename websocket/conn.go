@@ -55,12 +55,12 @@ func (t MessageType) String() string {
 type Conn struct {
 	conn     net.Conn
 	client   bool
+	extRSV   byte // reserved bits the negotiated extensions may set (beside client: no padding)
 	opts     connOptions
 	req      handshakeRequest
 	protocol string
 	exts     string
 	ext      *extensions.Negotiated // nil when no extension was negotiated
-	extRSV   byte                   // reserved bits the negotiated extensions may set
 
 	// reading: owned by the goroutine holding readMu
 	readMu     turnLock
@@ -80,6 +80,7 @@ type Conn struct {
 	// fragmenting is set, under frameMu, while a Writer's message has frames still to come:
 	// a whole message must then wait for the turn of whole messages (msgMu).
 	fragmenting bool
+	closeSent   atomic.Bool // a close frame is sent or on its way (here, beside the bools: no padding)
 
 	// pings
 	pingMu    sync.Mutex
@@ -87,13 +88,10 @@ type Conn struct {
 	pinging   *pinging // made for the first ping
 
 	// closing
-	closeSent atomic.Bool
-	closing   closeSignal
-	err       error // why the connection closed; set before closed is closed
-	registry  *Registry
-	metrics   metrics.Recorder // Options.Metrics, server side
-
-	idle *served // set by Serve in idle mode (idle_linux.go)
+	closing  closeSignal
+	err      error // why the connection closed; set before closed is closed
+	registry *Registry
+	metrics  metrics.Recorder // Options.Metrics, server side
 }
 
 // connOptions are the options a connection keeps, with defaults applied: a few words inside

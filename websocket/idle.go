@@ -68,8 +68,8 @@ func (c *Conn) Serve(ev *Events) {
 }
 
 // IdleMode reports whether the connection is served in idle mode (Serve with Events.IdleMode,
-// on a platform and connection that allow it).
-func (c *Conn) IdleMode() bool { return c.idle != nil }
+// on a platform and connection that allow it). Call it after Serve.
+func (c *Conn) IdleMode() bool { return c.idleServed() != nil }
 
 // served is a connection being served: its callbacks, and in idle mode the state its reading
 // goroutine keeps between two wake-ups.
@@ -77,7 +77,6 @@ type served struct {
 	c       *Conn
 	ev      *Events
 	working bool // the idle-mode reader holds readMu and may yield (see yieldIdle)
-	pc      idlePoller
 }
 
 // goroutineMode is Serve without idle mode: a goroutine in ReadAppend for the connection's
@@ -146,5 +145,20 @@ var errYield = errors.New("websocket: idle: nothing more to read")
 // yieldIdle reports whether an idle-mode reader should stop after a control frame: it is the
 // serving goroutine, between data messages, with nothing buffered. Called by nextDataFrame.
 func (c *Conn) yieldIdle() bool {
-	return c.idle != nil && c.idle.working && !c.rd.inMsg && c.rb.r == c.rb.w
+	if c.rd.inMsg || c.rb.r != c.rb.w {
+		return false
+	}
+	s := c.idleServed()
+	return s != nil && s.working
+}
+
+// resetPingTimer starts the wait for the next automatic ping, after a pong: on the
+// connection's own timer, or in idle mode on the poller's (which costs an idle connection no
+// timer of its own). Called by settlePong, with c.pingMu held.
+func (c *Conn) resetPingTimer() {
+	if c.pingTimer != nil {
+		c.pingTimer.Reset(c.opts.PingInterval)
+		return
+	}
+	c.idleSetTimer(c.opts.PingInterval)
 }

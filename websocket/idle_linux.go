@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/herald-go/herald/internal/poller"
 )
-
-// idlePoller is the connection's socket as the poller holds it.
-type idlePoller = *poller.Conn
 
 // serveIdle moves the connection onto the poller and starts serving it there, or reports false
 // when it cannot (TLS, a client connection's proxy tunnel, a closed connection): the caller
@@ -47,11 +45,43 @@ func (c *Conn) serveIdle(s *served) bool {
 	// The read deadline set on the old socket (the peer's first frame), on the new one;
 	// there is no write deadline between writes.
 	c.rdeadline.apply(c.firstFrame)
-	s.pc = pc
-	c.idle = s
-	pc.Serve(s.idleRun)
+	// The automatic pings move to the poller's timers: a runtime timer per connection is
+	// most of a hundred and fifty bytes.
+	pc.Serve(s)
+	c.pingMu.Lock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+		c.pingTimer = nil
+		pc.SetTimer(c.opts.PingInterval)
+	}
+	c.pingMu.Unlock()
 	return true
 }
+
+// idleServed returns how the connection is served in idle mode, or nil when it is not.
+func (c *Conn) idleServed() *served {
+	if pc, ok := c.conn.(*poller.Conn); ok {
+		s, _ := pc.Owner().(*served) // nil while serveIdle is still handing it over
+		return s
+	}
+	return nil
+}
+
+// idleSetTimer schedules the next automatic ping on the poller's timers.
+func (c *Conn) idleSetTimer(d time.Duration) {
+	if pc, ok := c.conn.(*poller.Conn); ok {
+		pc.SetTimer(d)
+	}
+}
+
+// Timer sends the automatic ping, when the poller's timer for it fires (see serveIdle).
+func (s *served) Timer() { s.c.autoPing() }
+
+// Run is the idle-mode reading goroutine (see idleRun).
+func (s *served) Run() { s.idleRun() }
+
+// poller returns the connection's socket as the poller holds it.
+func (s *served) poller() *poller.Conn { return s.c.conn.(*poller.Conn) }
 
 // idleRun is the idle-mode reading goroutine: started by the poller when the parked connection
 // has bytes to read (or closes, or its read deadline passes), it reads and delivers messages
@@ -74,14 +104,14 @@ func (s *served) idleRun() {
 			}
 			// Between messages with nothing buffered: read what the socket holds, without
 			// waiting.
-			s.pc.SetNoWait(true)
+			s.poller().SetNoWait(true)
 			err := c.rb.fill()
-			s.pc.SetNoWait(false)
+			s.poller().SetNoWait(false)
 			if err != nil {
 				if errors.Is(err, poller.ErrWouldBlock) {
 					s.idleUnlock(buf)
 					buf = nil
-					if s.pc.Park() {
+					if s.poller().Park() {
 						return
 					}
 					if err := c.lock(ctx, &c.readMu); err != nil {
@@ -150,6 +180,6 @@ func (s *served) idleUnlock(buf *[]byte) {
 
 // idleFinish reports the connection's end, once: the poller starts no goroutine after it.
 func (s *served) idleFinish(err error) {
-	s.pc.Finish()
+	s.poller().Finish()
 	s.finish(err)
 }

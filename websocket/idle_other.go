@@ -2,8 +2,13 @@
 
 package websocket
 
-// idlePoller is the connection's socket as the poller holds it: nothing on this platform.
-type idlePoller = struct{}
+import "time"
 
 // serveIdle reports false: idle mode needs Linux's epoll, so Serve keeps a goroutine.
 func (c *Conn) serveIdle(s *served) bool { return false }
+
+// idleServed returns nil: no connection is served in idle mode on this platform.
+func (c *Conn) idleServed() *served { return nil }
+
+// idleSetTimer is never called on this platform (the connection keeps its own ping timer).
+func (c *Conn) idleSetTimer(d time.Duration) {}

@@ -119,7 +119,7 @@ func (c *Conn) settlePong(payload []byte) {
 	}
 	if auto {
 		ps.pongTimer.Stop()
-		c.pingTimer.Reset(c.opts.PingInterval)
+		c.resetPingTimer() // idle mode keeps it in the poller (idle.go)
 	}
 	c.pingMu.Unlock()
 }

@@ -18,6 +18,8 @@ type loop struct {
 	count   int
 	running bool
 	gen     uint32 // the registration number of the latest Add
+
+	timers timers // every Conn's deadlines and timer
 }
 
 var (
@@ -65,13 +67,14 @@ func (l *loop) add(c *Conn) error {
 	defer l.mu.Unlock()
 	l.gen++
 	c.gen = l.gen
-	for c.fd >= len(l.conns) {
+	fd := int(c.fd)
+	for fd >= len(l.conns) {
 		l.conns = append(l.conns, make([]*Conn, max(64, len(l.conns)))...)
 	}
-	l.conns[c.fd] = c
-	ev := syscall.EpollEvent{Events: uint32(edge), Fd: int32(c.fd), Pad: int32(c.gen)}
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		l.conns[c.fd] = nil
+	l.conns[fd] = c
+	ev := syscall.EpollEvent{Events: uint32(edge), Fd: c.fd, Pad: int32(c.gen)}
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.conns[fd] = nil
 		return fmt.Errorf("poller: epoll_ctl: %w", err)
 	}
 	l.count++
@@ -87,9 +90,10 @@ func (l *loop) add(c *Conn) error {
 func (l *loop) remove(c *Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-	if c.fd < len(l.conns) && l.conns[c.fd] == c {
-		l.conns[c.fd] = nil
+	fd := int(c.fd)
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	if fd < len(l.conns) && l.conns[fd] == c {
+		l.conns[fd] = nil
 	}
 	l.count--
 	if l.count == 0 {
