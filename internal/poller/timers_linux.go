@@ -9,10 +9,10 @@ import (
 // for the earliest: a Conn pays a heap entry (24 bytes) while it has one, instead of a
 // runtime timer and its closure (about 150 bytes) for as long as it lives.
 type timers struct {
-	mu      sync.Mutex
-	heap    []timerEntry
-	t       *time.Timer // fires at heap[0].when; made on first use
-	at      int64       // when t is set to fire, 0: stopped
+	mu   sync.Mutex
+	heap []timerEntry
+	t    *time.Timer // fires at heap[0].when; made on first use
+	at   int64       // when t is set to fire, 0: stopped
 }
 
 // timerEntry is one pending deadline or timer: its time, with the kind in the two lowest
