@@ -42,7 +42,7 @@ type Recorder interface {
 	// BrokerPublish observes one publication through the broker, and its error if it failed.
 	BrokerPublish(d time.Duration, err error)
 	// BrokerDiscontinuity counts a gap in what the broker delivered (a reconnection that may
-	// have lost messages), for topics topics.
+	// have lost messages): on topics topics, or on every topic when topics is 0.
 	BrokerDiscontinuity(topics int)
 	// Compressed observes one message compressed with permessage-deflate: in bytes before,
 	// out bytes after.
