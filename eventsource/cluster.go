@@ -234,12 +234,14 @@ func (sh *shared) subscribeFrom(es *EventSource, lastEventID string) error {
 	if lastEventID == "" {
 		return s.subscribeLocked(es, end, nil)
 	}
+	hit := func() { es.meterResume(true, false) }
 	from, ok := parsePosition(lastEventID)
 	if !ok {
 		return sh.gapLocked(es, lastEventID)
 	}
 	if sh.known && from.Epoch == sh.epoch && from.Offset+1 >= sh.baseOff && from.Offset <= sh.lastOff {
 		if next := sh.baseSeq + (from.Offset + 1 - sh.baseOff); next >= s.first {
+			hit()
 			return s.subscribeLocked(es, next, nil)
 		}
 	}
@@ -298,6 +300,7 @@ func (sh *shared) subscribeFrom(es *EventSource, lastEventID string) error {
 			end := s.first + uint64(len(s.log))
 			sh.known, sh.epoch = true, from.Epoch
 			sh.baseSeq, sh.baseOff, sh.lastOff = end, after.Offset+1, after.Offset
+			hit()
 			return s.subscribeLocked(es, end, replay)
 		}
 		if after.Offset+1 >= sh.baseOff {
@@ -307,6 +310,7 @@ func (sh *shared) subscribeFrom(es *EventSource, lastEventID string) error {
 				s.mu.Unlock()
 				continue // the log moved on meanwhile (its bounds): read on
 			}
+			hit()
 			return s.subscribeLocked(es, next, replay)
 		}
 		s.mu.Unlock()
@@ -331,5 +335,6 @@ func (sh *shared) gapLocked(es *EventSource, lastEventID string) error {
 	if sh.known && s.first > sh.baseSeq {
 		last = formatPosition(broker.Position{Epoch: sh.epoch, Offset: sh.baseOff + (s.first - sh.baseSeq) - 1})
 	}
+	es.meterResume(true, true)
 	return s.subscribeLocked(es, s.first, [][]byte{s.gapWire(lastEventID, last)})
 }
