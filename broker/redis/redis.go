@@ -52,8 +52,9 @@ func New(opts Options) (*Broker, error) {
 
 // Start connects to Redis, subscribes to the channels of node (its own and the broadcast
 // one) and starts delivering to h. It returns once every subscribed connection is up, or
-// with an error wrapping broker.ErrUnavailable when Redis cannot be reached; the Broker can
-// then be closed, or started again.
+// with an error (wrapping broker.ErrUnavailable when Redis cannot be reached), in which case
+// the Broker is closed: make another with New to try again. It does not retry: the first
+// attempt to connect decides, within Options.DialTimeout and Options.Timeout.
 func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error {
 	if node == "" || h == nil {
 		return errors.New("broker/redis: Start needs a node name and a Handler")
@@ -72,25 +73,28 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 
 	client, err := rueidis.NewClient(b.opts.clientOption(node))
 	if err != nil {
-		b.mu.Lock()
-		b.started = false
-		b.mu.Unlock()
+		b.Close()
 		return fmt.Errorf("broker/redis: connect: %w: %w", broker.ErrUnavailable, err)
 	}
 	b.mu.Lock()
+	if b.closed { // Close was called meanwhile
+		b.mu.Unlock()
+		client.Close()
+		return broker.ErrClosed
+	}
 	b.node, b.h, b.client = node, h, client
 	b.parts = make([]*partition, b.opts.Partitions)
 	for i := range b.parts {
 		b.parts[i] = newPartition(b, i)
 	}
 	parts := b.parts
-	b.mu.Unlock()
-
 	for _, p := range parts {
 		b.wg.Add(2)
 		go p.supervise()
 		go p.work()
 	}
+	b.mu.Unlock()
+
 	for _, p := range parts {
 		select {
 		case err = <-p.first:
