@@ -33,11 +33,22 @@
 // expiring tokens from an endpoint) and cookie (a sealed cookie sent with the handshake).
 // A hello that fails is answered, then the socket is closed (the reference leaves it open for
 // its client to hang up). AuthOptions.Verify re-checks credentials at every hello and reauth,
-// before messages and before deliveries; Server.RevokeUser cuts a user off at once.
+// before messages and before deliveries; Server.RevokeUser cuts a user off at once. The token
+// and cookie endpoint answers a request without credentials 200 {"status":"unauthenticated"},
+// as @hapi/nes does (see AuthOptions.Authenticate).
+//
+// # Origins
+//
+// Browsers' requests (those with an Origin header) must come from the server's own host or
+// match Options.Origins ("https://app.example.com", "http://localhost:*", "*.example.com",
+// ...), one rule for the WebSocket, the fallback's endpoints and the auth endpoint. A refusal
+// is a 403 whose body names the option, and a line at Info level on Options.Logger: a page
+// itself learns nothing but a failed connection.
 //
 // # Liveness
 //
-// A socket must say hello within Options.HelloTimeout (5 s), or it is closed. After that, one
+// A socket must say hello within Options.HelloTimeout (5 s), whatever the auth settings, or it
+// is closed. After that, one
 // heartbeat timer pings every socket each interval and drops those that stay silent; the client
 // does the same with the interval the hello reply gives it.
 //
