@@ -377,3 +377,31 @@ func TestDiscontinuityFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKilled has Redis close the subscribed connections (CLIENT KILL TYPE pubsub, as it
+// does to a subscriber past its client-output-buffer-limit): a discontinuity is reported and
+// the subscriptions come back.
+func TestClientKilled(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	rec := startNode(t, b, brokertest.Unique("node-"))
+	topic := brokertest.Unique("killed/")
+	if err := b.Subscribe(ctx10(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil || n != "1" {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %q, %v; want 1 connection killed", n, err)
+	}
+	evs := rec.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	if evs[0].Topics != nil || !errors.Is(evs[0].Err, broker.ErrUnavailable) {
+		t.Errorf("discontinuity %+v, want every topic and ErrUnavailable", evs[0])
+	}
+	if b.Losses() != 1 {
+		t.Errorf("Losses() = %d, want 1", b.Losses())
+	}
+	if _, err := b.Publish(ctx10(t), topic, []byte("back"), broker.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec.WaitFor(1, brokertest.OnTopic(topic))
+}
