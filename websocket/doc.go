@@ -53,7 +53,8 @@
 // breaks the protocol the connection is failed with the code RFC 6455 names (1002 for framing
 // violations, 1007 for invalid UTF-8, checked as the bytes arrive, 1009 above MaxLength) and
 // Read returns a *ProtocolError. Handshakes that are malformed get 400, an unsupported version
-// 426 with Sec-WebSocket-Version: 13, a foreign Origin 403.
+// 426 with Sec-WebSocket-Version: 13, a foreign Origin 403 (Options.Origins lists the pages
+// of other origins that may connect; ValidateOrigins checks such a list).
 //
 // # Deployment
 //

@@ -147,3 +147,19 @@ func TestOriginsRefusal(t *testing.T) {
 	assert.Equal(t, http.StatusSwitchingProtocols, status)
 	assert.NoError(t, err)
 }
+
+// Options.Origins takes origins as users write them; ValidateOrigins says what is wrong with
+// an entry before any request needs it.
+func ExampleValidateOrigins() {
+	for _, origins := range [][]string{
+		{"https://app.example.com", "http://localhost:*", "*.example.com", "example.org:8443"},
+		{"https://example.com/app"},
+		{"http://*.local*"},
+	} {
+		fmt.Println(websocket.ValidateOrigins(origins))
+	}
+	// Output:
+	// <nil>
+	// websocket: invalid origin pattern "https://example.com/app": an origin is a scheme, a host and a port, with no path, query or user info (such as "https://example.com:8443")
+	// websocket: invalid origin pattern "http://*.local*": a wildcard may only be a leading "*." (every subdomain) or the port ("localhost:*")
+}
