@@ -806,8 +806,11 @@ func (v SocketsSurvey) Count() int {
 
 // Sockets surveys the open sockets (those that said hello) of every node sharing
 // Options.Broker, or of this server without one. It waits for every node known alive to
-// answer, or for ctx (without a deadline, 2 s), and says which nodes did not answer. For a
-// synchronous walk of this node's sockets, use EachSocket.
+// answer, or for ctx (without a deadline, 2 s), and says which nodes did not answer. Each
+// node's answer is one broker message: NATS refuses those past its max_payload (1 MiB by
+// default), about 15,000 sockets listed, and such a node is then Missing; count them
+// (CountOnly) or narrow the query. For a synchronous walk of this node's sockets, use
+// EachSocket.
 func (s *Server) Sockets(ctx context.Context, q *SocketsQuery) (SocketsSurvey, error) {
 	var query SocketsQuery
 	if q != nil {

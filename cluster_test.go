@@ -583,3 +583,44 @@ func TestClusterStartsOnceTheBrokerIsUp(t *testing.T) {
 	require.Eventually(t, func() bool { return srv.brokerErr() == nil }, waitMsg, 10*time.Millisecond)
 	require.NoError(t, srv.Broadcast("x", nil))
 }
+
+func TestClusterUserLeasesRenewAndExpireWithTheirNode(t *testing.T) {
+	t.Parallel()
+	// A short heartbeat makes short leases (three intervals); the Go client answers pings.
+	hb := &Heartbeat{Interval: 200 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	tc := newTestCluster(t, 2, func(_ int, o *Options) {
+		o.Heartbeat = hb
+		o.Auth.MaxConnectionsPerUserCluster = 1
+	}, nil)
+	connect := func() (*client.Client, error) {
+		c, err := client.New(tc.url, &client.Options{Transports: []string{client.TransportWebSocket}, NoReconnect: true,
+			Dial: &websocket.DialOptions{Proxy: websocket.NoProxy}, Auth: &client.Auth{Headers: map[string]string{"authorization": "ann"}}})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), waitMsg)
+		defer cancel()
+		if err := c.Connect(ctx); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c, nil
+	}
+	first, err := connect()
+	require.NoError(t, err)
+	holder := tc.nodeOf(first.ID())
+
+	// Past two lease lifetimes, the lease is still held: the node renewed it.
+	time.Sleep(2 * 3 * hb.Interval)
+	for range 2 { // one attempt on each node
+		_, err := connect()
+		require.Equal(t, 503, client.StatusCode(err), "ann's second socket is refused: %v", err)
+	}
+
+	// The holder's link is cut: it can neither renew nor release, and its lease expires.
+	tc.hub.Disconnect(tc.brokers[holder])
+	require.Eventually(t, func() bool {
+		c, err := connect()
+		return err == nil && tc.nodeOf(c.ID()) != holder
+	}, waitMsg, 50*time.Millisecond)
+	tc.hub.Reconnect(tc.brokers[holder])
+}

@@ -136,8 +136,12 @@ type Options struct {
 	// targeting, groups, presence and socket surveys then reach every node's sockets (see
 	// package broker for the guarantees, and broker/redis and broker/nats for engines). Each
 	// publication goes through the broker and every node, this one included, delivers it to
-	// its own sockets; publishing fails fast while the link is down. NewServer starts the
-	// link, and Close closes it. Nil means one node, as without a broker, at no extra cost.
+	// its own sockets; publishing fails fast while the link is down. A node hears a topic
+	// only while it has a socket that needs it: a sub, a hello of a user (with
+	// AuthOptions.Index) or a Socket.Join that needs a topic the node does not hear yet is
+	// answered 503 while the link is down, rather than left deaf. NewServer starts the link
+	// (retrying in the background while the broker is unreachable), and Close closes it. Nil
+	// means one node, as without a broker, at no extra cost.
 	Broker broker.Broker
 
 	// Node names this server among the nodes sharing Broker; names must be unique. Socket
