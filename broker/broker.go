@@ -77,7 +77,9 @@ type Handler interface {
 // than buffering without bound.
 type Broker interface {
 	// Start connects, names this node (unique among the nodes sharing the engine) and starts
-	// delivering to h. It returns once the link is up, or with an error.
+	// delivering to h. It returns once the link is up, or with an error (wrapping
+	// ErrUnavailable when the engine cannot be reached), after which Start may be called
+	// again: herald retries until the engine answers.
 	Start(ctx context.Context, node string, h Handler) error
 	// Subscribe makes this node hear the topics. It returns once the engine has confirmed the
 	// subscriptions. Subscribing to a topic twice is the same as once.

@@ -72,6 +72,7 @@ func Run(t *testing.T, newFactory func(t *testing.T) Factory) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"FailFast", testFailFast},
 		{"Discontinuity", testDiscontinuity},
+		{"StartAgain", testStartAgain},
 		{"NodeRefCount", testNodeRefCount},
 		{"NodeRequests", testNodeRequests},
 	}
@@ -792,4 +793,27 @@ func testDiscontinuity(t *testing.T, f Factory) {
 		t.Fatalf("Send after restart: %v", err)
 	}
 	b.rec.WaitFor(1, FromNode(a.name))
+}
+
+// testStartAgain checks that a Start that failed because the engine was down may be called
+// again once it is back (herald retries Start on the same Broker).
+func testStartAgain(t *testing.T, f Factory) {
+	killable(t, f)
+	f.Kill(t)
+	b := f.New(t)
+	t.Cleanup(func() { _ = b.Close() })
+	rec := NewRecorder(t)
+	name := Unique("again-")
+	if err := b.Start(ctxT(t), name, rec); !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("Start with the engine down: %v, want ErrUnavailable", err)
+	}
+	f.Restart(t)
+	if err := b.Start(ctxT(t), name, rec); err != nil {
+		t.Fatalf("Start again, with the engine back: %v (a Start that failed may be called again: see broker.Broker.Start)", err)
+	}
+	nd := &node{name: name, b: b, rec: rec}
+	topic := Unique("again/")
+	subscribe(t, nd, topic)
+	publish(t, nd, topic, "hello")
+	expectPayloads(t, name, rec.WaitFor(1, OnTopic(topic)), []string{"hello"})
 }

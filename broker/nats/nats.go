@@ -71,16 +71,17 @@ type Broker struct {
 	opts Options
 	err  error // from fill
 
-	mu      sync.RWMutex
-	nc      *natsgo.Conn
-	h       broker.Handler
-	node    string
-	closed  bool
-	subs    map[string]*natsgo.Subscription // by topic
-	topics  map[*natsgo.Subscription]string // the reverse
-	lost    map[string]struct{}             // topics whose messages were dropped (slow consumer)
-	lostAll error                           // the link was lost and is back
-	down    bool                            // the link was lost and the subscriptions are not confirmed again yet
+	mu       sync.RWMutex
+	nc       *natsgo.Conn
+	h        broker.Handler // set once started
+	node     string
+	starting bool
+	closed   bool
+	subs     map[string]*natsgo.Subscription // by topic
+	topics   map[*natsgo.Subscription]string // the reverse
+	lost     map[string]struct{}             // topics whose messages were dropped (slow consumer)
+	lostAll  error                           // the link was lost and is back
+	down     bool                            // the link was lost and the subscriptions are not confirmed again yet
 
 	msgs   chan *natsgo.Msg
 	signal chan struct{} // lost or lostAll set
@@ -100,11 +101,19 @@ func New(url string, opts *Options) *Broker {
 		b.opts = *opts
 	}
 	b.err = b.opts.fill()
+	b.subs = make(map[string]*natsgo.Subscription)
+	b.topics = make(map[*natsgo.Subscription]string)
+	b.lost = make(map[string]struct{})
+	b.msgs = make(chan *natsgo.Msg, b.opts.QueueSize)
+	b.signal = make(chan struct{}, 1)
+	b.done = make(chan struct{})
 	return b
 }
 
 // Start connects to NATS and subscribes to the node's subjects. It returns once the server
-// has confirmed them, or with an error (the context's, or the connection's).
+// has confirmed them, or with an error (the context's, or the connection's, wrapping
+// broker.ErrUnavailable when the server cannot be reached); after an error, Start may be
+// called again.
 func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error {
 	if b.err != nil {
 		return b.err
@@ -117,19 +126,36 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 	case b.closed:
 		b.mu.Unlock()
 		return broker.ErrClosed
-	case b.h != nil:
+	case b.starting || b.h != nil:
 		b.mu.Unlock()
 		return errors.New("broker/nats: Broker started twice")
 	}
-	b.h, b.node = h, node
-	b.subs = make(map[string]*natsgo.Subscription)
-	b.topics = make(map[*natsgo.Subscription]string)
-	b.lost = make(map[string]struct{})
-	b.msgs = make(chan *natsgo.Msg, b.opts.QueueSize)
-	b.signal = make(chan struct{}, 1)
-	b.done = make(chan struct{})
+	b.starting = true
+	b.node = node
 	b.mu.Unlock()
 
+	nc, err := b.connect(ctx, node)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.starting = false
+	if err == nil && b.closed { // Close was called meanwhile
+		nc.Close()
+		err = broker.ErrClosed
+	}
+	if err != nil {
+		for len(b.msgs) > 0 {
+			<-b.msgs
+		}
+		return err
+	}
+	b.h, b.nc = h, nc
+	b.wg.Add(1)
+	go b.read()
+	return nil
+}
+
+// connect connects to NATS and subscribes to the node's subjects.
+func (b *Broker) connect(ctx context.Context, node string) (*natsgo.Conn, error) {
 	timeout := b.opts.ConnectTimeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = max(time.Until(d), time.Millisecond)
@@ -151,24 +177,19 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 	}
 	nc, err := natsgo.Connect(b.url, options...)
 	if err != nil {
-		return fmt.Errorf("broker/nats: connect to %s: %w: %w", b.url, broker.ErrUnavailable, err)
+		return nil, fmt.Errorf("broker/nats: connect to %s: %w: %w", b.url, broker.ErrUnavailable, err)
 	}
-	b.mu.Lock()
-	b.nc = nc
-	b.mu.Unlock()
-	b.wg.Add(1)
-	go b.read()
 	for _, subj := range []string{b.nodeSubject(node), b.opts.Prefix + ".all"} {
 		if _, err := nc.ChanSubscribe(subj, b.msgs); err != nil {
-			_ = b.Close()
-			return fmt.Errorf("broker/nats: subscribe to %s: %w", subj, err)
+			nc.Close()
+			return nil, fmt.Errorf("broker/nats: subscribe to %s: %w", subj, err)
 		}
 	}
 	if err := b.flush(ctx, nc); err != nil {
-		_ = b.Close()
-		return fmt.Errorf("broker/nats: confirm the node's subscriptions: %w", err)
+		nc.Close()
+		return nil, fmt.Errorf("broker/nats: confirm the node's subscriptions: %w: %w", broker.ErrUnavailable, err)
 	}
-	return nil
+	return nc, nil
 }
 
 // Conn returns the underlying nats.go connection, nil before Start: an escape hatch for
@@ -337,14 +358,12 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
-	nc, done := b.nc, b.done
+	nc := b.nc
 	b.mu.Unlock()
 	if nc != nil {
 		nc.Close()
 	}
-	if done != nil {
-		close(done)
-	}
+	close(b.done)
 	b.wg.Wait()
 	return nil
 }
