@@ -64,6 +64,7 @@ func Run(t *testing.T, newFactory func(t *testing.T) Factory) {
 		{"SendAll", testSendAll},
 		{"SeveralPublishers", testSeveralPublishers},
 		{"ArbitraryTopics", testArbitraryTopics},
+		{"Payloads", testPayloads},
 		{"Close", testClose},
 		{"History", testHistory},
 		{"HistoryTrimmed", testHistoryTrimmed},
@@ -816,4 +817,32 @@ func testStartAgain(t *testing.T, f Factory) {
 	subscribe(t, nd, topic)
 	publish(t, nd, topic, "hello")
 	expectPayloads(t, name, rec.WaitFor(1, OnTopic(topic)), []string{"hello"})
+}
+
+// testPayloads checks that payloads arrive byte for byte: empty, binary, and 256 KiB.
+func testPayloads(t *testing.T, f Factory) {
+	nodes := start(t, f, 2)
+	a, b := nodes[0], nodes[1]
+	topic := Unique("payloads/")
+	subscribe(t, b, topic)
+	large := make([]byte, 256<<10)
+	for i := range large {
+		large[i] = byte(i * 7)
+	}
+	want := []string{"", "\x00\xff\r\n binary \x80", string(large)}
+	for _, p := range want {
+		if _, err := a.b.Publish(ctxT(t), topic, []byte(p), broker.PublishOptions{}); err != nil {
+			t.Fatalf("Publish of %d bytes: %v", len(p), err)
+		}
+		if err := a.b.Send(ctxT(t), b.name, []byte(p)); err != nil {
+			t.Fatalf("Send of %d bytes: %v", len(p), err)
+		}
+	}
+	for _, evs := range [][]Event{b.rec.WaitFor(3, OnTopic(topic)), b.rec.WaitFor(3, FromNode(a.name))} {
+		for i, ev := range evs {
+			if ev.Payload != want[i] {
+				t.Errorf("%s %d: heard %d bytes, want %d (or they differ)", ev.Kind, i, len(ev.Payload), len(want[i]))
+			}
+		}
+	}
 }
