@@ -22,11 +22,13 @@ import (
 // (it queues, or drops and remembers the topic); work, which hands the queue to the Handler
 // in order; and supervise, which (re)connects, subscribes everything, and reports losses.
 type partition struct {
-	b     *Broker
-	idx   int
-	queue chan heard
-	first chan error    // the result of the first connection, then nothing
-	kick  chan struct{} // a lost subscription (Cluster's sunsubscribe): reconnect
+	b      *Broker
+	idx    int
+	stop   chan struct{} // closed when the broker closes, or its Start fails
+	client rueidis.Client
+	queue  chan heard
+	first  chan error    // the result of the first connection, then nothing
+	kick   chan struct{} // a lost subscription (Cluster's sunsubscribe): reconnect
 
 	mu     sync.Mutex
 	topics map[string]struct{}
@@ -72,7 +74,7 @@ func (p *partition) sameServer(conn rueidis.DedicatedClient) bool {
 	if err != nil {
 		return true
 	}
-	theirs, err := p.b.client.Do(ctx, p.b.client.B().Info().Section("server").Build()).ToString()
+	theirs, err := p.client.Do(ctx, p.client.B().Info().Section("server").Build()).ToString()
 	if err != nil {
 		return true
 	}
@@ -89,10 +91,12 @@ func runID(info string) string {
 // errSubscriptionLost is the cause of a reconnection after Redis dropped a subscription.
 var errSubscriptionLost = errors.New("broker/redis: subscription dropped by Redis")
 
-func newPartition(b *Broker, idx int) *partition {
+func newPartition(b *Broker, idx int, stop chan struct{}, client rueidis.Client) *partition {
 	return &partition{
 		b:      b,
 		idx:    idx,
+		stop:   stop,
+		client: client,
 		queue:  make(chan heard, b.opts.QueueSize),
 		first:  make(chan error, 1),
 		kick:   make(chan struct{}, 1),
@@ -127,7 +131,7 @@ func (p *partition) supervise() {
 	for {
 		gen++
 		g := gen
-		conn, release := p.b.client.Dedicate()
+		conn, release := p.client.Dedicate()
 		errs := conn.SetPubSubHooks(rueidis.PubSubHooks{
 			OnMessage:      func(m rueidis.PubSubMessage) { p.onMessage(g, m) },
 			OnSubscription: p.onSubscription,
@@ -163,7 +167,7 @@ func (p *partition) supervise() {
 					if !p.sameServer(conn) {
 						err = errMasterMoved
 					}
-				case <-p.b.stop:
+				case <-p.stop:
 					p.mu.Lock()
 					p.conn = nil
 					p.down = fmt.Errorf("broker/redis: %w: %w", broker.ErrUnavailable, broker.ErrClosed)
@@ -190,7 +194,7 @@ func (p *partition) supervise() {
 			return
 		}
 		select {
-		case <-p.b.stop:
+		case <-p.stop:
 			return
 		case <-time.After(p.b.opts.ReconnectDelay):
 		}
@@ -408,7 +412,7 @@ func (p *partition) work() {
 	defer p.b.wg.Done()
 	for {
 		select {
-		case <-p.b.stop:
+		case <-p.stop:
 			return
 		case h := <-p.queue:
 			if g := p.heldGen.Load(); g != 0 && h.gen >= g && p.unhold(h.gen) {

@@ -27,7 +27,7 @@ type Broker struct {
 	h       broker.Handler
 	client  rueidis.Client
 	parts   []*partition
-	stop    chan struct{}
+	stop    chan struct{} // closed to stop the goroutines of the running Start
 	wg      sync.WaitGroup
 	dropped atomic.Uint64
 	lost    atomic.Uint64
@@ -47,14 +47,14 @@ func New(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{opts: o, stop: make(chan struct{})}, nil
+	return &Broker{opts: o}, nil
 }
 
 // Start connects to Redis, subscribes to the channels of node (its own and the broadcast
 // one) and starts delivering to h. It returns once every subscribed connection is up, or
-// with an error (wrapping broker.ErrUnavailable when Redis cannot be reached), in which case
-// the Broker is closed: make another with New to try again. It does not retry: the first
-// attempt to connect decides, within Options.DialTimeout and Options.Timeout.
+// with an error (wrapping broker.ErrUnavailable when Redis cannot be reached), after which
+// Start may be called again. It does not retry itself: one attempt to connect decides,
+// within Options.DialTimeout and Options.Timeout (or ctx, if sooner).
 func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error {
 	if node == "" || h == nil {
 		return errors.New("broker/redis: Start needs a node name and a Handler")
@@ -73,7 +73,9 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 
 	client, err := rueidis.NewClient(b.opts.clientOption(node))
 	if err != nil {
-		b.Close()
+		b.mu.Lock()
+		b.started = false
+		b.mu.Unlock()
 		return fmt.Errorf("broker/redis: connect: %w: %w", broker.ErrUnavailable, err)
 	}
 	b.mu.Lock()
@@ -83,9 +85,10 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 		return broker.ErrClosed
 	}
 	b.node, b.h, b.client = node, h, client
+	b.stop = make(chan struct{})
 	b.parts = make([]*partition, b.opts.Partitions)
 	for i := range b.parts {
-		b.parts[i] = newPartition(b, i)
+		b.parts[i] = newPartition(b, i, b.stop, client)
 	}
 	parts := b.parts
 	for _, p := range parts {
@@ -102,30 +105,49 @@ func (b *Broker) Start(ctx context.Context, node string, h broker.Handler) error
 			err = ctx.Err()
 		}
 		if err != nil {
-			b.Close()
+			b.stopRun(false)
 			return fmt.Errorf("broker/redis: start: %w", err)
 		}
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return broker.ErrClosed
 	}
 	b.logInfo("broker/redis: link up", "node", node)
 	return nil
 }
 
-// Close unsubscribes, disconnects and stops the broker's goroutines. The Handler is no longer
-// called once it returns. Calling it again does nothing.
-func (b *Broker) Close() error {
+// stopRun stops the goroutines and the client of the running Start, and marks the broker
+// closed, or (after a failed Start) ready to start again.
+func (b *Broker) stopRun(closing bool) {
 	b.mu.Lock()
-	if b.closed {
+	if closing {
+		b.closed = true
+	} else if b.closed {
 		b.mu.Unlock()
-		return nil
+		return // Close does it
 	}
-	b.closed = true
-	close(b.stop)
-	client := b.client
+	stop, client := b.stop, b.client
+	b.stop, b.client = nil, nil
+	if !closing {
+		b.parts, b.started = nil, false
+	}
 	b.mu.Unlock()
+	if stop != nil {
+		close(stop)
+	}
 	b.wg.Wait()
 	if client != nil {
 		client.Close()
 	}
+}
+
+// Close unsubscribes, disconnects and stops the broker's goroutines. The Handler is no longer
+// called once it returns. Calling it again does nothing.
+func (b *Broker) Close() error {
+	b.stopRun(true)
 	return nil
 }
 
