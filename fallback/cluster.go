@@ -350,7 +350,6 @@ func (c *cluster) streamRemote(w http.ResponseWriter, r *http.Request, owner, ke
 		return false, "the node that holds the session (" + owner + ") did not answer"
 	case rep.Status == http.StatusForbidden:
 		forget()
-		c.detach(owner, key, id)
 		srv.refuse(w, r, rep.Status, "the session belongs to another origin or another cookie")
 		return true, ""
 	case rep.Reset:

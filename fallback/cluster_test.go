@@ -216,15 +216,15 @@ func TestClusterEcho(t *testing.T) {
 // TestClusterRetriedBatch posts one batch to two nodes that do not hold the session, as a
 // client retrying a POST whose answer it lost through another node would: both are
 // acknowledged and the session receives it once; a batch posted ahead is a gap (409) through
-// another node too.
+// another node too, and the session's cookie binding holds through other nodes.
 func TestClusterRetriedBatch(t *testing.T) {
 	t.Parallel()
 	got := make(chan string, 16)
-	c := newTestCluster(t, 3, nil, collect(got))
+	c := newTestCluster(t, 3, &fallback.Options{BindCookie: "nes"}, collect(got))
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	hc := http.DefaultClient
-	o := openPoll(t, hc, a.h.base)
-	ticket := []string{"Herald-Ticket", o.Ticket}
+	o := openPoll(t, hc, a.h.base, "Cookie", "nes=alice")
+	ticket := []string{"Herald-Ticket", o.Ticket, "Cookie", "nes=alice"}
 
 	require.Equal(t, http.StatusNoContent, post(t, hc, b.h.base, fallback.EndpointSend, batchBody(o.Seq, "x"), ticket...).status)
 	require.Equal(t, http.StatusNoContent, post(t, hc, cc.h.base, fallback.EndpointSend, batchBody(o.Seq, "x"), ticket...).status)
@@ -244,10 +244,22 @@ func TestClusterRetriedBatch(t *testing.T) {
 	}
 	require.Equal(t, []string{"x", "y", "end"}, seen)
 
-	// Another origin's request for the session is refused through another node as well.
-	forbidden := post(t, hc, b.h.base, fallback.EndpointSend, batchBody(o.Seq+3, "w"), "Herald-Ticket", o.Ticket,
-		"Origin", "http://elsewhere.example")
+	// With another cookie than the session's, the session's node refuses the batch, the
+	// poll and the resumed stream that other nodes forward.
+	mallory := []string{"Herald-Ticket", o.Ticket, "Cookie", "nes=mallory"}
+	forbidden := post(t, hc, b.h.base, fallback.EndpointSend, batchBody(o.Seq+3, "w"), mallory...)
 	require.Equal(t, http.StatusForbidden, forbidden.status, "%s", forbidden.body)
+	forbidden = post(t, hc, cc.h.base, fallback.EndpointPoll, `{"last":0}`, mallory...)
+	require.Equal(t, http.StatusForbidden, forbidden.status, "%s", forbidden.body)
+	_, status := tryStream(t, hc, b.h.base, "Last-Event-ID", o.Ticket+".0", "Cookie", "nes=mallory")
+	require.Equal(t, http.StatusForbidden, status)
+	require.Equal(t, http.StatusNoContent, post(t, hc, b.h.base, fallback.EndpointSend, batchBody(o.Seq+3, "w"), ticket...).status)
+	select {
+	case m := <-got:
+		require.Equal(t, "w", m)
+	case <-time.After(testTimeout):
+		t.Fatal("the session did not receive the batch after the refused ones")
+	}
 }
 
 // TestClusterRelayedStream resumes a session's stream on another node: it is relayed from the
