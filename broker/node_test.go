@@ -384,3 +384,55 @@ func TestNodeHistory(t *testing.T) {
 		t.Errorf("heard at %+v, published at %+v", s.pos[0], pos)
 	}
 }
+
+// TestNodeCloseInFlight closes nodes while requests are in flight both ways: Close cancels the
+// handlers' contexts and returns, and the waiting requests end.
+func TestNodeCloseInFlight(t *testing.T) {
+	t.Parallel()
+	hub := broker.NewMemoryHub()
+	nodes := cluster(t, hub, 2, broker.NodeOptions{RequestTimeout: 5 * time.Second})
+	a, b := nodes[0], nodes[1]
+	entered := make(chan struct{}, 10)
+	b.Handle("block", func(ctx context.Context, from string, payload []byte) ([]byte, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := a.Request(context.Background(), "n1", "block", nil)
+			errs <- err
+		}()
+	}
+	for range 3 {
+		<-entered
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("Close waited for the handlers' RequestTimeout")
+	}
+	// b said goodbye: the requests to it end at once, before their timeout.
+	for range 3 {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Error("a request to a node that closed succeeded")
+			}
+		case <-time.After(4 * time.Second):
+			t.Fatal("a request to a node that closed waited for its timeout")
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Request(context.Background(), "n0", "block", nil); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("Request after Close: %v", err)
+	}
+}
