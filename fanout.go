@@ -25,6 +25,9 @@ type socketTask Socket
 
 func (t *socketTask) Run(w *writers.Worker) { (*Socket)(t).flushOn(w) }
 
+// Stuck bounds a send that blocked a writer of the pool (writers.Stuck).
+func (t *socketTask) Stuck() { (*Socket)(t).boundSend() }
+
 // taskBatch collects the sockets a delivery found with nobody sending, so that they are
 // handed to the writers under one lock.
 type taskBatch struct{ tasks []writers.Task }

@@ -179,3 +179,26 @@ func TestBlockedSocketsDoNotHoldUpTheWriters(t *testing.T) {
 		t.Fatalf("%d sockets blocked in their sends held up the %d others: %d reached", blocked, free, sent.Load())
 	}
 }
+
+// TestBlockedSendIsClosedAfterSendTimeout blocks sockets in their sends on the pool's writers,
+// which send without a deadline, and checks that SendTimeout still closes them.
+func TestBlockedSendIsClosedAfterSendTimeout(t *testing.T) {
+	srv := NewServer(nil, &Options{SendTimeout: 100 * time.Millisecond, Heartbeat: &Heartbeat{Disabled: true}})
+	defer srv.Close()
+	srv.Subscription("/item/{id}", nil)
+	var sent atomic.Int64
+	subs := fanSubscribers(t, srv, 3, &sent, 1000, make(chan struct{}, 1))
+	block := make(chan struct{})
+	defer close(block)
+	for _, s := range subs {
+		s.block = block
+	}
+	require.NoError(t, srv.Publish("/item/5", map[string]any{"id": 5}, nil))
+	for i, s := range subs {
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("socket %d, blocked in its send, was not closed after SendTimeout", i)
+		}
+	}
+}

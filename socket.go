@@ -61,9 +61,10 @@ type Socket struct {
 	flushing   bool
 	sending    bool
 	authTimer  *time.Timer
-	handoff    *time.Timer  // hands reading over to a new goroutine when a message takes long
-	reader     *reader      // the goroutine reading now
-	deadline   sendDeadline // the send's deadline, set by whoever runs flush
+	handoff    *time.Timer   // hands reading over to a new goroutine when a message takes long
+	reader     *reader       // the goroutine reading now
+	deadline   sendDeadline  // the send's deadline, set by whoever runs flush
+	sendSeq    atomic.Uint64 // odd while a writer of the pool is in a send: see boundSend
 }
 
 // outgoing is a message waiting to be sent.
@@ -371,7 +372,7 @@ func (s *Socket) queueMessageWith(m outgoing, queued func()) bool {
 	}
 	s.queue = append(s.queue, m)
 	s.queued += len(m.data)
-	s.meterQueue(s.queued)
+	s.meterQueue(s.queued, len(m.data))
 	if queued != nil {
 		queued()
 	}
@@ -425,15 +426,27 @@ func (s *Socket) flushOn(w *writers.Worker) {
 			s.closeNow(m.reason)
 			return
 		}
-		s.deadline = sendDeadline(time.Now().Add(s.server.opts.SendTimeout))
-		w.Begin()
+		// On a writer of the pool, the send has no deadline: setting one costs about as
+		// much as the rest of a delivery. A send that blocks the writer is bounded once the
+		// pool notices (boundSend).
+		var ctx context.Context = noDeadline
+		if w == nil {
+			s.deadline = sendDeadline(time.Now().Add(s.server.opts.SendTimeout))
+			ctx = &s.deadline
+		} else {
+			s.sendSeq.Add(1)
+			w.Begin()
+		}
 		var err error
 		if ps, ok := s.t.(preparedSender); ok && m.pm != nil {
-			err = ps.SendPrepared(&s.deadline, m.data, m.pm)
+			err = ps.SendPrepared(ctx, m.data, m.pm)
 		} else {
-			err = s.t.Send(&s.deadline, m.data)
+			err = s.t.Send(ctx, m.data)
 		}
-		w.End()
+		if w != nil {
+			w.End()
+			s.sendSeq.Add(1)
+		}
 		s.mu.Lock()
 		s.queued -= len(m.data)
 		s.sending = false
@@ -446,6 +459,28 @@ func (s *Socket) flushOn(w *writers.Worker) {
 			s.pinged.Store(true)
 		}
 	}
+}
+
+// noDeadline is the context of sends on the pool's writers.
+var noDeadline = context.Background()
+
+// errSendTimeout is why a socket closes whose send took longer than SendTimeout.
+var errSendTimeout = fmt.Errorf("herald: a send took longer than SendTimeout: %w", context.DeadlineExceeded)
+
+// boundSend runs when a writer of the pool has been blocked in this socket's send for a
+// watchdog tick (the pool has moved on without it): if the same send is still going
+// SendTimeout from now, the socket is closed, which ends it.
+func (s *Socket) boundSend() {
+	seq := s.sendSeq.Load()
+	if seq%2 == 0 {
+		return // not in a send (the writer was blocked elsewhere, or the send just ended)
+	}
+	time.AfterFunc(s.server.opts.SendTimeout, func() {
+		if s.sendSeq.Load() == seq {
+			s.logger().Warn("herald: disconnecting a socket whose send took longer than SendTimeout")
+			s.closeNow(errSendTimeout)
+		}
+	})
 }
 
 // verify checks the credentials before a push, on a writer of the pool (w) or not.

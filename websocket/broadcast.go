@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-go/herald/internal/writers"
@@ -50,7 +51,7 @@ type member struct {
 	queued   int64 // bytes waiting
 	flushing bool  // a writer owns the queue
 	gone     bool
-	deadline writeDeadline
+	writes   atomic.Uint64 // odd while a write is under way: see Stuck
 }
 
 // broadcastPool is the writers all Broadcasters share.
@@ -204,33 +205,42 @@ func (m *member) Run(w *writers.Worker) {
 			m.queue, m.head = m.queue[:0], 0
 		}
 		m.mu.Unlock()
-		m.deadline = writeDeadline(time.Now().Add(m.b.timeout))
+		// No deadline: setting one costs about as much as the rest of a delivery. A write
+		// that blocks its writer is bounded once the pool notices (Stuck).
+		m.writes.Add(1)
 		w.Begin()
-		err := m.c.WritePrepared(&m.deadline, pm)
+		err := m.c.WritePrepared(context.Background(), pm)
 		w.End()
+		m.writes.Add(1)
 		m.mu.Lock()
 		m.queued -= int64(len(pm.data))
 		m.mu.Unlock()
 		if err != nil {
-			m.b.mu.Lock()
-			m.b.removeLocked(m)
-			m.b.mu.Unlock()
-			m.drop()
-			_ = m.c.CloseNow()
+			m.leave()
 		}
 	}
 }
 
-// writeDeadline is a context with a deadline and no cancellation, kept in the member so that
-// a write costs no allocation.
-type writeDeadline time.Time
-
-func (d *writeDeadline) Deadline() (time.Time, bool) { return time.Time(*d), true }
-func (*writeDeadline) Done() <-chan struct{}         { return nil }
-func (d *writeDeadline) Err() error {
-	if !time.Now().Before(time.Time(*d)) {
-		return context.DeadlineExceeded
-	}
-	return nil
+// leave takes m out of its Broadcaster and closes its connection.
+func (m *member) leave() {
+	m.b.mu.Lock()
+	m.b.removeLocked(m)
+	m.b.mu.Unlock()
+	m.drop()
+	_ = m.c.CloseNow()
 }
-func (*writeDeadline) Value(any) any { return nil }
+
+// Stuck runs when a write to m has blocked a writer of the pool for a watchdog tick: if the
+// same write is still under way WriteTimeout from now, m leaves and its connection closes,
+// which ends the write.
+func (m *member) Stuck() {
+	seq := m.writes.Load()
+	if seq%2 == 0 {
+		return
+	}
+	time.AfterFunc(m.b.timeout, func() {
+		if m.writes.Load() == seq {
+			m.leave()
+		}
+	})
+}

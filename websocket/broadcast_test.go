@@ -142,3 +142,24 @@ func ExampleBroadcaster() {
 		}()
 	})
 }
+
+// TestBroadcasterClosesMemberPastWriteTimeout broadcasts to a client that never reads, with a
+// queue limit too large to matter: the write that blocks is bounded by WriteTimeout.
+func TestBroadcasterClosesMemberPastWriteTimeout(t *testing.T) {
+	t.Parallel()
+	b := websocket.NewBroadcaster(&websocket.BroadcasterOptions{WriteTimeout: 100 * time.Millisecond})
+	defer b.Close()
+	ended := make(chan struct{}, 1)
+	broadcastClients(t, b, &websocket.Options{PingInterval: -1, WriteQueueLimit: 1 << 30}, 1, ended)
+	pm, err := websocket.NewPreparedMessage(websocket.MessageBinary, make([]byte, 1<<20))
+	require.NoError(t, err)
+	for range 64 { // 64 MiB: more than the kernel's buffers take
+		b.Broadcast(pm)
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a member blocked in a write was not closed after WriteTimeout")
+	}
+	assert.Zero(t, b.Len())
+}

@@ -22,6 +22,13 @@ type Task interface {
 	Run(w *Worker)
 }
 
+// Stuck is implemented by tasks that want to know when their write has blocked a writer for a
+// watchdog tick and the writer was taken out of the pool: the place to bound the write (a
+// timer that closes the connection), so that writes that do not block need no deadline.
+type Stuck interface {
+	Stuck()
+}
+
 // Pool is a run queue of tasks and the writers that empty it. The zero value is not usable:
 // use New.
 type Pool struct {
@@ -32,7 +39,8 @@ type Pool struct {
 	mu       sync.Mutex
 	queue    []Task // pending from queue[head]
 	head     int
-	workers  []*Worker // attached: counted against max, watched
+	workers  []*Worker // attached: counted against max
+	watched  []*Worker // every writer running, attached or detached
 	idle     int       // attached workers waiting for work
 	wake     chan struct{}
 	watching bool
@@ -42,9 +50,11 @@ type Pool struct {
 // Worker is one writer goroutine. Its Begin and End bracket the writes a Task makes.
 type Worker struct {
 	p        *Pool
+	cur      Task          // the task being run (guarded by Pool.mu)
 	seq      atomic.Uint32 // writes begun
 	busy     atomic.Bool   // in a write
 	seen     uint32        // seq at the watchdog's last tick (guarded by Pool.mu)
+	reported uint32        // the last seq reported Stuck (guarded by Pool.mu)
 	detached atomic.Bool   // taken out of the pool: exits once its task is done
 }
 
@@ -90,9 +100,10 @@ func (p *Pool) startLocked(n int) {
 	for n -= p.idle; n > 0 && len(p.workers) < p.max; n-- {
 		w := &Worker{p: p}
 		p.workers = append(p.workers, w)
+		p.watched = append(p.watched, w)
 		go w.loop()
 	}
-	if !p.watching && len(p.workers) > 0 {
+	if !p.watching && len(p.watched) > 0 {
 		p.watching = true
 		p.watch.Reset(p.tick)
 	}
@@ -102,8 +113,10 @@ func (p *Pool) startLocked(n int) {
 // exit.
 func (p *Pool) next(w *Worker, timer **time.Timer) Task {
 	p.mu.Lock()
+	w.cur = nil
 	for {
 		if w.detached.Load() {
+			p.watched = remove(p.watched, w)
 			p.mu.Unlock()
 			return nil
 		}
@@ -113,6 +126,7 @@ func (p *Pool) next(w *Worker, timer **time.Timer) Task {
 			if p.head++; p.head == len(p.queue) {
 				p.queue, p.head = p.queue[:0], 0
 			}
+			w.cur = t
 			p.mu.Unlock()
 			return t
 		}
@@ -133,48 +147,63 @@ func (p *Pool) next(w *Worker, timer **time.Timer) Task {
 		p.mu.Lock()
 		p.idle--
 		if timedOut && p.head == len(p.queue) && !w.detached.Load() {
-			p.removeLocked(w)
+			p.workers = remove(p.workers, w)
+			p.watched = remove(p.watched, w)
 			p.mu.Unlock()
 			return nil
 		}
 	}
 }
 
-// removeLocked takes w out of the attached writers.
-func (p *Pool) removeLocked(w *Worker) {
-	for i, x := range p.workers {
+// remove returns ws without w, in some order.
+func remove(ws []*Worker, w *Worker) []*Worker {
+	for i, x := range ws {
 		if x == w {
-			last := len(p.workers) - 1
-			p.workers[i] = p.workers[last]
-			p.workers[last] = nil
-			p.workers = p.workers[:last]
-			return
+			last := len(ws) - 1
+			ws[i] = ws[last]
+			ws[last] = nil
+			return ws[:last]
 		}
 	}
+	return ws
 }
 
 // check is the watchdog's tick: a writer still in the write it was in at the last tick is
-// detached, and another writer takes its place when tasks are waiting.
+// detached (another writer takes its place when tasks are waiting) and its task, told it is
+// Stuck. A detached writer is still watched: it goes on with its task, whose later writes
+// may block too.
 func (p *Pool) check() {
+	var stuck []Stuck
+	defer func() {
+		for _, t := range stuck {
+			t.Stuck()
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	detached := 0
-	for i := 0; i < len(p.workers); {
-		w := p.workers[i]
+	for _, w := range p.watched {
 		seq := w.seq.Load()
-		if w.busy.Load() && seq == w.seen {
-			w.detached.Store(true)
-			p.removeLocked(w)
-			detached++
+		if !w.busy.Load() || seq != w.seen {
+			w.seen = seq
 			continue
 		}
-		w.seen = seq
-		i++
+		if !w.detached.Load() {
+			w.detached.Store(true)
+			p.workers = remove(p.workers, w)
+			detached++
+		}
+		if w.reported != seq {
+			w.reported = seq
+			if t, ok := w.cur.(Stuck); ok {
+				stuck = append(stuck, t)
+			}
+		}
 	}
 	if pending := len(p.queue) - p.head; pending > 0 && detached > 0 {
 		p.startLocked(min(pending, detached))
 	}
-	if len(p.workers) == 0 {
+	if len(p.watched) == 0 {
 		p.watching = false
 		return
 	}
