@@ -385,8 +385,16 @@ func (b *Broker) disconnected(_ *natsgo.Conn, err error) {
 // counts as up (Err, the discontinuity) only once the server has confirmed them: messages
 // published after that are heard.
 func (b *Broker) reconnected(nc *natsgo.Conn) {
-	if err := nc.FlushTimeout(b.opts.ConnectTimeout); err != nil {
-		return // lost again: the next reconnection tries again
+	for nc.FlushTimeout(b.opts.ConnectTimeout) != nil {
+		if !nc.IsConnected() {
+			return // lost again: the next reconnection tries again
+		}
+		// Connected but slow to answer: keep trying, until Close.
+		select {
+		case <-b.done:
+			return
+		case <-time.After(b.opts.ReconnectWait):
+		}
 	}
 	b.mu.Lock()
 	if b.closed {
