@@ -819,9 +819,8 @@ func (s *Server) Sockets(ctx context.Context, q *SocketsQuery) (SocketsSurvey, e
 	if query.User != "" && (s.auth == nil || !s.auth.opts.Index) {
 		return SocketsSurvey{}, errors.New("herald: Sockets of a user needs AuthOptions.Index")
 	}
-	local := s.localSockets(query)
 	if s.cluster == nil {
-		return SocketsSurvey{Nodes: map[string]NodeSockets{"": local}}, nil
+		return SocketsSurvey{Nodes: map[string]NodeSockets{"": s.localSockets(query)}}, nil
 	}
 	payload, err := json.Marshal(query)
 	if err != nil {
@@ -831,7 +830,7 @@ func (s *Server) Sockets(ctx context.Context, q *SocketsQuery) (SocketsSurvey, e
 	if err != nil {
 		return SocketsSurvey{}, err
 	}
-	out := SocketsSurvey{Nodes: map[string]NodeSockets{s.cluster.name: local}, Missing: missing}
+	out := SocketsSurvey{Nodes: map[string]NodeSockets{}, Missing: missing}
 	for node, raw := range replies {
 		var ns NodeSockets
 		if err := json.Unmarshal(raw, &ns); err != nil {
@@ -876,7 +875,7 @@ func (c *cluster) answerSockets(_ context.Context, _ string, payload []byte) ([]
 	return json.Marshal(c.s.localSockets(q))
 }
 
-// survey asks every other node and drops this node's own answer, which the caller computes.
+// survey asks every node, this one included.
 func (c *cluster) survey(ctx context.Context, kind string, payload []byte) (map[string][]byte, []string, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -887,7 +886,5 @@ func (c *cluster) survey(ctx context.Context, kind string, payload []byte) (map[
 	if err != nil {
 		return nil, nil, fmt.Errorf("herald: survey of the nodes: %w", err)
 	}
-	delete(replies, c.name)
-	missing = slices.DeleteFunc(missing, func(n string) bool { return n == c.name })
 	return replies, missing, nil
 }

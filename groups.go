@@ -117,7 +117,7 @@ func (s *Socket) Join(ctx context.Context, group string) error {
 	srv := s.server
 	if c := srv.cluster; c != nil {
 		if err := c.hold(ctx, "g:"+group); err != nil {
-			return err
+			return &Error{StatusCode: 503, Message: "Service Unavailable", err: err}
 		}
 	}
 	srv.mu.Lock()

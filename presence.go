@@ -53,12 +53,9 @@ func (s *Server) Presence(ctx context.Context, path string) (Presence, error) {
 		return Presence{}, fmt.Errorf("herald: invalid presence path %q", path)
 	}
 	p := Presence{Path: path}
-	node := ""
-	if s.cluster != nil {
-		node = s.cluster.name
-	}
-	p.Entries = s.localPresence(path, node)
-	if s.cluster != nil {
+	if s.cluster == nil {
+		p.Entries = s.localPresence(path, "")
+	} else {
 		replies, missing, err := s.cluster.survey(ctx, surveyPresence, []byte(path))
 		if err != nil {
 			return Presence{}, err
