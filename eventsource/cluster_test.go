@@ -359,3 +359,35 @@ func TestJoinStreamRedis(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, eventsource.Message{Type: "tick", ID: ids[13], Data: "tick 13"}, again.next(t))
 }
+
+// ExampleJoinStream shares a Stream among the nodes of a cluster. Here the engine is a
+// MemoryHub (nodes of one process, for tests); a real cluster gives each node a link to Redis
+// (broker/redis), which keeps the history that lets a client resume on any node.
+func ExampleJoinStream() {
+	ctx := context.Background()
+	hub := broker.NewMemoryHub()
+	node := broker.NewNode(hub.Broker(), &broker.NodeOptions{Name: "node-1"})
+	if err := node.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close()
+
+	news, err := eventsource.JoinStream(ctx, "news", &eventsource.StreamOptions{Broker: node, HistoryLimit: 1000})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer news.Close()
+	mux := http.NewServeMux() // every node serves the stream; a client resumes on any of them
+	mux.Handle("/news", &eventsource.Handler{Accept: func(es *eventsource.EventSource) { _ = news.Subscribe(es) }})
+
+	id, err := news.Publish(`{"headline":"..."}`, eventsource.Event{Type: "news"})
+	if err != nil {
+		fmt.Println(err) // the broker is unreachable: nothing was sent
+		return
+	}
+	offset, _, _ := strings.Cut(id, ":")
+	fmt.Println("published at offset", offset)
+	// Output: published at offset 1
+}
