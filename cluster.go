@@ -47,7 +47,7 @@ type cluster struct {
 	users  map[*Socket]*userHold // sockets indexed under a user with a lease or a held u: topic
 	closed bool
 
-	work serialQueue // leaves and lease releases, off the callers' locks
+	work serialQueue // lease releases and revocations' OnUnsubscribe, off the callers' locks and the broker's reader
 	wg   sync.WaitGroup
 }
 
@@ -59,11 +59,11 @@ type topicRef struct {
 	leave func()
 }
 
-// serverStats counts what the server saw, for Options.Logger readers and metrics.
+// serverStats counts what the cluster saw: the hook point for metrics and health checks.
 type serverStats struct {
-	discontinuities  atomic.Uint64 // broker links lost and restored
-	presenceDropped  atomic.Uint64 // presence events dropped (queue full)
-	discontinuityErr atomic.Pointer[error]
+	discontinuities  atomic.Uint64         // broker links lost and restored
+	presenceDropped  atomic.Uint64         // presence events dropped (queue full, or not published)
+	discontinuityErr atomic.Pointer[error] // the last discontinuity's cause
 }
 
 // Discontinuities returns how many times the broker link (Options.Broker) was lost and
@@ -333,7 +333,11 @@ func (c *cluster) hold(ctx context.Context, topic string) error {
 	r = &topicRef{n: 1, ready: make(chan struct{})}
 	c.topics[topic] = r
 	c.mu.Unlock()
-	leave, err := c.node.Join(ctx, topic, func(payload []byte, _ broker.Position) { c.receive(topic, payload) })
+	// The join serves every holder that waits for it: the first one's cancellation (its
+	// socket closing) must not fail the others.
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clusterPublishTimeout)
+	leave, err := c.node.Join(jctx, topic, func(payload []byte, _ broker.Position) { c.receive(topic, payload) })
+	cancel()
 	c.mu.Lock()
 	r.leave = leave
 	if err != nil {
