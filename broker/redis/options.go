@@ -75,6 +75,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SentinelMaster != "" && o.Cluster {
 		return o, errors.New("broker/redis: Options.Cluster and SentinelMaster are exclusive")
 	}
+	if o.Cluster && o.DB != 0 {
+		return o, errors.New("broker/redis: Options.DB must be 0 with Cluster (Redis Cluster has only database 0)")
+	}
+	if o.Cluster && strings.ContainsAny(o.Prefix, "{}") {
+		return o, errors.New("broker/redis: Options.Prefix must not hold braces with Cluster (they would make it the hash tag of every key)")
+	}
 	if o.Partitions <= 0 {
 		o.Partitions = 16
 	}
