@@ -370,6 +370,9 @@ func (c *cluster) streamRemote(w http.ResponseWriter, r *http.Request, owner, ke
 	for _, e := range in.pending {
 		in.apply(e)
 	}
+	if in.ended { // more came before the stream existed than it could hold: resume
+		go func() { _ = es.Close() }()
+	}
 	in.pending, in.size = nil, 0
 	in.mu.Unlock()
 
