@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/broker"
+	natsbroker "github.com/herald-go/herald/broker/nats"
 	redisbroker "github.com/herald-go/herald/broker/redis"
 	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/internal/testpeers"
@@ -226,7 +227,8 @@ func TestJoinStreamDiscontinuity(t *testing.T) {
 // noHistory is a broker that keeps no history (as broker/nats): it hides the HistoryReader.
 type noHistory struct{ broker.Broker }
 
-// TestJoinStreamNoHistory: a broker without history is refused at once, and a Stream made by
+// TestJoinStreamNoHistory: a broker without history (broker/nats, with an embedded
+// nats-server) is refused at once, and a Stream made by
 // NewStream with a Broker refuses to publish rather than staying on one node unnoticed.
 func TestJoinStreamNoHistory(t *testing.T) {
 	t.Parallel()
@@ -237,6 +239,14 @@ func TestJoinStreamNoHistory(t *testing.T) {
 	require.NoError(t, node.Start(ctx))
 	defer node.Close()
 	_, err := eventsource.JoinStream(ctx, "news", &eventsource.StreamOptions{Broker: node})
+	require.ErrorIs(t, err, broker.ErrHistoryUnsupported)
+
+	// Core NATS (broker/nats) keeps no history.
+	ns := testpeers.StartNATS(t)
+	natsNode := broker.NewNode(natsbroker.New(ns.URL(), nil), nil)
+	require.NoError(t, natsNode.Start(ctx))
+	defer natsNode.Close()
+	_, err = eventsource.JoinStream(ctx, "news", &eventsource.StreamOptions{Broker: natsNode})
 	require.ErrorIs(t, err, broker.ErrHistoryUnsupported)
 
 	s := eventsource.NewStream(&eventsource.StreamOptions{Broker: node})
