@@ -49,17 +49,19 @@ func (hub *MemoryHub) Broker() Broker {
 }
 
 // Disconnect cuts the link of b (a Broker made by this hub): until Reconnect, b's calls fail
-// with ErrUnavailable and b hears nothing.
+// with ErrUnavailable and b hears nothing. It panics when b is not a Broker of this hub (a
+// mistake in the test that calls it).
 func (hub *MemoryHub) Disconnect(b Broker) {
-	mb := b.(*memoryBroker)
+	mb := hub.own(b)
 	hub.mu.Lock()
 	mb.cut = true
 	hub.mu.Unlock()
 }
 
-// Reconnect restores the link of b, which then hears a discontinuity for every topic.
+// Reconnect restores the link of b, which then hears a discontinuity for every topic. Like
+// Disconnect, it panics when b is not a Broker of this hub.
 func (hub *MemoryHub) Reconnect(b Broker) {
-	mb := b.(*memoryBroker)
+	mb := hub.own(b)
 	hub.mu.Lock()
 	defer hub.mu.Unlock()
 	if !mb.cut {
@@ -69,6 +71,14 @@ func (hub *MemoryHub) Reconnect(b Broker) {
 	if !hub.down {
 		mb.enqueue(memoryEvent{kind: eventDiscontinuity, err: errors.New("broker: memory link restored after Disconnect")})
 	}
+}
+
+func (hub *MemoryHub) own(b Broker) *memoryBroker {
+	mb, ok := b.(*memoryBroker)
+	if !ok || mb.hub != hub {
+		panic(fmt.Sprintf("broker: MemoryHub.Disconnect or Reconnect of a %T that this hub did not make (pass the Broker that MemoryHub.Broker returned, not a wrapper)", b))
+	}
+	return mb
 }
 
 // Kill stops the engine: every link is down, and history and leases are lost.
