@@ -45,6 +45,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,7 +74,8 @@ type bench struct {
 	depth      int
 	warmup     time.Duration
 	duration   time.Duration
-	subs       int
+	subs       int   // part fallback's fan-out
+	fanSubs    []int // part fanout: subscriber counts, each measured
 	pubs       int
 	warmupPubs int
 	clients    []string // part clients: the load clients
@@ -88,7 +90,7 @@ type bench struct {
 func main() {
 	log.SetFlags(log.Ltime)
 	b := &bench{args: os.Args[1:]}
-	var servers, parts, clients, clientSrvs, transports string
+	var servers, parts, clients, clientSrvs, transports, fanSubs string
 	flag.StringVar(&servers, "servers", strings.Join(allServers, ","), "servers to run (parts requests and fanout), comma-separated: herald, hapi, floor")
 	flag.StringVar(&parts, "parts", strings.Join(allParts, ","), "measurements to make, comma-separated: requests, fanout, clients, fallback")
 	flag.StringVar(&clients, "clients", strings.Join(allClients, ","), "clients: the load clients, comma-separated: raw (nes by hand), herald (herald's Go client), node (@hapi/nes on Node)")
@@ -99,7 +101,8 @@ func main() {
 	flag.IntVar(&b.depth, "depth", 1, "requests: requests in flight per connection")
 	flag.DurationVar(&b.warmup, "warmup", time.Second, "requests: warm-up before the measured window")
 	flag.DurationVar(&b.duration, "duration", 5*time.Second, "requests: measured window")
-	flag.IntVar(&b.subs, "subs", 1000, "fan-out: subscriber connections")
+	flag.IntVar(&b.subs, "subs", 1000, "fallback: the fan-out's subscriber connections")
+	flag.StringVar(&fanSubs, "fanout-subs", "1000,10000", "fanout: subscriber connections, comma-separated: a fan-out is measured for each")
 	flag.IntVar(&b.pubs, "pubs", 100, "fan-out: measured publishes")
 	flag.IntVar(&b.warmupPubs, "warmup-pubs", 10, "fan-out: publishes before the measured ones")
 	flag.StringVar(&b.node, "node", "node", "the Node.js binary that runs the hapi server and the @hapi/nes client")
@@ -122,6 +125,13 @@ func main() {
 	}
 	if b.transports, err = harness.ParseList(transports, allTransports, false); err != nil {
 		log.Fatalf("-transports: %v", err)
+	}
+	for f := range strings.FieldsSeq(strings.ReplaceAll(fanSubs, ",", " ")) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 19000 {
+			log.Fatalf("-fanout-subs: bad count %q (1 to 19000: the open-files limit is about 19,900 per process)", f)
+		}
+		b.fanSubs = append(b.fanSubs, n)
 	}
 	b.parts = map[string]bool{}
 	for _, p := range ps {
@@ -160,7 +170,10 @@ func (b *bench) run() error {
 	}
 
 	reqs := map[string][]reqResult{}
-	fans := map[string][]fanResult{}
+	fans := map[int]map[string][]fanResult{}
+	for _, n := range b.fanSubs {
+		fans[n] = map[string][]fanResult{}
+	}
 	cls := map[clientRun][]reqResult{}
 	fb := fallbackResults{reqs: map[string][]reqResult{}, fans: map[string][]fanResult{}}
 	failures := map[string][]string{}
@@ -181,20 +194,22 @@ func (b *bench) run() error {
 			log.Printf("%-20s %8.0f req/s %7.2f µs/req   server %3.0f%% client %3.0f%% others %.2f cores",
 				what, r.rate, r.cpuPerReq, 100*r.Server, 100*r.Client, r.Other)
 		}
-		for _, s := range b.servers {
-			if !b.parts["fanout"] {
-				break
+		for _, n := range b.fanSubs {
+			for _, s := range b.servers {
+				if !b.parts["fanout"] {
+					break
+				}
+				what := fmt.Sprintf("fan-out to %d %d/%d %s", n, rep, b.Repeat, s)
+				r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout(s, "ws", n) })
+				if err != nil {
+					failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
+					log.Printf("%s: %v", what, err)
+					continue
+				}
+				fans[n][s] = append(fans[n][s], r)
+				log.Printf("%-26s median %6.2f ms p90 %6.2f ms %7.2f ms CPU/publish   server %3.0f%% client %3.0f%% others %.2f cores",
+					what, r.median, r.p90, r.cpuPerPub, 100*r.Server, 100*r.Client, r.Other)
 			}
-			what := fmt.Sprintf("fan-out %d/%d %s", rep, b.Repeat, s)
-			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout(s, "ws") })
-			if err != nil {
-				failures[s] = append(failures[s], fmt.Sprintf("%s: %v", what, err))
-				log.Printf("%s: %v", what, err)
-				continue
-			}
-			fans[s] = append(fans[s], r)
-			log.Printf("%-20s median %6.2f ms p90 %6.2f ms %7.2f ms CPU/publish   server %3.0f%% client %3.0f%% others %.2f cores",
-				what, r.median, r.p90, r.cpuPerPub, 100*r.Server, 100*r.Client, r.Other)
 		}
 		for _, run := range b.clientRuns() {
 			if !b.parts["clients"] {
@@ -231,7 +246,7 @@ func (b *bench) run() error {
 				break
 			}
 			what := fmt.Sprintf("fallback fan-out %d/%d %s", rep, b.Repeat, t)
-			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout("herald", t) })
+			r, err := harness.Quietly(&b.Config, what, began, func() (fanResult, error) { return b.fanout("herald", t, b.subs) })
 			if err != nil {
 				failures["fallback "+t] = append(failures["fallback "+t], fmt.Sprintf("%s: %v", what, err))
 				log.Printf("%s: %v", what, err)

@@ -108,7 +108,7 @@ func (b *bench) requests(name, client, transport string) (reqResult, error) {
 
 // fanout runs the load client in fanout mode, over transport, against one
 // fresh server.
-func (b *bench) fanout(name, transport string) (fanResult, error) {
+func (b *bench) fanout(name, transport string, subs int) (fanResult, error) {
 	var r fanResult
 	proc.WaitQuiet(b.Quiet, b.QuietWait, b.Clk)
 	srv, err := b.startServer(name)
@@ -117,7 +117,7 @@ func (b *bench) fanout(name, transport string) (fanResult, error) {
 	}
 	defer srv.Kill()
 	cl, err := b.StartClient("-mode", "fanout", "-transport", transport, "-addr", srv.Addr,
-		"-subs", fmt.Sprint(b.subs), "-pubs", fmt.Sprint(b.pubs), "-warmup-pubs", fmt.Sprint(b.warmupPubs),
+		"-subs", fmt.Sprint(subs), "-pubs", fmt.Sprint(b.pubs), "-warmup-pubs", fmt.Sprint(b.warmupPubs),
 		"-timeout", "10s", "-max-time", "10m")
 	if err != nil {
 		return r, err
