@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/broker"
+	redisbroker "github.com/herald-go/herald/broker/redis"
 	"github.com/herald-go/herald/fallback"
 	"github.com/herald-go/herald/internal/testpeers"
 )
@@ -46,11 +47,17 @@ type testNode struct {
 func newTestCluster(t *testing.T, n int, opts *fallback.Options, serve serveFunc) *testCluster {
 	t.Helper()
 	hub := broker.NewMemoryHub()
+	return newTestClusterOn(t, n, opts, serve, hub.Broker)
+}
+
+// newTestClusterOn is newTestCluster with each node's broker link made by link.
+func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFunc, link func() broker.Broker) *testCluster {
+	t.Helper()
 	key := []byte("a key that every node of the test cluster shares")
 	c := &testCluster{t: t, hits: map[string]map[string]int{}}
 	for i := range n {
 		name := string(rune('a' + i))
-		node := broker.NewNode(hub.Broker(), &broker.NodeOptions{Name: name,
+		node := broker.NewNode(link(), &broker.NodeOptions{Name: name,
 			HeartbeatInterval: 100 * time.Millisecond, NodeExpiry: 3 * time.Second})
 		t.Cleanup(func() { _ = node.Close() }) // after the harness's cleanup: it uses the node
 		var o fallback.Options
@@ -211,6 +218,34 @@ func TestClusterEcho(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterEchoRedis is TestClusterEcho's stream case with the nodes linked by Debian's
+// redis-server (broker/redis): forwarded POSTs and relayed streams ride on Redis pub/sub.
+func TestClusterEchoRedis(t *testing.T) {
+	t.Parallel()
+	rs := testpeers.StartRedis(t, nil)
+	c := newTestClusterOn(t, 3, &fallback.Options{MaxStreamAge: 100 * time.Millisecond}, echo, func() broker.Broker {
+		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{rs.Addr()}, Prefix: "fallback-test:"})
+		require.NoError(t, err)
+		return b
+	})
+	conn := c.dial(false)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for i := range 100 {
+		m := fmt.Sprintf(`{"type":"ping","id":%d}`, i)
+		require.NoError(t, conn.Write(ctx, []byte(m)))
+		got, err := conn.Read(ctx)
+		require.NoError(t, err, "message %d", i)
+		require.Equal(t, m, string(got), "message %d", i)
+		if i%25 == 0 {
+			time.Sleep(120 * time.Millisecond) // let the stream rotate
+		}
+	}
+	require.Len(t, c.hitsOn(fallback.EndpointSend), 3, "POSTs by node: %v", c.hitsOn(fallback.EndpointSend))
+	require.GreaterOrEqual(t, len(c.hitsOn(fallback.EndpointStream)), 2, "streams by node: %v", c.hitsOn(fallback.EndpointStream))
 }
 
 // TestClusterRetriedBatch posts one batch to two nodes that do not hold the session, as a
