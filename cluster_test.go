@@ -624,3 +624,40 @@ func TestClusterUserLeasesRenewAndExpireWithTheirNode(t *testing.T) {
 	}, waitMsg, 50*time.Millisecond)
 	tc.hub.Reconnect(tc.brokers[holder])
 }
+
+func TestClusterRevokeOfOneUserAndGroupLeave(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, nil, func(_ int, s *Server) {
+		s.Subscription("/item/{id}", &SubscriptionOptions{Auth: &SubscriptionAuth{Index: true}})
+	})
+	ann, an := tc.dial("ann red")
+	bob, bn := tc.dial("bob red")
+	require.NotEqual(t, an, bn)
+	ann.sub("/item/1")
+	bob.sub("/item/1")
+
+	// Only bob's subscription goes.
+	require.NoError(t, tc.nodes[an].Revoke("/item/1", nil, &RevokeOptions{User: "bob"}))
+	require.Equal(t, map[string]any{"type": "revoke", "path": "/item/1"}, bob.next(waitMsg))
+	require.NoError(t, tc.nodes[an].Publish("/item/1", "still", nil))
+	require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": "still"}, ann.next(waitMsg))
+
+	// bob leaves red: the group's broadcasts no longer reach him.
+	var bobSock *Socket
+	tc.nodes[bn].EachSocket(func(s *Socket) bool { bobSock = s; return false })
+	require.Equal(t, []string{"red"}, bobSock.Groups())
+	bobSock.Leave("red")
+	require.Empty(t, bobSock.Groups())
+	require.NoError(t, tc.nodes[an].BroadcastGroup("red", "red only"))
+	require.NoError(t, tc.nodes[an].Broadcast("marker", nil))
+	require.Equal(t, map[string]any{"type": "update", "message": "red only"}, ann.next(waitMsg))
+	require.Equal(t, map[string]any{"type": "update", "message": "marker"}, bob.next(waitMsg), "bob got nothing from red")
+
+	// A node that closes takes its entries with it, and is not reported missing.
+	_ = bob.conn.Close() // else the node's Close waits for bob's close frame
+	tc.nodes[bn].Close()
+	p, err := tc.nodes[an].Presence(context.Background(), "/item/1")
+	require.NoError(t, err)
+	require.Empty(t, p.Missing)
+	require.Equal(t, []string{"ann"}, p.Users)
+}
