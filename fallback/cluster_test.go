@@ -47,12 +47,14 @@ type testNode struct {
 func newTestCluster(t *testing.T, n int, opts *fallback.Options, serve serveFunc) *testCluster {
 	t.Helper()
 	hub := broker.NewMemoryHub()
-	return newTestClusterOn(t, n, opts, serve, hub.Broker)
+	return newTestClusterOn(t, n, opts, serve, hub.Broker, "HTTP/1.1")
 }
 
-// newTestClusterOn is newTestCluster with each node's broker link made by link.
-func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFunc, link func() broker.Broker) *testCluster {
+// newTestClusterOn is newTestCluster with each node's broker link made by link, and the nodes
+// served over proto ("HTTP/1.1", or "HTTP/2" with TLS between the proxy and the nodes).
+func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFunc, link func() broker.Broker, proto string) *testCluster {
 	t.Helper()
+	transports := byHost{}
 	key := []byte("a key that every node of the test cluster shares")
 	c := &testCluster{t: t, hits: map[string]map[string]int{}}
 	for i := range n {
@@ -65,7 +67,8 @@ func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFu
 			o = *opts
 		}
 		o.Key, o.Broker = key, node
-		h := newHarness(t, "HTTP/1.1", &o, serve)
+		h := newHarness(t, proto, &o, serve)
+		transports[h.ts.Listener.Addr().String()] = h.ts.Client().Transport
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		require.NoError(t, node.Start(ctx))
 		cancel()
@@ -90,6 +93,7 @@ func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFu
 		},
 		FlushInterval: -1,
 		ErrorLog:      log.New(io.Discard, "", 0),
+		Transport:     transports,
 	}
 	c.proxy = httptest.NewServer(rp)
 	c.proxy.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -97,6 +101,12 @@ func newTestClusterOn(t *testing.T, n int, opts *fallback.Options, serve serveFu
 	c.base = c.proxy.URL + "/nes"
 	return c
 }
+
+// byHost sends each request with the transport of its host: each node's test server has
+// its own certificate.
+type byHost map[string]http.RoundTripper
+
+func (b byHost) RoundTrip(r *http.Request) (*http.Response, error) { return b[r.URL.Host].RoundTrip(r) }
 
 // pick returns the next live node, round robin, and counts the request.
 func (c *testCluster) pick(r *http.Request) *testNode {
@@ -171,15 +181,19 @@ func (c *testCluster) dial(poll bool) *fallback.Conn {
 // TestClusterEcho runs the echo test's messages through three nodes that take turns at every
 // request: the POSTs land on every node and are forwarded to the session's, and the stream,
 // which ends every 100 ms (MaxStreamAge), is resumed on other nodes and relayed from the
-// session's; long-polls too. Every message comes back once and in order, and the session is
+// session's; long-polls too; streams over HTTP/2 between the proxy and the nodes (where a
+// stream is not taken over from net/http) too. Every message comes back once and in order, and the session is
 // the one opened first (no reset).
 func TestClusterEcho(t *testing.T) {
 	t.Parallel()
-	for _, transport := range []string{fallback.TransportSSE, fallback.TransportPoll} {
-		t.Run(transport, func(t *testing.T) {
+	for _, tc := range []struct{ transport, proto string }{{fallback.TransportSSE, "HTTP/1.1"},
+		{fallback.TransportPoll, "HTTP/1.1"}, {fallback.TransportSSE, "HTTP/2"}} {
+		transport := tc.transport
+		t.Run(transport+"/"+tc.proto, func(t *testing.T) {
 			t.Parallel()
-			c := newTestCluster(t, 3, &fallback.Options{MaxStreamAge: 100 * time.Millisecond,
-				KeepAlive: 200 * time.Millisecond}, echo)
+			hub := broker.NewMemoryHub()
+			c := newTestClusterOn(t, 3, &fallback.Options{MaxStreamAge: 100 * time.Millisecond,
+				KeepAlive: 200 * time.Millisecond}, echo, hub.Broker, tc.proto)
 			conn := c.dial(transport == fallback.TransportPoll)
 			defer conn.Close()
 			owner, _ := c.owner()
@@ -209,6 +223,15 @@ func TestClusterEcho(t *testing.T) {
 			}
 			posts := c.hitsOn(fallback.EndpointSend)
 			require.Len(t, posts, 3, "POSTs by node: %v", posts)
+			if tc.proto == "HTTP/2" {
+				h2 := 0
+				for _, tn := range c.nodes {
+					tn.h.mu.Lock()
+					h2 += tn.h.protos[2]
+					tn.h.mu.Unlock()
+				}
+				require.Positive(t, h2, "streams over HTTP/2")
+			}
 			if transport == fallback.TransportSSE {
 				streams := c.hitsOn(fallback.EndpointStream)
 				require.GreaterOrEqual(t, len(streams), 2, "streams by node (the owner is %s): %v", owner.name, streams)
@@ -229,7 +252,7 @@ func TestClusterEchoRedis(t *testing.T) {
 		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{rs.Addr()}, Prefix: "fallback-test:"})
 		require.NoError(t, err)
 		return b
-	})
+	}, "HTTP/1.1")
 	conn := c.dial(false)
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
