@@ -44,8 +44,11 @@ type Options struct {
 	// Broker links this server to the other nodes of a cluster, which must share Key, so that
 	// clients need no sticky sessions: a POST, poll or resumed stream that reaches a node other
 	// than the session's (the one named in its ticket) is carried to that node through the
-	// broker (see PROTOCOL.md, "Several nodes"). Node is then the broker node's name. Nil means
-	// one node: requests for another node's sessions get 404, and resumed streams a reset.
+	// broker (see PROTOCOL.md, "Several nodes"). Node is then the broker node's name. Forwarded
+	// batches and relayed messages are broker messages: keep MaxBody, and the messages the
+	// application sends, within what the broker carries (NATS: max_payload, 1 MiB by default).
+	// Nil means one node: requests for another node's sessions get 404, and resumed streams a
+	// reset.
 	Broker *broker.Node
 
 	// ForwardTimeout bounds each request to another node of the cluster (the Node's own
