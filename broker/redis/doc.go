@@ -42,14 +42,17 @@
 // When a subscribed connection is lost (Redis stopped, the network cut, a failover, or Redis
 // closing a connection that fell behind its client-output-buffer-limit), [Broker.Err] wraps
 // [broker.ErrUnavailable] and Publish, Send, Subscribe and History fail at once with it rather
-// than waiting or buffering. The broker reconnects every [Options.ReconnectDelay], subscribes
-// again to every topic, and then calls HandleDiscontinuity with the error: messages published
-// meanwhile are lost to this node. A connection that stops answering is declared lost after
-// [Options.Timeout]. With Sentinel, each subscribed connection is also checked every second
-// against the master that commands reach: after a failover that leaves the old master running
-// (SENTINEL FAILOVER, a network partition), nothing closes the connection to it, and the
-// Sentinel demotes it only some ten seconds later. Right after Redis comes back, a publication may still fail once on a
-// connection that was broken while idle.
+// than waiting or buffering. A connection that stops answering counts as lost within about
+// twice [Options.Timeout]. The broker reconnects every [Options.ReconnectDelay], subscribes
+// again to every topic, makes its command connections that broke while idle reconnect too
+// (so that publications do not fail on them afterwards), and then calls HandleDiscontinuity
+// with the error, before any message heard on the new connection: messages published
+// meanwhile are lost to this node.
+//
+// With Sentinel, each subscribed connection is also checked every second against the master
+// that commands reach: after a failover that leaves the old master running (SENTINEL
+// FAILOVER, a network partition), nothing closes the connection to it, and the Sentinel
+// demotes it only some ten seconds later.
 //
 // # What Redis itself can lose
 //

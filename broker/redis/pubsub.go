@@ -140,6 +140,9 @@ func (p *partition) supervise() {
 			p.hold(g, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
 		}
 		err := p.subscribeAll(conn)
+		if err == nil && lostErr != nil {
+			p.flushStale()
+		}
 		if err == nil {
 			p.mu.Lock()
 			p.conn, p.down = conn, nil
@@ -198,6 +201,20 @@ func (p *partition) supervise() {
 			return
 		case <-time.After(p.b.opts.ReconnectDelay):
 		}
+	}
+}
+
+// flushStale runs a few read-only commands through the shared client after the link came
+// back, so that the pipelined connections that broke while idle (Redis restarted) are found
+// broken and replaced now, rather than by failing the next publications. rueidis picks one
+// of its connections at random for each command; 32 commands leave a given connection of
+// four unvisited with a chance of 1 in 10,000.
+func (p *partition) flushStale() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+	defer cancel()
+	key := p.b.name(p.idx, kindMeta, "")
+	for range 32 {
+		_ = p.client.Do(ctx, p.client.B().Exists().Key(key).Build()).Error()
 	}
 }
 

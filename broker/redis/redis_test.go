@@ -405,3 +405,38 @@ func TestClientKilled(t *testing.T) {
 	}
 	rec.WaitFor(1, brokertest.OnTopic(topic))
 }
+
+// TestPublishAfterRestart checks that once Err is nil after a Redis restart, publications
+// succeed at once: the pipelined connections that broke while idle were replaced when the
+// link came back, not found broken by the next publications (two of ten failed before).
+func TestPublishAfterRestart(t *testing.T) {
+	t.Parallel()
+	srv := testpeers.StartRedis(t, nil)
+	b := newBroker(t, redis.Options{Addrs: []string{srv.Addr()}})
+	startNode(t, b, brokertest.Unique("node-"))
+	history := broker.PublishOptions{History: &broker.HistoryPolicy{Size: 3}}
+	for round := range 3 {
+		for range 20 {
+			if _, err := b.Publish(ctx10(t), "x", []byte("x"), history); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv.Kill()
+		srv.Restart()
+		deadline := time.Now().Add(10 * time.Second)
+		for b.Err() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("link down 10 s after the restart: %v", b.Err())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for i := range 10 {
+			if _, err := b.Publish(ctx10(t), "x", []byte("x"), history); err != nil {
+				t.Fatalf("round %d: publication %d with history after the link came back: %v", round, i, err)
+			}
+			if _, err := b.Publish(ctx10(t), "x", []byte("x"), broker.PublishOptions{}); err != nil {
+				t.Fatalf("round %d: publication %d after the link came back: %v", round, i, err)
+			}
+		}
+	}
+}
