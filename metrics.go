@@ -159,8 +159,13 @@ func (s *Socket) noteClose(r metrics.Reason) {
 	}
 }
 
-// meterQueue observes the bytes queued for the socket (Recorder.QueueDepth).
-func (s *Socket) meterQueue(n int) {
+// meterQueue observes the bytes queued for the socket (Recorder.QueueDepth), n in all with a
+// message of size bytes just queued, when the message waits behind others: a socket that
+// keeps up costs nothing here, and the figures describe the backlogs that form.
+func (s *Socket) meterQueue(n, size int) {
+	if n <= size {
+		return
+	}
 	if m, ok := s.t.(*meteredTransport); ok {
 		m.rec.QueueDepth(m.kind, n)
 	}
@@ -169,23 +174,28 @@ func (s *Socket) meterQueue(n int) {
 // meterRequest reports a nes request that started at start (Recorder.Request): its route id
 // when it named a route, else "other"; its status, from its reply or its error.
 func (s *Socket) meterRequest(m *protocol.Message, start time.Time, reply *any, err *error) {
-	rec := s.server.opts.Metrics
+	d := time.Since(start)
 	route := "other"
-	if p, ok := protocol.String(m.Path); ok && p != "" && p[0] != '/' {
-		if _, known := s.server.lookupRoute(p); known {
-			route = p
-		}
-	}
 	status := http.StatusOK
+	p, _ := protocol.String(m.Path)
+	isID := p != "" && p[0] != '/'
 	switch {
 	case *err != nil:
 		status = asError(*err).StatusCode
+		if isID {
+			if _, known := s.server.lookupRoute(p); known {
+				route = p
+			}
+		}
 	case *reply != nil:
 		if r, ok := (*reply).(requestReply); ok {
 			status = r.StatusCode
 		}
+		if isID {
+			route = p // answered: the id named a route
+		}
 	}
-	rec.Request(route, status, time.Since(start))
+	s.server.opts.Metrics.Request(route, status, d)
 }
 
 // meterPublished counts a publication or broadcast made on this node.
@@ -197,13 +207,15 @@ func (s *Server) meterPublished() {
 
 // compressionOnly is the Recorder the server gives the WebSocket layer: the nes layer counts
 // connections and messages itself (with reasons the WebSocket layer cannot know), so only
-// permessage-deflate's figures come from below.
+// permessage-deflate's figures and the write queues' backlogs come from below.
 type compressionOnly struct {
 	metrics.Nop
 	rec metrics.Recorder
 }
 
 func (c compressionOnly) Compressed(in, out int) { c.rec.Compressed(in, out) }
+
+func (c compressionOnly) QueueDepth(t metrics.Transport, n int) { c.rec.QueueDepth(t, n) }
 
 // layerMetrics returns what the server passes to the layers below it.
 func (s *Server) layerMetrics() metrics.Recorder {

@@ -25,7 +25,8 @@ type Recorder interface {
 	// MessageOut counts one message sent to a client, of n bytes.
 	MessageOut(t Transport, n int)
 	// QueueDepth observes the bytes waiting to be sent to one connection, each time a
-	// message is queued for it.
+	// message is queued behind others (a connection that keeps up reports nothing): in the
+	// nes socket's queue, or in the WebSocket's write queue.
 	QueueDepth(t Transport, n int)
 	// Published counts one publication or broadcast made on this node (Server.Publish,
 	// Server.Broadcast).

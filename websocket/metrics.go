@@ -61,3 +61,11 @@ func (c *Conn) meterDeflate(in, out int, compressed bool) {
 		c.metrics.Compressed(in, out)
 	}
 }
+
+// meterQueue observes q bytes in the write queue with a message of n just added, when the
+// message waits behind others.
+func (c *Conn) meterQueue(q int64, n int) {
+	if c.metrics != nil && q > int64(n) {
+		c.metrics.QueueDepth(metrics.WebSocket, int(q))
+	}
+}

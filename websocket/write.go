@@ -124,6 +124,7 @@ func (c *Conn) enqueue(n int) error {
 		c.queued.Add(-int64(n))
 		return ErrWriteQueueFull
 	}
+	c.meterQueue(q, n)
 	return nil
 }
 

@@ -73,7 +73,7 @@ func New(meter metric.Meter) (*Recorder, error) {
 	r.bytesIn = i64("herald.received.bytes", "By", "Bytes of the messages received from clients.")
 	r.bytesOut = i64("herald.sent.bytes", "By", "Bytes of the messages sent to clients.")
 	r.queue, err = meter.Int64Histogram("herald.send_queue.bytes", metric.WithUnit("By"),
-		metric.WithDescription("Bytes waiting to be sent to one connection, observed when a message is queued."),
+		metric.WithDescription("Bytes waiting to be sent to one connection, observed when a message queues behind others."),
 		metric.WithExplicitBucketBoundaries(256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304))
 	errs = append(errs, err)
 	r.publications = i64("herald.publications", "{message}", "Publications and broadcasts.")

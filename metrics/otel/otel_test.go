@@ -110,7 +110,6 @@ func TestRecorderWithTheSDKsReader(t *testing.T) {
 		{"herald.messages.sent", ws}:                                5, // their replies, the publication
 		{"herald.deliveries", ws}:                                   1,
 		{"herald.publications", ""}:                                 1,
-		{"herald.send_queue.bytes", ws}:                             5,
 		{"herald.request.duration", "route=hello,status=200"}:       1,
 		{"herald.request.duration", "route=other,status=404"}:       1,
 		{"herald.resumes", "result=hit"}:                            1,

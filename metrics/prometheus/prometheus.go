@@ -11,7 +11,7 @@
 //	herald_messages_sent_total{transport}              messages to clients
 //	herald_received_bytes_total{transport}             their bytes
 //	herald_sent_bytes_total{transport}
-//	herald_send_queue_bytes{transport}                 bytes waiting for one connection when a message is queued (histogram)
+//	herald_send_queue_bytes{transport}                 bytes waiting for one connection when a message queues behind others (histogram)
 //	herald_publications_total                          publications and broadcasts made on this node
 //	herald_deliveries_total{transport}                 publication and broadcast messages sent to connections
 //	herald_request_duration_seconds{route,status}      nes requests (histogram; route is a route id or "other")
@@ -29,6 +29,7 @@ package prometheus
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,8 @@ type Recorder struct {
 	publications prometheus.Counter
 	deliveries   [metrics.NumTransports]prometheus.Counter
 	requests     *prometheus.HistogramVec
+	requestsMu   sync.RWMutex
+	requestObs   map[requestKey]prometheus.Observer // requests' children, made once each
 	resumes      [metrics.NumResumes]prometheus.Counter
 	brokerPub    prometheus.Histogram
 	brokerErrs   prometheus.Counter
@@ -110,10 +113,11 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 	bytesIn := counterVec("received_bytes_total", "Bytes of the messages received from clients.", "transport")
 	bytesOut := counterVec("sent_bytes_total", "Bytes of the messages sent to clients.", "transport")
 	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "send_queue_bytes",
-		Help: "Bytes waiting to be sent to one connection, observed when a message is queued.", Buckets: o.QueueBuckets}, []string{"transport"})
+		Help: "Bytes waiting to be sent to one connection, observed when a message queues behind others.", Buckets: o.QueueBuckets}, []string{"transport"})
 	deliveries := counterVec("deliveries_total", "Publication and broadcast messages sent to connections.", "transport")
 	resumes := counterVec("resumes_total", "Clients that came back for the messages they missed, by result (hit, miss, reset).", "result")
 	r := &Recorder{
+		requestObs:   map[requestKey]prometheus.Observer{},
 		publications: counter("publications_total", "Publications and broadcasts."),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
 			Help: "nes requests, by route id (\"other\" for paths) and status.", Buckets: o.RequestBuckets}, []string{"route", "status"}),
@@ -203,7 +207,23 @@ func (r *Recorder) Delivered(t metrics.Transport) {
 }
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {
-	r.requests.WithLabelValues(route, statusLabel(status)).Observe(d.Seconds())
+	k := requestKey{route, status}
+	r.requestsMu.RLock()
+	o, ok := r.requestObs[k]
+	r.requestsMu.RUnlock()
+	if !ok {
+		o = r.requests.WithLabelValues(route, statusLabel(status))
+		r.requestsMu.Lock()
+		r.requestObs[k] = o
+		r.requestsMu.Unlock()
+	}
+	o.Observe(d.Seconds())
+}
+
+// requestKey names a child of the request histogram.
+type requestKey struct {
+	route  string
+	status int
 }
 
 func (r *Recorder) Resumed(res metrics.Resume) {
