@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/broker"
@@ -161,6 +163,21 @@ func (c *rawClient) nextPresence(early *[]map[string]any) map[string]any {
 }
 
 const waitMsg = 5 * time.Second
+
+// closeCode waits for the server's close frame and returns its code, reading frames itself:
+// gobwas/ws's reader refuses 1012 as a code it does not know.
+func (c *rawClient) closeCode(timeout time.Duration) int {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		f, err := ws.ReadFrame(c.rw)
+		require.NoError(c.t, err, "no close frame")
+		if f.Header.OpCode == ws.OpClose {
+			require.GreaterOrEqual(c.t, len(f.Payload), 2)
+			return int(binary.BigEndian.Uint16(f.Payload))
+		}
+	}
+}
 
 func TestClusterPublishRunsFiltersWhereTheSocketIs(t *testing.T) {
 	t.Parallel()
@@ -504,9 +521,14 @@ func TestClusterWithoutBrokerIsLocal(t *testing.T) {
 // node reaches the subscribers of both, with the filter run where each socket is; a
 // broadcast to a user reaches that user only; presence and the sockets survey see both
 // nodes.
-func testClusterCore(t *testing.T, newBroker func(i int) broker.Broker) {
+//
+// With kill and restart (the engine's), it then checks the failure behaviour: while the
+// engine is down, publishing fails fast with broker.ErrUnavailable and nothing hangs; once it
+// is back, each node counts a discontinuity, closes its sockets with 1012
+// (CloseOnDiscontinuity), and publications flow again.
+func testClusterCore(t *testing.T, newBroker func(i int) broker.Broker, kill, restart func()) {
 	var filtered sync.Map // socket id → node that ran the filter
-	tc := newTestClusterOn(t, 2, newBroker, nil, nil, func(i int, s *Server) {
+	tc := newTestClusterOn(t, 2, newBroker, nil, func(_ int, o *Options) { o.CloseOnDiscontinuity = true }, func(i int, s *Server) {
 		s.Subscription("/item/{id}", &SubscriptionOptions{
 			Auth: &SubscriptionAuth{Index: true},
 			Filter: func(path string, message any, info FilterInfo) (bool, any) {
@@ -547,18 +569,42 @@ func testClusterCore(t *testing.T, newBroker func(i int) broker.Broker) {
 	require.NoError(t, err)
 	require.Equal(t, 2, survey.Count())
 	require.Empty(t, survey.Missing)
+	if kill == nil {
+		return
+	}
+
+	kill()
+	// The link's loss is noticed (a publish may still go out into a dying connection).
+	require.Eventually(t, func() bool { return tc.nodes[an].brokerErr() != nil }, 10*time.Second, 10*time.Millisecond)
+	start := time.Now()
+	require.ErrorIs(t, tc.nodes[an].Publish("/item/1", "lost", nil), broker.ErrUnavailable)
+	require.ErrorIs(t, tc.nodes[an].Broadcast("lost", nil), broker.ErrUnavailable)
+	require.Less(t, time.Since(start), clusterPublishTimeout, "publishing fails fast while the broker is down")
+	restart()
+	for _, c := range []*rawClient{ann, bob} {
+		require.Equal(t, 1012, c.closeCode(10*time.Second), "told to reconnect")
+	}
+	require.Eventually(t, func() bool { return tc.nodes[an].brokerErr() == nil && tc.nodes[bn].brokerErr() == nil }, 10*time.Second, 10*time.Millisecond)
+	require.GreaterOrEqual(t, tc.nodes[an].Discontinuities(), uint64(1))
+	// The clients come back (through the proxy, to any node) and hear publications again.
+	ann2, _ := tc.dial("ann")
+	ann2.sub("/item/1")
+	require.Eventually(t, func() bool {
+		return tc.nodes[bn].Publish("/item/1", map[string]any{"again": true}, nil) == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, map[string]any{"type": "pub", "path": "/item/1", "message": map[string]any{"again": true}}, ann2.next(waitMsg))
 }
 
 func TestClusterCoreMemory(t *testing.T) {
 	t.Parallel()
 	hub := broker.NewMemoryHub()
-	testClusterCore(t, func(int) broker.Broker { return hub.Broker() })
+	testClusterCore(t, func(int) broker.Broker { return hub.Broker() }, hub.Kill, hub.Restart)
 }
 
 func TestClusterCoreNATS(t *testing.T) {
 	t.Parallel()
 	ns := testpeers.StartNATS(t)
-	testClusterCore(t, func(int) broker.Broker { return natsbroker.New(ns.URL(), nil) })
+	testClusterCore(t, func(int) broker.Broker { return natsbroker.New(ns.URL(), nil) }, ns.Shutdown, ns.Restart)
 }
 
 func TestClusterCoreRedis(t *testing.T) {
@@ -568,7 +614,7 @@ func TestClusterCoreRedis(t *testing.T) {
 		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{r.Addr()}})
 		require.NoError(t, err)
 		return b
-	})
+	}, r.Kill, r.Restart)
 }
 
 func TestClusterStartsOnceTheBrokerIsUp(t *testing.T) {
