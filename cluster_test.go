@@ -707,3 +707,25 @@ func TestClusterRevokeOfOneUserAndGroupLeave(t *testing.T) {
 	require.Empty(t, p.Missing)
 	require.Equal(t, []string{"ann"}, p.Users)
 }
+
+func TestClusterUserLimitRedis(t *testing.T) {
+	t.Parallel()
+	r := testpeers.StartRedis(t, nil)
+	tc := newTestClusterOn(t, 2, func(int) broker.Broker {
+		b, err := redisbroker.New(redisbroker.Options{Addrs: []string{r.Addr()}})
+		require.NoError(t, err)
+		return b
+	}, nil, func(_ int, o *Options) { o.Auth.MaxConnectionsPerUserCluster = 1 }, nil)
+	first, _ := tc.dial("ann")
+	second := dialRaw(t, tc.url, nil)
+	reply := second.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})
+	require.Equal(t, float64(503), reply["statusCode"], "ann's second socket, on the other node, is past the limit: %v", reply)
+
+	// Closing the first gives its lease back in Redis.
+	_ = first.conn.Close()
+	require.Eventually(t, func() bool {
+		c := dialRaw(t, tc.url, nil)
+		defer func() { _ = c.conn.Close() }()
+		return c.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})["type"] == "hello"
+	}, waitMsg, 20*time.Millisecond)
+}
