@@ -88,7 +88,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !srv.originAllowed(r) {
-		srv.refuse(w, r, http.StatusForbidden, "origin not allowed (see the server's Origin option)")
+		srv.refuse(w, r, http.StatusForbidden, "origin not allowed (fallback.Options.CheckOrigin; on a herald nes server, herald.Options.Origins)")
 		return
 	}
 	srv.allowCORS(w, r)
