@@ -153,7 +153,7 @@ func (c *Conn) due(kind int8) {
 		c.wr.notify()
 	case kindUser:
 		if o := c.owner; o != nil && !c.closed() {
-			go o.Timer()
+			theLoop.spawn(timerTask{o})
 		}
 	}
 }
@@ -174,7 +174,7 @@ func (d *direction) notify() {
 func (c *Conn) Serve(r Runner) {
 	c.owner = r
 	c.state.Store(running)
-	go r.Run()
+	theLoop.spawn(r)
 }
 
 // Owner returns the Runner given to Serve, or nil.
@@ -199,7 +199,7 @@ func (c *Conn) Finish() { c.state.Store(done) }
 // kick starts a Run goroutine when c is parked.
 func (c *Conn) kick() {
 	if c.state.Load() == parked && c.state.CompareAndSwap(parked, running) {
-		go c.owner.Run()
+		theLoop.spawn(c.owner)
 	}
 }
 

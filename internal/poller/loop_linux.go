@@ -2,8 +2,11 @@ package poller
 
 import (
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // loop is the process's epoll instance and the goroutine that waits on it. The goroutine runs
@@ -11,7 +14,9 @@ import (
 // process (or a test) that closes its connections keeps no goroutine behind.
 type loop struct {
 	epfd int
-	wake int // an eventfd that interrupts epoll_wait when the loop must look at its count
+	rc   syscall.RawConn // epfd as Go's poller holds it
+	file *os.File        // keeps epfd open (and rc valid) for the life of the process
+	wake int             // an eventfd that wakes the loop when it must look at its count
 
 	mu      sync.Mutex
 	conns   []*Conn // by descriptor
@@ -20,6 +25,9 @@ type loop struct {
 	gen     uint32 // the registration number of the latest Add
 
 	timers timers // every Conn's deadlines and timer
+
+	work chan task                     // hands a task to a worker waiting for one
+	quit atomic.Pointer[chan struct{}] // closed when the loop's goroutine stops
 }
 
 var (
@@ -51,7 +59,21 @@ func getLoop() (*loop, error) {
 			theLoopErr = fmt.Errorf("poller: epoll_ctl: %w", err)
 			return
 		}
-		theLoop = &loop{epfd: epfd, wake: wake}
+		if err := syscall.SetNonblock(epfd, true); err != nil {
+			syscall.Close(epfd)
+			syscall.Close(wake)
+			theLoopErr = fmt.Errorf("poller: epoll instance: %w", err)
+			return
+		}
+		f := os.NewFile(uintptr(epfd), "herald-epoll")
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			syscall.Close(wake)
+			theLoopErr = fmt.Errorf("poller: epoll instance: %w", err)
+			return
+		}
+		theLoop = &loop{epfd: epfd, rc: rc, file: f, wake: wake, work: make(chan task)}
 	})
 	return theLoop, theLoopErr
 }
@@ -80,6 +102,8 @@ func (l *loop) add(c *Conn) error {
 	l.count++
 	if !l.running {
 		l.running = true
+		q := make(chan struct{})
+		l.quit.Store(&q)
 		go l.run()
 	}
 	return nil
@@ -117,31 +141,96 @@ func (l *loop) lookup(fd int32, gen int32) *Conn {
 	return c
 }
 
-// run waits for events and hands each to its Conn, until no Conn is registered.
+// run waits for events and hands each to its Conn, until no Conn is registered. It waits in
+// Go's own poller, where the epoll instance is registered as one more descriptor: a wake-up
+// is a goroutine being readied, as for any socket, not a thread coming back from a blocking
+// epoll_wait.
 func (l *loop) run() {
 	var events [128]syscall.EpollEvent
+	stop := false
+	for !stop {
+		err := l.rc.Read(func(fd uintptr) bool {
+			for {
+				n, err := syscall.EpollWait(int(fd), events[:], 0)
+				if err == syscall.EINTR {
+					continue
+				}
+				if err != nil {
+					panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only a bad descriptor gives this
+				}
+				l.dispatch(events[:n])
+				if n < len(events) {
+					break
+				}
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.count == 0 {
+				l.running = false
+				close(*l.quit.Load()) // idle workers leave now, not after workerIdle
+				stop = true
+				return true
+			}
+			return false // wait until the epoll instance has events again
+		})
+		if err != nil {
+			panic(fmt.Sprintf("poller: waiting for the epoll instance: %v", err))
+		}
+	}
+}
+
+// dispatch hands each event to its Conn.
+func (l *loop) dispatch(events []syscall.EpollEvent) {
+	for i := range events {
+		ev := &events[i]
+		if int(ev.Fd) == l.wake {
+			var buf [8]byte
+			_, _ = syscall.Read(l.wake, buf[:])
+			continue
+		}
+		if c := l.lookup(ev.Fd, ev.Pad); c != nil {
+			c.event(ev.Events)
+		}
+	}
+}
+
+// task is work for a worker: a Runner's Run, or its Timer (timerTask).
+type task interface{ Run() }
+
+// timerTask runs a Runner's Timer as a task.
+type timerTask struct{ r Runner }
+
+func (t timerTask) Run() { t.r.Timer() }
+
+// workerIdle is how long a worker waits for another task before it returns.
+const workerIdle = 200 * time.Millisecond
+
+// spawn runs t on a worker: one waiting for work if there is one, else a new goroutine. A
+// worker that finished a task waits workerIdle for the next before it returns, so that a busy
+// server reuses goroutines whose stacks have already grown (a new goroutine per wake-up
+// spends much of its time growing its stack), while idle connections keep none: the workers
+// are the process's, not the connections', and leave when there is nothing to do.
+func (l *loop) spawn(t task) {
+	select {
+	case l.work <- t:
+		return
+	default:
+	}
+	go l.worker(t, *l.quit.Load())
+}
+
+func (l *loop) worker(t task, quit chan struct{}) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
 	for {
-		n, err := syscall.EpollWait(l.epfd, events[:], -1)
-		if err != nil && err != syscall.EINTR {
-			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only a bad descriptor gives this
-		}
-		for i := range n {
-			ev := &events[i]
-			if int(ev.Fd) == l.wake {
-				var buf [8]byte
-				_, _ = syscall.Read(l.wake, buf[:])
-				continue
-			}
-			if c := l.lookup(ev.Fd, ev.Pad); c != nil {
-				c.event(ev.Events)
-			}
-		}
-		l.mu.Lock()
-		if l.count == 0 {
-			l.running = false
-			l.mu.Unlock()
+		t.Run()
+		idle.Reset(workerIdle)
+		select {
+		case t = <-l.work:
+		case <-idle.C:
+			return
+		case <-quit:
 			return
 		}
-		l.mu.Unlock()
 	}
 }
