@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -170,12 +171,18 @@ func (c *rawClient) closeCode(timeout time.Duration) int {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		f, err := ws.ReadFrame(c.rw)
+		h, err := ws.ReadHeader(c.rw)
 		require.NoError(c.t, err, "no close frame")
-		if f.Header.OpCode == ws.OpClose {
-			require.GreaterOrEqual(c.t, len(f.Payload), 2)
-			return int(binary.BigEndian.Uint16(f.Payload))
+		if h.OpCode != ws.OpClose {
+			_, err := io.CopyN(io.Discard, c.rw, h.Length)
+			require.NoError(c.t, err)
+			continue
 		}
+		require.True(c.t, h.Length >= 2 && h.Length <= 125, "close frame of %d bytes", h.Length)
+		payload := make([]byte, h.Length)
+		_, err = io.ReadFull(c.rw, payload)
+		require.NoError(c.t, err)
+		return int(binary.BigEndian.Uint16(payload))
 	}
 }
 
