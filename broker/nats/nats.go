@@ -368,11 +368,11 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-func (b *Broker) disconnected(_ *natsgo.Conn, err error) {
+func (b *Broker) disconnected(nc *natsgo.Conn, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return
+	if b.closed || nc != b.nc {
+		return // closed, or a connection of a Start that failed
 	}
 	if err == nil {
 		err = errors.New("connection closed")
@@ -397,7 +397,7 @@ func (b *Broker) reconnected(nc *natsgo.Conn) {
 		}
 	}
 	b.mu.Lock()
-	if b.closed {
+	if b.closed || nc != b.nc {
 		b.mu.Unlock()
 		return
 	}
