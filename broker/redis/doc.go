@@ -18,7 +18,8 @@
 // with SPUBLISH, so that a message goes to one shard rather than to the whole cluster.
 //
 // A publication with a [broker.HistoryPolicy] is one Lua script: it reads the topic's epoch
-// from a hash (starting a new random epoch when the hash is missing), increments the offset,
+// from a hash (starting a new random epoch when the hash is missing, or was written by a
+// master that this server replaced in a failover), increments the offset,
 // appends the message to a stream with the offset as its ID, trimmed to Size entries (MAXLEN
 // =), sets the TTL on both keys, and publishes the message with its position. Publication and
 // history cannot disagree, and [Broker.History] (another script, on XRANGE) tells a reader at a
@@ -61,12 +62,19 @@
 //     new epoch, so readers at an older position are told to reset, never given a silent gap.
 //     With AOF (appendfsync always) a restarted server keeps the epochs and offsets.
 //   - Sentinel's replication is asynchronous: the last publications acknowledged by a master
-//     that dies may never reach the replica that Sentinel promotes. Their history entries are
-//     then lost although Publish returned their positions, and the promoted replica may hand
-//     the same offsets to new messages in the same epoch. A reader that resumes across a
-//     failover can therefore miss messages without being told; keep this in mind, or use a
-//     setup that does not fail over (a single server with AOF), where it matters.
-//   - A Redis Cluster shard failover has the same asynchronous-replication window.
+//     that dies may never reach the replica that Sentinel promotes. Their messages are lost
+//     to the nodes that had not heard them yet, and so are their history entries, although
+//     Publish returned their positions. The history does not go on as if nothing happened:
+//     the first publication on the promoted replica starts a new epoch of every topic it
+//     touches (the script sees that the server was a replica of the one that wrote the
+//     history last), so readers are told to reset; this happens after a planned switchover
+//     too, where nothing was lost. Until that first publication, History answers from what
+//     the replica had, and a reader at a position it never received is told ErrEpochChanged.
+//     A consumer of live messages must treat a message with another epoch than the one it
+//     follows as a reset. Leases taken on the dead master may be lost too, admitting more
+//     holders than max until they expire.
+//   - A Redis Cluster shard failover has the same asynchronous-replication window, and is
+//     handled the same way.
 //
 // # Options not covered here
 //

@@ -14,20 +14,35 @@ import (
 )
 
 // A topic's history is two keys in its partition's slot: a hash (kindMeta) holding the epoch
-// ("e") and the last offset ("o"), and a stream (kindStream) whose entry IDs are
-// "<offset>-0", with the payload in field "d". A missing hash means the history was lost (a
-// Redis restart without persistence, an expiry, a flush): the next publication starts a new
-// epoch, with a fresh random name, and an empty stream.
+// ("e"), the last offset ("o") and the replication ID of the server that wrote it last ("r"),
+// and a stream (kindStream) whose entry IDs are "<offset>-0", with the payload in field "d".
+// A missing hash means the history was lost (a Redis restart without persistence, an expiry,
+// a flush): the next publication starts a new epoch, with a fresh random name, and an empty
+// stream. So does a publication on a server promoted from a replica of the server that wrote
+// the history last (its previous replication ID, master_replid2, is the one recorded): the
+// writes that had not reached it when it was promoted are lost, and the offsets they had
+// would otherwise be given to other messages. A server restarted from its append-only file
+// gets a new replication ID, but not that one as its previous: its epochs go on.
 
 // publishScript appends a message to a topic's history and publishes it, atomically.
 // KEYS: meta, stream. ARGV: payload, size, ttl in ms (0: none), a new epoch (used when the
 // history is missing), channel, the publish command (PUBLISH or SPUBLISH).
 var publishScript = rueidis.NewLuaScript(`
+local info = redis.call('INFO', 'replication')
+local rid = string.match(info, 'master_replid:(%w+)') or ''
+local rid2 = string.match(info, 'master_replid2:(%w+)') or ''
 local epoch = redis.call('HGET', KEYS[1], 'e')
+local r = redis.call('HGET', KEYS[1], 'r')
+if epoch and r and r ~= rid and r == rid2 then
+  epoch = false
+end
 if not epoch then
   epoch = ARGV[4]
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch)
+end
+if r ~= rid then
+  redis.call('HSET', KEYS[1], 'r', rid)
 end
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local id = string.format('%d', off)

@@ -92,6 +92,9 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	recB.WaitFor(1, brokertest.OnTopic(topic))
+	stream := brokertest.Unique("failover-history/")
+	before := publishH(t, a, stream, "kept by the replica, or not")
+	waitReply(t, s.replica, "the replica to have the history", "1", "EXISTS", "herald:s:"+stream)
 	start := time.Now()
 	s.master.Kill()
 	deadline := start.Add(20 * time.Second)
@@ -122,6 +125,7 @@ func TestSentinelFailover(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	checkEpochAfterFailover(t, a, stream, before)
 	t.Logf("replica promoted %v after the master was killed; publications heard again after %v", promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if err := a.Err(); err != nil {
 		t.Errorf("a.Err() after the failover: %v", err)
@@ -143,6 +147,9 @@ func TestSentinelSwitchover(t *testing.T) {
 	if err := b.Subscribe(ctx10(t), topic); err != nil {
 		t.Fatal(err)
 	}
+	stream := brokertest.Unique("switch-history/")
+	before := publishH(t, a, stream, "kept by the replica, or not")
+	waitReply(t, s.replica, "the replica to have the history", "1", "EXISTS", "herald:s:"+stream)
 	start := time.Now()
 	deadline := start.Add(20 * time.Second)
 	// The Sentinel refuses (NOGOODSLAVE) until it has had the replica's INFO.
@@ -181,6 +188,7 @@ func TestSentinelSwitchover(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	checkEpochAfterFailover(t, a, stream, before)
 	t.Logf("promoted after %v; heard on the new master after %v", promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if role, err := s.replica.Do("ROLE"); err != nil || role != "3" { // a master's ROLE is an array of three
 		t.Fatalf("the new master's ROLE: %q %v", role, err)
@@ -197,5 +205,19 @@ func TestSentinelSwitchover(t *testing.T) {
 	}
 	if subscribed != 2 {
 		t.Errorf("%d subscribed connections of the brokers on the new master, want 2:\n%s", subscribed, clients)
+	}
+}
+
+// checkEpochAfterFailover checks that the first publication on the promoted replica starts a
+// new epoch of a history written on the old master (whose last writes it may not have had),
+// and that a reader at the old position is told so.
+func checkEpochAfterFailover(t *testing.T, b *redis.Broker, topic string, before broker.Position) {
+	t.Helper()
+	after := publishUntilUp(t, b, topic, "on the new master")
+	if after.Epoch == before.Epoch || after.Offset != 1 {
+		t.Errorf("published at %+v after the failover (before: %+v), want a new epoch from 1", after, before)
+	}
+	if _, _, err := b.History(ctx10(t), topic, before, 0); !errors.Is(err, broker.ErrEpochChanged) {
+		t.Errorf("History after %+v, from before the failover: %v, want ErrEpochChanged", before, err)
 	}
 }
