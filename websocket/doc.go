@@ -73,4 +73,34 @@
 // each connection on its own goroutine and return from the handler (Handler does): net/http
 // then frees what it holds for the request. Writes above 1 KiB go straight from the caller's
 // slice to the socket with one vectored write.
+//
+// # Idle mode
+//
+// Most connections of a push server are idle, and with Read an idle connection still holds a
+// goroutine (about 7 KiB with its stack and state). Conn.Serve is the callback form of
+// reading: Events.OnMessage gets each message, Events.OnClose the end. With
+// Events.IdleMode, on Linux, Serve takes the socket out of Go's poller onto herald's own
+// epoll loop (package internal/poller): a connection with nothing to read has no goroutine
+// and no buffer, and its deadlines and automatic pings are entries in one shared timer heap;
+// when bytes arrive a pooled worker goroutine reads and delivers them, then parks the
+// connection again. An idle connection then costs about 2.5 KiB of the process's memory
+// (bench/idle measures it at 10,000 connections, beside nbio's).
+//
+//	c, err := websocket.Upgrade(w, r, opts)
+//	if err != nil {
+//		return
+//	}
+//	c.Serve(&websocket.Events{IdleMode: true, OnMessage: onMessage, OnClose: onClose})
+//
+// Everything else is as with Read: Write, Ping and Close from any goroutine, the closing
+// handshake, FirstFrameTimeout, MaxLength, automatic pings, deflate. The trade-off: the
+// message data is valid only during OnMessage (the buffer goes back to a pool); the first
+// message after a pause costs a hand-over to a worker (a microsecond or so), and echo CPU per
+// message is a few percent above goroutine mode in bench/idle; one goroutine waits on the
+// epoll instance for the whole process, in Go's own poller. A peer that stops halfway
+// through a frame keeps its worker waiting for the rest (bounded by FirstFrameTimeout for the
+// first frame), as a goroutine would wait. TLS connections, client connections through a
+// proxy, and other platforms cannot be polled this way: Serve then keeps a goroutine per
+// connection, with the same callbacks (Conn.IdleMode reports which). Code that calls Read
+// needs its goroutine and gains nothing from idle mode.
 package websocket
