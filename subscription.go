@@ -225,16 +225,16 @@ func (sub *subscription) add(s *Socket, path string, params map[string]string, u
 // reindex moves a subscriber to another user in the user index, after a reauth changed the
 // socket's user. The caller holds the socket's lock.
 func (sub *subscription) reindex(s *Socket, user string) {
-	if sub.opts.Auth == nil || !sub.opts.Auth.Index {
-		return
-	}
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	item := sub.items[s]
 	if item == nil {
 		return
 	}
-	item.user = user
+	item.user = user // for presence, with or without the index
+	if sub.opts.Auth == nil || !sub.opts.Auth.Index {
+		return
+	}
 	for u, m := range sub.byUser {
 		if delete(m, s); len(m) == 0 {
 			delete(sub.byUser, u)
