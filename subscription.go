@@ -16,7 +16,10 @@ import (
 type SubscriptionOptions struct {
 	// Filter decides, socket by socket, what a publication delivers: return false to skip the
 	// socket, or true with a non-nil override to send override instead of the message. A
-	// panic skips the socket. Nil delivers every publication.
+	// panic skips the socket. It runs on Publish's goroutine; with Options.Broker, on the
+	// node that holds the socket, on the goroutine that reads the broker, where a slow filter
+	// delays the publications behind it: keep it quick, and never wait in it. Nil delivers
+	// every publication.
 	Filter func(path string, message any, info FilterInfo) (deliver bool, override any)
 
 	// OnSubscribe runs before a socket joins; an error refuses the subscription with it. It
