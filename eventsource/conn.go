@@ -20,6 +20,7 @@ func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o
 	_ = conn.SetDeadline(time.Time{}) // net/http may have left its own
 	es.conn = conn
 	es.fd = socketFD(conn)
+	idle := o.IdleMode && es.takeOverIdle() // moves es.conn and es.fd to the poller (idle_linux.go)
 	// The request without its context, which net/http cancels when the handler returns and
 	// which would keep net/http's state for the connection alive; and without its body, which
 	// reads from net/http's buffer.
@@ -34,7 +35,11 @@ func (es *EventSource) takeOver(conn net.Conn, h http.Header, r *http.Request, o
 	es.startPingLocked()
 	start := es.notifyLocked()
 	es.mu.Unlock()
-	go es.watch()
+	if idle {
+		es.watchIdle()
+	} else {
+		go es.watch()
+	}
 	if start {
 		es.startWriter(nil)
 	}

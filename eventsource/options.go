@@ -49,6 +49,14 @@ type Options struct {
 	// that fell behind), events sent and their bytes, and, for a Stream's subscribers, resume
 	// hits and resets (see package metrics). Nil means none, at no cost.
 	Metrics metrics.Recorder
+
+	// IdleMode watches a stream New took over (HTTP/1.x on a plain TCP or Unix connection, on
+	// Linux) with herald's epoll loop instead of a goroutine per stream: the goroutine that
+	// notices the client leaving exists only while the client sends something (it never does,
+	// but for closing). It saves that goroutine and its stack, about 2.5 KiB per stream
+	// (bench/idle). Over TLS, HTTP/2 and on other platforms it changes nothing. See package
+	// websocket's "Idle mode" for the trade-off.
+	IdleMode bool
 }
 
 const (
