@@ -1,7 +1,7 @@
 // Command nes is herald's nes demo: the examples of the @hapi/nes README in one server, for
 // the official JavaScript client (or herald's Go client) to talk to.
 //
-//	go run ./examples/nes -addr 127.0.0.1:8000 [-heartbeat-interval 15s] [-heartbeat-timeout 5s] [-auth direct|token|cookie]
+//	go run ./examples/nes -addr 127.0.0.1:8000 [-heartbeat-interval 15s] [-heartbeat-timeout 5s] [-auth direct|token|cookie] [-redis HOST:PORT | -nats URL]
 //
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
 // free port). It serves:
@@ -20,6 +20,10 @@
 //	POST /drop        over nes: answers {"ok":true}, then closes that socket
 //	GET  /boom        500, for error-shape tests; "/wild" is route id "wild" for every method
 //	GET  /herald/...  herald's browser modules (package browser): herald-socket.js, client.js
+//	GET  /metrics     the server's metrics in Prometheus's text format (herald_connections,
+//	                  herald_deliveries_total, ...: see package metrics/prometheus)
+//	GET  /readyz      readiness: 200 "ready", 503 while draining or while the broker is down
+//	GET  /livez       liveness: 200 "ok" while the process serves HTTP
 //
 // Subscriptions /item/{id} and /items (authentication optional; a publication whose updater
 // is the socket's own username is not sent back to it); custom messages are answered with
@@ -36,6 +40,26 @@
 // Without credentials, GET /nes/auth answers {status: "unauthenticated"}. Tokens and cookies
 // are sealed with the same password as internal/testpeers/hapi-nes-server.js's, the reference
 // server this demo mirrors.
+//
+// # Several nodes
+//
+// With -redis HOST:PORT (a Redis server) or -nats URL (a NATS server; not both), the process is
+// one node of a cluster: POST /publish and POST /broadcast on any node reach the subscribers of
+// every node, and a fallback client (EventSource and POSTs, long-polls) works behind a proxy
+// that spreads its requests over the nodes without sticky sessions, provided every node is
+// given the same HERALD_FALLBACK_KEY (a secret of 32 bytes or more; without it, the nodes
+// derive one from the demo's public password and say so on standard error). POST /revoke
+// revokes on the node that receives it only. Two nodes and Redis:
+//
+//	redis-server --port 6379 --save '' --appendonly no &
+//	export HERALD_FALLBACK_KEY=$(head -c 32 /dev/urandom | base64)
+//	go run ./examples/nes -addr 127.0.0.1:8001 -redis 127.0.0.1:6379 &
+//	go run ./examples/nes -addr 127.0.0.1:8002 -redis 127.0.0.1:6379 &
+//
+// docs/several-nodes-demo.md puts nginx in front of them. SIGINT or SIGTERM drains the node:
+// GET /readyz answers 503, WebSockets are closed with 1012 (service restart, so that clients
+// reconnect, to another node behind a proxy), fallback sessions with 1001, and the process
+// exits 0.
 package main
 
 import (
@@ -56,8 +80,11 @@ import (
 	"time"
 
 	"github.com/herald-go/herald"
+	"github.com/herald-go/herald/broker"
 	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/extensions/deflate"
+	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/metrics"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -65,6 +92,11 @@ type config struct {
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration
 	auth              string // direct, token or cookie
+
+	broker      broker.Broker    // nil: one node
+	fallbackKey []byte           // with broker: the key every node signs fallback tickets with
+	metrics     metrics.Recorder // nil: none
+	metricsPage http.Handler     // GET /metrics
 }
 
 // password seals tokens and cookies (token and cookie auth); hapi-nes-server.js uses the same.
@@ -76,6 +108,8 @@ func main() {
 	flag.DurationVar(&cfg.heartbeatInterval, "heartbeat-interval", 15*time.Second, "how often the server pings every socket")
 	flag.DurationVar(&cfg.heartbeatTimeout, "heartbeat-timeout", 5*time.Second, "how long a socket may stay silent after a ping")
 	flag.StringVar(&cfg.auth, "auth", "direct", "nes authentication: direct, token or cookie")
+	redisAddr := flag.String("redis", "", "join the nodes sharing the Redis server at this host:port")
+	natsURL := flag.String("nats", "", "join the nodes sharing the NATS server at this URL")
 	flag.Parse()
 	switch cfg.auth {
 	case "direct", "token", "cookie":
@@ -85,6 +119,21 @@ func main() {
 	if cfg.heartbeatInterval <= 0 || cfg.heartbeatTimeout <= 0 || cfg.heartbeatTimeout >= cfg.heartbeatInterval {
 		log.Fatalf("-heartbeat-timeout (%v) must be positive and less than -heartbeat-interval (%v)", cfg.heartbeatTimeout, cfg.heartbeatInterval)
 	}
+	b, err := newBroker(*redisAddr, *natsURL)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nes: %v\n", err)
+		flag.Usage()
+		os.Exit(2)
+	}
+	if b != nil {
+		cfg.broker = b
+		cfg.fallbackKey = fallbackKey(func(msg string) { log.Print(msg) })
+	}
+	rec, page, err := newMetrics()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.metrics, cfg.metricsPage = rec, page
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
 	}
@@ -107,8 +156,12 @@ func run(addr string, cfg config) error {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// Drain first: readiness fails, WebSockets get 1012 and fallback sessions 1001, so
+		// that clients reconnect (elsewhere); then the HTTP server, which waits for plain
+		// requests only.
+		_ = nes.Shutdown(shutdown)
 		_ = srv.Shutdown(shutdown)
-		nes.Close() // every nes socket gets 1001 before the process exits
+		nes.Close() // closes the broker link
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -148,7 +201,14 @@ func newServer(cfg config) *herald.Server {
 	if cfg.auth == "token" || cfg.auth == "cookie" {
 		auth = &herald.AuthOptions{Type: cfg.auth, Authenticate: basicAuth, Password: password, CookieInsecure: true}
 	}
+	var fb *fallback.Options
+	if cfg.broker != nil {
+		fb = &fallback.Options{Key: cfg.fallbackKey}
+	}
 	nes := herald.NewServer(mux, &herald.Options{
+		Broker:    cfg.broker,
+		Fallback:  fb,
+		Metrics:   cfg.metrics,
 		Auth:      auth,
 		Heartbeat: &herald.Heartbeat{Interval: cfg.heartbeatInterval, Timeout: cfg.heartbeatTimeout},
 		OnMessage: func(ctx context.Context, s *herald.Socket, message herald.RawMessage) (any, error) {
@@ -277,6 +337,11 @@ func newServer(cfg config) *herald.Server {
 	})
 	nes.Route("wild", "*", "/wild")
 	mux.Handle("/herald/", http.StripPrefix("/herald", browser.Handler())) // the browser modules: /herald/herald-socket.js, /herald/client.js
+	if cfg.metricsPage != nil {
+		mux.Handle("GET /metrics", cfg.metricsPage)
+	}
+	mux.Handle("GET /readyz", nes.ReadyHandler())
+	mux.Handle("GET /livez", nes.LiveHandler())
 
 	skipOwnUpdates := func(path string, message any, info herald.FilterInfo) (bool, any) {
 		if info.Credentials == nil {
