@@ -514,8 +514,13 @@ func (s *Server) disconnectUserLocal(user string) {
 
 // discontinuity is told by the node that its link was lost and is back.
 func (c *cluster) discontinuity(topics []string, err error) {
-	c.s.stats.discontinuities.Add(1)
+	if c.leaser != nil {
+		// The engine may have lost the leases (a Redis restart without persistence): take
+		// them again, so that the limit keeps counting this node's sockets.
+		c.work.push(c.reacquireLeases)
+	}
 	c.s.stats.discontinuityErr.Store(&err)
+	c.s.stats.discontinuities.Add(1)
 	c.s.log.Warn("herald: broker link lost and restored: messages may have been missed", "node", c.name, "topics", len(topics), "err", err)
 	if !c.s.opts.CloseOnDiscontinuity {
 		return
@@ -742,6 +747,29 @@ func (c *cluster) releaseUser(h *userHold) {
 				c.s.log.Warn("herald: cannot release a connection lease; it expires by itself", "user", h.user, "err", err)
 			}
 		})
+	}
+}
+
+// reacquireLeases takes again the leases of this node's sockets, after a discontinuity. A
+// lease refused now (the limit filled meanwhile) leaves its socket open.
+func (c *cluster) reacquireLeases() {
+	type lease struct{ user, holder string }
+	var leases []lease
+	c.mu.Lock()
+	for _, h := range c.users {
+		if h.lease {
+			leases = append(leases, lease{h.user, h.holder})
+		}
+	}
+	c.mu.Unlock()
+	max := c.s.auth.opts.MaxConnectionsPerUserCluster
+	for _, l := range leases {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterLeaveTimeout)
+		_, err := c.leaser.Acquire(ctx, leaseSet(l.user), l.holder, max, c.leaseTTL)
+		cancel()
+		if err != nil {
+			c.s.log.Warn("herald: cannot take a connection lease again", "user", l.user, "err", err)
+		}
 	}
 }
 

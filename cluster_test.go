@@ -736,3 +736,23 @@ func TestClusterUserLimitRedis(t *testing.T) {
 		return c.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})["type"] == "hello"
 	}, waitMsg, 20*time.Millisecond)
 }
+
+func TestClusterUserLeasesSurviveAnEngineRestart(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 2, func(_ int, o *Options) { o.Auth.MaxConnectionsPerUserCluster = 1 }, nil)
+	tc.dial("ann")
+	// The engine restarts and loses every lease (as Redis without persistence does); the
+	// nodes take theirs again once they hear of the discontinuity.
+	tc.hub.Kill()
+	tc.hub.Restart()
+	require.Eventually(t, func() bool {
+		return tc.nodes[0].Discontinuities() == 1 && tc.nodes[1].Discontinuities() == 1
+	}, waitMsg, 5*time.Millisecond)
+	tc.nodes[0].cluster.work.drain() // the leases are taken again on the work queue
+	tc.nodes[1].cluster.work.drain()
+	for range 2 { // one attempt on each node
+		c := dialRaw(t, tc.url, nil)
+		reply := c.hello(map[string]any{"headers": map[string]string{"authorization": "ann"}})
+		require.Equal(t, float64(503), reply["statusCode"], "ann's second socket is still past the limit: %v", reply)
+	}
+}
