@@ -5,12 +5,14 @@
 //	go run ./idle -impls herald-idle,nbio-std -repeat 1 -echo-duration 2s
 //
 // For each server form (see idle/server: herald's idle mode, herald's goroutine mode, herald's
-// Read loop, nbio on net/http moved onto its poller, nbio's own HTTP server), each repeat starts
-// a fresh server process and measures:
+// Read loop, nbio on net/http moved onto its poller, nbio's own HTTP server, and herald's
+// EventSource streams with and without idle mode), each repeat starts a fresh server process
+// and measures:
 //
 //   - idle KiB/conn: the server's RSS before and after the load client (cmd/load -mode idle)
 //     opened -conns connections and the RSS settled, divided by -conns (harness.Idle: Go heap,
-//     uncollected garbage and stacks included, kernel socket buffers not);
+//     uncollected garbage and stacks included, kernel socket buffers not); event streams are
+//     opened by idle/sseload instead, which reads each response head and then holds the stream;
 //   - echo CPU µs/msg: a fresh process again, -echo-conns connections echoing -size bytes, one
 //     message in flight each, for -echo-duration; the server's user+system CPU over the window
 //     divided by the messages (as cmd/bench measures it).
@@ -30,7 +32,10 @@ import (
 	"github.com/herald-go/herald/bench/internal/proc"
 )
 
-var allImpls = []string{"herald-idle", "herald-goroutine", "herald-read", "nbio-std", "nbio-engine"}
+var allImpls = []string{"herald-idle", "herald-goroutine", "herald-read", "nbio-std", "nbio-engine", "sse-idle", "sse-goroutine"}
+
+// sse reports whether impl serves event streams (idle memory only, with idle/sseload).
+func sse(impl string) bool { return strings.HasPrefix(impl, "sse-") }
 
 type bench struct {
 	harness.Config
@@ -83,6 +88,9 @@ func (b *bench) run() error {
 	if err := b.Build("", "server", "./idle/server"); err != nil {
 		return err
 	}
+	if err := b.Build("", "sseload", "./idle/sseload"); err != nil {
+		return err
+	}
 	idle := map[string][]harness.IdleResult{}
 	echo := map[string][]echoResult{}
 	failures := map[string]int{}
@@ -98,7 +106,7 @@ func (b *bench) run() error {
 				idle[impl] = append(idle[impl], r)
 				log.Printf("%s idle: %.2f KiB/conn", what, r.PerConn)
 			}
-			if b.echoConns == 0 {
+			if b.echoConns == 0 || sse(impl) {
 				continue
 			}
 			e, err := harness.Quietly(&b.Config, what, began, func() (echoResult, error) { return b.echo(impl) })
@@ -125,6 +133,9 @@ func (b *bench) idle(impl string) (harness.IdleResult, error) {
 	}
 	defer srv.Kill()
 	return b.Idle(srv, b.conns, func() (*proc.Proc, error) {
+		if sse(impl) {
+			return proc.Start("sseload", b.ClientCPU, b.Bin("sseload"), "-addr", srv.Addr, "-conns", fmt.Sprint(b.conns))
+		}
 		return b.StartClient("-mode", "idle", "-addr", srv.Addr, "-conns", fmt.Sprint(b.conns), "-hold", "5m")
 	})
 }

@@ -9,6 +9,10 @@
 //	nbio-std          lesismal/nbio's Upgrader on net/http, moving each upgraded connection
 //	                  onto nbio's poller (UpgradeAndTransferConnToPoller)
 //	nbio-engine       nbio's own HTTP server (nbhttp.Engine) and its Upgrader
+//	sse-idle          eventsource.Handler with Options.IdleMode: each stream taken over from
+//	                  net/http and watched by the poller (the benchmark holds them idle)
+//	sse-goroutine     the same without IdleMode: a goroutine per stream notices the client
+//	                  leaving
 //
 // Every form echoes each message with its type, with the library's defaults otherwise, and
 // prints "listening ADDR" once listening (-addr, default 127.0.0.1:0). SIGUSR1 prints Go
@@ -28,6 +32,7 @@ import (
 	"github.com/lesismal/nbio/nbhttp"
 	nbws "github.com/lesismal/nbio/nbhttp/websocket"
 
+	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/websocket"
 
 	"github.com/herald-go/herald/bench/internal/proc"
@@ -48,6 +53,11 @@ func main() {
 		nbioStd()
 	case "nbio-engine":
 		nbioEngine()
+	case "sse-idle", "sse-goroutine":
+		serve.Main(&eventsource.Handler{
+			Options: &eventsource.Options{IdleMode: *impl == "sse-idle"},
+			Accept:  func(es *eventsource.EventSource) {}, // held until the client leaves
+		})
 	default:
 		log.Fatalf("unknown -impl %q", *impl)
 	}
