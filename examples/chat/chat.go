@@ -20,7 +20,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-go/herald"
+	"github.com/herald-go/herald/broker"
 	"github.com/herald-go/herald/browser"
+	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/metrics"
+	"github.com/herald-go/herald/metrics/prometheus"
 )
 
 // Limits on what people type.
@@ -46,6 +50,12 @@ type config struct {
 	rooms    []string // the rooms that always exist; newcomers start in the first
 	history  int      // messages kept per room
 	maxRooms int      // rooms that may exist at once
+
+	broker      broker.Broker // nil: one node
+	chatBroker  broker.Broker // with broker: the chat's own link, for its node (cluster.go)
+	fallbackKey []byte        // with broker: the key every node signs fallback tickets with
+	metrics     metrics.Recorder
+	gatherer    promGatherer // serves /metrics and /stats; nil: none
 }
 
 // check says what is wrong with the configuration, in the flags' terms.
@@ -110,18 +120,69 @@ type room struct {
 	sockets map[*herald.Socket]string // the connections subscribed, and their users
 	users   map[string]int            // the users present, and how many connections each has here
 	seq     int64                     // the seq of the room's last presence change
+	// remote holds, with a broker, the users present through the other nodes, by node.
+	remote map[string]map[string]bool
 }
 
-// members returns the room's users, sorted.
+// members returns the room's users, through this node or any other, sorted.
 func (r *room) members() []string {
 	users := make([]string, 0, len(r.users))
 	for u := range r.users {
 		users = append(users, u)
 	}
+	for _, set := range r.remote {
+		for u := range set {
+			if r.users[u] == 0 && !slices.Contains(users, u) {
+				users = append(users, u)
+			}
+		}
+	}
 	slices.SortFunc(users, func(a, b string) int {
 		return cmp.Or(cmp.Compare(strings.ToLower(a), strings.ToLower(b)), cmp.Compare(a, b))
 	})
 	return users
+}
+
+// present reports whether user is in the room, through this node or another.
+func (r *room) present(user string) bool {
+	if r.users[user] > 0 {
+		return true
+	}
+	for _, set := range r.remote {
+		if set[user] {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteSet returns the set of users present through node, creating it.
+func (r *room) remoteSet(node string) map[string]bool {
+	if r.remote == nil {
+		r.remote = map[string]map[string]bool{}
+	}
+	set := r.remote[node]
+	if set == nil {
+		set = map[string]bool{}
+		r.remote[node] = set
+	}
+	return set
+}
+
+// record keeps m in the room's history, in the order of ids (messages posted on other nodes
+// may come in a little out of order), at most keep of them, each once.
+func (r *room) record(m message, keep int) {
+	if keep <= 0 {
+		return
+	}
+	i, found := slices.BinarySearchFunc(r.history, m.ID, func(h message, id int64) int { return cmp.Compare(h.ID, id) })
+	if found {
+		return
+	}
+	r.history = slices.Insert(r.history, i, m)
+	if len(r.history) > keep {
+		r.history = append(r.history[:0], r.history[len(r.history)-keep:]...)
+	}
 }
 
 // chat is the demo's state: its rooms, with their history and the people present. Presence
@@ -137,20 +198,31 @@ type chat struct {
 	// seqs and ids reach each connection in increasing order.
 	mu       sync.Mutex
 	rooms    map[string]*room
-	last     int64 // the last id or seq handed out
+	last     int64 // the last id or seq handed out (or heard of from another node)
 	lobbySeq int64
+
+	// With a broker: the link to the other nodes (cluster.go), and when each was last heard.
+	peers *peers
+	heard map[string]time.Time
 }
 
 // newChat builds the chat server: its nes server, routes and page.
 func newChat(cfg config, logger *slog.Logger) *chat {
-	c := &chat{cfg: cfg, rooms: map[string]*room{}}
+	c := &chat{cfg: cfg, rooms: map[string]*room{}, heard: map[string]time.Time{}}
 	for _, name := range cfg.rooms {
 		c.rooms[name] = c.newRoom(name, true)
 	}
 	c.lobbySeq = c.next()
 
 	mux := http.NewServeMux()
+	var fb *fallback.Options
+	if cfg.broker != nil {
+		fb = &fallback.Options{Key: cfg.fallbackKey}
+	}
 	c.nes = herald.NewServer(http.NewCrossOriginProtection().Handler(mux), &herald.Options{
+		Broker:   cfg.broker,
+		Fallback: fb,
+		Metrics:  cfg.metrics,
 		Auth: &herald.AuthOptions{
 			Type:           "cookie",
 			Authenticate:   authenticate,
@@ -176,6 +248,12 @@ func newChat(cfg config, logger *slog.Logger) *chat {
 	mux.Handle("GET /rooms/{room}/members", authed(c.getMembers))
 	mux.Handle("POST /rooms/{room}/messages", authed(c.post))
 	mux.HandleFunc("POST /signout", signOut)
+	if cfg.gatherer != nil {
+		mux.Handle("GET /metrics", prometheus.Handler(cfg.gatherer))
+		mux.Handle("GET /stats", statsHandler(cfg.gatherer))
+	}
+	mux.Handle("GET /readyz", c.nes.ReadyHandler())
+	mux.Handle("GET /livez", c.nes.LiveHandler())
 
 	page, _ := fs.Sub(pageFiles, "page")
 	mux.Handle("GET /", pageHeaders(http.FileServerFS(page)))
@@ -279,9 +357,13 @@ func (c *chat) join(ctx context.Context, s *herald.Socket, path string, params m
 		return nil
 	}
 	r.sockets[s] = user
+	was := r.present(user) // through another node, maybe
 	if r.users[user]++; r.users[user] == 1 {
-		c.publishPresence(r, "join", user)
-		changed = true
+		c.share(event{Kind: "join", Room: name, User: user})
+		if !was {
+			c.publishPresence(r, "join", user)
+			changed = true
+		}
 	}
 	if changed {
 		c.publishLobby()
@@ -326,11 +408,27 @@ func (c *chat) remove(r *room, s *herald.Socket) bool {
 		return false
 	}
 	delete(r.users, user)
-	c.publishPresence(r, "leave", user)
-	if len(r.users) == 0 && len(r.history) == 0 && !r.fixed {
-		delete(c.rooms, r.name)
+	c.share(event{Kind: "leave", Room: r.name, User: user})
+	if r.present(user) { // through another node
+		return false
 	}
+	c.publishPresence(r, "leave", user)
+	c.dropIfIdle(r)
 	return true
+}
+
+// dropIfIdle drops a room that nobody is in, on any node, and nobody wrote in, unless it is
+// one of -rooms. c.mu is held.
+func (c *chat) dropIfIdle(r *room) {
+	if r.fixed || len(r.users) > 0 || len(r.history) > 0 {
+		return
+	}
+	for _, set := range r.remote {
+		if len(set) > 0 {
+			return
+		}
+	}
+	delete(c.rooms, r.name)
 }
 
 // publishPresence publishes a join or leave to the room, with who is there now. c.mu is held.
@@ -349,12 +447,12 @@ func (c *chat) publishLobby() {
 func (c *chat) lobbyLocked() lobby {
 	l := lobby{Type: "rooms", Seq: c.lobbySeq, Rooms: make([]roomEntry, 0, len(c.rooms))}
 	for _, name := range c.cfg.rooms {
-		l.Rooms = append(l.Rooms, roomEntry{Name: name, Members: len(c.rooms[name].users)})
+		l.Rooms = append(l.Rooms, roomEntry{Name: name, Members: len(c.rooms[name].members())})
 	}
 	var others []roomEntry
 	for _, r := range c.rooms {
 		if !r.fixed {
-			others = append(others, roomEntry{Name: r.name, Members: len(r.users)})
+			others = append(others, roomEntry{Name: r.name, Members: len(r.members())})
 		}
 	}
 	slices.SortFunc(others, func(a, b roomEntry) int { return cmp.Compare(a.Name, b.Name) })
@@ -431,12 +529,8 @@ func (c *chat) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := message{Type: "message", ID: c.next(), Room: rm.name, User: user, Text: text, Time: time.Now().UTC().Truncate(time.Millisecond)}
-	if c.cfg.history > 0 {
-		if len(rm.history) == c.cfg.history {
-			rm.history = append(rm.history[:0], rm.history[1:]...)
-		}
-		rm.history = append(rm.history, m)
-	}
+	rm.record(m, c.cfg.history)
+	c.share(event{Kind: "message", Room: rm.name, Message: &m})
 	_ = c.nes.Publish("/rooms/"+rm.name, m, nil)
 	replyJSON(w, http.StatusCreated, m)
 }

@@ -2,12 +2,56 @@
 // talk, over WebSocket or, where WebSocket does not get through, over EventSource and POSTs or
 // long-polls, all from plain net/http handlers.
 //
-//	go run ./examples/chat [-addr 127.0.0.1:8000] [-rooms general,random,herald] [-history 50] [-max-rooms 100]
+//	go run ./examples/chat [-addr 127.0.0.1:8000] [-rooms general,random,herald] [-history 50] [-max-rooms 100] [-redis HOST:PORT | -nats URL]
 //
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
 // free port); open that address in a browser. ?transport=sse or ?transport=poll forces a
 // transport (?transport=websocket too); the page shows the one in use. SIGINT or SIGTERM shuts
-// it down gracefully: every connection gets 1001 (going away) and the process exits 0.
+// it down gracefully (herald.Server.Shutdown, then http.Server.Shutdown): GET /readyz answers
+// 503 from then on, WebSockets are closed with 1012 (service restart: reconnect, to another
+// node behind a proxy), fallback sessions with 1001 (going away), and the process exits 0.
+//
+// # Several nodes
+//
+// With -redis HOST:PORT (a Redis server) or -nats URL (a NATS server; not both), the process is
+// one node of a chat that several processes serve behind a load balancer, which needs no sticky
+// sessions. Messages, presence (joins, leaves, members, head counts in the lobby) and rooms
+// reach the people of every node: the nes server publishes through the broker
+// (herald.Options.Broker), and the nodes tell each other, on a broker topic every node joins
+// (chat.events, through a broker.Node of the chat's own), of each message and of who is
+// present through them, so that every node keeps the same history and shows the same members.
+// A node that starts asks the others who is present through them. A node that dies without
+// a goodbye is forgotten within about 10 s, and its people announced as gone.
+//
+// History across nodes: with Redis, messages are also kept in the broker's history (a Redis
+// stream, for 24 hours, at most -history × -max-rooms messages, 10,000 at most), so a node that
+// starts later, or restarts, shows the history the others show. NATS keeps no history: a node
+// shows the messages posted since it started (a node started later begins with empty rooms),
+// and a message posted while a node's link to NATS was down is missing from its history.
+//
+// The fallback (EventSource and POSTs, long-polls) works behind a proxy that spreads its
+// requests over the nodes when every node signs its tickets with the same key: set
+// HERALD_FALLBACK_KEY to the same secret (32 bytes or more) for every node. Without it the
+// nodes derive a key from the demo's public password, and say so on standard error.
+//
+//	redis-server --port 6379 --save '' --appendonly no &
+//	export HERALD_FALLBACK_KEY=$(head -c 32 /dev/urandom | base64)
+//	go run ./examples/chat -addr 127.0.0.1:8001 -redis 127.0.0.1:6379 &
+//	go run ./examples/chat -addr 127.0.0.1:8002 -redis 127.0.0.1:6379 &
+//
+// docs/several-nodes-demo.md puts nginx in front of them (one address, round-robin).
+//
+// # Metrics and health
+//
+//	GET /metrics   the server's metrics in Prometheus's text format, every name prefixed
+//	               herald_ (see package metrics/prometheus)
+//	GET /stats     a few of them as JSON, of this node, for the page's live view:
+//	               {"connections": {"websocket", "sse", "poll"}, "messagesIn", "messagesOut",
+//	               "publications", "deliveries"}
+//	GET /readyz    readiness: 200 "ready"; 503 while draining or while the broker is down
+//	GET /livez     liveness: 200 "ok" while the process serves HTTP
+//
+// The page shows the numbers of /stats at its foot, read every 3 seconds.
 //
 // # The page
 //
@@ -84,6 +128,8 @@ func main() {
 	var cfg config
 	flag.IntVar(&cfg.history, "history", 50, "messages each room keeps for those who join later")
 	flag.IntVar(&cfg.maxRooms, "max-rooms", 100, "how many rooms may exist at once")
+	redisAddr := flag.String("redis", "", "join the chat's nodes that share the Redis server at this host:port")
+	natsURL := flag.String("nats", "", "join the chat's nodes that share the NATS server at this URL")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		usage("unexpected arguments: %s", strings.Join(flag.Args(), " "))
@@ -95,6 +141,14 @@ func main() {
 	}
 	if err := cfg.check(); err != nil {
 		usage("%v", err)
+	}
+	b, err := newBroker(*redisAddr, *natsURL)
+	if err != nil {
+		usage("%v", err)
+	}
+	if b != nil {
+		cfg.broker = b
+		cfg.chatBroker, _ = newBroker(*redisAddr, *natsURL)
 	}
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
@@ -116,15 +170,26 @@ func run(addr string, cfg config) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rec, reg, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	cfg.metrics, cfg.gatherer = rec, reg
+	if cfg.broker != nil {
+		cfg.fallbackKey = fallbackKey(logger)
+	}
 	c := newChat(cfg, logger)
+	defer c.nes.Close()
+	if cfg.chatBroker != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.startPeers(ctx, cfg.chatBroker, c.nes.NodeName()+"-chat", logger)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer c.closePeers()
+	}
 	srv := &http.Server{Handler: c.nes, ReadHeaderTimeout: 10 * time.Second}
-	// Shutdown does not wait for hijacked connections (WebSockets, event streams), and it
-	// waits for long-polls to end: closing nes as the shutdown starts answers both.
-	nesClosed := make(chan struct{})
-	srv.RegisterOnShutdown(func() {
-		c.nes.Close()
-		close(nesClosed)
-	})
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -135,10 +200,15 @@ func run(addr string, cfg config) error {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// Drain nes first: http.Server.Shutdown does not wait for hijacked connections
+		// (WebSockets, event streams), and it waits for long-polls to end; Server.Shutdown
+		// closes both, telling each client to reconnect.
+		if err := c.nes.Shutdown(shutdown); err != nil {
+			logger.Warn("shutdown", "err", err)
+		}
 		if err := srv.Shutdown(shutdown); err != nil {
 			logger.Warn("shutdown", "err", err)
 		}
-		<-nesClosed
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/broker/nats"
+	"github.com/herald-go/herald/broker/redis"
+)
+
+// fallbackKeyEnv names the environment variable that holds the key signing the fallback's
+// tickets. Every node of one chat must be given the same.
+const fallbackKeyEnv = "HERALD_FALLBACK_KEY"
+
+// chatTopic is the broker topic on which the nodes tell each other of messages and of the
+// people present: every node joins it for as long as it runs.
+const chatTopic = "chat.events"
+
+// pruneEvery is how often a node forgets the people present through nodes that died.
+const pruneEvery = 2 * time.Second
+
+// newBroker returns a link to the broker that -redis or -nats names, or nil for one node.
+// Giving both is a mistake. Each call returns a new link: the nes server and the chat's own
+// node each have one.
+func newBroker(redisAddr, natsURL string) (broker.Broker, error) {
+	switch {
+	case redisAddr != "" && natsURL != "":
+		return nil, errors.New("-redis and -nats are exclusive: give one of them, or neither for one node")
+	case redisAddr != "":
+		b, err := redis.New(redis.Options{Addrs: []string{redisAddr}, Prefix: "herald-chat-demo:"})
+		if err != nil {
+			return nil, fmt.Errorf("-redis %s: %w", redisAddr, err)
+		}
+		return b, nil
+	case natsURL != "":
+		return nats.New(natsURL, &nats.Options{Prefix: "herald-chat-demo"}), nil
+	}
+	return nil, nil
+}
+
+// fallbackKey returns the key that signs the fallback's tickets on every node: the value of
+// HERALD_FALLBACK_KEY, or, when it is unset, one derived from the demo's fixed password (fine
+// for the demo, whose cookie password is in its source anyway; never in production), which
+// logger is told of.
+func fallbackKey(logger *slog.Logger) []byte {
+	if k := os.Getenv(fallbackKeyEnv); k != "" {
+		return []byte(k)
+	}
+	logger.Warn(fallbackKeyEnv + " is unset: the nodes sign the fallback's tickets with a key derived from the demo's public password; set it to a secret shared by every node")
+	sum := sha256.Sum256([]byte("fallback key: " + password))
+	return sum[:]
+}
+
+// event is what a node tells the others on chatTopic.
+type event struct {
+	Kind string `json:"kind"` // "message", "join", "leave", "hello" (a node started) or "state"
+	Node string `json:"node"` // the node that tells
+	Room string `json:"room,omitempty"`
+	User string `json:"user,omitempty"`
+	// Message is the message posted, with "message".
+	Message *message `json:"message,omitempty"`
+	// Rooms are the people present through the node, room by room, with "state": the answer
+	// to a "hello", which replaces what the others knew of the node.
+	Rooms map[string][]string `json:"rooms,omitempty"`
+}
+
+// peers is the chat's link to the other nodes: its own broker.Node (beside the nes server's),
+// on which it shares messages, for every node to keep the same history, and who is present
+// through which node, for every node to show the same members and head counts.
+type peers struct {
+	node    *broker.Node
+	history *broker.HistoryPolicy // with a broker that keeps history (Redis): messages are kept there too
+	leave   func()
+	events  chan []byte // heard on chatTopic, applied by run
+	done    chan struct{}
+	wg      sync.WaitGroup
+	log     *slog.Logger
+}
+
+// startPeers starts the chat's node on b, joins chatTopic, replays the messages the broker
+// keeps (Redis), and says hello so that the other nodes tell who is present through them.
+func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, logger *slog.Logger) error {
+	n := broker.NewNode(b, &broker.NodeOptions{Name: name, Logger: logger})
+	if err := n.Start(ctx); err != nil {
+		return fmt.Errorf("chat: starting the chat's node: %w", err)
+	}
+	p := &peers{node: n, events: make(chan []byte, 4096), done: make(chan struct{}), log: logger}
+	leave, err := n.Join(ctx, chatTopic, func(payload []byte, _ broker.Position) {
+		select {
+		case p.events <- payload:
+		default:
+			logger.Warn("chat: an event from another node was dropped (too many at once)")
+		}
+	})
+	if err != nil {
+		_ = n.Close()
+		return fmt.Errorf("chat: %w", err)
+	}
+	p.leave = leave
+	c.peers = p
+	if hr, ok := b.(broker.HistoryReader); ok && c.cfg.history > 0 {
+		p.history = &broker.HistoryPolicy{Size: min(c.cfg.history*c.cfg.maxRooms, 10000), TTL: 24 * time.Hour}
+		records, _, err := hr.History(ctx, chatTopic, broker.Position{}, p.history.Size)
+		if err != nil && !errors.Is(err, broker.ErrTrimmed) && !errors.Is(err, broker.ErrEpochChanged) {
+			logger.Warn("chat: cannot read the rooms' history from the broker", "err", err)
+		}
+		c.mu.Lock()
+		for _, r := range records {
+			c.applyLocked(r.Payload, true)
+		}
+		c.mu.Unlock()
+	}
+	p.wg.Add(1)
+	go c.runPeers()
+	c.share(event{Kind: "hello"})
+	return nil
+}
+
+// closePeers leaves the other nodes. The nes server has closed its sockets before.
+func (c *chat) closePeers() {
+	p := c.peers
+	if p == nil {
+		return
+	}
+	close(p.done)
+	p.wg.Wait()
+	p.leave()
+	_ = p.node.Close()
+}
+
+// runPeers applies the events of the other nodes and forgets those that died.
+func (c *chat) runPeers() {
+	p := c.peers
+	defer p.wg.Done()
+	tick := time.NewTicker(pruneEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case payload := <-p.events:
+			c.mu.Lock()
+			c.applyLocked(payload, false)
+			c.mu.Unlock()
+		case <-tick.C:
+			c.prune()
+		}
+	}
+}
+
+// share tells every node of e (this one hears it too, and ignores it). Without a broker it
+// does nothing. c.mu may be held: publishing never waits long (the broker fails fast while
+// its link is down).
+func (c *chat) share(e event) {
+	p := c.peers
+	if p == nil {
+		return
+	}
+	e.Node = p.node.Name()
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	var opts broker.PublishOptions
+	if e.Kind == "message" {
+		opts.History = p.history
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := p.node.Publish(ctx, chatTopic, payload, opts); err != nil {
+		p.log.Warn("chat: cannot tell the other nodes", "kind", e.Kind, "err", err)
+	}
+}
+
+// applyLocked applies an event heard on chatTopic (or read from its history, replay). c.mu is
+// held. A node's own events were applied when they happened, except replayed messages.
+func (c *chat) applyLocked(payload []byte, replay bool) {
+	var e event
+	if json.Unmarshal(payload, &e) != nil || e.Node == "" {
+		return
+	}
+	self := c.peers.node.Name()
+	if e.Node == self && !replay {
+		return
+	}
+	if e.Node != self {
+		c.heard[e.Node] = time.Now()
+	}
+	switch e.Kind {
+	case "message":
+		if e.Message == nil || !roomNameRE.MatchString(e.Message.Room) {
+			return
+		}
+		c.last = max(c.last, e.Message.ID)
+		if r := c.roomFor(e.Message.Room); r != nil {
+			r.record(*e.Message, c.cfg.history)
+		}
+	case "join":
+		if r := c.roomFor(e.Room); r != nil {
+			r.remoteSet(e.Node)[e.User] = true
+		}
+	case "leave":
+		if r := c.rooms[e.Room]; r != nil && r.remote[e.Node] != nil {
+			delete(r.remote[e.Node], e.User)
+			c.dropIfIdle(r)
+		}
+	case "hello":
+		c.share(event{Kind: "state", Rooms: c.localPresence()})
+	case "state":
+		for _, r := range c.rooms {
+			delete(r.remote, e.Node)
+		}
+		for name, users := range e.Rooms {
+			if r := c.roomFor(name); r != nil {
+				set := r.remoteSet(e.Node)
+				for _, u := range users {
+					set[u] = true
+				}
+			}
+		}
+	}
+}
+
+// roomFor returns the room, creating it for another node's event unless the name is wrong or
+// there are -max-rooms rooms already. c.mu is held.
+func (c *chat) roomFor(name string) *room {
+	if r := c.rooms[name]; r != nil {
+		return r
+	}
+	if !roomNameRE.MatchString(name) || len(c.rooms) >= c.cfg.maxRooms {
+		return nil
+	}
+	r := c.newRoom(name, false)
+	c.rooms[name] = r
+	return r
+}
+
+// localPresence lists the users present through this node, room by room. c.mu is held.
+func (c *chat) localPresence() map[string][]string {
+	out := map[string][]string{}
+	for name, r := range c.rooms {
+		for u := range r.users {
+			out[name] = append(out[name], u)
+		}
+	}
+	return out
+}
+
+// prune forgets the people present through nodes that stopped heartbeating (they died
+// without saying goodbye), announcing those who are then gone. Of the nodes alive, the first
+// by name announces, so that each departure is published once.
+func (c *chat) prune() {
+	alive := c.peers.node.Nodes()
+	announce := len(alive) > 0 && alive[0] == c.peers.node.Name()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n, last := range c.heard {
+		if slices.Contains(alive, n) || time.Since(last) < 10*time.Second {
+			continue
+		}
+		delete(c.heard, n)
+		changed := false
+		for _, r := range c.rooms {
+			gone := r.remote[n]
+			delete(r.remote, n)
+			for u := range gone {
+				if !r.present(u) && announce {
+					c.publishPresence(r, "leave", u)
+					changed = true
+				}
+			}
+			c.dropIfIdle(r)
+		}
+		if changed {
+			c.publishLobby()
+		}
+	}
+}
