@@ -341,6 +341,7 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 	if err != nil {
 		return err
 	}
+	s.meterPublished()
 	if s.cluster != nil {
 		e := envelope{kind: kindPub, path: path, user: o.User, message: raw}
 		if o.Internal != nil {
@@ -350,7 +351,6 @@ func (s *Server) Publish(path string, message any, opts *PublishOptions) error {
 		}
 		return s.cluster.publish("p:"+path, &e)
 	}
-	s.meterPublished()
 	return s.deliverPublication(sub, path, params, message, raw, o)
 }
 
