@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,14 @@ type pageLook struct {
 	}
 	ImagesInMessages int
 	Pwned            bool
+	Stats            map[string]string // the live view at the page's foot: data-stat -> text
 }
+
+// statNames are the numbers of the page's live view (its data-stat attributes).
+var statNames = []string{"websocket", "sse", "poll", "messagesIn", "messagesOut", "publications", "deliveries"}
+
+// number is how the live view shows a number (toLocaleString('en')): digits, commas.
+var number = regexp.MustCompile(`^[0-9][0-9,]*$`)
 
 // chatCase is one line of browser-chat.js: a transport's case.
 type chatCase struct {
@@ -129,6 +137,11 @@ func TestBrowserChat(t *testing.T) {
 				assert.Equal(t, transport != "websocket", l.look.Forced, l.name)
 				assert.Equal(t, "connected", l.look.Connection, l.name)
 				assert.Equal(t, l.me, l.look.Me, l.name)
+				// The live view shows this server's numbers (read at the page's load, then
+				// every 3 s): each a number, not the placeholder.
+				for _, name := range statNames {
+					assert.Regexp(t, number, l.look.Stats[name], "%s: the live view's %s", l.name, name)
+				}
 				// People's text is text: no element made of it, no script run.
 				assert.Zero(t, l.look.ImagesInMessages, l.name)
 				assert.False(t, l.look.Pwned, l.name)

@@ -122,6 +122,7 @@ async function main() {
       }])),
       imagesInMessages: document.querySelectorAll('#messages img, #messages b').length,
       pwned: window.__pwned === 1,
+      stats: Object.fromEntries([...document.querySelectorAll('#stats [data-stat]')].map((e) => [e.dataset.stat, e.textContent])),
     };
   });
 

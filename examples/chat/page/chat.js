@@ -490,5 +490,25 @@ function renderMembers() {
   }
 }
 
+// The live view: this server's numbers (GET /stats, read from its Prometheus metrics).
+
+const STATS_EVERY = 3000; // ms
+
+async function showStats() {
+  try {
+    const res = await fetch('/stats', { cache: 'no-store' });
+    if (!res.ok) return;
+    const s = await res.json();
+    const values = { ...s.connections, messagesIn: s.messagesIn, messagesOut: s.messagesOut, publications: s.publications, deliveries: s.deliveries };
+    for (const b of document.querySelectorAll('#stats [data-stat]')) {
+      const v = values[b.dataset.stat];
+      if (typeof v === 'number') b.textContent = v.toLocaleString('en');
+    }
+    $('stats').dataset.updated = String(Date.now());
+  } catch { /* the server is away: the numbers stay as they were */ }
+}
+
 showTransport('');
 connect();
+showStats();
+setInterval(showStats, STATS_EVERY);
