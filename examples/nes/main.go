@@ -125,15 +125,15 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if b != nil {
-		cfg.broker = b
-		cfg.fallbackKey = fallbackKey(func(msg string) { log.Print(msg) })
-	}
 	rec, page, err := newMetrics()
 	if err != nil {
 		log.Fatal(err)
 	}
 	cfg.metrics, cfg.metricsPage = rec, page
+	if b != nil {
+		cfg.broker = metrics.Broker(b, rec) // herald_broker_publish_duration_seconds and friends
+		cfg.fallbackKey = fallbackKey(func(msg string) { log.Print(msg) })
+	}
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
 	}
