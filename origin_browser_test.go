@@ -17,11 +17,11 @@ import (
 	"github.com/herald-go/herald/internal/testpeers"
 )
 
-// TestOriginsInChromium: a page on one origin (a development server on another port) opens
+// TestBrowserOrigins: a page on one origin (a development server on another port) opens
 // nes WebSockets in Chromium. A server without Origins refuses it: the page sees only an
 // error event and 1006, and the server's Logger is where the refusal shows, with the origin
 // and the reason. A server whose Origins has "http://127.0.0.1:*" lets it in.
-func TestOriginsInChromium(t *testing.T) {
+func TestBrowserOrigins(t *testing.T) {
 	chromium := testpeers.Chromium(t)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")

@@ -95,12 +95,12 @@ func connect(t *testing.T, proxyURL, transport string, disconnects *atomic.Int32
 	return c
 }
 
-// TestNginxFromTheDocs runs the nginx configuration of docs/deployment.md in front of a herald
-// server: WebSocket, the fallback's event stream and long-polls each carry requests and
-// publications and stay up while idle for several proxy_read_timeouts (the heartbeat keeps
-// them alive), an application's own event stream is not buffered, and, as a control, an idle
-// WebSocket to a server without heartbeats is cut by nginx.
-func TestNginxFromTheDocs(t *testing.T) {
+// TestPeerNginxFromTheDocs runs the nginx configuration of docs/deployment.md in front of a
+// herald server: WebSocket, the fallback's event stream and long-polls each carry requests
+// and publications and stay up while idle for several proxy_read_timeouts (the heartbeat
+// keeps them alive), an application's own event stream is not buffered, and, as a control, an
+// idle WebSocket to a server without heartbeats is cut by nginx. (Named for make interop.)
+func TestPeerNginxFromTheDocs(t *testing.T) {
 	g := newGuideServer(t, &herald.Heartbeat{Interval: nginxTimeout / 2, Timeout: nginxTimeout / 4})
 	proxy := startGuideNginx(t, g.url)
 

@@ -82,12 +82,12 @@ func next(t *testing.T, lines <-chan string, what string) string {
 	}
 }
 
-// TestNodeLinesFromTheDocs runs the Node lines of docs/nes-server.md, as written, with the
+// TestPeerNodeLinesFromTheDocs runs the Node lines of docs/nes-server.md, as written, with the
 // pinned @hapi/nes client against a herald server like the guide's (direct auth with
 // john:secret, route "hello", subscription /item/{id}): the main module's way connects,
 // requests and receives a publication; the lib/client way, with its Client.WebSocket line,
 // connects too.
-func TestNodeLinesFromTheDocs(t *testing.T) {
+func TestPeerNodeLinesFromTheDocs(t *testing.T) {
 	blocks := jsBlocks(t, "nes-server.md")
 	require.Len(t, blocks, 2, "the guide's Node blocks: the main module's way and lib/client's")
 
