@@ -210,7 +210,7 @@ func TestClusterEcho(t *testing.T) {
 				got, err := conn.Read(ctx)
 				require.NoError(t, err, "message %d", i)
 				require.Equal(t, m, string(got), "message %d", i)
-				if i%50 == 0 {
+				if i%25 == 0 {
 					time.Sleep(120 * time.Millisecond) // let a stream rotate, most times
 				}
 			}
@@ -353,6 +353,9 @@ func TestClusterRelayedStream(t *testing.T) {
 	// The session's node leaves: the relayed stream ends (its check fails), and nothing of
 	// the session can be resumed.
 	c.kill(a)
+	require.Eventually(t, func() bool { // the others have heard it leave
+		return len(b.node.Nodes()) == 2 && len(cc.node.Nodes()) == 2
+	}, testTimeout, 5*time.Millisecond)
 	for {
 		m, err := relayed.dec.Next()
 		if err != nil {
