@@ -18,6 +18,7 @@ type originRule struct {
 	origins  []string                 // Options.Origins, then Options.Origin
 	patterns []string                 // Options.WebSocket.OriginPatterns (deprecated)
 	check    func(*http.Request) bool // Options.WebSocket.CheckOrigin, which replaces the rest
+	match    *websocket.Options       // origins and patterns, for websocket.OriginAllowed
 }
 
 // newOriginRule builds the server's origin rule. It panics on an invalid entry of
@@ -32,6 +33,8 @@ func (s *Server) newOriginRule() *originRule {
 	if err := websocket.ValidateOrigins(o.origins); err != nil {
 		panic(fmt.Sprintf("herald: Options.Origins: %s", strings.TrimPrefix(err.Error(), "websocket: ")))
 	}
+	//lint:ignore SA1019 the deprecated field keeps working
+	o.match = &websocket.Options{Origins: o.origins, OriginPatterns: o.patterns}
 	return o
 }
 
@@ -51,8 +54,7 @@ func (s *Server) originAllowed(r *http.Request, transport string) bool {
 			"remote", r.RemoteAddr, "reason", "Options.WebSocket.CheckOrigin returned false")
 		return false
 	}
-	//lint:ignore SA1019 the deprecated field keeps working
-	if websocket.OriginAllowed(r, &websocket.Options{Origins: rule.origins, OriginPatterns: rule.patterns}) {
+	if websocket.OriginAllowed(r, rule.match) {
 		return true
 	}
 	s.log.Info("herald: origin refused", "transport", transport, "origin", origin, "host", r.Host,
