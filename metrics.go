@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,19 @@ type meteredTransport struct {
 	} // the inner transport, when it sends prepared messages
 	why    atomic.Uint32 // 1 + the metrics.Reason learnt before the close, 0 for none
 	closed atomic.Bool
+
+	// With a metrics.Flusher, the counts are kept here, as running totals that only the
+	// reading goroutine (in) or the sending one (out: one at a time) writes, with plain
+	// stores; a flush hands over what grew since the last one.
+	batch                   metrics.Flusher
+	in, inBytes             atomic.Int64
+	out, outBytes, delivers atomic.Int64
+	flushMu                 sync.Mutex
+	flushed                 metrics.Counts // handed over so far, guarded by flushMu
 }
+
+// bump adds n to a running total that one goroutine writes: no atomic read-modify-write.
+func bump(v *atomic.Int64, n int64) { v.Store(v.Load() + n) }
 
 // meter wraps a new socket's transport t (opened by r) when the server has a Recorder.
 func (s *Server) meter(t Transport, r *http.Request) Transport {
@@ -36,6 +49,10 @@ func (s *Server) meter(t Transport, r *http.Request) Transport {
 		return t
 	}
 	m := &meteredTransport{Transport: t, rec: rec, kind: metrics.WebSocket}
+	if f, ok := rec.(metrics.Flusher); ok {
+		m.batch = f
+		s.shutdown.flushOnce.Do(func() { s.shutdown.unflush = f.AddFlush(s.flushMetrics) })
+	}
 	if _, ok := t.(*wsTransport); !ok {
 		m.kind = metrics.SSE
 		if s.fallback != nil && s.fallback.Endpoint(r) == fallback.EndpointPoll {
@@ -55,7 +72,12 @@ func (t *meteredTransport) Receive(ctx context.Context) ([]byte, error) {
 		t.learn(receiveReason(err))
 		return data, err
 	}
-	t.rec.MessageIn(t.kind, len(data))
+	if t.batch != nil {
+		bump(&t.in, 1)
+		bump(&t.inBytes, int64(len(data)))
+	} else {
+		t.rec.MessageIn(t.kind, len(data))
+	}
 	return data, nil
 }
 
@@ -89,9 +111,53 @@ var (
 )
 
 func (t *meteredTransport) sent(msg []byte) {
+	push := bytes.HasPrefix(msg, pubPrefix) || bytes.HasPrefix(msg, updatePrefix)
+	if t.batch != nil {
+		bump(&t.out, 1)
+		bump(&t.outBytes, int64(len(msg)))
+		if push {
+			bump(&t.delivers, 1)
+		}
+		return
+	}
 	t.rec.MessageOut(t.kind, len(msg))
-	if bytes.HasPrefix(msg, pubPrefix) || bytes.HasPrefix(msg, updatePrefix) {
+	if push {
 		t.rec.Delivered(t.kind)
+	}
+}
+
+// flush hands the counts kept on the connection over to the Recorder (metrics.Flusher).
+func (t *meteredTransport) flush() {
+	if t.batch == nil {
+		return
+	}
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	now := metrics.Counts{MessagesIn: t.in.Load(), BytesIn: t.inBytes.Load(),
+		MessagesOut: t.out.Load(), BytesOut: t.outBytes.Load(), Deliveries: t.delivers.Load()}
+	d := metrics.Counts{MessagesIn: now.MessagesIn - t.flushed.MessagesIn, BytesIn: now.BytesIn - t.flushed.BytesIn,
+		MessagesOut: now.MessagesOut - t.flushed.MessagesOut, BytesOut: now.BytesOut - t.flushed.BytesOut,
+		Deliveries: now.Deliveries - t.flushed.Deliveries}
+	if d != (metrics.Counts{}) {
+		t.flushed = now
+		t.batch.AddCounts(t.kind, d)
+	}
+}
+
+// flushMetrics hands every socket's counts over to the Recorder, before it is read; once the
+// server is closed, it takes itself off the Recorder.
+func (s *Server) flushMetrics() {
+	for _, sock := range s.socketsSnapshot("") {
+		if m, ok := sock.t.(*meteredTransport); ok {
+			m.flush()
+		}
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.shutdown.flushOnce.Do(func() {}) // unflush was set within the first Do: see it
+		s.shutdown.unflush()
 	}
 }
 
@@ -100,6 +166,7 @@ func (t *meteredTransport) sent(msg []byte) {
 // For a shutdown (Server.Shutdown) it closes a WebSocket with 1012 (service restart).
 func (t *meteredTransport) Close(reason error) error {
 	if t.closed.CompareAndSwap(false, true) {
+		t.flush()
 		r := closeReason(reason)
 		if r == metrics.Normal {
 			if w := t.why.Load(); w != 0 {
@@ -173,22 +240,22 @@ func (s *Socket) meterQueue(n, size int) {
 
 // meterRequest reports a nes request that started at start (Recorder.Request): its route id
 // when it named a route, else "other"; its status, from its reply or its error.
-func (s *Socket) meterRequest(m *protocol.Message, start time.Time, reply *any, err *error) {
+func (s *Socket) meterRequest(m *protocol.Message, start time.Time, reply any, err error) {
 	d := time.Since(start)
 	route := "other"
 	status := http.StatusOK
 	p, _ := protocol.String(m.Path)
 	isID := p != "" && p[0] != '/'
 	switch {
-	case *err != nil:
-		status = asError(*err).StatusCode
+	case err != nil:
+		status = asError(err).StatusCode
 		if isID {
 			if _, known := s.server.lookupRoute(p); known {
 				route = p
 			}
 		}
-	case *reply != nil:
-		if r, ok := (*reply).(requestReply); ok {
+	case reply != nil:
+		if r, ok := reply.(requestReply); ok {
 			status = r.StatusCode
 		}
 		if isID {

@@ -27,11 +27,19 @@ var (
 	errTooManyHeaders = NewError(http.StatusRequestHeaderFieldsTooLarge, "Too many request headers (the limit is "+strconv.Itoa(maxRequestHeaders)+")")
 )
 
-// processRequest serves a nes request through the application's handler, in-process.
-func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (reply any, err error) {
-	if s.server.opts.Metrics != nil {
-		defer s.meterRequest(m, time.Now(), &reply, &err)
+// processRequest serves a nes request, timed for Options.Metrics.
+func (s *Socket) processRequest(ctx context.Context, m *protocol.Message) (any, error) {
+	if s.server.opts.Metrics == nil {
+		return s.serveRequest(ctx, m)
 	}
+	start := time.Now()
+	reply, err := s.serveRequest(ctx, m)
+	s.meterRequest(m, start, reply, err)
+	return reply, err
+}
+
+// serveRequest serves a nes request through the application's handler, in-process.
+func (s *Socket) serveRequest(ctx context.Context, m *protocol.Message) (any, error) {
 	if !protocol.Truthy(m.Method) {
 		return nil, errMissingMethod
 	}

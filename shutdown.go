@@ -3,15 +3,19 @@ package herald
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/herald-go/herald/metrics"
 	"github.com/herald-go/herald/websocket"
 )
 
-// shutdownState is the server's drain (Shutdown).
+// shutdownState is the server's drain (Shutdown), and the hook that hands its sockets'
+// counts to a metrics.Flusher (metrics.go).
 type shutdownState struct {
-	draining atomic.Bool
+	draining  atomic.Bool
+	flushOnce sync.Once
+	unflush   func() // set once, under flushOnce
 }
 
 // Shutdown drains the server gracefully: it refuses new connections (503), tells every

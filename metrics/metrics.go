@@ -50,6 +50,25 @@ type Recorder interface {
 	Compressed(in, out int)
 }
 
+// Flusher is implemented by a Recorder whose figures are read at intervals, such as
+// metrics/prometheus's (at each scrape). herald's nes server then keeps each connection's
+// message and byte counts on the connection, where counting touches no counter shared with
+// other connections, and hands them over in bulk (AddCounts) in the function it registers with
+// AddFlush, which the Recorder calls before each read, and when the connection closes.
+type Flusher interface {
+	// AddFlush registers fn, to be called before the figures are read; the returned function
+	// removes it.
+	AddFlush(fn func()) (remove func())
+	// AddCounts adds counts of one transport's messages at once.
+	AddCounts(t Transport, c Counts)
+}
+
+// Counts are message counts handed over at once (Flusher.AddCounts): what MessageIn,
+// MessageOut and Delivered would have counted one by one.
+type Counts struct {
+	MessagesIn, BytesIn, MessagesOut, BytesOut, Deliveries int64
+}
+
 // Transport is what carries a connection.
 type Transport uint8
 

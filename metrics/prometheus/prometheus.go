@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,17 +66,26 @@ type Recorder struct {
 	publications prometheus.Counter
 	deliveries   [metrics.NumTransports]prometheus.Counter
 	requests     *prometheus.HistogramVec
-	requestsMu   sync.RWMutex
-	requestObs   map[requestKey]prometheus.Observer // requests' children, made once each
+	requestsMu   sync.Mutex                                         // for additions to requestObs
+	requestObs   atomic.Pointer[map[requestKey]prometheus.Observer] // requests' children, made once each
 	resumes      [metrics.NumResumes]prometheus.Counter
 	brokerPub    prometheus.Histogram
 	brokerErrs   prometheus.Counter
 	brokerGaps   prometheus.Counter
 	deflateIn    prometheus.Counter
 	deflateOut   prometheus.Counter
+
+	collectors []prometheus.Collector
+	flushMu    sync.Mutex
+	flushes    map[int]func()
+	flushID    int
 }
 
-var _ metrics.Recorder = (*Recorder)(nil)
+var (
+	_ metrics.Recorder     = (*Recorder)(nil)
+	_ metrics.Flusher      = (*Recorder)(nil)
+	_ prometheus.Collector = (*Recorder)(nil)
+)
 
 // New registers herald's collectors on reg (prometheus.DefaultRegisterer when nil) and returns
 // the Recorder that updates them: give it to herald.Options.Metrics (or to the websocket or
@@ -117,7 +127,6 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 	deliveries := counterVec("deliveries_total", "Publication and broadcast messages sent to connections.", "transport")
 	resumes := counterVec("resumes_total", "Clients that came back for the messages they missed, by result (hit, miss, reset).", "result")
 	r := &Recorder{
-		requestObs:   map[requestKey]prometheus.Observer{},
 		publications: counter("publications_total", "Publications and broadcasts."),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
 			Help: "nes requests, by route id (\"other\" for paths) and status.", Buckets: o.RequestBuckets}, []string{"route", "status"}),
@@ -128,11 +137,12 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 		deflateIn:  counter("deflate_in_bytes_total", "Bytes of messages before permessage-deflate."),
 		deflateOut: counter("deflate_out_bytes_total", "Bytes of messages after permessage-deflate."),
 	}
-	for _, c := range []prometheus.Collector{conns, connects, disconnects, msgsIn, msgsOut, bytesIn, bytesOut, queue, resumes, deliveries,
-		r.publications, r.requests, r.brokerPub, r.brokerErrs, r.brokerGaps, r.deflateIn, r.deflateOut} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	r.collectors = []prometheus.Collector{conns, connects, disconnects, msgsIn, msgsOut, bytesIn, bytesOut, queue, resumes, deliveries,
+		r.publications, r.requests, r.brokerPub, r.brokerErrs, r.brokerGaps, r.deflateIn, r.deflateOut}
+	r.flushes = map[int]func(){}
+	r.requestObs.Store(&map[requestKey]prometheus.Observer{})
+	if err := reg.Register(r); err != nil {
+		return nil, err
 	}
 	// The children of bounded labels are made once: recording is then an atomic add.
 	for t := range metrics.NumTransports {
@@ -153,6 +163,64 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 		r.resumes[res] = resumes.WithLabelValues(res.String())
 	}
 	return r, nil
+}
+
+// Describe describes herald's collectors (prometheus.Collector): New registers the Recorder
+// itself, so that each scrape first collects the counts that connections keep (see
+// metrics.Flusher).
+func (r *Recorder) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range r.collectors {
+		c.Describe(ch)
+	}
+}
+
+// Collect collects herald's metrics (prometheus.Collector), after the counts that connections
+// keep to themselves have been handed over.
+func (r *Recorder) Collect(ch chan<- prometheus.Metric) {
+	r.flushMu.Lock()
+	fns := make([]func(), 0, len(r.flushes))
+	for _, fn := range r.flushes {
+		fns = append(fns, fn)
+	}
+	r.flushMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+	for _, c := range r.collectors {
+		c.Collect(ch)
+	}
+}
+
+// AddFlush registers fn to run before each scrape (metrics.Flusher).
+func (r *Recorder) AddFlush(fn func()) (remove func()) {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.flushID++
+	id := r.flushID
+	r.flushes[id] = fn
+	return func() {
+		r.flushMu.Lock()
+		defer r.flushMu.Unlock()
+		delete(r.flushes, id)
+	}
+}
+
+// AddCounts adds message counts in bulk (metrics.Flusher).
+func (r *Recorder) AddCounts(t metrics.Transport, c metrics.Counts) {
+	if t >= metrics.NumTransports {
+		return
+	}
+	if c.MessagesIn != 0 {
+		r.msgsIn[t].Add(float64(c.MessagesIn))
+		r.bytesIn[t].Add(float64(c.BytesIn))
+	}
+	if c.MessagesOut != 0 {
+		r.msgsOut[t].Add(float64(c.MessagesOut))
+		r.bytesOut[t].Add(float64(c.BytesOut))
+	}
+	if c.Deliveries != 0 {
+		r.deliveries[t].Add(float64(c.Deliveries))
+	}
 }
 
 // Handler serves the metrics that g gathers (prometheus.DefaultGatherer when nil) in
@@ -208,16 +276,30 @@ func (r *Recorder) Delivered(t metrics.Transport) {
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {
 	k := requestKey{route, status}
-	r.requestsMu.RLock()
-	o, ok := r.requestObs[k]
-	r.requestsMu.RUnlock()
+	o, ok := (*r.requestObs.Load())[k]
 	if !ok {
-		o = r.requests.WithLabelValues(route, statusLabel(status))
-		r.requestsMu.Lock()
-		r.requestObs[k] = o
-		r.requestsMu.Unlock()
+		o = r.requestChild(k)
 	}
 	o.Observe(d.Seconds())
+}
+
+// requestChild returns the request histogram's child for k, adding it to the map that
+// Request reads without a lock (copied on each addition: the children are few).
+func (r *Recorder) requestChild(k requestKey) prometheus.Observer {
+	r.requestsMu.Lock()
+	defer r.requestsMu.Unlock()
+	old := *r.requestObs.Load()
+	if o, ok := old[k]; ok {
+		return o
+	}
+	o := r.requests.WithLabelValues(k.route, statusLabel(k.status))
+	m := make(map[requestKey]prometheus.Observer, len(old)+1)
+	for kk, v := range old {
+		m[kk] = v
+	}
+	m[k] = o
+	r.requestObs.Store(&m)
+	return o
 }
 
 // requestKey names a child of the request histogram.
