@@ -199,18 +199,18 @@ func TestClusterEcho(t *testing.T) {
 			owner, _ := c.owner()
 
 			var msgs []string
-			for i := range 200 {
+			for i := range 100 {
 				msgs = append(msgs, fmt.Sprintf(`{"type":"ping","id":%d}`, i))
 			}
 			msgs = append(msgs, echoMessages()[300:]...) // the long ones and beyond ASCII
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
 			for i, m := range msgs {
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 				require.NoError(t, conn.Write(ctx, []byte(m)))
 				got, err := conn.Read(ctx)
+				cancel()
 				require.NoError(t, err, "message %d", i)
 				require.Equal(t, m, string(got), "message %d", i)
-				if i%25 == 0 {
+				if i%20 == 0 {
 					time.Sleep(120 * time.Millisecond) // let a stream rotate, most times
 				}
 			}
@@ -255,12 +255,12 @@ func TestClusterEchoRedis(t *testing.T) {
 	}, "HTTP/1.1")
 	conn := c.dial(false)
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
 	for i := range 100 {
 		m := fmt.Sprintf(`{"type":"ping","id":%d}`, i)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		require.NoError(t, conn.Write(ctx, []byte(m)))
 		got, err := conn.Read(ctx)
+		cancel()
 		require.NoError(t, err, "message %d", i)
 		require.Equal(t, m, string(got), "message %d", i)
 		if i%25 == 0 {
