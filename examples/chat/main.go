@@ -120,6 +120,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/herald-go/herald/metrics"
 )
 
 func main() {
@@ -176,6 +178,7 @@ func run(addr string, cfg config) error {
 	}
 	cfg.metrics, cfg.gatherer = rec, reg
 	if cfg.broker != nil {
+		cfg.broker = metrics.Broker(cfg.broker, rec) // herald_broker_publish_duration_seconds and friends
 		cfg.fallbackKey = fallbackKey(logger)
 	}
 	c := newChat(cfg, logger)
