@@ -80,7 +80,9 @@ type peers struct {
 	node    *broker.Node
 	history *broker.HistoryPolicy // with a broker that keeps history (Redis): messages are kept there too
 	leave   func()
-	events  chan []byte // heard on chatTopic, applied by run
+	events  chan []byte   // heard on chatTopic, applied by run
+	resync  chan struct{} // the link was lost and is back: events may have been missed
+	reader  broker.HistoryReader
 	done    chan struct{}
 	wg      sync.WaitGroup
 	log     *slog.Logger
@@ -93,7 +95,13 @@ func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, log
 	if err := n.Start(ctx); err != nil {
 		return fmt.Errorf("chat: starting the chat's node: %w", err)
 	}
-	p := &peers{node: n, events: make(chan []byte, 4096), done: make(chan struct{}), log: logger}
+	p := &peers{node: n, events: make(chan []byte, 4096), resync: make(chan struct{}, 1), done: make(chan struct{}), log: logger}
+	n.OnDiscontinuity(func([]string, error) {
+		select {
+		case p.resync <- struct{}{}:
+		default:
+		}
+	})
 	leave, err := n.Join(ctx, chatTopic, func(payload []byte, _ broker.Position) {
 		select {
 		case p.events <- payload:
@@ -108,21 +116,44 @@ func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, log
 	p.leave = leave
 	c.peers = p
 	if hr, ok := b.(broker.HistoryReader); ok && c.cfg.history > 0 {
+		p.reader = hr
 		p.history = &broker.HistoryPolicy{Size: min(c.cfg.history*c.cfg.maxRooms, 10000), TTL: 24 * time.Hour}
-		records, _, err := hr.History(ctx, chatTopic, broker.Position{}, p.history.Size)
-		if err != nil && !errors.Is(err, broker.ErrTrimmed) && !errors.Is(err, broker.ErrEpochChanged) {
-			logger.Warn("chat: cannot read the rooms' history from the broker", "err", err)
-		}
-		c.mu.Lock()
-		for _, r := range records {
-			c.applyLocked(r.Payload, true)
-		}
-		c.mu.Unlock()
+		c.replay(ctx)
 	}
 	p.wg.Add(1)
 	go c.runPeers()
 	c.share(event{Kind: "hello"})
 	return nil
+}
+
+// replay reads the messages the broker keeps (Redis) into the rooms' history: those this
+// node has already are kept once.
+func (c *chat) replay(ctx context.Context) {
+	p := c.peers
+	if p.reader == nil {
+		return
+	}
+	records, _, err := p.reader.History(ctx, chatTopic, broker.Position{}, p.history.Size)
+	if err != nil {
+		p.log.Warn("chat: cannot read the rooms' history from the broker", "err", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range records {
+		c.applyLocked(r.Payload, true)
+	}
+}
+
+// resync runs once the link is back after a loss: the node reads the broker's history again
+// (Redis), tells the others who is present through it, and asks them to do the same.
+func (c *chat) resync() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.replay(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.share(event{Kind: "state", Rooms: c.localPresence()})
+	c.share(event{Kind: "hello"})
 }
 
 // closePeers leaves the other nodes. The nes server has closed its sockets before.
@@ -151,6 +182,8 @@ func (c *chat) runPeers() {
 			c.mu.Lock()
 			c.applyLocked(payload, false)
 			c.mu.Unlock()
+		case <-p.resync:
+			c.resync()
 		case <-tick.C:
 			c.prune()
 		}
