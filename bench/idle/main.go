@@ -4,7 +4,7 @@
 //	cd bench && go run ./idle                          # 3 repeats, 10,000 idle connections
 //	go run ./idle -impls herald-idle,nbio-std -repeat 1 -echo-duration 2s
 //
-// For each server form (see idle/server: herald's idle mode, herald's goroutine mode, herald's
+// For each server form (see idle/server and idle/nbio: herald's idle mode, herald's goroutine mode, herald's
 // Read loop, nbio on net/http moved onto its poller, nbio's own HTTP server, and herald's
 // EventSource streams with and without idle mode), each repeat starts a fresh server process
 // and measures:
@@ -88,6 +88,9 @@ func (b *bench) run() error {
 	if err := b.Build("", "server", "./idle/server"); err != nil {
 		return err
 	}
+	if err := b.Build("", "nbio", "./idle/nbio"); err != nil {
+		return err
+	}
 	if err := b.Build("", "sseload", "./idle/sseload"); err != nil {
 		return err
 	}
@@ -123,7 +126,11 @@ func (b *bench) run() error {
 }
 
 func (b *bench) start(impl string) (*harness.Server, error) {
-	return b.StartServer(impl, b.Bin("server"), "-impl", impl, "-addr", "127.0.0.1:0")
+	bin := "server"
+	if strings.HasPrefix(impl, "nbio-") {
+		bin = "nbio"
+	}
+	return b.StartServer(impl, b.Bin(bin), "-impl", impl, "-addr", "127.0.0.1:0")
 }
 
 func (b *bench) idle(impl string) (harness.IdleResult, error) {

@@ -1,14 +1,12 @@
-// Command server is the echo server of the idle benchmark (bench/idle), in one of several
-// forms chosen by -impl:
+// Command server is herald's echo server of the idle benchmark (bench/idle), in one of
+// several forms chosen by -impl (idle/nbio has nbio's, in a binary of its own so that neither
+// pays for the other's package initialization):
 //
 //	herald-idle       websocket.Upgrade, then Conn.Serve with Events.IdleMode: no goroutine
 //	                  while a connection has nothing to read (herald's idle mode)
 //	herald-goroutine  the same Serve without IdleMode: a goroutine per connection
 //	herald-read       the loop bench/servers/herald runs: a goroutine per connection in
 //	                  Conn.ReadAppend with one reused buffer
-//	nbio-std          lesismal/nbio's Upgrader on net/http, moving each upgraded connection
-//	                  onto nbio's poller (UpgradeAndTransferConnToPoller)
-//	nbio-engine       nbio's own HTTP server (nbhttp.Engine) and its Upgrader
 //	sse-idle          eventsource.Handler with Options.IdleMode: each stream taken over from
 //	                  net/http and watched by the poller (the benchmark holds them idle)
 //	sse-goroutine     the same without IdleMode: a goroutine per stream notices the client
@@ -22,25 +20,17 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log"
-	"net"
 	"net/http"
-	"os"
-	"time"
-
-	"github.com/lesismal/nbio/nbhttp"
-	nbws "github.com/lesismal/nbio/nbhttp/websocket"
 
 	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/websocket"
 
-	"github.com/herald-go/herald/bench/internal/proc"
 	"github.com/herald-go/herald/bench/internal/serve"
 )
 
 func main() {
-	impl := flag.String("impl", "herald-idle", "herald-idle, herald-goroutine, herald-read, nbio-std or nbio-engine")
+	impl := flag.String("impl", "herald-idle", "herald-idle, herald-goroutine, herald-read, sse-idle or sse-goroutine")
 	flag.Parse()
 	switch *impl {
 	case "herald-idle":
@@ -49,10 +39,6 @@ func main() {
 		serve.Main(heraldServe(false))
 	case "herald-read":
 		serve.Main(http.HandlerFunc(heraldRead))
-	case "nbio-std":
-		nbioStd()
-	case "nbio-engine":
-		nbioEngine()
 	case "sse-idle", "sse-goroutine":
 		serve.Main(&eventsource.Handler{
 			Options: &eventsource.Options{IdleMode: *impl == "sse-idle"},
@@ -98,52 +84,4 @@ func heraldRead(w http.ResponseWriter, r *http.Request) {
 			buf = msg
 		}
 	}()
-}
-
-func nbioUpgrader() *nbws.Upgrader {
-	u := nbws.NewUpgrader()
-	u.OnMessage(func(c *nbws.Conn, mt nbws.MessageType, data []byte) {
-		_ = c.WriteMessage(mt, data)
-	})
-	return u
-}
-
-// nbioStd is net/http's server, with each upgraded connection moved onto nbio's poller.
-func nbioStd() {
-	engine := nbhttp.NewEngine(nbhttp.Config{})
-	if err := engine.Start(); err != nil {
-		log.Fatal(err)
-	}
-	u := nbioUpgrader()
-	u.Engine = engine
-	serve.Main(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = u.UpgradeAndTransferConnToPoller(w, r, nil)
-	}))
-}
-
-// nbioEngine is nbio's own HTTP server.
-func nbioEngine() {
-	addr := flag.Lookup("addr").Value.String()
-	proc.RaiseNoFile()
-	u := nbioUpgrader()
-	var ln net.Listener
-	engine := nbhttp.NewEngine(nbhttp.Config{
-		Network: "tcp",
-		Addrs:   []string{addr},
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = u.Upgrade(w, r, nil)
-		}),
-		Listen: func(network, addr string) (net.Listener, error) {
-			l, err := net.Listen(network, addr)
-			ln = l
-			return l, err
-		},
-	})
-	if err := engine.Start(); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Fprintf(os.Stdout, "listening %s\n", ln.Addr())
-	for {
-		time.Sleep(time.Hour)
-	}
 }
