@@ -17,7 +17,7 @@ func (s *Server) ReadyHandler() http.Handler {
 			_, _ = w.Write([]byte("shutting down\n"))
 			return
 		}
-		if b, ok := any(s).(interface{ brokerErr() error }); ok && b.brokerErr() != nil { // cluster.go
+		if err := s.brokerErr(); err != nil { // cluster.go
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("broker unavailable\n"))
 			return

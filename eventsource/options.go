@@ -46,8 +46,9 @@ type Options struct {
 	Registry *Registry
 
 	// Metrics receives the streams' figures: opened and closed (slow_consumer for a client
-	// that fell behind), events sent and their bytes, and, for a Stream's subscribers, resume
-	// hits and resets (see package metrics). Nil means none, at no cost.
+	// that fell behind), the events sent with Send and their bytes (a Stream's events, which
+	// do not go through Send, are not counted per stream), and, for a Stream's subscribers,
+	// resume hits and resets (see package metrics). Nil means none, at no cost.
 	Metrics metrics.Recorder
 
 	// IdleMode watches a stream New took over (HTTP/1.x on a plain TCP or Unix connection, on
