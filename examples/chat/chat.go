@@ -361,7 +361,7 @@ func (c *chat) join(ctx context.Context, s *herald.Socket, path string, params m
 	if r.users[user]++; r.users[user] == 1 {
 		c.share(event{Kind: "join", Room: name, User: user})
 		if !was {
-			c.publishPresence(r, "join", user)
+			_ = c.publishPresence(r, "join", user)
 			changed = true
 		}
 	}
@@ -412,7 +412,7 @@ func (c *chat) remove(r *room, s *herald.Socket) bool {
 	if r.present(user) { // through another node
 		return false
 	}
-	c.publishPresence(r, "leave", user)
+	_ = c.publishPresence(r, "leave", user)
 	c.dropIfIdle(r)
 	return true
 }
@@ -432,9 +432,9 @@ func (c *chat) dropIfIdle(r *room) {
 }
 
 // publishPresence publishes a join or leave to the room, with who is there now. c.mu is held.
-func (c *chat) publishPresence(r *room, event, user string) {
+func (c *chat) publishPresence(r *room, event, user string) error {
 	r.seq = c.next()
-	_ = c.nes.Publish("/rooms/"+r.name, presence{Type: "presence", Room: r.name, Seq: r.seq, Event: event, User: user, Members: r.members()}, nil)
+	return c.nes.Publish("/rooms/"+r.name, presence{Type: "presence", Room: r.name, Seq: r.seq, Event: event, User: user, Members: r.members()}, nil)
 }
 
 // publishLobby publishes the list of rooms to /rooms. c.mu is held.

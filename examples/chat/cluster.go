@@ -29,20 +29,21 @@ const chatTopic = "chat.events"
 const pruneEvery = 2 * time.Second
 
 // newBroker returns a link to the broker that -redis or -nats names, or nil for one node.
-// Giving both is a mistake. Each call returns a new link: the nes server and the chat's own
-// node each have one.
-func newBroker(redisAddr, natsURL string) (broker.Broker, error) {
+// Giving both is a mistake. The nes server and the chat's own node each have a link, with
+// prefixes of their own ("herald-chat-demo" and "herald-chat-demo-app"), so that each hears
+// only its kind of node: the nes servers survey every node of their prefix.
+func newBroker(redisAddr, natsURL, prefix string) (broker.Broker, error) {
 	switch {
 	case redisAddr != "" && natsURL != "":
 		return nil, errors.New("-redis and -nats are exclusive: give one of them, or neither for one node")
 	case redisAddr != "":
-		b, err := redis.New(redis.Options{Addrs: []string{redisAddr}, Prefix: "herald-chat-demo:"})
+		b, err := redis.New(redis.Options{Addrs: []string{redisAddr}, Prefix: prefix + ":"})
 		if err != nil {
 			return nil, fmt.Errorf("-redis %s: %w", redisAddr, err)
 		}
 		return b, nil
 	case natsURL != "":
-		return nats.New(natsURL, &nats.Options{Prefix: "herald-chat-demo"}), nil
+		return nats.New(natsURL, &nats.Options{Prefix: prefix}), nil
 	}
 	return nil, nil
 }
@@ -122,16 +123,16 @@ func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, log
 	}
 	p.wg.Add(1)
 	go c.runPeers()
-	c.share(event{Kind: "hello"})
+	_ = c.share(event{Kind: "hello"})
 	return nil
 }
 
 // replay reads the messages the broker keeps (Redis) into the rooms' history: those this
 // node has already are kept once.
-func (c *chat) replay(ctx context.Context) {
+func (c *chat) replay(ctx context.Context) error {
 	p := c.peers
 	if p.reader == nil {
-		return
+		return nil
 	}
 	records, _, err := p.reader.History(ctx, chatTopic, broker.Position{}, p.history.Size)
 	if err != nil {
@@ -142,19 +143,39 @@ func (c *chat) replay(ctx context.Context) {
 	for _, r := range records {
 		c.applyLocked(r.Payload, true)
 	}
+	return err
 }
 
 // resync runs once the link is back after a loss: the node reads the broker's history again
-// (Redis), tells the others who is present through it, and asks them to do the same.
+// (Redis), tells the others who is present through it, and asks them to do the same. The
+// link may fail a moment longer (a connection that broke while idle): it tries again, every
+// resyncRetry, up to resyncTries times.
 func (c *chat) resync() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c.replay(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.share(event{Kind: "state", Rooms: c.localPresence()})
-	c.share(event{Kind: "hello"})
+	for try := 0; try < resyncTries; try++ {
+		if try > 0 {
+			select {
+			case <-c.peers.done:
+				return
+			case <-time.After(resyncRetry):
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.replay(ctx)
+		cancel()
+		c.mu.Lock()
+		err = errors.Join(err, c.share(event{Kind: "state", Rooms: c.localPresence()}), c.share(event{Kind: "hello"}))
+		c.mu.Unlock()
+		if err == nil {
+			return
+		}
+	}
 }
+
+// resync's retries.
+const (
+	resyncTries = 20
+	resyncRetry = 250 * time.Millisecond
+)
 
 // closePeers leaves the other nodes. The nes server has closed its sockets before.
 func (c *chat) closePeers() {
@@ -193,15 +214,15 @@ func (c *chat) runPeers() {
 // share tells every node of e (this one hears it too, and ignores it). Without a broker it
 // does nothing. c.mu may be held: publishing never waits long (the broker fails fast while
 // its link is down).
-func (c *chat) share(e event) {
+func (c *chat) share(e event) error {
 	p := c.peers
 	if p == nil {
-		return
+		return nil
 	}
 	e.Node = p.node.Name()
 	payload, err := json.Marshal(e)
 	if err != nil {
-		return
+		return err
 	}
 	var opts broker.PublishOptions
 	if e.Kind == "message" {
@@ -211,7 +232,9 @@ func (c *chat) share(e event) {
 	defer cancel()
 	if _, err := p.node.Publish(ctx, chatTopic, payload, opts); err != nil {
 		p.log.Warn("chat: cannot tell the other nodes", "kind", e.Kind, "err", err)
+		return err
 	}
+	return nil
 }
 
 // applyLocked applies an event heard on chatTopic (or read from its history, replay). c.mu is
@@ -247,9 +270,11 @@ func (c *chat) applyLocked(payload []byte, replay bool) {
 			c.dropIfIdle(r)
 		}
 	case "hello":
-		c.share(event{Kind: "state", Rooms: c.localPresence()})
+		_ = c.share(event{Kind: "state", Rooms: c.localPresence()})
 	case "state":
+		before := map[*room]map[string]bool{}
 		for _, r := range c.rooms {
+			before[r] = r.remote[e.Node]
 			delete(r.remote, e.Node)
 		}
 		for name, users := range e.Rooms {
@@ -260,6 +285,33 @@ func (c *chat) applyLocked(payload []byte, replay bool) {
 				}
 			}
 		}
+		c.departed(before, e.Node)
+	}
+}
+
+// departed announces the users who were present through another node (before: by room) and
+// are no longer in the room at all: their leaving was missed (the link was down, or the node
+// died). The first of the live nodes by name but the one the news is about (which knows its
+// own people) announces, so that each departure is published once. c.mu is held.
+func (c *chat) departed(before map[*room]map[string]bool, about string) {
+	alive := slices.DeleteFunc(c.peers.node.Nodes(), func(n string) bool { return n == about })
+	announce := len(alive) > 0 && alive[0] == c.peers.node.Name()
+	changed := false
+	for r, users := range before {
+		for u := range users {
+			if !r.present(u) && announce {
+				// Right after the link came back, a publication may still fail for a
+				// moment: this news comes once, so it is tried a few times.
+				for try := 0; try < 5 && c.publishPresence(r, "leave", u) != nil; try++ {
+					time.Sleep(200 * time.Millisecond)
+				}
+				changed = true
+			}
+		}
+		c.dropIfIdle(r)
+	}
+	if changed {
+		c.publishLobby()
 	}
 }
 
@@ -289,11 +341,9 @@ func (c *chat) localPresence() map[string][]string {
 }
 
 // prune forgets the people present through nodes that stopped heartbeating (they died
-// without saying goodbye), announcing those who are then gone. Of the nodes alive, the first
-// by name announces, so that each departure is published once.
+// without saying goodbye), announcing those who are then gone.
 func (c *chat) prune() {
 	alive := c.peers.node.Nodes()
-	announce := len(alive) > 0 && alive[0] == c.peers.node.Name()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n, last := range c.heard {
@@ -301,20 +351,11 @@ func (c *chat) prune() {
 			continue
 		}
 		delete(c.heard, n)
-		changed := false
+		before := map[*room]map[string]bool{}
 		for _, r := range c.rooms {
-			gone := r.remote[n]
+			before[r] = r.remote[n]
 			delete(r.remote, n)
-			for u := range gone {
-				if !r.present(u) && announce {
-					c.publishPresence(r, "leave", u)
-					changed = true
-				}
-			}
-			c.dropIfIdle(r)
 		}
-		if changed {
-			c.publishLobby()
-		}
+		c.departed(before, n)
 	}
 }

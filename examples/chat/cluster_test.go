@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,4 +233,71 @@ func TestBothBrokers(t *testing.T) {
 	assert.Equal(t, 2, p.Wait(t, waitFor))
 	assert.True(t, p.Stderr.Contains("-redis and -nats are exclusive"), p.Stderr.String())
 	assert.True(t, p.Stderr.Contains("Usage of"), p.Stderr.String())
+}
+
+// ready waits until the node's /readyz answers want (200 or 503).
+func ready(t *testing.T, p *chatProc, want int) {
+	t.Helper()
+	eventually(t, p.addr+"'s /readyz", func() (any, bool) {
+		status, body := p.tryGet(t, "/readyz", "", nil)
+		return body, status == want
+	})
+}
+
+// TestClusterRecovery: what the nodes missed is made up for. A leave that happened while
+// Redis was down reaches the other node once it is back; the people of a node killed without
+// a goodbye are announced as gone by the others.
+func TestClusterRecovery(t *testing.T) {
+	t.Parallel()
+	t.Run("broker restart", func(t *testing.T) {
+		t.Parallel()
+		redis := testpeers.StartRedis(t, nil)
+		a := startNode(t, "127.0.0.1:0", "-redis", redis.Addr())
+		b := startNode(t, "127.0.0.1:0", "-redis", redis.Addr())
+		alice := a.signIn(t, "Alice", client.TransportWebSocket)
+		aliceFeed := heraldtest.Subscribe(t, alice, "/rooms/general")
+		bob := b.signIn(t, "Bob", client.TransportWebSocket)
+		heraldtest.Subscribe(t, bob, "/rooms/general")
+		assert.Equal(t, "Bob", next(t, aliceFeed).User, "Bob's joining")
+		membersOn(t, a, "general", "Alice", "Bob")
+
+		redis.Kill()
+		ready(t, a, http.StatusServiceUnavailable)
+		ready(t, b, http.StatusServiceUnavailable)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, bob.Unsubscribe(ctx, "/rooms/general"), "leaving needs no broker")
+		membersOn(t, b, "general", "Alice")
+		redis.Restart()
+		ready(t, a, http.StatusOK)
+		ready(t, b, http.StatusOK)
+
+		// Node A hears from node B who is present through it, and announces Bob's leaving.
+		membersOn(t, a, "general", "Alice")
+		leave := next(t, aliceFeed)
+		assert.Equal(t, update{Type: "presence", Room: "general", Seq: leave.Seq, Event: "leave", User: "Bob", Members: []string{"Alice"}}, leave)
+	})
+	t.Run("node killed", func(t *testing.T) {
+		t.Parallel()
+		redis := testpeers.StartRedis(t, nil)
+		a := startNode(t, "127.0.0.1:0", "-redis", redis.Addr())
+		alice := a.signIn(t, "Alice", client.TransportWebSocket)
+		aliceFeed := heraldtest.Subscribe(t, alice, "/rooms/general")
+		aliceFeed.Timeout = 25 * time.Second // Carol's leaving comes ~10 s after her node's death
+		c := &chatProc{Program: testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/chat"), testpeers.ProgramOptions{
+			Name: "examples/chat (killed)",
+			Args: []string{"-addr", "127.0.0.1:0", "-redis", redis.Addr()},
+			Env:  append(os.Environ(), "HERALD_FALLBACK_KEY="+testFallbackKey),
+		})}
+		c.addr = c.Listening(t)
+		c.URL = "http://" + c.addr
+		carol := c.signIn(t, "Carol", client.TransportWebSocket)
+		heraldtest.Subscribe(t, carol, "/rooms/general")
+		assert.Equal(t, "Carol", next(t, aliceFeed).User, "Carol's joining")
+
+		c.Stop(t, syscall.SIGKILL, waitFor) // no goodbye: node A forgets Carol within ~10 s
+		leave := next(t, aliceFeed)
+		assert.Equal(t, update{Type: "presence", Room: "general", Seq: leave.Seq, Event: "leave", User: "Carol", Members: []string{"Alice"}}, leave)
+		membersOn(t, a, "general", "Alice")
+	})
 }

@@ -144,13 +144,13 @@ func main() {
 	if err := cfg.check(); err != nil {
 		usage("%v", err)
 	}
-	b, err := newBroker(*redisAddr, *natsURL)
+	b, err := newBroker(*redisAddr, *natsURL, "herald-chat-demo")
 	if err != nil {
 		usage("%v", err)
 	}
 	if b != nil {
 		cfg.broker = b
-		cfg.chatBroker, _ = newBroker(*redisAddr, *natsURL)
+		cfg.chatBroker, _ = newBroker(*redisAddr, *natsURL, "herald-chat-demo-app")
 	}
 	if err := run(*addr, cfg); err != nil {
 		log.Fatal(err)
