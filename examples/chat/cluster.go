@@ -25,8 +25,13 @@ const fallbackKeyEnv = "HERALD_FALLBACK_KEY"
 // people present: every node joins it for as long as it runs.
 const chatTopic = "chat.events"
 
-// pruneEvery is how often a node forgets the people present through nodes that died.
-const pruneEvery = 2 * time.Second
+// pruneEvery is how often a node forgets the people present through nodes that died, and
+// nodeExpiry how long a node may be quiet before it counts as dead (and how long after its
+// last event a node not, or no longer, in the registry is kept).
+const (
+	pruneEvery = time.Second
+	nodeExpiry = 3 * time.Second
+)
 
 // newBroker returns a link to the broker that -redis or -nats names, or nil for one node.
 // Giving both is a mistake. The nes server and the chat's own node each have a link, with
@@ -92,7 +97,9 @@ type peers struct {
 // startPeers starts the chat's node on b, joins chatTopic, replays the messages the broker
 // keeps (Redis), and says hello so that the other nodes tell who is present through them.
 func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, logger *slog.Logger) error {
-	n := broker.NewNode(b, &broker.NodeOptions{Name: name, Logger: logger})
+	// Heartbeats every second, a node quiet for 3 s is gone: the people of a node that died
+	// are announced as gone within about 5 s.
+	n := broker.NewNode(b, &broker.NodeOptions{Name: name, Logger: logger, HeartbeatInterval: time.Second, NodeExpiry: nodeExpiry})
 	if err := n.Start(ctx); err != nil {
 		return fmt.Errorf("chat: starting the chat's node: %w", err)
 	}
@@ -347,7 +354,7 @@ func (c *chat) prune() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n, last := range c.heard {
-		if slices.Contains(alive, n) || time.Since(last) < 10*time.Second {
+		if slices.Contains(alive, n) || time.Since(last) < nodeExpiry {
 			continue
 		}
 		delete(c.heard, n)

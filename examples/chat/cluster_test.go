@@ -283,7 +283,7 @@ func TestClusterRecovery(t *testing.T) {
 		a := startNode(t, "127.0.0.1:0", "-redis", redis.Addr())
 		alice := a.signIn(t, "Alice", client.TransportWebSocket)
 		aliceFeed := heraldtest.Subscribe(t, alice, "/rooms/general")
-		aliceFeed.Timeout = 25 * time.Second // Carol's leaving comes ~10 s after her node's death
+		aliceFeed.Timeout = 20 * time.Second // Carol's leaving comes ~5 s after her node's death
 		c := &chatProc{Program: testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/chat"), testpeers.ProgramOptions{
 			Name: "examples/chat (killed)",
 			Args: []string{"-addr", "127.0.0.1:0", "-redis", redis.Addr()},
@@ -295,7 +295,7 @@ func TestClusterRecovery(t *testing.T) {
 		heraldtest.Subscribe(t, carol, "/rooms/general")
 		assert.Equal(t, "Carol", next(t, aliceFeed).User, "Carol's joining")
 
-		c.Stop(t, syscall.SIGKILL, waitFor) // no goodbye: node A forgets Carol within ~10 s
+		c.Stop(t, syscall.SIGKILL, waitFor) // no goodbye: node A forgets Carol within ~5 s
 		leave := next(t, aliceFeed)
 		assert.Equal(t, update{Type: "presence", Room: "general", Seq: leave.Seq, Event: "leave", User: "Carol", Members: []string{"Alice"}}, leave)
 		membersOn(t, a, "general", "Alice")

@@ -20,8 +20,10 @@
 // (herald.Options.Broker), and the nodes tell each other, on a broker topic every node joins
 // (chat.events, through a broker.Node of the chat's own), of each message and of who is
 // present through them, so that every node keeps the same history and shows the same members.
-// A node that starts asks the others who is present through them. A node that dies without
-// a goodbye is forgotten within about 10 s, and its people announced as gone.
+// A node that starts asks the others who is present through them; after its link to the
+// broker was lost and restored, it tells them again and asks again (a leave missed meanwhile
+// is then announced). A node that dies without a goodbye is forgotten within about 5 s, and
+// its people are announced as gone.
 //
 // History across nodes: with Redis, messages are also kept in the broker's history (a Redis
 // stream, for 24 hours, at most -history × -max-rooms messages, 10,000 at most), so a node that
