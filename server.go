@@ -114,6 +114,13 @@ type Options struct {
 	// socket is not read until one finishes. Zero means 32.
 	MaxInFlight int
 
+	// IdleMode reads WebSocket sockets with websocket.Conn.Serve in idle mode (Linux, plain
+	// TCP; see package websocket's "Idle mode"): a socket whose client sends nothing has no
+	// goroutine, and each request is processed on a goroutine of its own, up to MaxInFlight.
+	// Over TLS and on other platforms a socket keeps its reading goroutine, as without it.
+	// Fallback (EventSource) sockets are not affected.
+	IdleMode bool
+
 	// MaxSubscriptions bounds the subscriptions of one socket; past it sub answers 429.
 	// Zero means 1024.
 	MaxSubscriptions int
@@ -417,6 +424,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &wsTransport{c: c, maxChunkChars: s.opts.MaxChunkChars}
+	if s.opts.IdleMode {
+		s.serveIdle(c, t, r) // socket_idle.go
+		return
+	}
 	// Serve on a goroutine of its own and return, so that net/http frees what it holds for
 	// the request (see websocket.Upgrade).
 	go s.serve(t, r)
