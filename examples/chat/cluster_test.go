@@ -301,3 +301,20 @@ func TestClusterRecovery(t *testing.T) {
 		membersOn(t, a, "general", "Alice")
 	})
 }
+
+// TestRecord: a room's history is kept in the order of ids whatever order the messages come
+// in from the nodes, each message once, the newest keep of them.
+func TestRecord(t *testing.T) {
+	t.Parallel()
+	r := &room{history: []message{}}
+	for _, id := range []int64{10, 30, 20, 30, 5, 40} {
+		r.record(message{ID: id}, 3)
+	}
+	var ids []int64
+	for _, m := range r.history {
+		ids = append(ids, m.ID)
+	}
+	assert.Equal(t, []int64{20, 30, 40}, ids)
+	r.record(message{ID: 50}, 0)
+	assert.Len(t, r.history, 3, "-history 0 keeps nothing more")
+}
