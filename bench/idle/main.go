@@ -5,14 +5,15 @@
 //	go run ./idle -impls herald-idle,nbio-std -repeat 1 -echo-duration 2s
 //
 // For each server form (see idle/server and idle/nbio: herald's idle mode, herald's goroutine mode, herald's
-// Read loop, nbio on net/http moved onto its poller, nbio's own HTTP server, and herald's
-// EventSource streams with and without idle mode), each repeat starts a fresh server process
-// and measures:
+// Read loop, nbio on net/http moved onto its poller, nbio's own HTTP server, herald's
+// EventSource streams and herald's nes sockets with and without idle mode), each repeat
+// starts a fresh server process and measures:
 //
 //   - idle KiB/conn: the server's RSS before and after the load client (cmd/load -mode idle)
 //     opened -conns connections and the RSS settled, divided by -conns (harness.Idle: Go heap,
 //     uncollected garbage and stacks included, kernel socket buffers not); event streams are
-//     opened by idle/sseload instead, which reads each response head and then holds the stream;
+//     opened by idle/sseload instead, which reads each response head and then holds the stream,
+//     and nes sockets by idle/nesload, which says hello on each and answers heartbeats;
 //   - echo CPU µs/msg: a fresh process again, -echo-conns connections echoing -size bytes, one
 //     message in flight each, for -echo-duration; the server's user+system CPU over the window
 //     divided by the messages (as cmd/bench measures it).
@@ -32,10 +33,13 @@ import (
 	"github.com/herald-go/herald/bench/internal/proc"
 )
 
-var allImpls = []string{"herald-idle", "herald-goroutine", "herald-read", "nbio-std", "nbio-engine", "sse-idle", "sse-goroutine"}
+var allImpls = []string{"herald-idle", "herald-goroutine", "herald-read", "nbio-std", "nbio-engine", "sse-idle", "sse-goroutine", "nes-idle", "nes-goroutine"}
 
 // sse reports whether impl serves event streams (idle memory only, with idle/sseload).
 func sse(impl string) bool { return strings.HasPrefix(impl, "sse-") }
+
+// nes reports whether impl is a nes server (idle memory only, with idle/nesload).
+func nes(impl string) bool { return strings.HasPrefix(impl, "nes-") }
 
 type bench struct {
 	harness.Config
@@ -94,6 +98,9 @@ func (b *bench) run() error {
 	if err := b.Build("", "sseload", "./idle/sseload"); err != nil {
 		return err
 	}
+	if err := b.Build("", "nesload", "./idle/nesload"); err != nil {
+		return err
+	}
 	idle := map[string][]harness.IdleResult{}
 	echo := map[string][]echoResult{}
 	failures := map[string]int{}
@@ -109,7 +116,7 @@ func (b *bench) run() error {
 				idle[impl] = append(idle[impl], r)
 				log.Printf("%s idle: %.2f KiB/conn", what, r.PerConn)
 			}
-			if b.echoConns == 0 || sse(impl) {
+			if b.echoConns == 0 || sse(impl) || nes(impl) {
 				continue
 			}
 			e, err := harness.Quietly(&b.Config, what, began, func() (echoResult, error) { return b.echo(impl) })
@@ -142,6 +149,9 @@ func (b *bench) idle(impl string) (harness.IdleResult, error) {
 	return b.Idle(srv, b.conns, func() (*proc.Proc, error) {
 		if sse(impl) {
 			return proc.Start("sseload", b.ClientCPU, b.Bin("sseload"), "-addr", srv.Addr, "-conns", fmt.Sprint(b.conns))
+		}
+		if nes(impl) {
+			return proc.Start("nesload", b.ClientCPU, b.Bin("nesload"), "-addr", srv.Addr, "-conns", fmt.Sprint(b.conns))
 		}
 		return b.StartClient("-mode", "idle", "-addr", srv.Addr, "-conns", fmt.Sprint(b.conns), "-hold", "5m")
 	})

@@ -11,6 +11,9 @@
 //	                  net/http and watched by the poller (the benchmark holds them idle)
 //	sse-goroutine     the same without IdleMode: a goroutine per stream notices the client
 //	                  leaving
+//	nes-idle          herald's nes server (herald.NewServer) with Options.IdleMode, its
+//	                  defaults otherwise (heartbeat every 15 s, which idle/nesload answers)
+//	nes-goroutine     the same without IdleMode: a reading goroutine per socket
 //
 // Every form echoes each message with its type, with the library's defaults otherwise, and
 // prints "listening ADDR" once listening (-addr, default 127.0.0.1:0). SIGUSR1 prints Go
@@ -23,6 +26,7 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/herald-go/herald"
 	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/websocket"
 
@@ -30,7 +34,7 @@ import (
 )
 
 func main() {
-	impl := flag.String("impl", "herald-idle", "herald-idle, herald-goroutine, herald-read, sse-idle or sse-goroutine")
+	impl := flag.String("impl", "herald-idle", "herald-idle, herald-goroutine, herald-read, sse-idle, sse-goroutine, nes-idle or nes-goroutine")
 	flag.Parse()
 	switch *impl {
 	case "herald-idle":
@@ -39,6 +43,8 @@ func main() {
 		serve.Main(heraldServe(false))
 	case "herald-read":
 		serve.Main(http.HandlerFunc(heraldRead))
+	case "nes-idle", "nes-goroutine":
+		serve.Main(herald.NewServer(nil, &herald.Options{IdleMode: *impl == "nes-idle"}))
 	case "sse-idle", "sse-goroutine":
 		serve.Main(&eventsource.Handler{
 			Options: &eventsource.Options{IdleMode: *impl == "sse-idle"},
