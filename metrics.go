@@ -26,6 +26,7 @@ type meteredTransport struct {
 	// stores; a flush hands over what grew since the last one. The sender's are next to
 	// what Send reads first, on one cache line.
 	out, outBytes, delivers atomic.Int64
+	peak                    atomic.Int64 // the deepest backlog since the last flush (written under Socket.mu)
 	batch                   metrics.Flusher
 	prepared                interface {
 		SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
@@ -143,6 +144,9 @@ func (t *meteredTransport) flush() {
 		t.flushed = now
 		t.batch.AddCounts(t.kind, d)
 	}
+	if peak := t.peak.Swap(0); peak > 0 {
+		t.rec.QueueDepth(t.kind, int(peak))
+	}
 }
 
 // flushMetrics hands every socket's counts over to the Recorder, before it is read; once the
@@ -229,13 +233,18 @@ func (s *Socket) noteClose(r metrics.Reason) {
 
 // meterQueue observes the bytes queued for the socket (Recorder.QueueDepth), n in all with a
 // message of size bytes just queued, when the message waits behind others: a socket that
-// keeps up costs nothing here, and the figures describe the backlogs that form.
+// keeps up costs nothing here, and the figures describe the backlogs that form. With a
+// metrics.Flusher, only the socket's deepest backlog between two flushes is observed.
 func (s *Socket) meterQueue(n, size int) {
 	if n <= size {
 		return
 	}
 	if m, ok := s.t.(*meteredTransport); ok {
-		m.rec.QueueDepth(m.kind, n)
+		if m.batch == nil {
+			m.rec.QueueDepth(m.kind, n)
+		} else if int64(n) > m.peak.Load() {
+			m.peak.Store(int64(n)) // s.mu is held: one writer at a time
+		}
 	}
 }
 
@@ -274,16 +283,14 @@ func (s *Server) meterPublished() {
 }
 
 // compressionOnly is the Recorder the server gives the WebSocket layer: the nes layer counts
-// connections and messages itself (with reasons the WebSocket layer cannot know), so only
-// permessage-deflate's figures and the write queues' backlogs come from below.
+// connections, messages and its send queues itself (with reasons the WebSocket layer cannot
+// know), so only permessage-deflate's figures come from below.
 type compressionOnly struct {
 	metrics.Nop
 	rec metrics.Recorder
 }
 
 func (c compressionOnly) Compressed(in, out int) { c.rec.Compressed(in, out) }
-
-func (c compressionOnly) QueueDepth(t metrics.Transport, n int) { c.rec.QueueDepth(t, n) }
 
 // layerMetrics returns what the server passes to the layers below it.
 func (s *Server) layerMetrics() metrics.Recorder {

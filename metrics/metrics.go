@@ -24,9 +24,9 @@ type Recorder interface {
 	MessageIn(t Transport, n int)
 	// MessageOut counts one message sent to a client, of n bytes.
 	MessageOut(t Transport, n int)
-	// QueueDepth observes the bytes waiting to be sent to one connection, each time a
-	// message is queued behind others (a connection that keeps up reports nothing): in the
-	// nes socket's queue, or in the WebSocket's write queue.
+	// QueueDepth observes the bytes waiting to be sent to one connection when a message is
+	// queued behind others (a connection that keeps up reports nothing). For a Flusher, the
+	// nes server reports each connection's deepest backlog since the previous flush instead.
 	QueueDepth(t Transport, n int)
 	// Published counts one publication or broadcast made on this node (Server.Publish,
 	// Server.Broadcast).

@@ -11,7 +11,7 @@
 //	herald_messages_sent_total{transport}              messages to clients
 //	herald_received_bytes_total{transport}             their bytes
 //	herald_sent_bytes_total{transport}
-//	herald_send_queue_bytes{transport}                 bytes waiting for one connection when a message queues behind others (histogram)
+//	herald_send_queue_bytes{transport}                 per connection with a backlog, its deepest send queue since the previous scrape (histogram)
 //	herald_publications_total                          publications and broadcasts made on this node
 //	herald_deliveries_total{transport}                 publication and broadcast messages sent to connections
 //	herald_request_duration_seconds{route,status}      nes requests (histogram; route is a route id or "other")
@@ -123,7 +123,7 @@ func New(reg prometheus.Registerer, opts *Options) (*Recorder, error) {
 	bytesIn := counterVec("received_bytes_total", "Bytes of the messages received from clients.", "transport")
 	bytesOut := counterVec("sent_bytes_total", "Bytes of the messages sent to clients.", "transport")
 	queue := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "send_queue_bytes",
-		Help: "Bytes waiting to be sent to one connection, observed when a message queues behind others.", Buckets: o.QueueBuckets}, []string{"transport"})
+		Help: "Per connection with a backlog, the most bytes waiting to be sent to it since the previous scrape.", Buckets: o.QueueBuckets}, []string{"transport"})
 	deliveries := counterVec("deliveries_total", "Publication and broadcast messages sent to connections.", "transport")
 	resumes := counterVec("resumes_total", "Clients that came back for the messages they missed, by result (hit, miss, reset).", "result")
 	r := &Recorder{
