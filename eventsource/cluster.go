@@ -42,8 +42,7 @@ var errNewStreamBroker = errors.New("eventsource: StreamOptions.Broker is for Jo
 // When the broker cannot be read, Subscribe ends es (its client reconnects later) and returns
 // the error. HistoryBytes bounds only the node's copy.
 //
-// JoinStream registers a discontinuity listener on the Node that lasts as long as the Node:
-// join long-lived streams (one per topic), not one per client.
+// The Stream listens to the Node's discontinuities until Close, which also leaves the topic.
 func JoinStream(ctx context.Context, name string, opts *StreamOptions) (*Stream, error) {
 	if opts == nil || opts.Broker == nil {
 		return nil, errors.New("eventsource: JoinStream needs StreamOptions.Broker (a started broker.Node)")
@@ -63,13 +62,14 @@ func JoinStream(ctx context.Context, name string, opts *StreamOptions) (*Stream,
 	sh := &shared{s: s, node: node, history: reader, topic: "s:" + name, timeout: timeout,
 		policy: broker.HistoryPolicy{Size: s.limit, TTL: s.maxAge}}
 	s.shared = sh
-	node.OnDiscontinuity(sh.discontinuity)
+	unlisten := node.OnDiscontinuity(sh.discontinuity)
 	leave, err := node.Join(ctx, sh.topic, sh.receive)
 	if err != nil {
+		unlisten()
 		return nil, fmt.Errorf("eventsource: stream %q: %w", name, err)
 	}
 	s.mu.Lock()
-	s.leave = leave
+	s.leave = func() { leave(); unlisten() }
 	s.mu.Unlock()
 	return s, nil
 }
