@@ -78,6 +78,17 @@ type RemoteError struct {
 	Message string // the handler's error text
 }
 
+// noHandler is the error text of a node that has no handler for a request's kind. A survey
+// leaves such nodes out (they serve another application on the same broker), rather than
+// counting them as missing.
+const noHandler = "no handler for this kind"
+
+// isNoHandler reports whether err is a node's answer that it has no handler for the kind.
+func isNoHandler(err error) bool {
+	var re *RemoteError
+	return errors.As(err, &re) && re.Message == noHandler
+}
+
 func (e *RemoteError) Error() string {
 	return fmt.Sprintf("broker: node %q failed request %q: %s", e.Node, e.Kind, e.Message)
 }
@@ -489,7 +500,7 @@ func (n *Node) handleLocal(ctx context.Context, kind string, payload []byte) ([]
 	fn := n.handlers[kind]
 	n.mu.RUnlock()
 	if fn == nil {
-		return nil, &RemoteError{Node: n.opts.Name, Kind: kind, Message: "no handler for this kind"}
+		return nil, &RemoteError{Node: n.opts.Name, Kind: kind, Message: noHandler}
 	}
 	out, err := n.run(ctx, fn, n.opts.Name, payload)
 	if err != nil {
@@ -530,7 +541,8 @@ func (n *Node) unregister(id uint64) {
 // Survey asks every live node (this one included) to handle payload as kind, and returns the
 // answers by node name once every node answered, or RequestTimeout passed, or ctx ended.
 // missing names the nodes of the registry that did not answer in time, or answered with an
-// error. err is set only when the survey could not be sent (this node's answer is still in
+// error; a node that has no handler for kind (another application sharing the broker) is in
+// neither. err is set only when the survey could not be sent (this node's answer is still in
 // replies).
 func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies map[string][]byte, missing []string, err error) {
 	if err := n.usable(); err != nil {
@@ -552,10 +564,12 @@ func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies
 			err = fmt.Errorf("broker: survey %q: %w", kind, err)
 		}
 	}
+	skipped := make(map[string]bool)
 	if out, lerr := n.handleLocal(ctx, kind, payload); lerr == nil {
 		replies[n.opts.Name] = out
 	} else {
 		failed[n.opts.Name] = true
+		skipped[n.opts.Name] = isNoHandler(lerr)
 	}
 	pending := len(expected) - 1
 	if err != nil {
@@ -569,6 +583,7 @@ func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies
 			}
 			if r.err != nil {
 				failed[r.from] = true
+				skipped[r.from] = isNoHandler(r.err)
 			} else {
 				replies[r.from] = r.payload
 			}
@@ -580,7 +595,7 @@ func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies
 		}
 	}
 	for _, name := range expected {
-		if _, ok := replies[name]; !ok {
+		if _, ok := replies[name]; !ok && !skipped[name] {
 			missing = append(missing, name)
 		}
 	}
@@ -754,7 +769,7 @@ func (n *Node) handleRemote(from string, c control) {
 		return
 	}
 	if fn == nil {
-		n.queue(from, control{Type: controlError, ID: c.ID, Payload: []byte("no handler for this kind")})
+		n.queue(from, control{Type: controlError, ID: c.ID, Payload: []byte(noHandler)})
 		return
 	}
 	select {

@@ -436,3 +436,39 @@ func TestNodeCloseInFlight(t *testing.T) {
 		t.Errorf("Request after Close: %v", err)
 	}
 }
+
+// A node with no handler for a survey's kind (another application on the same broker) is
+// neither an answer nor missing; a node whose handler fails is missing.
+func TestNodeSurveySkipsNodesWithoutHandler(t *testing.T) {
+	hub := broker.NewMemoryHub()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var nodes []*broker.Node
+	for _, name := range []string{"a", "b", "c"} {
+		n := broker.NewNode(hub.Broker(), &broker.NodeOptions{Name: name})
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		nodes = append(nodes, n)
+	}
+	nodes[0].Handle("count", func(context.Context, string, []byte) ([]byte, error) { return []byte("1"), nil })
+	nodes[1].Handle("count", func(context.Context, string, []byte) ([]byte, error) { return nil, errors.New("broken") })
+	// c has no handler for "count".
+	for deadline := time.Now().Add(5 * time.Second); len(nodes[0].Nodes()) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("registry: %v", nodes[0].Nodes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	replies, missing, err := nodes[0].Survey(ctx, "count", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replies) != 1 || string(replies["a"]) != "1" {
+		t.Errorf("replies = %q, want only a's", replies)
+	}
+	if len(missing) != 1 || missing[0] != "b" {
+		t.Errorf("missing = %v, want [b]", missing)
+	}
+}
