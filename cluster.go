@@ -307,6 +307,20 @@ func (s *Server) NodeName() string {
 	return s.cluster.name
 }
 
+// Node returns the server's link to the other nodes (nil without Options.Broker), for an
+// application's own cluster traffic: its own topics (Join, Publish) and requests (Handle,
+// Request, Survey). Sharing the server's Node costs no second connection to the engine and
+// keeps the node registry to one entry per process. herald's topics start with "p:", "b:",
+// "u:", "g:" and "s:", and its request kinds with "herald." and "fallback.": name yours apart,
+// with a prefix
+// such as "app:". The Node is the server's: do not Close it.
+func (s *Server) Node() *broker.Node {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.node
+}
+
 // hold makes this node hear topic, joining it on first use, and returns once the join is
 // confirmed. Each successful hold is paired with one release.
 func (c *cluster) hold(ctx context.Context, topic string) error {
