@@ -312,8 +312,7 @@ func (s *Server) NodeName() string {
 // Request, Survey). Sharing the server's Node costs no second connection to the engine and
 // keeps the node registry to one entry per process. herald's topics start with "p:", "b:",
 // "u:", "g:" and "s:", and its request kinds with "herald." and "fallback.": name yours apart,
-// with a prefix
-// such as "app:". The Node is the server's: do not Close it.
+// with a prefix such as "app:". The Node is the server's: do not Close it.
 func (s *Server) Node() *broker.Node {
 	if s.cluster == nil {
 		return nil
