@@ -267,7 +267,10 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 			}
 		}
 		kept += len(msg)
-		c.late = append(c.late, lateMessage{typ: typ, data: msg})
+		if c.late == nil {
+			c.late = new([]lateMessage)
+		}
+		*c.late = append(*c.late, lateMessage{typ: typ, data: msg})
 	}
 }
 

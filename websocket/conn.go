@@ -53,34 +53,36 @@ func (t MessageType) String() string {
 // exception: when a write is cut off after part of its frame went out, the stream can no longer
 // be framed and the connection is closed.
 type Conn struct {
-	conn     net.Conn
-	client   bool
-	extRSV   byte // reserved bits the negotiated extensions may set (beside client: no padding)
+	conn   net.Conn
+	client bool
+	extRSV byte // reserved bits the negotiated extensions may set
+	// closeWritten is set, under frameMu, once a close frame went out; nothing follows it.
+	closeWritten bool
+	// fragmenting is set, under frameMu, while a Writer's message has frames still to come:
+	// a whole message must then wait for the turn of whole messages (msgMu).
+	fragmenting bool
+	closeSent   atomic.Bool // a close frame is sent or on its way
+	// (The flags sit together here, where they fill one word: the Conn is then 568 bytes,
+	// which with its malloc header fits the 576-byte size class. Check the size when adding
+	// fields: an idle connection is mostly this struct; see idle_internal_test.go.)
 	opts     connOptions
 	req      handshakeRequest
 	protocol string
-	exts     string
-	ext      *extensions.Negotiated // nil when no extension was negotiated
+	ext      *extensions.Negotiated // nil when no extension was negotiated; its Header is Extensions()
 
 	// reading: owned by the goroutine holding readMu
 	readMu     turnLock
 	rb         *readBuf
 	rd         readState
 	rdeadline  deadline
-	firstFrame time.Time     // deadline for the peer's first frame; zero once it arrived whole
-	late       []lateMessage // messages Close read while the application was not reading
+	firstFrame time.Time      // deadline for the peer's first frame; zero once it arrived whole
+	late       *[]lateMessage // messages Close read while the application was not reading; nil when none
 
 	// writing
 	msgMu     turnLock // held for a whole data message (several frames for Writer)
 	frameMu   turnLock // held for each frame (control frames can give up waiting)
 	wdeadline deadline
 	queued    atomic.Int64
-	// closeWritten is set, under frameMu, once a close frame went out; nothing follows it.
-	closeWritten bool
-	// fragmenting is set, under frameMu, while a Writer's message has frames still to come:
-	// a whole message must then wait for the turn of whole messages (msgMu).
-	fragmenting bool
-	closeSent   atomic.Bool // a close frame is sent or on its way (here, beside the bools: no padding)
 
 	// pings
 	pingMu    sync.Mutex
@@ -117,9 +119,9 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
 		},
 		rb:        newReadBuf(nc, pending),
-		rdeadline: deadline{conn: nc},
-		wdeadline: deadline{conn: nc, write: true},
+		wdeadline: deadline{write: true},
 	}
+	c.rdeadline.c, c.wdeadline.c = c, c
 	c.metrics = serverMetrics(client, opts)
 	if opts.FirstFrameTimeout > 0 {
 		// Set here, on the goroutine that upgrades: the reading goroutine then finds it set
@@ -139,7 +141,6 @@ func (c *Conn) setExtensions(n *extensions.Negotiated) {
 		return
 	}
 	c.ext = n
-	c.exts = n.Header
 	c.extRSV = byte(n.RSV)
 }
 
@@ -151,7 +152,12 @@ func (c *Conn) Version() string { return "hybi-13" }
 
 // Extensions returns the negotiated extensions as they appeared in the handshake's
 // Sec-WebSocket-Extensions header, or "" when none were.
-func (c *Conn) Extensions() string { return c.exts }
+func (c *Conn) Extensions() string {
+	if c.ext == nil {
+		return ""
+	}
+	return c.ext.Header
+}
 
 // Request returns the HTTP request of the handshake: on the server, a copy of the request
 // given to Upgrade with its method, URL, headers, host, remote address and TLS state, but no
@@ -206,8 +212,8 @@ func (c *Conn) isClosed() bool { return c.closing.isSet() }
 // the connection only when it differs from what is set, so that the common operation, on a
 // background context, costs no timer work at all.
 type deadline struct {
-	conn  net.Conn
-	write bool // the write deadline, else the read deadline
+	c     *Conn // whose connection (c.conn) it applies to
+	write bool  // the write deadline, else the read deadline
 	mu    sync.Mutex
 	gen   uint64 // which operation a late cancellation belongs to
 	cur   int64  // the deadline set on the connection, as unixNano gives it
@@ -218,9 +224,9 @@ type deadline struct {
 // cancellation of its operation can run, or d.mu is held.
 func (d *deadline) apply(t time.Time) {
 	if d.write {
-		_ = d.conn.SetWriteDeadline(t)
+		_ = d.c.conn.SetWriteDeadline(t)
 	} else {
-		_ = d.conn.SetReadDeadline(t)
+		_ = d.c.conn.SetReadDeadline(t)
 	}
 	d.cur = unixNano(t)
 }

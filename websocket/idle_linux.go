@@ -40,8 +40,6 @@ func (c *Conn) serveIdle(s *served) bool {
 	c.conn = nc
 	c.rb.conn = nc
 	c.rb.raw = pc.Raw()
-	c.rdeadline.conn = nc
-	c.wdeadline.conn = nc
 	// The read deadline set on the old socket (the peer's first frame), on the new one;
 	// there is no write deadline between writes.
 	c.rdeadline.apply(c.firstFrame)
@@ -96,7 +94,7 @@ func (s *served) idleRun() {
 	s.working = true
 	var buf *[]byte
 	for {
-		if len(c.late) == 0 && !c.rd.inMsg && c.rb.r == c.rb.w {
+		if c.late == nil && !c.rd.inMsg && c.rb.r == c.rb.w {
 			if c.isClosed() {
 				s.idleUnlock(buf)
 				s.idleFinish(c.closedErr())

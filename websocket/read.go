@@ -24,11 +24,11 @@ type readState struct {
 	msg      []byte // what Read has assembled of the message, from msgStart on
 	msgStart int
 	ctrl     *[125]byte // a control frame's payload; made for the first one
-	utf8     utf8Checker
 	typ      MessageType
 	mask     [4]byte
-	inMsg    bool // a data message has started and not ended
-	fin      bool // the current frame ends the message
+	utf8     utf8Checker // 5 bytes: beside mask and the flags, no padding
+	inMsg    bool        // a data message has started and not ended
+	fin      bool        // the current frame ends the message
 	masked   bool
 	rsv      byte // reserved bits of the message's first frame: an extension encoded it
 }
@@ -66,7 +66,7 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 	}
 	c.rdeadline.begin(ctx, c.firstFrame)
 	var err error
-	if len(c.late) == 0 {
+	if c.late == nil {
 		err = c.waitIdle(ctx)
 	}
 	typ := MessageType(0)
@@ -82,11 +82,16 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 
 // popLate takes the oldest message Close kept for a later read.
 func (c *Conn) popLate() (lateMessage, bool) {
-	if len(c.late) == 0 {
+	if c.late == nil {
 		return lateMessage{}, false
 	}
-	m := c.late[0]
-	c.late = c.late[1:]
+	q := *c.late
+	m := q[0]
+	if len(q) == 1 {
+		c.late = nil
+	} else {
+		*c.late = q[1:]
+	}
 	return m, true
 }
 
@@ -493,7 +498,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	}
 	c.rdeadline.begin(ctx, c.firstFrame)
 	var err error
-	if len(c.late) == 0 {
+	if c.late == nil {
 		err = c.waitIdle(ctx)
 	}
 	var typ MessageType

@@ -7,7 +7,7 @@ import "unicode/utf8"
 // middle of a character split across frames.
 type utf8Checker struct {
 	pending [utf8.UTFMax]byte // an incomplete character carried over from the previous piece
-	n       int
+	n       uint8
 }
 
 // write checks p as the continuation of everything written before. It reports false once the
@@ -44,7 +44,7 @@ func (u *utf8Checker) write(p []byte) bool {
 	if !utf8.Valid(p[:cut]) {
 		return false
 	}
-	u.n = copy(u.pending[:], p[cut:])
+	u.n = uint8(copy(u.pending[:], p[cut:]))
 	return true
 }
 
