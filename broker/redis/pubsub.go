@@ -206,9 +206,14 @@ func (p *partition) supervise() {
 
 // flushStale runs a few read-only commands through the shared client after the link came
 // back, so that the pipelined connections that broke while idle (Redis restarted) are found
-// broken and replaced now, rather than by failing the next publications. rueidis picks one
-// of its connections at random for each command; 32 commands leave a given connection of
-// four unvisited with a chance of 1 in 10,000.
+// broken and replaced now, rather than by failing the next publications (rueidis retries a
+// read-only command on a fresh connection; a publication it cannot retry). With one server,
+// every command goes through one connection, and the first EXISTS replaces it. With Cluster,
+// rueidis picks one of a node's connections at random for each keyed command; 32 commands
+// leave a given connection of four unvisited with a chance of 1 in 10,000.
+//
+// A command sent before the broker noticed the loss (Err still nil) goes into the dead
+// connection and fails with it: that publication was made while the link was down.
 func (p *partition) flushStale() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
 	defer cancel()
