@@ -52,6 +52,35 @@
 // heartbeat timer pings every socket each interval and drops those that stay silent; the client
 // does the same with the interval the hello reply gives it.
 //
+// # Several nodes
+//
+// Options.Broker links servers behind one load balancer (no sticky sessions needed) through
+// a message engine: package broker/redis (one server, Sentinel or Cluster) or broker/nats.
+// Publish, Broadcast, BroadcastGroup, Revoke, RevokeUser and DisconnectUser then reach the
+// sockets of every node, and Sockets and Presence survey every node, naming those that did
+// not answer in time (Missing). What is promised:
+//
+//   - At most once across nodes: a message is delivered once or, when a broker link is lost,
+//     not at all (nothing is buffered or replayed by the engine's publish/subscribe).
+//   - One order per path: publications on one path reach every socket in the order the
+//     engine took them. Different paths, users and groups have no order between them.
+//   - Filters (SubscriptionOptions.Filter) and PublishOptions.User run on the node that
+//     holds the socket, with the message decoded from JSON.
+//   - Fail fast: while the link is down, publishing, broadcasting and revoking return an
+//     error wrapping broker.ErrUnavailable at once, a sub that needs a new topic is answered
+//     503, and readiness fails. Nothing waits or queues without bound.
+//   - Options.CloseOnDiscontinuity closes with WebSocket status 1012 the sockets that may
+//     have missed messages while the link was down, so that their clients reconnect and
+//     subscribe again; without it, Server.Discontinuities counts the losses.
+//   - The fallback (EventSource and long-polling clients) needs no sticky sessions when
+//     Options.Fallback.Key is set, the same on every node: a request landing on another node
+//     is forwarded to the session's node through the broker.
+//
+// A node joins one engine topic per concrete path that its sockets subscribe to, per user
+// and per group: a client cannot make it join more than Options.MaxSubscriptions paths per
+// socket. Server.Node gives the application the server's own link for its own topics and
+// requests (with names of its own, such as "app:"), without a second connection.
+//
 // # Transports
 //
 // Transport is the one interface the nes layer talks through. A client whose network blocks
