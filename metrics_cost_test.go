@@ -80,7 +80,11 @@ type costServer struct {
 }
 
 func startCostServer(b *testing.B, variant string) *costServer {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMetricsCostServer$", "-test.count=1")
+	args := []string{"-test.run=^TestMetricsCostServer$", "-test.count=1"}
+	if p := os.Getenv(costServerEnv + "_PROFILE"); p != "" { // the server's CPU profile, per variant
+		args = append(args, "-test.cpuprofile="+p+"."+variant)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), costServerEnv+"="+variant)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -171,6 +175,10 @@ func (c *costConn) call(msg string) error {
 // ticks: use a long -benchtime) per request, or per delivery.
 //
 //	go test -run '^$' -bench BenchmarkMetricsCostNetwork -benchtime 5s -count 3 .
+//
+// HERALD_METRICS_COST_SERVER_PROFILE=/tmp/srv.prof writes the server's CPU profile to
+// /tmp/srv.prof.none and /tmp/srv.prof.prometheus (the last run of each), to see what the
+// metrics cost among the rest (go tool pprof -top).
 func BenchmarkMetricsCostNetwork(b *testing.B) {
 	for _, variant := range []string{"none", "prometheus"} {
 		b.Run("echo/"+variant, func(b *testing.B) {
