@@ -756,3 +756,72 @@ func TestClusterUserLeasesSurviveAnEngineRestart(t *testing.T) {
 		require.Equal(t, float64(503), reply["statusCode"], "ann's second socket is still past the limit: %v", reply)
 	}
 }
+
+// TestClusterSurveyOfACrashedNode checks that with a node crashed (its link cut without a
+// goodbye, so that the others still count it alive until NodeExpiry), Sockets and Presence
+// without a deadline of their own return after the survey's 2 s, well before NodeExpiry
+// (7 s), and name that node Missing.
+func TestClusterSurveyOfACrashedNode(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, 3, nil, func(_ int, s *Server) {
+		s.Subscription("/room/{id}", nil)
+	})
+	for _, u := range []string{"ann", "bob", "cid"} {
+		c, _ := tc.dial(u)
+		c.sub("/room/1")
+	}
+	require.Eventually(t, func() bool {
+		p, err := tc.nodes[0].Presence(context.Background(), "/room/1")
+		return err == nil && p.Sockets == 3 && len(p.Missing) == 0
+	}, waitMsg, 20*time.Millisecond)
+
+	tc.hub.Disconnect(tc.brokers[2])
+	defer tc.hub.Reconnect(tc.brokers[2])
+	type result struct {
+		missing []string
+		count   int
+		err     error
+	}
+	sockets, presence := make(chan result, 1), make(chan result, 1)
+	go func() {
+		s, err := tc.nodes[0].Sockets(context.Background(), nil)
+		sockets <- result{s.Missing, s.Count(), err}
+	}()
+	go func() {
+		p, err := tc.nodes[1].Presence(context.Background(), "/room/1")
+		presence <- result{p.Missing, p.Sockets, err}
+	}()
+	for name, ch := range map[string]chan result{"Sockets": sockets, "Presence": presence} {
+		select {
+		case r := <-ch:
+			require.NoError(t, r.err, name)
+			require.Equal(t, []string{"n2"}, r.missing, name)
+			require.Equal(t, 2, r.count, name)
+		case <-time.After(2*defaultSurveyTimeout + time.Second):
+			t.Fatalf("%s waits for a crashed node past its timeout", name)
+		}
+	}
+}
+
+// FuzzEnvelope checks that decoding what the broker delivers never panics, and that what
+// decodes encodes back to the same bytes.
+func FuzzEnvelope(f *testing.F) {
+	f.Add((&envelope{kind: kindPub, path: "/item/1", user: "ann", internal: []byte(`{"a":1}`), message: []byte(`"hi"`)}).encode())
+	f.Add((&envelope{kind: kindRevokeUser, user: "bob"}).encode())
+	f.Add([]byte{})
+	f.Add([]byte{'p', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{'p', 5, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEnvelope(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeEnvelope(e.encode())
+		if err != nil {
+			t.Fatalf("re-decoding %q: %v", b, err)
+		}
+		if again.kind != e.kind || again.path != e.path || again.user != e.user || string(again.internal) != string(e.internal) || string(again.message) != string(e.message) {
+			t.Fatalf("%q decodes to %+v, which encodes to %+v", b, e, again)
+		}
+	})
+}
