@@ -136,6 +136,10 @@ func TestLogsCarrySocketKeysAndNoSecrets(t *testing.T) {
 		res.Body.Close()
 		assert.Equal(t, http.StatusForbidden, res.StatusCode)
 
+		// The clients go first: a server closing a socket whose client never answers the
+		// close frame would wait for its close timeout.
+		_ = c.conn.Close()
+		_ = forged.conn.Close()
 		srv.Close()
 		hs.Close()
 	}

@@ -105,7 +105,7 @@ func TestShutdownDrains(t *testing.T) {
 // Close then waits for the rest.
 func TestShutdownIsBoundedByItsContext(t *testing.T) {
 	srv := herald.NewServer(nil, &herald.Options{Heartbeat: &herald.Heartbeat{Disabled: true},
-		WebSocket: &websocket.Options{CloseTimeout: 3 * time.Second}})
+		WebSocket: &websocket.Options{CloseTimeout: time.Second}})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Close()
