@@ -257,7 +257,7 @@ func (c *cluster) close() {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.stopRenewal)
-	c.work.drain()
+	c.work.stop() // no Add to c.wg after this, so that Wait cannot race one
 	c.wg.Wait()
 	if err := c.node.Close(); err != nil {
 		c.s.log.Warn("herald: closing the broker link", "node", c.name, "err", err)
@@ -600,6 +600,7 @@ type serialQueue struct {
 	mu      sync.Mutex
 	q       []func()
 	running bool
+	stopped bool // after stop: pushes are dropped
 	wg      *sync.WaitGroup
 	idle    chan struct{} // closed when the queue empties, for drain
 }
@@ -610,9 +611,10 @@ const maxQueuedWork = 1 << 16
 func (w *serialQueue) push(fn func()) { w.pushOrDrop(fn, false) }
 
 // pushOrDrop queues fn; with droppable it drops fn (reporting false) when the queue is full.
+// After stop, every fn is dropped.
 func (w *serialQueue) pushOrDrop(fn func(), droppable bool) bool {
 	w.mu.Lock()
-	if droppable && len(w.q) >= maxQueuedWork {
+	if w.stopped || (droppable && len(w.q) >= maxQueuedWork) {
 		w.mu.Unlock()
 		return false
 	}
@@ -647,6 +649,16 @@ func (w *serialQueue) run() {
 		w.mu.Unlock()
 		fn()
 	}
+}
+
+// stop drops the functions pushed from now on, and waits until those queued ran: the
+// queue's goroutine is then gone for good (a late push, from the broker's reader or a
+// socket's hello finishing, would otherwise start one as its owner closes).
+func (w *serialQueue) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.drain()
 }
 
 // drain waits until the queue is empty.

@@ -825,3 +825,28 @@ func FuzzEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestSerialQueueStop checks that a stopped queue runs what was queued before stop returns,
+// and drops (and starts no goroutine for) what is pushed afterwards.
+func TestSerialQueueStop(t *testing.T) {
+	var wg sync.WaitGroup
+	q := serialQueue{wg: &wg}
+	release := make(chan struct{})
+	var ran atomic.Int32
+	q.push(func() { <-release; ran.Add(1) })
+	q.push(func() { ran.Add(1) })
+	stopped := make(chan struct{})
+	go func() {
+		q.stop()
+		close(stopped)
+	}()
+	close(release)
+	<-stopped
+	require.Equal(t, int32(2), ran.Load(), "stop returned before the queued functions ran")
+	require.False(t, q.pushOrDrop(func() { ran.Add(1) }, false), "a push after stop is taken")
+	wg.Wait()
+	require.Equal(t, int32(2), ran.Load())
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	require.False(t, q.running, "a goroutine started after stop")
+}
