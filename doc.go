@@ -76,9 +76,10 @@
 //     Options.Fallback.Key is set, the same on every node: a request landing on another node
 //     is forwarded to the session's node through the broker.
 //
-// A node joins one engine topic per concrete path that its sockets subscribe to, per user
-// and per group: a client cannot make it join more than Options.MaxSubscriptions paths per
-// socket. Server.Node gives the application the server's own link for its own topics and
+// A node joins one engine topic per concrete path that its sockets subscribe to (once the
+// subscription is authorized), per user and per group: a client holds at most
+// Options.MaxSubscriptions path topics per socket, and a topic left stays subscribed for
+// broker.NodeOptions.Linger (1 s) in case it is joined again. Server.Node gives the application the server's own link for its own topics and
 // requests (with names of its own, such as "app:"), without a second connection.
 //
 // # Transports
