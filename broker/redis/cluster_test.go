@@ -20,7 +20,9 @@ func TestCluster(t *testing.T) {
 	nodes := testpeers.StartRedisCluster(t, 3)
 	brokertest.Run(t, func(t *testing.T) brokertest.Factory {
 		return brokertest.Factory{New: func(t *testing.T) broker.Broker {
-			return newBroker(t, redis.Options{Addrs: []string{nodes[0].Addr(), nodes[1].Addr()}, Cluster: true})
+			// Each broker sets up 16 subscribed connections at Start, each within Timeout:
+			// the tests' 1 s ran out once with the other packages' tests on 2 cores.
+			return newBroker(t, redis.Options{Addrs: []string{nodes[0].Addr(), nodes[1].Addr()}, Cluster: true, Timeout: 3 * time.Second})
 		}}
 	})
 }
