@@ -180,8 +180,11 @@ func (b *Broker) History(ctx context.Context, topic string, after broker.Positio
 // parseEntry parses one stream entry: [id, [field, value, ...]].
 func parseEntry(e rueidis.RedisMessage, epoch string) (broker.Record, error) {
 	parts, err := e.ToArray()
-	if err != nil || len(parts) != 2 {
-		return broker.Record{}, fmt.Errorf("bad stream entry: %v", err)
+	if err != nil {
+		return broker.Record{}, fmt.Errorf("bad stream entry: %w", err)
+	}
+	if len(parts) != 2 {
+		return broker.Record{}, fmt.Errorf("bad stream entry of %d elements", len(parts))
 	}
 	id, err := parts[0].ToString()
 	if err != nil {
