@@ -51,10 +51,20 @@ func (c *fanTransport) Send(ctx context.Context, msg []byte) error {
 		return nil
 	}
 	if c.block != nil {
+		// As a real transport does, a send bounded by a deadline (the socket's own goroutine
+		// sets one; the pool's writers do not) fails when it passes.
+		var expired <-chan time.Time
+		if d, ok := ctx.Deadline(); ok {
+			timer := time.NewTimer(time.Until(d))
+			defer timer.Stop()
+			expired = timer.C
+		}
 		select {
 		case <-c.block:
 		case <-c.done:
 			return errors.New("closed")
+		case <-expired:
+			return context.DeadlineExceeded
 		}
 	}
 	if c.sent.Add(1) == c.target {
