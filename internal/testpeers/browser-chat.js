@@ -162,6 +162,10 @@ async function main() {
         await say(alice, last);
         await sees(bob, last);
         await alice.page.fill('#text', 'Join a room on the left; who is here is on the right.');
+        // The live view at the foot is read every 3 s: wait for a reading taken after the
+        // conversation, so that the picture shows its numbers.
+        const said = Date.now();
+        await alice.page.waitForFunction((t) => Number(document.getElementById('stats').dataset.updated || 0) > t, said, { timeout: 10000 });
         await alice.page.screenshot({ path: readmePNG });
         return { saved: readmePNG, alice: await look(alice) };
       } finally {
