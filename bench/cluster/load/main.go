@@ -27,9 +27,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/herald-go/herald/bench/internal/fanload"
 	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
@@ -54,4 +56,36 @@ func main() {
 		}
 		return runFanout(nodes, *path, *topic, *subs, *pubs, *warmupPubs, *timeout)
 	}})
+}
+
+// dialers is how many subscriber handshakes are in progress at once.
+const dialers = 32
+
+// runFanout is the client's one mode: see the package comment. The connections are read by
+// one epoll loop on raw descriptors (bench/internal/fanload, as bench/nes's load client): a
+// Go reader per connection would cost the client more per delivery than the server's write,
+// and its scheduling would land in the latencies.
+func runFanout(nodes []string, path, topic string, subs, pubs, warmupPubs int, timeout time.Duration) error {
+	res, err := fanload.NesFanout(fanload.Fanout{
+		Nodes: nodes, Path: path, Topic: topic, Subs: subs, Dialers: dialers,
+		Warmup: warmupPubs, Pubs: pubs, Timeout: timeout,
+		TolerateWarmup: true, Deliveries: true,
+	})
+	if err != nil {
+		return err
+	}
+	lat, last := res.Deliveries, res.Last
+	slices.Sort(lat)
+	slices.Sort(last)
+	fmt.Printf("lat n=%d p50=%d p99=%d max=%d last50=%d last99=%d missed=%d\n", len(lat),
+		quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1), quantile(last, 0.5), quantile(last, 0.99), res.Missed)
+	return nil
+}
+
+// quantile returns the q quantile of sorted durations (nearest rank), in µs.
+func quantile(xs []time.Duration, q float64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return xs[int(q*float64(len(xs)-1)+0.5)].Microseconds()
 }
