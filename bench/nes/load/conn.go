@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/herald-go/herald/bench/internal/fanload"
 	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
@@ -35,9 +36,6 @@ type conn struct {
 	nextID int64  // the next nes message id
 }
 
-// maxMessage bounds a message from the server; the benchmark's are under 200 bytes.
-const maxMessage = 1 << 20
-
 // dial connects to addr and performs the opening handshake for path. It
 // offers no extension, so the server cannot compress: both servers are
 // measured uncompressed.
@@ -52,7 +50,7 @@ func dial(addr, path string, timeout time.Duration) (*conn, error) {
 // read returns the next whole data message, answering WebSocket pings and
 // reporting a close as an error. The slice is valid until the next read.
 func (c *conn) read() ([]byte, error) {
-	m, err := c.ReadMessage(c.msg, maxMessage)
+	m, err := c.ReadMessage(c.msg, fanload.MaxNes)
 	c.msg = m.Payload
 	if err != nil {
 		return nil, err
@@ -68,27 +66,8 @@ func (c *conn) read() ([]byte, error) {
 func (c *conn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := c.nextID
 	c.nextID++
-	c.out = appendMessage(c.out[:0], c.Mask, typ, id, body)
+	c.out = fanload.AppendNes(c.out[:0], c.Mask, typ, id, body)
 	return id, c.Write(c.out)
-}
-
-// appendMessage appends a text frame masked with mask around the nes message
-// {"type":typ,"id":id,...}, the rest written by body, to b.
-func appendMessage(b []byte, mask [4]byte, typ string, id int64, body func(b []byte) []byte) []byte {
-	var js [256]byte
-	return wsraw.AppendFrame(b, wsraw.Fin|wsraw.OpText, nesMessage(js[:0], typ, id, body), mask)
-}
-
-// nesMessage appends {"type":typ,"id":id,...} to j, the rest written by body.
-func nesMessage(j []byte, typ string, id int64, body func(b []byte) []byte) []byte {
-	j = append(j, `{"type":"`...)
-	j = append(j, typ...)
-	j = append(j, `","id":`...)
-	j = strconv.AppendInt(j, id, 10)
-	if body != nil {
-		j = body(j)
-	}
-	return append(j, '}')
 }
 
 // hello sends the nes hello and waits for its reply, answering nothing else.
@@ -119,7 +98,7 @@ func await(c nesConn, typ string, id int64) error {
 		if err != nil {
 			return err
 		}
-		t := field(m, `"type":"`)
+		t := fanload.Field(m, `"type":"`)
 		if string(t) == "ping" {
 			if err := pong(c); err != nil {
 				return err
@@ -129,7 +108,7 @@ func await(c nesConn, typ string, id int64) error {
 		if string(t) != typ {
 			return fmt.Errorf("waiting for %s %d, got %.200s", typ, id, m)
 		}
-		if got, ok := number(m, `"id":`); !ok || got != id {
+		if got, ok := fanload.Number(m, `"id":`); !ok || got != id {
 			return fmt.Errorf("waiting for %s %d, got %.200s", typ, id, m)
 		}
 		if bytes.Contains(m, []byte(`"statusCode":`)) {
@@ -143,37 +122,4 @@ func await(c nesConn, typ string, id int64) error {
 func pong(c nesConn) error {
 	_, err := c.send("ping", nil)
 	return err
-}
-
-// field returns the bytes after key up to the next '"': the value of a JSON
-// string field with no escapes, which is all the benchmark's fields are.
-// The servers' messages are flat enough that the first match is the field.
-func field(m []byte, key string) []byte {
-	i := bytes.Index(m, []byte(key))
-	if i < 0 {
-		return nil
-	}
-	v := m[i+len(key):]
-	if j := bytes.IndexByte(v, '"'); j >= 0 {
-		return v[:j]
-	}
-	return nil
-}
-
-// number returns the non-negative integer after key.
-func number(m []byte, key string) (int64, bool) {
-	i := bytes.Index(m, []byte(key))
-	if i < 0 {
-		return 0, false
-	}
-	var n int64
-	d := 0
-	for _, x := range m[i+len(key):] {
-		if x < '0' || x > '9' {
-			break
-		}
-		n = n*10 + int64(x-'0')
-		d++
-	}
-	return n, d > 0 && d < 19
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herald-go/herald/bench/internal/fanload"
 	"github.com/herald-go/herald/bench/internal/wsraw"
 	"github.com/herald-go/herald/fallback"
 )
@@ -61,7 +62,7 @@ func dialFallback(addr, path, transport string, hc *http.Client, timeout time.Du
 func (f *fbConn) send(typ string, body func(b []byte) []byte) (int64, error) {
 	id := f.nextID
 	f.nextID++
-	f.js = nesMessage(f.js[:0], typ, id, body)
+	f.js = fanload.NesMessage(f.js[:0], typ, id, body)
 	return id, f.c.Write(context.Background(), f.js)
 }
 
@@ -226,9 +227,9 @@ func runFallbackFanout(addr, path, topic, transport string, subs, pubs, warmupPu
 					fail(fmt.Errorf("subscriber: %w", err))
 					return
 				}
-				switch string(field(m, `"type":"`)) {
+				switch string(fanload.Field(m, `"type":"`)) {
 				case "pub":
-					s, ok := number(m, `"seq":`)
+					s, ok := fanload.Number(m, `"seq":`)
 					if cur := seq.Load(); !ok || !bytes.Contains(m, wantPath) || s != cur || s <= last {
 						fail(fmt.Errorf("subscriber: unexpected publication %.200s (current seq %d, last %d)", m, cur, last))
 						return
@@ -266,7 +267,7 @@ func runFallbackFanout(addr, path, topic, transport string, subs, pubs, warmupPu
 		seq.Store(int64(i))
 		sent := time.Now()
 		deadline := sent.Add(timeout)
-		id, err := pub.send("request", publishBody(topic, int64(i)))
+		id, err := pub.send("request", fanload.PublishBody(topic, int64(i)))
 		if err != nil {
 			return fmt.Errorf("publish %d: %w", i, err)
 		}
@@ -293,18 +294,6 @@ func runFallbackFanout(addr, path, topic, transport string, subs, pubs, warmupPu
 	return nil
 }
 
-// publishBody writes the rest of the publish request for seq: POST /publish
-// {path: topic, message: {seq, status}}.
-func publishBody(topic string, seq int64) func(b []byte) []byte {
-	return func(b []byte) []byte {
-		b = append(b, `,"method":"POST","path":"/publish","payload":{"path":`...)
-		b = strconv.AppendQuote(b, topic)
-		b = append(b, `,"message":{"seq":`...)
-		b = strconv.AppendInt(b, seq, 10)
-		return append(b, `,"status":"complete"}}`...)
-	}
-}
-
 // awaitPublished reads the publisher's connection until the reply to the
 // publish request id arrives, by deadline, answering pings on the way; the
 // reply must be {ok:true} with status 200.
@@ -319,13 +308,13 @@ func awaitPublished(c *conn, id int64, deadline time.Time) error {
 			}
 			return err
 		}
-		switch string(field(m, `"type":"`)) {
+		switch string(fanload.Field(m, `"type":"`)) {
 		case "ping":
 			if err := pong(c); err != nil {
 				return err
 			}
 		case "request":
-			got, ok := number(m, `"id":`)
+			got, ok := fanload.Number(m, `"id":`)
 			if !ok || got != id || !bytes.Contains(m, []byte(`"statusCode":200`)) || !bytes.Contains(m, []byte(`"ok":true`)) {
 				return fmt.Errorf("publisher: unexpected reply %.200s (publish id %d)", m, id)
 			}

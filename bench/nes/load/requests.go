@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-go/herald/bench/internal/fanload"
 	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
@@ -57,9 +58,9 @@ func requestLoop(c nesConn, depth int, replies *wsraw.Counter, stop *atomic.Bool
 			}
 			return err
 		}
-		switch string(field(m, `"type":"`)) {
+		switch string(fanload.Field(m, `"type":"`)) {
 		case "request":
-			id, _ := number(m, `"id":`)
+			id, _ := fanload.Number(m, `"id":`)
 			i := slices.Index(inFlight, id)
 			if i < 0 || !bytes.Contains(m, okReply) || !bytes.Contains(m, okBody) {
 				return fmt.Errorf("unexpected reply %.200s", m)
