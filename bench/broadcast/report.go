@@ -2,20 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/harness"
 )
-
-func sizeName(n int) string {
-	if n >= 1<<10 && n%(1<<10) == 0 {
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
-}
 
 var (
 	millis = harness.Fixed(2)
@@ -31,9 +23,7 @@ func (b *bench) report(results map[string]map[int][]result, failures map[string]
 	if !slices.Contains(b.servers, base) {
 		base = b.servers[0]
 	}
-	fmt.Fprintf(&w, "# herald broadcast benchmark\n\n")
-	fmt.Fprintf(&w, "%s, `%s` (%s measured, plus builds).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(append([]string{"go run ./broadcast"}, os.Args[1:]...), " "), took.Round(time.Second))
+	harness.Heading(&w, "herald broadcast benchmark", "go run ./broadcast", took)
 	fmt.Fprintf(&w, "%s. Servers pinned to CPU %s, load client to CPU %s. "+
 		"%d connections (the publisher included), one binary message broadcast at a time to all of them, "+
 		"%d warm-up + %d measured broadcasts per run, a fresh server process per run. "+
@@ -42,7 +32,7 @@ func (b *bench) report(results map[string]map[int][]result, failures map[string]
 		harness.Machine(), b.ServerCPU, b.ClientCPU, b.conns, b.warmup, b.pubs, b.Repeat, base)
 	anyNoisy := false
 	for _, sz := range b.sizes {
-		fmt.Fprintf(&w, "**%s**\n\n| server | deliveries/s | p50 ms to the last | p99 ms to the last | server CPU ms/broadcast |\n|---|--:|--:|--:|--:|\n", sizeName(sz))
+		fmt.Fprintf(&w, "**%s**\n\n| server | deliveries/s | p50 ms to the last | p99 ms to the last | server CPU ms/broadcast |\n|---|--:|--:|--:|--:|\n", harness.SizeName(sz))
 		for _, s := range b.servers {
 			rs := results[s][sz]
 			noisy := harness.Noisy(&b.Config, rs)
@@ -70,16 +60,12 @@ func (b *bench) report(results map[string]map[int][]result, failures map[string]
 			}
 			fp := harness.Pick(results[fast][sz], p99)
 			fmt.Fprintf(&w, "- %s: herald %s deliveries/s vs %s %s, %.2fx (%s); p99 %s ms vs %s ms (%s)\n",
-				sizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), h.Med/fastS.Med,
+				harness.SizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), h.Med/fastS.Med,
 				harness.Verdict(h.Med >= 1.5*fastS.Med), millis(hp.Med), millis(fp.Med), harness.Verdict(hp.Med <= fp.Med))
 		}
 	}
-	sizes := make([]string, len(b.sizes))
-	for i, sz := range b.sizes {
-		sizes[i] = sizeName(sz)
-	}
-	harness.BusyTable(&w, b.servers, sizes, func(s string, i int) []harness.Load {
-		return harness.Loads(results[s][b.sizes[i]])
+	harness.SizesBusyTable(&w, b.servers, b.sizes, func(s string, sz int) []harness.Load {
+		return harness.Loads(results[s][sz])
 	})
 	return w.String()
 }

@@ -2,23 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/harness"
 )
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d B", n)
-}
 
 var (
 	micros  = harness.Fixed(2)
@@ -34,9 +23,7 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]h
 	if !slices.Contains(b.servers, base) {
 		base = b.servers[0]
 	}
-	fmt.Fprintf(&w, "# herald echo benchmark\n\n")
-	fmt.Fprintf(&w, "%s, `%s` (%s measured, plus builds).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.Join(append([]string{"go run ./cmd/bench"}, os.Args[1:]...), " "), took.Round(time.Second))
+	harness.Heading(&w, "herald echo benchmark", "go run ./cmd/bench", took)
 	fmt.Fprintf(&w, "%s. Servers pinned to CPU %s, load client to CPU %s. "+
 		"Echo: %d connections, %d message(s) in flight each, binary messages, %v warm-up + %v measured, "+
 		"a fresh server process per run; idle: %d connections. Median of %d runs (min–max); "+
@@ -47,7 +34,7 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]h
 	// The table.
 	fmt.Fprintf(&w, "| server |")
 	for _, sz := range b.sizes {
-		fmt.Fprintf(&w, " %s msgs/s | %s CPU µs/msg |", sizeName(sz), sizeName(sz))
+		fmt.Fprintf(&w, " %s msgs/s | %s CPU µs/msg |", harness.SizeName(sz), harness.SizeName(sz))
 	}
 	if b.idleConns > 0 {
 		fmt.Fprintf(&w, " idle KiB/conn |")
@@ -83,12 +70,8 @@ func (b *bench) report(echo map[string]map[int][]echoResult, idle map[string][]h
 		b.bar(&w, echo, idle)
 	}
 	if len(b.sizes) > 0 {
-		sizes := make([]string, len(b.sizes))
-		for i, sz := range b.sizes {
-			sizes[i] = sizeName(sz)
-		}
-		harness.BusyTable(&w, b.servers, sizes, func(s string, i int) []harness.Load {
-			return harness.Loads(echo[s][b.sizes[i]])
+		harness.SizesBusyTable(&w, b.servers, b.sizes, func(s string, sz int) []harness.Load {
+			return harness.Loads(echo[s][sz])
 		})
 	}
 	return w.String()
@@ -107,7 +90,7 @@ func (b *bench) bar(w *strings.Builder, echo map[string]map[int][]echoResult, id
 			continue
 		}
 		fmt.Fprintf(w, "- %s: herald %s msgs/s vs fastest peer %s %s (%s); CPU %s µs/msg vs cheapest peer %s %s (%s)\n",
-			sizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), harness.Verdict(h.Med >= fastS.Med),
+			harness.SizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), harness.Verdict(h.Med >= fastS.Med),
 			micros(hc.Med), cheap, micros(cheapS.Med), harness.Verdict(hc.Med <= cheapS.Med))
 	}
 	if h := harness.Pick(idle["herald"], perConn); h.N > 0 {
