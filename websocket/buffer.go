@@ -23,7 +23,7 @@ type readBuf struct {
 	raw  syscall.RawConn // nil: read through conn with a buffer of our own
 	buf  []byte
 	pool *[]byte // the pooled slice buf came from, nil when buf is our own or absent
-	r, w int
+	r, w int32   // within buf, which is at most readBufSize or the handshake's leftover bytes
 
 	// state of the raw read in progress, kept here so rawFn allocates nothing per call
 	rawFn  func(fd uintptr) bool
@@ -46,7 +46,7 @@ func newReadBuf(conn net.Conn, pending []byte) *readBuf {
 			b.buf = make([]byte, len(pending))
 			b.pool = nil
 		}
-		b.w = copy(b.buf, pending)
+		b.w = int32(copy(b.buf, pending))
 	}
 	return b
 }
@@ -79,13 +79,13 @@ func (b *readBuf) fill() error {
 		}
 	case b.r == b.w:
 		b.r, b.w = 0, 0
-	case b.w == len(b.buf):
-		b.w = copy(b.buf, b.buf[b.r:b.w])
+	case int(b.w) == len(b.buf):
+		b.w = int32(copy(b.buf, b.buf[b.r:b.w]))
 		b.r = 0
 	}
 	if b.raw == nil {
 		n, err := b.conn.Read(b.buf[b.w:])
-		b.w += n
+		b.w += int32(n)
 		if n > 0 {
 			return nil
 		}
@@ -96,7 +96,7 @@ func (b *readBuf) fill() error {
 	}
 	b.target = nil
 	n, err := b.readRaw()
-	b.w += n
+	b.w += int32(n)
 	return err
 }
 
@@ -119,15 +119,15 @@ func (b *readBuf) readRaw() (int, error) {
 // peek returns the next n buffered bytes (n <= readBufSize), reading as needed. The bytes stay
 // valid until the next call on b.
 func (b *readBuf) peek(n int) ([]byte, error) {
-	for b.w-b.r < n {
+	for int(b.w-b.r) < n {
 		if err := b.fill(); err != nil {
 			return nil, err
 		}
 	}
-	return b.buf[b.r : b.r+n], nil
+	return b.buf[b.r : int(b.r)+n], nil
 }
 
-func (b *readBuf) discard(n int) { b.r += n }
+func (b *readBuf) discard(n int) { b.r += int32(n) }
 
 // readSome reads into p what is buffered or, when nothing is, what one network read brings:
 // straight into p when p is large, through the buffer when it is small.
@@ -151,7 +151,7 @@ func (b *readBuf) readSome(p []byte) (int, error) {
 		}
 	}
 	n := copy(p, b.buf[b.r:b.w])
-	b.r += n
+	b.r += int32(n)
 	return n, nil
 }
 

@@ -62,10 +62,10 @@ type Conn struct {
 	// a whole message must then wait for the turn of whole messages (msgMu).
 	fragmenting bool
 	closeSent   atomic.Bool // a close frame is sent or on its way
-	// (The flags sit together here, where they fill one word: the Conn is then 568 bytes,
-	// which with its malloc header fits the 576-byte size class. Check the size when adding
+	// (The flags sit together here, where they fill one word: the Conn is then 512 bytes,
+	// the largest size class whose objects need no malloc header. Check the size when adding
 	// fields: an idle connection is mostly this struct; see idle_internal_test.go.)
-	opts     connOptions
+	opts     *connOptions // shared by the connections made with the same options (internOptions)
 	req      handshakeRequest
 	protocol string
 	ext      *extensions.Negotiated // nil when no extension was negotiated; its Header is Extensions()
@@ -96,8 +96,8 @@ type Conn struct {
 	metrics  metrics.Recorder // Options.Metrics, server side
 }
 
-// connOptions are the options a connection keeps, with defaults applied: a few words inside
-// the Conn rather than a copy of Options per connection.
+// connOptions are the options a connection keeps, with defaults applied: a few words, shared
+// by the connections made with equal options rather than a copy of Options per connection.
 type connOptions struct {
 	MaxLength         int64
 	WriteQueueLimit   int64
@@ -110,16 +110,43 @@ type connOptions struct {
 // maxHeaderSize is the longest frame header: 2 bytes, 8 of extended length, 4 of mask.
 const maxHeaderSize = 14
 
+// maxInterned bounds how many distinct connOptions internOptions keeps: an application that
+// makes options of ever new values gets a copy per connection past it, as it would without
+// the sharing.
+const maxInterned = 64
+
+// interned holds the shared connOptions (a connOptions is never changed once made).
+var (
+	internMu sync.Mutex
+	interned []*connOptions // at most maxInterned
+)
+
+// internOptions returns a connOptions equal to o, shared with the other connections made
+// with equal options while fewer than maxInterned distinct ones were seen.
+func internOptions(o connOptions) *connOptions {
+	internMu.Lock()
+	defer internMu.Unlock()
+	for _, p := range interned {
+		if *p == o {
+			return p
+		}
+	}
+	p := &o
+	if len(interned) < maxInterned {
+		interned = append(interned, p)
+	}
+	return p
+}
+
 func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 	c := &Conn{
 		conn:   nc,
 		client: client,
-		opts: connOptions{
+		opts: internOptions(connOptions{
 			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
-		},
-		rb:        newReadBuf(nc, pending),
-		wdeadline: deadline{write: true},
+		}),
+		rb: newReadBuf(nc, pending),
 	}
 	c.rdeadline.c, c.wdeadline.c = c, c
 	c.metrics = serverMetrics(client, opts)
@@ -212,18 +239,17 @@ func (c *Conn) isClosed() bool { return c.closing.isSet() }
 // the connection only when it differs from what is set, so that the common operation, on a
 // background context, costs no timer work at all.
 type deadline struct {
-	c     *Conn // whose connection (c.conn) it applies to
-	write bool  // the write deadline, else the read deadline
-	mu    sync.Mutex
-	gen   uint64 // which operation a late cancellation belongs to
-	cur   int64  // the deadline set on the connection, as unixNano gives it
-	stop  func() bool
+	c    *Conn // whose connection (c.conn) it applies to; its wdeadline or its rdeadline
+	mu   sync.Mutex
+	gen  uint64 // which operation a late cancellation belongs to
+	cur  int64  // the deadline set on the connection, as unixNano gives it
+	stop func() bool
 }
 
 // apply sets t as the connection's deadline for d's direction. The caller owns d, and no
 // cancellation of its operation can run, or d.mu is held.
 func (d *deadline) apply(t time.Time) {
-	if d.write {
+	if d == &d.c.wdeadline {
 		_ = d.c.conn.SetWriteDeadline(t)
 	} else {
 		_ = d.c.conn.SetReadDeadline(t)
