@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,40 +140,16 @@ func (b *bench) measure(name string, size int) (result, error) {
 		return r, err
 	}
 	defer cl.Kill()
-	if _, err := cl.Expect("open ", 5*time.Minute); err != nil {
-		return r, err
-	}
-	w, err := b.Window(srv, cl, 5*time.Minute, 5*time.Minute)
+	p, err := b.Publishes(srv, cl, 60*time.Second)
 	if err != nil {
 		return r, err
 	}
-	lat, err := cl.Expect("lat", 30*time.Second)
-	if err != nil {
-		return r, err
-	}
-	var pubs int64
-	var secs, clientCPU float64
-	if err := w.Finish(cl, 60*time.Second, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
-		return r, err
-	}
-	var ms []float64
-	for f := range strings.FieldsSeq(strings.TrimPrefix(lat, "lat")) {
-		us, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			return r, fmt.Errorf("load printed %.100q: %w", lat, err)
-		}
-		ms = append(ms, us/1e3)
-	}
-	if pubs <= 0 || secs <= 0 || len(ms) != int(pubs) {
-		return r, fmt.Errorf("load printed %q and %d latencies", w.Stop, len(ms))
-	}
-	slices.Sort(ms)
 	r = result{
-		p50:          harness.Quantile(ms, 0.5),
-		p99:          harness.Quantile(ms, 0.99),
-		cpuPerPub:    w.ServerCPU / float64(pubs) * 1e3,
-		clientPerPub: clientCPU / float64(pubs) * 1e3,
-		Load:         w.Load(secs, clientCPU),
+		p50:          harness.Quantile(p.Millis, 0.5),
+		p99:          harness.Quantile(p.Millis, 0.99),
+		cpuPerPub:    p.PerPub(p.ServerCPU),
+		clientPerPub: p.PerPub(p.ClientCPU),
+		Load:         p.Load(),
 	}
 	r.rate = float64(b.conns) / (r.p50 / 1e3)
 	return r, nil
