@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/herald-go/herald/bench/internal/harness"
 	"github.com/herald-go/herald/bench/internal/proc"
@@ -31,22 +30,14 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 		return r, err
 	}
 	defer cl.Kill()
-	w, err := b.Window(srv, cl, b.warmup+30*time.Second, b.duration+30*time.Second)
+	e, err := b.Echoes(srv, cl, b.warmup, b.duration)
 	if err != nil {
 		return r, err
 	}
-	var msgs int64
-	var secs, clientCPU float64
-	if err := w.Finish(cl, 20*time.Second, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
-		return r, err
-	}
-	if msgs <= 0 || secs <= 0 {
-		return r, fmt.Errorf("no messages echoed in the window (%q)", w.Stop)
-	}
 	return echoResult{
-		rate:      float64(msgs) / secs,
-		cpuPerMsg: w.ServerCPU / float64(msgs) * 1e6,
-		Load:      w.Load(secs, clientCPU),
+		rate:      e.Rate(),
+		cpuPerMsg: e.ServerPerMsg(),
+		Load:      e.Load(),
 	}, nil
 }
 

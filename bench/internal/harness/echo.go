@@ -1,0 +1,45 @@
+package harness
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
+)
+
+// Echoes is what an echoing load client (cmd/load -mode echo) printed about its measured
+// window, and what the server did meanwhile.
+type Echoes struct {
+	Window
+	Msgs      int64   // messages echoed in the window (the stop line's msgs)
+	Secs      float64 // the window's length (the stop line's secs)
+	ClientCPU float64 // the client's own CPU seconds in it (the stop line's cpu)
+}
+
+// Echoes follows an echoing load client started with -warmup warmup and -duration duration to
+// its end: the window (30 s more than each to start and to stop), then its exit (20 s). It
+// fails when the stop line does not parse or says nothing was echoed.
+func (c *Config) Echoes(srv *Server, cl *proc.Proc, warmup, duration time.Duration) (Echoes, error) {
+	var e Echoes
+	w, err := c.Window(srv, cl, warmup+30*time.Second, duration+30*time.Second)
+	if err != nil {
+		return e, err
+	}
+	e.Window = w
+	if err := w.Finish(cl, 20*time.Second, "stop msgs=%d secs=%g cpu=%g", &e.Msgs, &e.Secs, &e.ClientCPU); err != nil {
+		return e, err
+	}
+	if e.Msgs <= 0 || e.Secs <= 0 {
+		return e, fmt.Errorf("no messages echoed in the window (%q)", w.Stop)
+	}
+	return e, nil
+}
+
+// Rate returns the messages echoed per second.
+func (e Echoes) Rate() float64 { return float64(e.Msgs) / e.Secs }
+
+// ServerPerMsg returns the server's CPU µs per message.
+func (e Echoes) ServerPerMsg() float64 { return e.ServerCPU / float64(e.Msgs) * 1e6 }
+
+// Load is how busy the cores were in the window.
+func (e Echoes) Load() Load { return e.Window.Load(e.Secs, e.ClientCPU) }
