@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,12 +62,9 @@ func main() {
 	if b.servers, err = harness.ParseList(servers, allServers, true); err != nil {
 		log.Fatalf("-servers: %v", err)
 	}
-	for f := range strings.FieldsSeq(strings.ReplaceAll(sizes, ",", " ")) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 8 || n > 1<<20 {
-			log.Fatalf("-sizes: bad size %q (8 to 1048576 bytes)", f)
-		}
-		b.sizes = append(b.sizes, n)
+	var bad string
+	if b.sizes, bad = harness.ParseInts(sizes, 8, 1<<20); bad != "" {
+		log.Fatalf("-sizes: bad size %q (8 to 1048576 bytes)", bad)
 	}
 	if b.Repeat < 1 || b.conns < 2 || b.pubs < 1 || len(b.sizes) == 0 {
 		log.Fatal("-repeat and -pubs must be above zero, -conns above one, -sizes not empty")

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -77,12 +76,9 @@ func main() {
 	if b.brokers, err = harness.ParseList(brokers, allBrokers, false); err != nil {
 		log.Fatalf("-brokers: %v", err)
 	}
-	for f := range strings.FieldsSeq(strings.ReplaceAll(subs, ",", " ")) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 19000 {
-			log.Fatalf("-subs: bad count %q (1 to 19000: the open-files limit is about 19,900 per process)", f)
-		}
-		b.subs = append(b.subs, n)
+	var bad string
+	if b.subs, bad = harness.ParseInts(subs, 1, 19000); bad != "" {
+		log.Fatalf("-subs: bad count %q (1 to 19000: the open-files limit is about 19,900 per process)", bad)
 	}
 	if b.Repeat < 1 || b.nodes < 2 || b.pubs < 1 || b.warmupPubs < 0 {
 		log.Fatal("-repeat and -pubs must be above zero, -nodes above one, -warmup-pubs not below zero")

@@ -45,7 +45,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -126,12 +125,9 @@ func main() {
 	if b.transports, err = harness.ParseList(transports, allTransports, false); err != nil {
 		log.Fatalf("-transports: %v", err)
 	}
-	for f := range strings.FieldsSeq(strings.ReplaceAll(fanSubs, ",", " ")) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 19000 {
-			log.Fatalf("-fanout-subs: bad count %q (1 to 19000: the open-files limit is about 19,900 per process)", f)
-		}
-		b.fanSubs = append(b.fanSubs, n)
+	var bad string
+	if b.fanSubs, bad = harness.ParseInts(fanSubs, 1, 19000); bad != "" {
+		log.Fatalf("-fanout-subs: bad count %q (1 to 19000: the open-files limit is about 19,900 per process)", bad)
 	}
 	b.parts = map[string]bool{}
 	for _, p := range ps {

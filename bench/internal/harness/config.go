@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,4 +158,17 @@ func ParseList(s string, known []string, variants bool) ([]string, error) {
 		return nil, errors.New("names none")
 	}
 	return out, nil
+}
+
+// ParseInts splits a list of integers separated by commas or spaces. Each must be from lo to
+// hi; bad is the first entry that is not (empty when all are).
+func ParseInts(s string, lo, hi int) (ns []int, bad string) {
+	for f := range strings.FieldsSeq(strings.ReplaceAll(s, ",", " ")) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < lo || n > hi {
+			return nil, f
+		}
+		ns = append(ns, n)
+	}
+	return ns, ""
 }
