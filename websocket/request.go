@@ -7,19 +7,18 @@ import (
 	"net/url"
 )
 
-// handshakeRequest is what a connection keeps of its handshake request for Conn.Request: a
-// few strings and the headers packed into one, rather than the request and its header map.
-// On a server holding many connections the difference is most of a KiB per connection.
+// handshakeRequest is what a connection keeps of its handshake request for Conn.Request: the
+// host, remote address, request URI and headers packed into one string, rather than the
+// request, its header map and the strings they point into (a request URI points into the
+// whole request line). On a server holding many connections the difference is most of a KiB
+// per connection.
 //
 // A handshake is a GET over HTTP/1.1 (Upgrade refuses other methods and HTTP/1.0 and 2; a later
 // HTTP/1.x, which no client sends, is reported as 1.1), so neither is kept.
 type handshakeRequest struct {
-	url        *url.URL // nil when parsing requestURI gives it back
-	host       string
-	remoteAddr string
-	requestURI string
-	header     string // packed by packHeader
-	tls        *tls.ConnectionState
+	url    *url.URL // nil when parsing the request URI gives it back
+	packed string   // packed by packRequest
+	tls    *tls.ConnectionState
 }
 
 // snapshotRequest keeps what Conn.Request returns of r. The URL is shared with r, unless it
@@ -32,24 +31,20 @@ func snapshotRequest(r *http.Request) handshakeRequest {
 			u = nil
 		}
 	}
-	return handshakeRequest{
-		url:        u,
-		host:       r.Host,
-		remoteAddr: r.RemoteAddr,
-		requestURI: r.RequestURI,
-		header:     packHeader(r.Header),
-		tls:        r.TLS,
-	}
+	return handshakeRequest{url: u, packed: packRequest(r), tls: r.TLS}
 }
 
 // request rebuilds the request, with fresh URL and header copies the caller may change.
 func (h *handshakeRequest) request() *http.Request {
+	host, s := unpackString(h.packed)
+	remoteAddr, s := unpackString(s)
+	requestURI, s := unpackString(s)
 	var u url.URL
 	switch {
 	case h.url != nil:
 		u = *h.url
-	case h.requestURI != "":
-		parsed, _ := url.ParseRequestURI(h.requestURI) // it parsed when the snapshot was taken
+	case requestURI != "":
+		parsed, _ := url.ParseRequestURI(requestURI) // it parsed when the snapshot was taken
 		u = *parsed
 	default:
 		return nil
@@ -60,37 +55,43 @@ func (h *handshakeRequest) request() *http.Request {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     unpackHeader(h.header),
+		Header:     unpackHeader(s),
 		Body:       http.NoBody,
-		Host:       h.host,
-		RemoteAddr: h.remoteAddr,
-		RequestURI: h.requestURI,
+		Host:       host,
+		RemoteAddr: remoteAddr,
+		RequestURI: requestURI,
 		TLS:        h.tls,
 	}
 }
 
-// packHeader writes h as one string: for every value, its key's length, the key, the value's
-// length and the value (lengths as uvarints), so that any byte may appear in either.
-func packHeader(h http.Header) string {
-	n := 0
-	for k, vs := range h {
+// packRequest writes r's host, remote address and request URI, then every header value with
+// its key, as one string of length-prefixed strings (lengths as uvarints), so that any byte
+// may appear in any of them.
+func packRequest(r *http.Request) string {
+	n := 3*binary.MaxVarintLen64 + len(r.Host) + len(r.RemoteAddr) + len(r.RequestURI)
+	for k, vs := range r.Header {
 		for _, v := range vs {
 			n += 2*binary.MaxVarintLen64 + len(k) + len(v)
 		}
 	}
 	b := make([]byte, 0, n)
-	for k, vs := range h {
+	b = appendPacked(b, r.Host)
+	b = appendPacked(b, r.RemoteAddr)
+	b = appendPacked(b, r.RequestURI)
+	for k, vs := range r.Header {
 		for _, v := range vs {
-			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = append(b, k...)
-			b = binary.AppendUvarint(b, uint64(len(v)))
-			b = append(b, v...)
+			b = appendPacked(appendPacked(b, k), v)
 		}
 	}
 	return string(b)
 }
 
-// unpackHeader reverses packHeader.
+// appendPacked appends s, length first.
+func appendPacked(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// unpackHeader reverses what packRequest wrote of the headers.
 func unpackHeader(s string) http.Header {
 	h := http.Header{}
 	for len(s) > 0 {
@@ -106,7 +107,7 @@ func unpackHeader(s string) http.Header {
 func unpackString(s string) (string, string) {
 	n, w := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
 	if w <= 0 || uint64(len(s)-w) < n {
-		return "", "" // not written by packHeader
+		return "", "" // not written by packRequest
 	}
 	return s[w : w+int(n)], s[w+int(n):]
 }
