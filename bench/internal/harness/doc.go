@@ -1,9 +1,11 @@
-// Package harness is what the three orchestrators (cmd/bench, deflate and nes) share around
-// their own measurements: the flags for pinning, quiet-machine waits and reruns ([Config]),
-// building the binaries, starting a pinned server and its load client, reading the server's
-// and the machine's CPU time over the client's measured window ([Config.Window]), rerunning
-// disturbed windows ([Quietly]), measuring idle memory ([Config.Idle]), and the parts of the
-// reports that look the same in all three (medians with spreads, ratios, the load table).
+// Package harness is what the orchestrators (cmd/bench, deflate, nes, broadcast, cluster,
+// idle) share around their own measurements: the flags for pinning, quiet-machine waits and
+// reruns ([Config]), building the binaries, starting a pinned server and its load client,
+// reading the server's and the machine's CPU time over the client's measured window
+// ([Config.Window]; an echo client's whole run: [Config.Echoes]; a publishing client's:
+// [Config.Publishes]), rerunning disturbed windows ([Quietly]), measuring idle memory
+// ([Config.Idle]), and the parts of the reports that look the same in all of them (the
+// heading, medians with spreads, ratios, size names, the load table).
 //
 // The child processes themselves and what /proc says about them are package proc's.
 //
