@@ -19,8 +19,8 @@ var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); re
 //
 // A readBuf is used by one goroutine at a time (the one holding Conn.readMu).
 type readBuf struct {
-	conn net.Conn
-	raw  syscall.RawConn // nil: read through conn with a buffer of our own
+	c    *Conn           // whose connection (c.conn) it reads
+	raw  syscall.RawConn // nil: read through c.conn with a buffer of our own
 	buf  []byte
 	pool *[]byte // the pooled slice buf came from, nil when buf is our own or absent
 	r, w int32   // within buf, which is at most readBufSize or the handshake's leftover bytes
@@ -29,11 +29,11 @@ type readBuf struct {
 	rawFn  func(fd uintptr) bool
 	target []byte // read into target; nil: read into buf, borrowing it when absent
 	n      int
-	err    error
+	errno  uintptr // the read's error, a syscall.Errno (see rawErr); 0: none
 }
 
-func newReadBuf(conn net.Conn, pending []byte) *readBuf {
-	b := &readBuf{conn: conn, raw: rawConn(conn)}
+func newReadBuf(c *Conn, pending []byte) *readBuf {
+	b := &readBuf{c: c, raw: rawConn(c.conn)}
 	if b.raw != nil {
 		b.rawFn = b.rawRead
 	}
@@ -84,7 +84,7 @@ func (b *readBuf) fill() error {
 		b.r = 0
 	}
 	if b.raw == nil {
-		n, err := b.conn.Read(b.buf[b.w:])
+		n, err := b.c.conn.Read(b.buf[b.w:])
 		b.w += int32(n)
 		if n > 0 {
 			return nil
@@ -103,12 +103,13 @@ func (b *readBuf) fill() error {
 // readRaw waits until the socket is readable and reads once, into b.target or (borrowing it
 // only then) into b.buf.
 func (b *readBuf) readRaw() (int, error) {
-	b.n, b.err = 0, nil
+	b.n, b.errno = 0, 0
 	if err := b.raw.Read(b.rawFn); err != nil {
 		return 0, err
 	}
-	if b.err != nil {
-		return 0, &net.OpError{Op: "read", Net: b.conn.LocalAddr().Network(), Source: b.conn.LocalAddr(), Addr: b.conn.RemoteAddr(), Err: b.err}
+	if b.errno != 0 {
+		nc := b.c.conn
+		return 0, &net.OpError{Op: "read", Net: nc.LocalAddr().Network(), Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: rawErr(b.errno)}
 	}
 	if b.n == 0 {
 		return 0, io.EOF
@@ -137,7 +138,7 @@ func (b *readBuf) readSome(p []byte) (int, error) {
 	}
 	if b.r == b.w && len(p) >= readBufSize/2 {
 		if b.raw == nil {
-			return b.conn.Read(p)
+			return b.c.conn.Read(p)
 		}
 		b.release()
 		b.target = p

@@ -146,8 +146,8 @@ func newConn(nc net.Conn, pending []byte, client bool, opts *Options) *Conn {
 			MaxLength: opts.MaxLength, WriteQueueLimit: opts.WriteQueueLimit, PingInterval: opts.PingInterval,
 			PongTimeout: opts.PongTimeout, CloseTimeout: opts.CloseTimeout, FirstFrameTimeout: opts.FirstFrameTimeout,
 		}),
-		rb: newReadBuf(nc, pending),
 	}
+	c.rb = newReadBuf(c, pending)
 	c.rdeadline.c, c.wdeadline.c = c, c
 	c.metrics = serverMetrics(client, opts)
 	if opts.FirstFrameTimeout > 0 {

@@ -37,8 +37,7 @@ func (c *Conn) serveIdle(s *served) bool {
 		return false
 	}
 	var nc net.Conn = pc
-	c.conn = nc
-	c.rb.conn = nc
+	c.conn = nc // and so c.rb's
 	c.rb.raw = pc.Raw()
 	// The read deadline set on the old socket (the peer's first frame), on the new one;
 	// there is no write deadline between writes.

@@ -3,6 +3,7 @@
 package websocket
 
 import (
+	"errors"
 	"net"
 	"syscall"
 )
@@ -11,3 +12,6 @@ import (
 func rawConn(net.Conn) syscall.RawConn { return nil }
 
 func (b *readBuf) rawRead(uintptr) bool { return true }
+
+// rawErr is never called: rawRead keeps no error outside Unix.
+func rawErr(uintptr) error { return errors.New("websocket: read failed") }

@@ -30,7 +30,10 @@ func (b *readBuf) rawRead(fd uintptr) bool {
 		if n < 0 {
 			n = 0
 		}
-		b.n, b.err = n, err
+		b.n, b.errno = n, 0
+		if err != nil {
+			b.errno = uintptr(err.(syscall.Errno)) // what syscall.Read returns
+		}
 		return true
 	}
 }
@@ -52,3 +55,6 @@ func rawConn(conn net.Conn) syscall.RawConn {
 	}
 	return raw
 }
+
+// rawErr is the error rawRead kept as a number.
+func rawErr(errno uintptr) error { return syscall.Errno(errno) }
