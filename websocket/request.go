@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // handshakeRequest is what a connection keeps of its handshake request for Conn.Request: the
@@ -68,27 +69,36 @@ func (h *handshakeRequest) request() *http.Request {
 // its key, as one string of length-prefixed strings (lengths as uvarints), so that any byte
 // may appear in any of them.
 func packRequest(r *http.Request) string {
-	n := 3*binary.MaxVarintLen64 + len(r.Host) + len(r.RemoteAddr) + len(r.RequestURI)
+	n := packedLen(r.Host) + packedLen(r.RemoteAddr) + packedLen(r.RequestURI)
 	for k, vs := range r.Header {
 		for _, v := range vs {
-			n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+			n += packedLen(k) + packedLen(v)
 		}
 	}
-	b := make([]byte, 0, n)
-	b = appendPacked(b, r.Host)
-	b = appendPacked(b, r.RemoteAddr)
-	b = appendPacked(b, r.RequestURI)
+	// Built in place, at its exact length: the string is the one allocation.
+	var b strings.Builder
+	b.Grow(n)
+	var lenBuf [binary.MaxVarintLen64]byte
+	put := func(s string) {
+		b.Write(binary.AppendUvarint(lenBuf[:0], uint64(len(s))))
+		b.WriteString(s)
+	}
+	put(r.Host)
+	put(r.RemoteAddr)
+	put(r.RequestURI)
 	for k, vs := range r.Header {
 		for _, v := range vs {
-			b = appendPacked(appendPacked(b, k), v)
+			put(k)
+			put(v)
 		}
 	}
-	return string(b)
+	return b.String()
 }
 
-// appendPacked appends s, length first.
-func appendPacked(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+// packedLen is how long s is once packed, length first.
+func packedLen(s string) int {
+	var lenBuf [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(lenBuf[:0], uint64(len(s)))) + len(s)
 }
 
 // unpackHeader reverses what packRequest wrote of the headers.
