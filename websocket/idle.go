@@ -26,9 +26,9 @@ type Events struct {
 	// IdleMode serves the connection without a goroutine while it has nothing to read: the
 	// connection's socket is handed to herald's own epoll loop, and a goroutine and a read
 	// buffer are taken only when bytes arrive (or a deadline passes, or the connection closes),
-	// for as long as there is something to read. An idle connection then costs about 2.5 KiB
-	// instead of about 7 (bench/idle). It needs Linux and a plain TCP or Unix connection: on other platforms
-	// and over TLS, Serve keeps a goroutine per connection, as without IdleMode (IdleMode on the
+	// for as long as there is something to read. An idle connection then costs about 2.3 KiB
+	// instead of about 7 (bench/idle). It needs Linux and a plain TCP or Unix connection: on
+	// other platforms and over TLS, Serve keeps a goroutine per connection, as without IdleMode (IdleMode on the
 	// Conn says which). See "Idle mode" in the package documentation for the trade-off.
 	IdleMode bool
 }
