@@ -27,35 +27,47 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 	f.Add([]byte{0x81, 0x7e, 0x00, 0x10})
 	f.Fuzz(func(t *testing.T, input []byte) {
-		client, server := net.Pipe()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		go func() {
-			_, _ = client.Write(input)
-			_ = client.Close()
-		}()
-		opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
-		c := newConn(server, nil, false, opts)
+		c := fuzzConn(input)
 		defer c.shut(ErrClosed)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for {
-			typ, msg, err := c.Read(ctx)
-			if err != nil {
-				var ce *CloseError
-				var pe *ProtocolError
-				if !errors.As(err, &ce) && !errors.As(err, &pe) {
-					t.Fatalf("Read ended with %v (%T), want a close or protocol error", err, err)
-				}
-				return
-			}
-			if len(msg) > 1024 {
-				t.Fatalf("message of %d bytes passed MaxLength 1024", len(msg))
-			}
-			if typ == MessageText && !utf8.Valid(msg) {
-				t.Fatalf("invalid UTF-8 text delivered: % x", msg)
-			}
-		}
+		readAllChecked(t, c)
 	})
+}
+
+// fuzzConn is a server connection with MaxLength 1024 reading input as if a client sent it.
+func fuzzConn(input []byte) *Conn {
+	client, server := net.Pipe()
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	go func() {
+		_, _ = client.Write(input)
+		_ = client.Close()
+	}()
+	opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
+	return newConn(server, nil, false, opts)
+}
+
+// readAllChecked reads c until it fails: the failure must be a close or protocol error, and
+// every message read must keep MaxLength 1024 and, if text, be valid UTF-8.
+func readAllChecked(t *testing.T, c *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			var ce *CloseError
+			var pe *ProtocolError
+			if !errors.As(err, &ce) && !errors.As(err, &pe) {
+				t.Fatalf("Read ended with %v (%T), want a close or protocol error", err, err)
+			}
+			return
+		}
+		if len(msg) > 1024 {
+			t.Fatalf("message of %d bytes passed MaxLength 1024", len(msg))
+		}
+		if typ == MessageText && !utf8.Valid(msg) {
+			t.Fatalf("invalid UTF-8 text delivered: % x", msg)
+		}
+	}
 }
 
 // FuzzReadCompressedFrames is FuzzReadFrames with permessage-deflate negotiated: compressed
@@ -75,14 +87,7 @@ func FuzzReadCompressedFrames(f *testing.F) {
 	f.Add(append(masked(0x42, []byte{0xf2, 0x48}), masked(0x80, []byte{0xcd, 0xc9, 0xc9, 0x07, 0x00})...))
 	f.Add([]byte{0xc2, 0xfe, 0x04, 0x80, 1, 2, 3, 4}) // 1152 compressed bytes announced: over the bound
 	f.Fuzz(func(t *testing.T, input []byte) {
-		client, server := net.Pipe()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		go func() {
-			_, _ = client.Write(input)
-			_ = client.Close()
-		}()
-		opts := (&Options{MaxLength: 1024, PingInterval: -1, FirstFrameTimeout: -1, CloseTimeout: time.Second}).withDefaults()
-		c := newConn(server, nil, false, opts)
+		c := fuzzConn(input)
 		offers, err := extensions.Parse("permessage-deflate; client_max_window_bits")
 		if err != nil {
 			t.Fatal(err)
@@ -93,25 +98,7 @@ func FuzzReadCompressedFrames(f *testing.F) {
 		}
 		c.setExtensions(n)
 		defer c.shut(ErrClosed)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for {
-			typ, msg, err := c.Read(ctx)
-			if err != nil {
-				var ce *CloseError
-				var pe *ProtocolError
-				if !errors.As(err, &ce) && !errors.As(err, &pe) {
-					t.Fatalf("Read ended with %v (%T), want a close or protocol error", err, err)
-				}
-				return
-			}
-			if len(msg) > 1024 {
-				t.Fatalf("message of %d bytes passed MaxLength 1024", len(msg))
-			}
-			if typ == MessageText && !utf8.Valid(msg) {
-				t.Fatalf("invalid UTF-8 text delivered: % x", msg)
-			}
-		}
+		readAllChecked(t, c)
 	})
 }
 
