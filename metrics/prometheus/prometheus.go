@@ -27,6 +27,7 @@
 package prometheus
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -293,10 +294,7 @@ func (r *Recorder) requestChild(k requestKey) prometheus.Observer {
 		return o
 	}
 	o := r.requests.WithLabelValues(k.route, statusLabel(k.status))
-	m := make(map[requestKey]prometheus.Observer, len(old)+1)
-	for kk, v := range old {
-		m[kk] = v
-	}
+	m := maps.Clone(old)
 	m[k] = o
 	r.requestObs.Store(&m)
 	return o
@@ -328,17 +326,11 @@ func (r *Recorder) Compressed(in, out int) {
 	r.deflateOut.Add(float64(out))
 }
 
-// statusLabels holds the label values of the statuses 100 to 599, made once.
-var statusLabels = func() (l [500]string) {
-	for i := range l {
-		l[i] = strconv.Itoa(i + 100)
-	}
-	return l
-}()
-
+// statusLabel returns status's label value. It is called once per child of the request
+// histogram (requestChild), never on the hot path.
 func statusLabel(status int) string {
 	if status >= 100 && status < 600 {
-		return statusLabels[status-100]
+		return strconv.Itoa(status)
 	}
 	return "other"
 }
