@@ -29,7 +29,7 @@ import (
 // the upstream, proxy_buffering on (which an upstream turns off per response with
 // X-Accel-Buffering: no), proxy_buffers 8 4k|8k, proxy_read_timeout 60s, and gzip on for
 // text/html only.
-const nginxConf = `# StartNginx's nginx.conf: Debian 12's default, see nginxConf in nginx.go.
+const nginxConf = `# herald's testpeers nginx.conf: Debian 12's default, see nginxConf in nginx.go.
 {{USER}}worker_processes auto;
 pid {{DIR}}/nginx.pid;
 error_log {{DIR}}/error.log;
@@ -50,14 +50,19 @@ http {
 	fastcgi_temp_path {{DIR}}/fastcgi;
 	uwsgi_temp_path {{DIR}}/uwsgi;
 	scgi_temp_path {{DIR}}/scgi;
-	server {
+# The site under test:
+{{SITE}}
+}
+`
+
+// nginxProxySite is StartNginx's site in nginxConf: one server proxying everything upstream.
+const nginxProxySite = `	server {
 		listen 127.0.0.1:{{PORT}};
 		server_name _;
 		location / {
 			proxy_pass {{UPSTREAM}};
 {{BUFFERED}}		}
 	}
-}
 `
 
 // StartNginx runs Debian's nginx as a reverse proxy to upstream (a base URL such as an
@@ -83,25 +88,34 @@ func StartNginx(t testing.TB, upstream string, buffered bool) string {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		t.Fatalf("StartNginx: upstream %q is not a base URL such as http://127.0.0.1:8000", upstream)
 	}
-	bin := sbin(t, "nginx", "nginx")
-	dir := daemonDir(t, "nginx", "")
-	userLine, bufferedLine := "", ""
-	if os.Geteuid() == 0 {
-		userLine = "user www-data;\n" // as Debian's; dir is 0755, and nginx gives the workers its temporary paths
-	}
+	bufferedLine := ""
 	if buffered {
 		bufferedLine = "\t\t\tproxy_ignore_headers X-Accel-Buffering;\n"
 	}
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{UPSTREAM}}", u.Scheme+"://"+u.Host,
-		"{{USER}}", userLine, "{{BUFFERED}}", bufferedLine).Replace(nginxConf)
-	port := startDaemon(t, daemonSpec{name: "nginx", dir: dir, confName: "nginx.conf", conf: conf,
-		argv: []string{bin, "-p", dir + "/", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;"},
-		logs: []string{"error.log", "access.log"}})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	site := strings.NewReplacer("{{UPSTREAM}}", u.Scheme+"://"+u.Host,
+		"{{BUFFERED}}", bufferedLine).Replace(nginxProxySite)
+	bin, base := runNginx(t, site)
 	mode := "buffering as by default"
 	if buffered {
 		mode = "buffering every response (X-Accel-Buffering ignored)"
 	}
 	t.Logf("%s listening on %s, proxying to %s, %s", version(bin, "-v"), base, u.Host, mode)
 	return base
+}
+
+// runNginx runs nginx with site in nginxConf (see StartNginx for how) and returns the binary's
+// path and http://127.0.0.1:PORT.
+func runNginx(t testing.TB, site string) (bin, base string) {
+	t.Helper()
+	bin = sbin(t, "nginx", "nginx")
+	dir := daemonDir(t, "nginx", "")
+	userLine := ""
+	if os.Geteuid() == 0 {
+		userLine = "user www-data;\n" // as Debian's; dir is 0755, and nginx gives the workers its temporary paths
+	}
+	conf := strings.NewReplacer("{{DIR}}", dir, "{{USER}}", userLine, "{{SITE}}", site).Replace(nginxConf)
+	port := startDaemon(t, daemonSpec{name: "nginx", dir: dir, confName: "nginx.conf", conf: conf,
+		argv: []string{bin, "-p", dir + "/", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;"},
+		logs: []string{"error.log", "access.log"}})
+	return bin, "http://127.0.0.1:" + strconv.Itoa(port)
 }

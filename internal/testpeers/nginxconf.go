@@ -2,40 +2,10 @@ package testpeers
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 )
-
-// nginxSiteConf is nginx.conf for StartNginxSite: Debian's main configuration as in nginxConf
-// (instance paths, no includes of sites), with the caller's http-context configuration (a
-// guide's upstream, map and server blocks) in place of the one proxying server.
-const nginxSiteConf = `# StartNginxSite's nginx.conf: Debian 12's default main part, see nginxConf in nginx.go.
-{{USER}}worker_processes auto;
-pid {{DIR}}/nginx.pid;
-error_log {{DIR}}/error.log;
-events {
-	worker_connections 768;
-}
-http {
-	sendfile on;
-	tcp_nopush on;
-	types_hash_max_size 2048;
-	include /etc/nginx/mime.types;
-	default_type application/octet-stream;
-	access_log {{DIR}}/access.log;
-	gzip on;
-	client_body_temp_path {{DIR}}/body;
-	proxy_temp_path {{DIR}}/proxy;
-	fastcgi_temp_path {{DIR}}/fastcgi;
-	uwsgi_temp_path {{DIR}}/uwsgi;
-	scgi_temp_path {{DIR}}/scgi;
-# The site under test:
-{{SITE}}
-}
-`
 
 // CodeBlock returns the body of the first fenced code block of the given language (such as
 // "nginx") in the Markdown file at path, failing the test when there is none: tests run the
@@ -70,7 +40,7 @@ func Substitute(t testing.TB, conf string, pairs ...string) string {
 
 // StartNginxSite runs Debian's nginx with site, an http-context configuration (upstream, map
 // and server blocks, as a guide gives them), inside Debian's main configuration (see
-// nginxSiteConf), for the length of the test, and returns http://127.0.0.1:PORT. site must
+// nginxConf), for the length of the test, and returns http://127.0.0.1:PORT. site must
 // listen on "127.0.0.1:{{PORT}}", which is replaced by a free port. nginx runs as StartNginx
 // runs it (foreground, its own directory, killed when the test ends, logs in the test log on
 // failure); without nginx the test skips, or fails under HERALD_REQUIRE_PEERS=1.
@@ -79,17 +49,7 @@ func StartNginxSite(t testing.TB, site string) string {
 	if !strings.Contains(site, "listen 127.0.0.1:{{PORT}}") {
 		t.Fatalf("StartNginxSite: the site must listen on 127.0.0.1:{{PORT}}:\n%s", site)
 	}
-	bin := sbin(t, "nginx", "nginx")
-	dir := daemonDir(t, "nginx", "")
-	userLine := ""
-	if os.Geteuid() == 0 {
-		userLine = "user www-data;\n"
-	}
-	conf := strings.NewReplacer("{{DIR}}", dir, "{{USER}}", userLine, "{{SITE}}", site).Replace(nginxSiteConf)
-	port := startDaemon(t, daemonSpec{name: "nginx", dir: dir, confName: "nginx.conf", conf: conf,
-		argv: []string{bin, "-p", dir + "/", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;"},
-		logs: []string{"error.log", "access.log"}})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	bin, base := runNginx(t, site)
 	t.Logf("%s listening on %s with the site under test", version(bin, "-v"), base)
 	return base
 }
