@@ -34,16 +34,7 @@ var underLimit = []int{limit - 1024, limit - 64, limit - 1, limit}
 // runLimitPeer runs deflate-client.js with cfg and msgs against s and returns what it saw.
 func runLimitPeer(t *testing.T, s *echoServer, cfg map[string]any, msgs []message) peerResult {
 	t.Helper()
-	cfg["url"] = s.url
-	cfg["origin"] = s.origin
-	cfg["messages"] = msgs
-	arg, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out := testpeers.Run(ctx, t, "deflate-client.js", string(arg))
-	var r peerResult
-	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
-	return r
+	return runDeflateClient(t, s, cfg, msgs, 90*time.Second)
 }
 
 func randomMessages(sizes ...int) []message {

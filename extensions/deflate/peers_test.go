@@ -127,18 +127,26 @@ type peerResult struct {
 	} `json:"results"`
 }
 
-// runPeer runs deflate-client.js with cfg against s and checks every echo.
-func runPeer(t *testing.T, s *echoServer, cfg map[string]any, msgs []message) peerResult {
+// runDeflateClient runs deflate-client.js with cfg and msgs against s, within timeout, and
+// returns what it saw.
+func runDeflateClient(t *testing.T, s *echoServer, cfg map[string]any, msgs []message, timeout time.Duration) peerResult {
 	t.Helper()
 	cfg["url"] = s.url
 	cfg["origin"] = s.origin
 	cfg["messages"] = msgs
 	arg, _ := json.Marshal(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out := testpeers.Run(ctx, t, "deflate-client.js", string(arg))
 	var r peerResult
 	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
+	return r
+}
+
+// runPeer runs deflate-client.js with cfg against s and checks every echo.
+func runPeer(t *testing.T, s *echoServer, cfg map[string]any, msgs []message) peerResult {
+	t.Helper()
+	r := runDeflateClient(t, s, cfg, msgs, 60*time.Second)
 	require.Empty(t, r.Error)
 	require.Len(t, r.Results, len(msgs))
 	for i, m := range msgs {
