@@ -63,6 +63,11 @@ func (s *NATSServer) URL() string {
 func (s *NATSServer) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stop()
+}
+
+// stop shuts the server down if it is running, with s.mu held.
+func (s *NATSServer) stop() {
 	if s.srv != nil {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
@@ -76,10 +81,6 @@ func (s *NATSServer) Restart() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil {
-		s.srv.Shutdown()
-		s.srv.WaitForShutdown()
-		s.srv = nil
-	}
+	s.stop()
 	s.start()
 }
