@@ -84,6 +84,12 @@ func (es *EventSource) watch() {
 			break
 		}
 	}
+	es.watchEnded()
+}
+
+// watchEnded is what watching the client ends with, whether watch or the idle poller did it:
+// the stream ends with ErrClientGone, and the connection is closed if the stream had finished.
+func (es *EventSource) watchEnded() {
 	es.closeWith(ErrClientGone)
 	es.mu.Lock()
 	es.watching = false

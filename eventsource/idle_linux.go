@@ -52,15 +52,7 @@ func (w idleWatch) Run() {
 		break
 	}
 	pc.Finish()
-	// As watch does when its read fails.
-	es.closeWith(ErrClientGone)
-	es.mu.Lock()
-	es.watching = false
-	finished := es.finished
-	es.mu.Unlock()
-	if finished {
-		_ = es.conn.Close()
-	}
+	es.watchEnded() // as watch does when its read fails
 }
 
 // Timer is never set for a stream.
