@@ -382,13 +382,7 @@ func (c *Conn) streamLoop() {
 		if !rotated && errors.As(err, &se) && gatewayError(se.StatusCode) && lastID != "" {
 			// A proxy in front of the server answered the resume itself (its connection to the
 			// server dropped too): try again, within the grace period, as after a network error.
-			if downSince.IsZero() {
-				downSince = time.Now()
-			}
-			c.mu.Lock()
-			grace := time.Duration(c.info.Grace) * time.Millisecond
-			c.mu.Unlock()
-			if time.Since(downSince) <= grace {
+			if !c.pastGrace(&downSince) {
 				sleep(c.ctx, 200*time.Millisecond)
 				continue
 			}
@@ -510,13 +504,7 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 			// Busy, or (on a cluster) the session's node did not answer the node that took the
 			// POST: retry, within the grace period, as after a network error.
 			err = &StatusError{StatusCode: status, Message: "send"}
-			if downSince.IsZero() {
-				downSince = time.Now()
-			}
-			c.mu.Lock()
-			grace := time.Duration(c.info.Grace) * time.Millisecond
-			c.mu.Unlock()
-			if time.Since(downSince) > grace {
+			if c.pastGrace(&downSince) {
 				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 				return false
 			}
@@ -541,19 +529,25 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, &StatusError{StatusCode: status, Message: "send"}))
 			return false
 		}
-		if downSince.IsZero() {
-			downSince = time.Now()
-		}
-		c.mu.Lock()
-		grace := time.Duration(c.info.Grace) * time.Millisecond
-		c.mu.Unlock()
-		if time.Since(downSince) > grace {
+		if c.pastGrace(&downSince) {
 			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 			return false
 		}
 		sleep(c.ctx, 200*time.Millisecond)
 	}
 	return false
+}
+
+// pastGrace starts *downSince now if it is not already running, and reports whether it has
+// run longer than the grace period the server announced at open, after which the session is gone.
+func (c *Conn) pastGrace(downSince *time.Time) bool {
+	if downSince.IsZero() {
+		*downSince = time.Now()
+	}
+	c.mu.Lock()
+	grace := time.Duration(c.info.Grace) * time.Millisecond
+	c.mu.Unlock()
+	return time.Since(*downSince) > grace
 }
 
 // endedWait is how long a Conn whose POST was answered 410 waits for the stream or poll to
