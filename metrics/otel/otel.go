@@ -92,8 +92,9 @@ func New(meter metric.Meter) (*Recorder, error) {
 	}
 	for t := range metrics.NumTransports {
 		tr := attribute.String("transport", t.String())
-		r.byTransport[t] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tr))}
-		r.queueOpts[t] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(tr))}
+		byTransport := metric.WithAttributeSet(attribute.NewSet(tr)) // an AddOption and a RecordOption
+		r.byTransport[t] = []metric.AddOption{byTransport}
+		r.queueOpts[t] = []metric.RecordOption{byTransport}
 		for reason := range metrics.NumReasons {
 			r.byReason[t][reason] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(tr, attribute.String("reason", reason.String())))}
 		}
