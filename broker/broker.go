@@ -31,7 +31,8 @@
 // correlation ids and timeouts), and a registry of the live nodes kept by heartbeats.
 //
 // Most applications never call a Broker or a Node themselves: they pass a Broker to
-// herald.Options.Broker (or fallback.Options) and the server does the rest.
+// herald.Options.Broker and the server does the rest (a fallback used on its own takes a Node,
+// fallback.Options.Broker).
 package broker
 
 import (
