@@ -41,8 +41,8 @@ type Conn struct {
 
 const closedRefs = math.MinInt32
 
-// Runner is what owns a served Conn: Run reads (on a goroutine of its own, one at a time) and
-// Timer is what SetTimer schedules (on a goroutine of its own).
+// Runner is what owns a served Conn: Run reads (on a worker goroutine of the loop, one Run at
+// a time) and Timer is what SetTimer schedules (on a worker goroutine too).
 type Runner interface {
 	Run()
 	Timer()
@@ -168,9 +168,10 @@ func (d *direction) notify() {
 	}
 }
 
-// Serve makes c served by r: r.Run is called on a new goroutine now, and again whenever c
-// needs attention after Run parked it (Park): bytes to read, the read deadline passing, or c
-// closing. Only one Run goroutine exists at a time. Serve is called once.
+// Serve makes c served by r: r.Run is called on a worker goroutine (one idle in the loop's
+// pool, else a new one) now, and again whenever c needs attention after Run parked it (Park):
+// bytes to read, the read deadline passing, or c closing. Only one Run goroutine exists at a
+// time. Serve is called once.
 func (c *Conn) Serve(r Runner) {
 	c.owner = r
 	c.state.Store(running)
@@ -207,7 +208,7 @@ func (c *Conn) kick() {
 // once. Only the reading goroutine calls it.
 func (c *Conn) SetNoWait(on bool) { c.nowait = on }
 
-// SetTimer arranges for the owner's Timer to run, on a goroutine of its own, after d; a
+// SetTimer arranges for the owner's Timer to run, on a worker goroutine, after d; a
 // timer already set is replaced. d <= 0 stops it.
 func (c *Conn) SetTimer(d time.Duration) {
 	if c.closed() {

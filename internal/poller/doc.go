@@ -10,16 +10,18 @@
 //
 // What a Conn adds is [Conn.Serve]: its owner hands it a function to run whenever the
 // connection needs attention (bytes to read, the read deadline passing, the connection closing),
-// on a goroutine started for that, and the function returns the connection to the poller with
-// [Conn.Park] once it has read everything the socket held. Between the two, the connection has
-// no goroutine at all: an idle connection costs its Conn, the owner's own state and the
-// kernel's socket buffers, which are not in the process's memory.
+// on a worker goroutine (one of the loop's idle workers, else a new one), and the function
+// returns the connection to the poller with [Conn.Park] once it has read everything the socket
+// held. Between the two, the connection has no goroutine at all: an idle connection costs its
+// Conn, the owner's own state and the kernel's socket buffers, which are not in the process's
+// memory.
 //
-// The trade-off: the first message after a pause wakes a new goroutine (about a microsecond,
-// and a stack that starts small and may grow again), and one epoll loop serves every idle
-// connection of the process. TLS connections cannot be polled this way (their records need a
-// reader that keeps state between calls), so NewConn refuses them. Other platforms than Linux
-// have no Conn: NewConn returns ErrUnsupported, and callers keep a goroutine per connection.
+// The trade-off: the first message after a pause is handed to a worker goroutine (about a
+// microsecond; when no worker is idle, a new goroutine whose stack starts small and may grow
+// again), and one epoll loop serves every idle connection of the process. TLS connections
+// cannot be polled this way (their records need a reader that keeps state between calls), so
+// NewConn refuses them. Other platforms than Linux have no Conn: NewConn returns
+// ErrUnsupported, and callers keep a goroutine per connection.
 package poller
 
 import "errors"
