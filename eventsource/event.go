@@ -113,14 +113,19 @@ func encode(data string, ev Event) ([]byte, error) {
 // dispatched) event, or nothing when retry is zero. The result is never nil.
 func firstWrite(b []byte, retry time.Duration) []byte {
 	if retry > 0 {
-		b = append(b, "retry: "...)
-		b = strconv.AppendInt(b, retry.Milliseconds(), 10)
-		b = append(b, "\n\n"...)
+		b = appendRetry(b, retry)
 	}
 	if b == nil {
 		b = []byte{}
 	}
 	return b
+}
+
+// appendRetry appends to b a "retry:" field of d and the blank line that ends its event.
+func appendRetry(b []byte, d time.Duration) []byte {
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, d.Milliseconds(), 10)
+	return append(b, "\n\n"...)
 }
 
 // pingComment is the keep-alive: a comment line, which clients ignore.

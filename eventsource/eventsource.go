@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -280,8 +279,7 @@ func (es *EventSource) SetRetry(d time.Duration) error {
 	if d < 0 {
 		d = 0
 	}
-	b := append([]byte("retry: "), strconv.FormatInt(d.Milliseconds(), 10)...)
-	return es.enqueue(append(b, "\n\n"...))
+	return es.enqueue(appendRetry(nil, d))
 }
 
 // Ping queues a comment line, which clients ignore: a keep-alive. Options.PingInterval sends
