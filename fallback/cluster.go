@@ -184,7 +184,7 @@ func (c *cluster) sendRemote(w http.ResponseWriter, r *http.Request, owner, key 
 		return
 	}
 	if len(b.Messages) > srv.opts.MaxMessages {
-		srv.refuse(w, r, http.StatusRequestEntityTooLarge, "too many messages in one POST (the open event's maxMessages)")
+		srv.answerSend(w, r, http.StatusRequestEntityTooLarge, 0)
 		return
 	}
 	f := srv.forwardOf(r, key)

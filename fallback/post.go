@@ -28,7 +28,7 @@ func (srv *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.beginPost() {
-		srv.refuse(w, r, http.StatusTooManyRequests, "another POST of this session is in flight: send one at a time")
+		srv.answerSend(w, r, http.StatusTooManyRequests, 0)
 		return
 	}
 	defer s.endPost()
@@ -37,14 +37,15 @@ func (srv *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(b.Messages) > srv.opts.MaxMessages {
-		srv.refuse(w, r, http.StatusRequestEntityTooLarge, "too many messages in one POST (the open event's maxMessages)")
+		srv.answerSend(w, r, http.StatusRequestEntityTooLarge, 0)
 		return
 	}
 	status, expected := s.apply(&b)
 	srv.answerSend(w, r, status, expected)
 }
 
-// answerSend answers a POST to send with the status of applying its batch.
+// answerSend answers a POST to send with the status of applying its batch, or of refusing it
+// before (429, 413), here or on the session's owner (cluster.go).
 func (srv *Server) answerSend(w http.ResponseWriter, r *http.Request, status int, expected uint64) {
 	switch status {
 	case http.StatusNoContent:
