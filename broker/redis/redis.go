@@ -241,14 +241,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte, opts
 	defer cancel()
 	channel := b.name(part, kindTopic, topic)
 	if opts.History == nil {
-		msg := envelopePlain(payload)
-		var cmd rueidis.Completed
-		if b.opts.Cluster {
-			cmd = client.B().Spublish().Channel(channel).Message(msg).Build()
-		} else {
-			cmd = client.B().Publish().Channel(channel).Message(msg).Build()
-		}
-		if err := client.Do(ctx, cmd).Error(); err != nil {
+		if err := b.publish(ctx, client, channel, envelopePlain(payload)); err != nil {
 			return broker.Position{}, b.fail(ctx, "publish", err)
 		}
 		return broker.Position{}, nil
@@ -279,17 +272,21 @@ func (b *Broker) Send(ctx context.Context, node string, payload []byte) error {
 	if node != "" {
 		channel = b.name(0, kindNode, node)
 	}
-	msg := envelopeNode(b.node, payload)
+	if err := b.publish(ctx, client, channel, envelopeNode(b.node, payload)); err != nil {
+		return b.fail(ctx, "send", err)
+	}
+	return nil
+}
+
+// publish sends msg on channel: SPUBLISH in a Cluster, PUBLISH elsewhere.
+func (b *Broker) publish(ctx context.Context, client rueidis.Client, channel, msg string) error {
 	var cmd rueidis.Completed
 	if b.opts.Cluster {
 		cmd = client.B().Spublish().Channel(channel).Message(msg).Build()
 	} else {
 		cmd = client.B().Publish().Channel(channel).Message(msg).Build()
 	}
-	if err := client.Do(ctx, cmd).Error(); err != nil {
-		return b.fail(ctx, "send", err)
-	}
-	return nil
+	return client.Do(ctx, cmd).Error()
 }
 
 // withTimeout bounds ctx by Options.Timeout.
