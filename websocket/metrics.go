@@ -7,9 +7,9 @@ import (
 )
 
 // serverMetrics is the Recorder of a connection: Options.Metrics on the server side, none on
-// the client's.
+// the client's. opts is not nil (newConn reads it first).
 func serverMetrics(client bool, opts *Options) metrics.Recorder {
-	if client || opts == nil {
+	if client {
 		return nil
 	}
 	return opts.Metrics
@@ -47,7 +47,8 @@ func (c *Conn) meterIn(n int, err error) {
 	}
 }
 
-// meterOut counts a message of n bytes written, unless *err.
+// meterOut counts a message of n bytes written, unless *err. Unlike the other meters it does
+// not check c.metrics: its caller does, so that a connection without metrics defers nothing.
 func (c *Conn) meterOut(n int, err *error) {
 	if *err == nil {
 		c.metrics.MessageOut(metrics.WebSocket, n)
