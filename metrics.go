@@ -28,10 +28,8 @@ type meteredTransport struct {
 	out, outBytes, delivers atomic.Int64
 	peak                    atomic.Int64 // the deepest backlog since the last flush (written under Socket.mu)
 	batch                   metrics.Flusher
-	prepared                interface {
-		SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
-	} // the inner transport, when it sends prepared messages
-	kind metrics.Transport
+	prepared                preparedSender // the inner transport, when it sends prepared messages
+	kind                    metrics.Transport
 
 	rec         metrics.Recorder
 	in, inBytes atomic.Int64
@@ -61,9 +59,7 @@ func (s *Server) meter(t Transport, r *http.Request) Transport {
 			m.kind = metrics.Poll
 		}
 	}
-	m.prepared, _ = t.(interface {
-		SendPrepared(ctx context.Context, msg []byte, pm *websocket.PreparedMessage) error
-	})
+	m.prepared, _ = t.(preparedSender)
 	rec.ConnOpened(m.kind)
 	return m
 }
