@@ -134,8 +134,7 @@ type outgoing struct {
 // nodeTopic is one topic joined on this node. handlers is replaced, never changed in place,
 // so the reader may use it without the lock.
 type nodeTopic struct {
-	refs     int
-	handlers []*joined
+	handlers []*joined  // one per Join not yet left
 	linger   *lingering // set while the topic lingers after its last leave
 
 	op         sync.Mutex // serializes Subscribe and Unsubscribe of the topic
@@ -285,7 +284,6 @@ func (n *Node) Join(ctx context.Context, topic string, fn func(payload []byte, p
 		t = &nodeTopic{}
 		n.topics[topic] = t
 	}
-	t.refs++
 	t.handlers = append(slices.Clip(t.handlers), j)
 	if t.linger != nil && t.linger.timer.Stop() {
 		n.wg.Done()
@@ -316,8 +314,7 @@ func (n *Node) leave(topic string, t *nodeTopic, j *joined) {
 		return
 	}
 	t.handlers = slices.Delete(slices.Clone(t.handlers), i, i+1)
-	t.refs--
-	if t.refs > 0 || n.closed {
+	if len(t.handlers) > 0 || n.closed {
 		return
 	}
 	linger := max(n.opts.Linger, 0)
@@ -333,7 +330,7 @@ func (n *Node) leave(topic string, t *nodeTopic, j *joined) {
 // unsubscribe runs when topic's linger ends.
 func (n *Node) unsubscribe(topic string, t *nodeTopic, l *lingering) {
 	n.mu.Lock()
-	if t.linger != l || t.refs > 0 || n.closed {
+	if t.linger != l || len(t.handlers) > 0 || n.closed {
 		n.mu.Unlock()
 		return
 	}
@@ -343,7 +340,7 @@ func (n *Node) unsubscribe(topic string, t *nodeTopic, l *lingering) {
 	t.op.Lock()
 	defer t.op.Unlock()
 	n.mu.Lock()
-	if t.refs > 0 {
+	if len(t.handlers) > 0 {
 		// Joined again while we waited for op: it found the topic subscribed.
 		n.mu.Unlock()
 		return
@@ -357,7 +354,7 @@ func (n *Node) unsubscribe(topic string, t *nodeTopic, l *lingering) {
 	}
 	t.subscribed = false
 	n.mu.Lock()
-	if t.refs == 0 && n.topics[topic] == t {
+	if len(t.handlers) == 0 && n.topics[topic] == t {
 		delete(n.topics, topic)
 	}
 	n.mu.Unlock()
@@ -369,7 +366,7 @@ func (n *Node) Topics() []string {
 	defer n.mu.RUnlock()
 	out := make([]string, 0, len(n.topics))
 	for topic, t := range n.topics {
-		if t.refs > 0 {
+		if len(t.handlers) > 0 {
 			out = append(out, topic)
 		}
 	}
