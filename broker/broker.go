@@ -116,7 +116,8 @@ type HistoryPolicy struct {
 	TTL time.Duration
 }
 
-// HistoryReader is implemented by brokers that keep history (broker/redis; not broker/nats).
+// HistoryReader is implemented by brokers that keep history (broker/redis and NewMemoryHub's;
+// not broker/nats).
 type HistoryReader interface {
 	// History returns up to limit messages of topic published after position after, oldest
 	// first, and the topic's current (latest) position. A zero after reads from the oldest
@@ -131,9 +132,9 @@ type Record struct {
 	Pos     Position
 }
 
-// Leaser is implemented by brokers that can hold cluster-wide leases (broker/redis): herald
-// uses it for per-user connection limits across nodes. A lease not renewed within its ttl
-// expires, so the leases of a node that died free themselves.
+// Leaser is implemented by brokers that can hold cluster-wide leases (broker/redis and
+// NewMemoryHub's): herald uses it for per-user connection limits across nodes. A lease not
+// renewed within its ttl expires, so the leases of a node that died free themselves.
 type Leaser interface {
 	// Acquire takes a lease for holder in set if set holds fewer than max unexpired leases,
 	// and reports whether it did.
