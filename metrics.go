@@ -70,13 +70,18 @@ func (t *meteredTransport) Receive(ctx context.Context) ([]byte, error) {
 		t.learn(receiveReason(err))
 		return data, err
 	}
+	t.received(data)
+	return data, nil
+}
+
+// received counts a message read from the client (by Receive, or by Serve in idle mode).
+func (t *meteredTransport) received(data []byte) {
 	if t.batch != nil {
 		bump(&t.in, 1)
 		bump(&t.inBytes, int64(len(data)))
 	} else {
 		t.rec.MessageIn(t.kind, len(data))
 	}
-	return data, nil
 }
 
 func (t *meteredTransport) Send(ctx context.Context, msg []byte) error {

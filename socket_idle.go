@@ -42,12 +42,7 @@ func (s *Server) serveIdle(c *websocket.Conn, t *wsTransport, r *http.Request) {
 func (s *Socket) receiveIdle(data []byte) {
 	data = bytes.Clone(data)
 	if m, ok := s.t.(*meteredTransport); ok {
-		if m.batch != nil {
-			bump(&m.in, 1)
-			bump(&m.inBytes, int64(len(data)))
-		} else {
-			m.rec.MessageIn(m.kind, len(data))
-		}
+		m.received(data)
 	}
 	s.pinged.Store(true)
 	if s.isClosing() {
