@@ -3,8 +3,6 @@ package herald
 import (
 	"context"
 	"log/slog"
-
-	"github.com/herald-go/herald/fallback"
 )
 
 // The keys of the attributes that every log line about a socket carries (Socket.logger), the
@@ -32,15 +30,8 @@ func (s *Socket) logger() *slog.Logger {
 
 // transportName names what carries the socket: "websocket", "sse" or "poll".
 func (s *Socket) transportName() string {
-	t := s.t
-	if m, ok := t.(*meteredTransport); ok {
+	if m, ok := s.t.(*meteredTransport); ok {
 		return m.kind.String()
 	}
-	if _, ok := t.(*wsTransport); ok {
-		return "websocket"
-	}
-	if s.server.fallback != nil && s.server.fallback.Endpoint(s.req) == fallback.EndpointPoll {
-		return "poll"
-	}
-	return "sse"
+	return s.server.transportKind(s.t, s.req).String()
 }

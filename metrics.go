@@ -42,22 +42,28 @@ type meteredTransport struct {
 // bump adds n to a running total that one goroutine writes: no atomic read-modify-write.
 func bump(v *atomic.Int64, n int64) { v.Store(v.Load() + n) }
 
+// transportKind tells what carries a socket whose transport t was opened by r: a WebSocket,
+// or the fallback's EventSource stream or long poll.
+func (s *Server) transportKind(t Transport, r *http.Request) metrics.Transport {
+	if _, ok := t.(*wsTransport); ok {
+		return metrics.WebSocket
+	}
+	if s.fallback != nil && s.fallback.Endpoint(r) == fallback.EndpointPoll {
+		return metrics.Poll
+	}
+	return metrics.SSE
+}
+
 // meter wraps a new socket's transport t (opened by r) when the server has a Recorder.
 func (s *Server) meter(t Transport, r *http.Request) Transport {
 	rec := s.opts.Metrics
 	if rec == nil {
 		return t
 	}
-	m := &meteredTransport{Transport: t, rec: rec, kind: metrics.WebSocket}
+	m := &meteredTransport{Transport: t, rec: rec, kind: s.transportKind(t, r)}
 	if f, ok := rec.(metrics.Flusher); ok {
 		m.batch = f
 		s.shutdown.flushOnce.Do(func() { s.shutdown.unflush = f.AddFlush(s.flushMetrics) })
-	}
-	if _, ok := t.(*wsTransport); !ok {
-		m.kind = metrics.SSE
-		if s.fallback != nil && s.fallback.Endpoint(r) == fallback.EndpointPoll {
-			m.kind = metrics.Poll
-		}
 	}
 	m.prepared, _ = t.(preparedSender)
 	rec.ConnOpened(m.kind)
