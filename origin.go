@@ -46,19 +46,17 @@ func (s *Server) originAllowed(r *http.Request, transport string) bool {
 		return true
 	}
 	rule := s.origins
+	reason := "neither the server's host nor listed in Options.Origins"
 	if rule.check != nil {
 		if rule.check(r) {
 			return true
 		}
-		s.log.Info("herald: origin refused", "transport", transport, "origin", origin, "host", r.Host,
-			"remote", r.RemoteAddr, "reason", "Options.WebSocket.CheckOrigin returned false")
-		return false
-	}
-	if websocket.OriginAllowed(r, rule.match) {
+		reason = "Options.WebSocket.CheckOrigin returned false"
+	} else if websocket.OriginAllowed(r, rule.match) {
 		return true
 	}
 	s.log.Info("herald: origin refused", "transport", transport, "origin", origin, "host", r.Host,
-		"remote", r.RemoteAddr, "reason", "neither the server's host nor listed in Options.Origins")
+		"remote", r.RemoteAddr, "reason", reason)
 	return false
 }
 
