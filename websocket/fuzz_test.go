@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -143,4 +144,55 @@ func TestResponseHeadSanitizes(t *testing.T) {
 	if !strings.Contains(got, "X-Ok: fine\r\n") {
 		t.Errorf("a custom header is missing:\n%s", got)
 	}
+}
+
+// FuzzClosePayload checks the parsing of a close frame's payload, which the peer chooses,
+// against RFC 6455 written out here: empty means no code; one byte is a protocol error; the
+// code must be 1000-1003, 1007-1014 or 3000-4999 (1002 otherwise); the reason must be UTF-8
+// (1007 otherwise). What is accepted builds back into the same payload.
+func FuzzClosePayload(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x03})
+	f.Add([]byte{0x03, 0xe8, 'b', 'y', 'e'})
+	f.Add([]byte{0x03, 0xed})
+	f.Add([]byte{0x0f, 0xa0, 0xff})
+	f.Add([]byte{0x03, 0xf6, 0xed, 0xa0, 0x80})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		ce, pe := parseClosePayload(p)
+		if (ce == nil) == (pe == nil) {
+			t.Fatalf("% x: want exactly one of a close error and a protocol error, got %v and %v", p, ce, pe)
+		}
+		var want StatusCode // the failure's code, 0 for none
+		switch {
+		case len(p) == 0:
+		case len(p) == 1:
+			want = StatusProtocolError
+		default:
+			code := int(p[0])<<8 | int(p[1])
+			registered := code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014
+			if !registered && (code < 3000 || code > 4999) {
+				want = StatusProtocolError
+			} else if !utf8.Valid(p[2:]) {
+				want = StatusInvalidFramePayload
+			}
+		}
+		if want != 0 {
+			if pe == nil || pe.Code != want {
+				t.Fatalf("% x: got %v, %v; want a failure with %d", p, ce, pe, want)
+			}
+			return
+		}
+		if pe != nil {
+			t.Fatalf("% x: refused with %v", p, pe)
+		}
+		if len(p) == 0 {
+			if ce.Code != StatusNoStatusRcvd || ce.Reason != "" {
+				t.Fatalf("an empty payload gave %v", ce)
+			}
+			return
+		}
+		if back := closePayload(nil, ce.Code, ce.Reason); !bytes.Equal(back, p) {
+			t.Fatalf("% x parsed as %d %q, which builds % x", p, ce.Code, ce.Reason, back)
+		}
+	})
 }
