@@ -23,8 +23,6 @@ import (
 
 // Recorder is the metrics.Recorder that New returns.
 type Recorder struct {
-	metrics.Nop
-
 	conns        metric.Int64UpDownCounter
 	connects     metric.Int64Counter
 	disconnects  metric.Int64Counter

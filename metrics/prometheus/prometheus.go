@@ -54,8 +54,6 @@ type Options struct {
 
 // Recorder is the metrics.Recorder that New returns.
 type Recorder struct {
-	metrics.Nop
-
 	conns        [metrics.NumTransports]prometheus.Gauge
 	connects     [metrics.NumTransports]prometheus.Counter
 	disconnects  [metrics.NumTransports][metrics.NumReasons]prometheus.Counter
