@@ -34,14 +34,20 @@ const hostileLimit = 1 << 20
 // hostileServer is an echo server that reports how each connection ended, from its own side.
 type hostileServer struct {
 	url   string
-	ended chan error // what Read (or Events.OnClose) ended each connection with
+	ended chan ending
+}
+
+// ending is how the server ended one connection.
+type ending struct {
+	remote string // the client's address
+	err    error  // what Read (or Events.OnClose) ended it with
 }
 
 // serveHostile starts an echo server with opts, reading with Read or, with idle set, with
 // Serve in idle mode (the two read paths).
 func serveHostile(t *testing.T, opts *websocket.Options, idle bool) *hostileServer {
 	t.Helper()
-	h := &hostileServer{ended: make(chan error, 64)}
+	h := &hostileServer{ended: make(chan ending, 64)}
 	h.url = serve(t, opts, func(c *websocket.Conn) {
 		ctx := context.Background()
 		if idle {
@@ -49,19 +55,18 @@ func serveHostile(t *testing.T, opts *websocket.Options, idle bool) *hostileServ
 			c.Serve(&websocket.Events{
 				IdleMode:  true,
 				OnMessage: func(c *websocket.Conn, typ websocket.MessageType, data []byte) { _ = c.Write(ctx, typ, data) },
-				OnClose:   func(_ *websocket.Conn, err error) { h.ended <- err; close(done) },
+				OnClose:   func(c *websocket.Conn, err error) { h.ended <- ending{c.RemoteAddr().String(), err}; close(done) },
 			})
 			<-done
 			return
 		}
 		for {
 			typ, data, err := c.Read(ctx)
-			if err != nil {
-				h.ended <- err
-				return
+			if err == nil {
+				err = c.Write(ctx, typ, data)
 			}
-			if err := c.Write(ctx, typ, data); err != nil {
-				h.ended <- err
+			if err != nil {
+				h.ended <- ending{c.RemoteAddr().String(), err}
 				return
 			}
 		}
@@ -69,15 +74,22 @@ func serveHostile(t *testing.T, opts *websocket.Options, idle bool) *hostileServ
 	return h
 }
 
-// end returns how the server ended the next connection, failing after a few seconds.
-func (h *hostileServer) end(t *testing.T) error {
+// end returns how the server ended the connection of the client at remote, failing after a
+// few seconds. The ends of other connections (those of cases that already failed) are passed
+// over.
+func (h *hostileServer) end(t *testing.T, remote string) error {
 	t.Helper()
-	select {
-	case err := <-h.ended:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server still holds the hostile connection")
-		return nil
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-h.ended:
+			if e.remote == remote {
+				return e.err
+			}
+		case <-timeout:
+			t.Fatal("the server still holds the hostile connection")
+			return nil
+		}
 	}
 }
 
@@ -105,8 +117,9 @@ func (b *bystander) echo(t *testing.T, msg string) {
 
 // attackClose dials url (offering permessage-deflate when offerDeflate is set), writes raw
 // as a client, and returns the code of the close frame the server answers with, or 1006 when
-// TCP ends without one. It fails when the server neither closes nor answers within 5 s.
-func attackClose(t *testing.T, url string, offerDeflate bool, raw []byte) ws.StatusCode {
+// TCP ends without one, and the client's address. It fails when the server neither closes
+// nor answers within 5 s.
+func attackClose(t *testing.T, url string, offerDeflate bool, raw []byte) (code ws.StatusCode, local string) {
 	t.Helper()
 	d := ws.Dialer{Timeout: 5 * time.Second}
 	if offerDeflate {
@@ -115,6 +128,7 @@ func attackClose(t *testing.T, url string, offerDeflate bool, raw []byte) ws.Sta
 	conn, br, hs, err := d.Dial(context.Background(), url)
 	require.NoError(t, err)
 	require.Equal(t, offerDeflate, len(hs.Extensions) == 1, "permessage-deflate negotiated")
+	local = conn.LocalAddr().String()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer conn.Close() // before the Wait: it ends a write the server no longer reads
@@ -126,15 +140,15 @@ func attackClose(t *testing.T, url string, offerDeflate bool, raw []byte) ws.Sta
 		var ne net.Error
 		require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server neither closed nor answered")
 		if err != nil {
-			return ws.StatusAbnormalClosure
+			return ws.StatusAbnormalClosure, local
 		}
 		p := make([]byte, h.Length)
 		if _, err := io.ReadFull(rd, p); err != nil {
-			return ws.StatusAbnormalClosure
+			return ws.StatusAbnormalClosure, local
 		}
 		if h.OpCode == ws.OpClose {
-			code, _ := ws.ParseCloseFrameData(p)
-			return code
+			code, _ = ws.ParseCloseFrameData(p)
+			return code, local
 		}
 	}
 }
@@ -218,9 +232,9 @@ func TestHostileClientsLeaveOthersServed(t *testing.T) {
 			by.echo(t, "before")
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					got := attackClose(t, srv.url, tc.deflate, tc.raw)
+					got, local := attackClose(t, srv.url, tc.deflate, tc.raw)
 					assert.Equal(t, tc.want, websocket.StatusCode(got), "the close code the hostile client got")
-					err := srv.end(t)
+					err := srv.end(t, local)
 					var pe *websocket.ProtocolError
 					if assert.ErrorAs(t, err, &pe, "the server's side ended with %v", err) {
 						assert.Equal(t, tc.want, pe.Code, "the server's side: %v", pe)
@@ -282,7 +296,7 @@ func TestHalfFrameThenSilenceIsFreed(t *testing.T) {
 				}
 				_, err := conn.Write(sent)
 				require.NoError(t, err)
-				err = srv.end(t)
+				err = srv.end(t, conn.LocalAddr().String())
 				if first {
 					var pe *websocket.ProtocolError
 					require.ErrorAs(t, err, &pe)
