@@ -7,12 +7,17 @@
 // herald.publications, herald.deliveries, herald.request.duration (s), herald.resumes,
 // herald.broker.publish.duration (s), herald.broker.publish.errors,
 // herald.broker.discontinuities, herald.deflate.in.bytes and herald.deflate.out.bytes; their
-// attributes are transport, reason, route, status and result, as there.
+// attributes are transport, reason, route, status and result, as there. status is a string,
+// as there: the HTTP status code in decimal, or "other" for a code outside 100-599.
 package otel
 
 import (
 	"context"
 	"errors"
+	"maps"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,6 +51,19 @@ type Recorder struct {
 	byReason    [metrics.NumTransports][metrics.NumReasons][]metric.AddOption
 	queueOpts   [metrics.NumTransports][]metric.RecordOption
 	byResume    [metrics.NumResumes][]metric.AddOption
+
+	// The attribute sets of the request histogram, one per route and status, made on first use
+	// (routes are route ids or "other", statuses are few): Request reads the map without a
+	// lock, and requestMu serializes its replacements.
+	requestMu   sync.Mutex
+	requestOpts atomic.Pointer[map[requestKey][]metric.RecordOption]
+}
+
+// requestKey names an attribute set of the request histogram. status is 0 for every code
+// outside 100-599, which share the set with status "other".
+type requestKey struct {
+	route  string
+	status int
 }
 
 var _ metrics.Recorder = (*Recorder)(nil)
@@ -100,6 +118,7 @@ func New(meter metric.Meter) (*Recorder, error) {
 	for res := range metrics.NumResumes {
 		r.byResume[res] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", res.String())))}
 	}
+	r.requestOpts.Store(&map[requestKey][]metric.RecordOption{})
 	return r, nil
 }
 
@@ -148,7 +167,35 @@ func (r *Recorder) Delivered(t metrics.Transport) {
 }
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {
-	r.requests.Record(bg, d.Seconds(), metric.WithAttributes(attribute.String("route", route), attribute.Int("status", status)))
+	if status < 100 || status >= 600 {
+		status = 0
+	}
+	k := requestKey{route, status}
+	opts, ok := (*r.requestOpts.Load())[k]
+	if !ok {
+		opts = r.requestSet(k)
+	}
+	r.requests.Record(bg, d.Seconds(), opts...)
+}
+
+// requestSet returns the request histogram's attribute set for k, adding it to the map that
+// Request reads without a lock (copied on each addition: the sets are few).
+func (r *Recorder) requestSet(k requestKey) []metric.RecordOption {
+	r.requestMu.Lock()
+	defer r.requestMu.Unlock()
+	old := *r.requestOpts.Load()
+	if opts, ok := old[k]; ok {
+		return opts
+	}
+	status := "other"
+	if k.status != 0 {
+		status = strconv.Itoa(k.status)
+	}
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("route", k.route), attribute.String("status", status)))}
+	m := maps.Clone(old)
+	m[k] = opts
+	r.requestOpts.Store(&m)
+	return opts
 }
 
 func (r *Recorder) Resumed(res metrics.Resume) {

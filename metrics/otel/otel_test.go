@@ -131,3 +131,43 @@ func TestRecorderWithTheSDKsReader(t *testing.T) {
 		assert.Equal(t, v, points[p], "%s{%s}", p.name, p.attrs)
 	}
 }
+
+// TestRequestStatusOther checks the request histogram's attributes, read back with the SDK's
+// ManualReader: a status outside 100-599 is recorded as "other", as the Prometheus adapter
+// does, so that a broken status cannot add a series per value; and status is a string in
+// every data point, so that "other" and the codes share one attribute type.
+func TestRequestStatusOther(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = provider.Shutdown(context.Background()) }()
+	rec, err := heraldotel.New(provider.Meter("github.com/herald-go/herald"))
+	require.NoError(t, err)
+
+	for _, status := range []int{200, 200, 404, 99, 600, 0, -1, 1 << 20} {
+		rec.Request("hello", status, time.Millisecond)
+	}
+	rec.Request("other", 1000, time.Millisecond)
+
+	points := collect(t, reader)
+	assert.Equal(t, map[point]float64{
+		{"herald.request.duration", "route=hello,status=200"}:   2,
+		{"herald.request.duration", "route=hello,status=404"}:   1,
+		{"herald.request.duration", "route=hello,status=other"}: 5,
+		{"herald.request.duration", "route=other,status=other"}: 1,
+	}, points)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			h, ok := m.Data.(metricdata.Histogram[float64])
+			if !ok || m.Name != "herald.request.duration" {
+				continue
+			}
+			for _, p := range h.DataPoints {
+				v, ok := p.Attributes.Value("status")
+				assert.True(t, ok && v.Type() == attribute.STRING, "status of %s is a %v", p.Attributes.Encoded(attribute.DefaultEncoder()), v.Type())
+			}
+		}
+	}
+}
