@@ -274,6 +274,9 @@ func (r *Recorder) Delivered(t metrics.Transport) {
 }
 
 func (r *Recorder) Request(route string, status int, d time.Duration) {
+	if status < 100 || status >= 600 {
+		status = 0 // one child, status="other", for them all
+	}
 	k := requestKey{route, status}
 	o, ok := (*r.requestObs.Load())[k]
 	if !ok {
@@ -298,7 +301,8 @@ func (r *Recorder) requestChild(k requestKey) prometheus.Observer {
 	return o
 }
 
-// requestKey names a child of the request histogram.
+// requestKey names a child of the request histogram. status is 0 for every code outside
+// 100-599, whose child has status "other".
 type requestKey struct {
 	route  string
 	status int

@@ -35,6 +35,9 @@ func TestRecorderReportsWhatItIsTold(t *testing.T) {
 	rec.Request("hello", 200, 3*time.Millisecond)
 	rec.Request("hello", 200, 4*time.Millisecond)
 	rec.Request("other", 404, time.Millisecond)
+	rec.Request("hello", 99, time.Millisecond)
+	rec.Request("hello", 600, time.Millisecond)
+	rec.Request("hello", -1, time.Millisecond)
 	rec.Resumed(metrics.ResumeHit)
 	rec.Resumed(metrics.ResumeReset)
 	rec.BrokerPublish(time.Millisecond, nil)
@@ -56,6 +59,7 @@ func TestRecorderReportsWhatItIsTold(t *testing.T) {
 		`herald_deliveries_total{transport="websocket"} 1`,
 		`herald_request_duration_seconds_count{route="hello",status="200"} 2`,
 		`herald_request_duration_seconds_count{route="other",status="404"} 1`,
+		`herald_request_duration_seconds_count{route="hello",status="other"} 3`,
 		`herald_resumes_total{result="hit"} 1`,
 		`herald_resumes_total{result="reset"} 1`,
 		`herald_resumes_total{result="miss"} 0`,
