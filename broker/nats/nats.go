@@ -71,6 +71,11 @@ type Broker struct {
 	opts Options
 	err  error // from fill
 
+	// The subjects and subject prefixes made from opts.Prefix, once in New.
+	topicPrefix string // <Prefix>.t.
+	nodePrefix  string // <Prefix>.n.
+	allSubject  string // <Prefix>.all
+
 	mu       sync.RWMutex
 	nc       *natsgo.Conn
 	h        broker.Handler // set once started
@@ -101,6 +106,9 @@ func New(url string, opts *Options) *Broker {
 		b.opts = *opts
 	}
 	b.err = b.opts.fill()
+	b.topicPrefix = b.opts.Prefix + ".t."
+	b.nodePrefix = b.opts.Prefix + ".n."
+	b.allSubject = b.opts.Prefix + ".all"
 	b.subs = make(map[string]*natsgo.Subscription)
 	b.topics = make(map[*natsgo.Subscription]string)
 	b.lost = make(map[string]struct{})
@@ -179,7 +187,7 @@ func (b *Broker) connect(ctx context.Context, node string) (*natsgo.Conn, error)
 	if err != nil {
 		return nil, fmt.Errorf("broker/nats: connect to %s: %w: %w", b.url, broker.ErrUnavailable, err)
 	}
-	for _, subj := range []string{b.nodeSubject(node), b.opts.Prefix + ".all"} {
+	for _, subj := range []string{b.nodeSubject(node), b.allSubject} {
 		if _, err := nc.ChanSubscribe(subj, b.msgs); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("broker/nats: subscribe to %s: %w", subj, err)
@@ -201,11 +209,11 @@ func (b *Broker) Conn() *natsgo.Conn {
 }
 
 func (b *Broker) topicSubject(topic string) string {
-	return b.opts.Prefix + ".t." + escapeToken(topic)
+	return b.topicPrefix + escapeToken(topic)
 }
 
 func (b *Broker) nodeSubject(node string) string {
-	return b.opts.Prefix + ".n." + escapeToken(node)
+	return b.nodePrefix + escapeToken(node)
 }
 
 // conn returns the connection if the broker may be used.
@@ -320,7 +328,7 @@ func (b *Broker) Send(ctx context.Context, node string, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	subj := b.opts.Prefix + ".all"
+	subj := b.allSubject
 	if node != "" {
 		subj = b.nodeSubject(node)
 	}
@@ -467,7 +475,7 @@ func (b *Broker) deliver(m *natsgo.Msg) {
 		b.h.HandleMessage(topic, m.Data, broker.Position{})
 		return
 	}
-	if !strings.HasPrefix(m.Subject, b.opts.Prefix+".n.") && m.Subject != b.opts.Prefix+".all" {
+	if !strings.HasPrefix(m.Subject, b.nodePrefix) && m.Subject != b.allSubject {
 		return // a topic unsubscribed since
 	}
 	l, n := binary.Uvarint(m.Data)
