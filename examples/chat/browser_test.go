@@ -63,6 +63,8 @@ type chatCase struct {
 	AliceTalk, BobTalk             pageLook // after a message each
 	AliceOwn, BobAfterOwn          pageLook // Alice in her own room, Bob writing in the shared one
 	AliceAfterLeave, BobAfterLeave pageLook // Alice back in the shared room, Bob gone from it
+
+	AliceJoined pageLook // the lobby case: Alice in the room she created, with Bob
 }
 
 // xss is what Alice types in browser-chat.js.
@@ -187,6 +189,20 @@ func TestBrowserChat(t *testing.T) {
 			}
 		})
 	}
+
+	// A lobby update published before Alice's room existed reached her page while her
+	// subscription to it was on its way (browser-chat.js held her polls for that): the page
+	// still shows who is in the room, and each presence once.
+	t.Run("lobby", func(t *testing.T) {
+		c, ok := cases["lobby"]
+		require.True(t, ok, "no lobby case in:\n%s", out)
+		assert.Equal(t, "#lobby-room", c.AliceJoined.Room)
+		assert.Equal(t, []string{"Alice", "Bob"}, c.AliceJoined.Members)
+		assert.Equal(t, []string{"Bob joined"}, c.AliceJoined.Notes)
+		assert.Equal(t, "#lobby-room", c.AliceAfterLeave.Room)
+		assert.Equal(t, []string{"Alice"}, c.AliceAfterLeave.Members)
+		assert.Equal(t, []string{"Bob joined", "Bob left"}, c.AliceAfterLeave.Notes)
+	})
 }
 
 // TestBrowserReconnect: the page says it is reconnecting while the server is down, and comes

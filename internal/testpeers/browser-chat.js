@@ -13,6 +13,8 @@
 // browser_test.go. Each case leaves a screenshot of Alice's page in OUT_DIR (chat-CASE.png).
 // With --readme, a first case stages a conversation and saves Alice's page as PNG, for the
 // README.
+// A last case, lobby, holds Alice's polls so that a lobby update older than the room she
+// creates reaches her page while her subscription is on its way.
 //
 // With --reconnect, Alice signs in, opens a room and prints {"phase":"ready"}; the test then
 // stops the server. The script prints {"phase":"reconnecting", ...} once the page says so
@@ -224,6 +226,53 @@ async function main() {
       }
     }]);
   }
+
+  // lobby: the page of a room's creator hears, while its subscription is on its way, a lobby
+  // update published before the room existed (Bob joining another room). Alice's polls are
+  // held for that: the answer carrying Bob's second room reaches her page only once it has sent
+  // its subscription. Her page keeps the room it subscribed with: the members show, and each
+  // presence once.
+  cases.push(['lobby', async () => {
+    const alice = await person('Alice', '?transport=poll');
+    const bob = await person('Bob', '?transport=poll');
+    try {
+      const r = {};
+      let hold = null; // while set, Alice's poll answers wait for it
+      let release = () => {};
+      await alice.page.route('**/nes/poll', async (route) => {
+        try {
+          const res = await route.fetch();
+          if (hold) await hold;
+          await route.fulfill({ response: res });
+        } catch { /* the page went */ }
+      });
+      // Bob's first room answers the poll in flight, sent before the route; the next is routed.
+      await open(bob, 'lobby-side1');
+      await settle(alice, () => document.querySelector('#room-list li[data-room="lobby-side1"]') !== null);
+      hold = new Promise((resolve) => { release = resolve; });
+      setTimeout(release, WAIT);
+      alice.page.on('request', (q) => { if (q.url().endsWith('/nes/send') && (q.postData() || '').includes('/rooms/lobby-room')) release(); });
+      await open(bob, 'lobby-side2');
+      await open(alice, 'lobby-room');
+      release();
+      hold = null;
+      await open(bob, 'lobby-room');
+      await membersAre(alice, ['Alice', 'Bob']);
+      await membersAre(bob, ['Alice', 'Bob']);
+      r.aliceJoined = await look(alice);
+      // Away and back; then Bob leaves.
+      await open(alice, 'lobby-side1');
+      await open(alice, 'lobby-room');
+      await bob.page.click('#leave');
+      await membersAre(alice, ['Alice']);
+      await settle(alice, () => [...document.querySelectorAll('#messages .note')].some((e) => e.textContent === 'Bob left'));
+      r.aliceAfterLeave = await look(alice);
+      return r;
+    } finally {
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }]);
 
   try {
     await run(cases);

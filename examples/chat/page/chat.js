@@ -210,26 +210,32 @@ function onLobby(update, flags) {
   for (const [name, r] of state.rooms) {
     if (!state.order.includes(name)) {
       r.people = 0;
-      if (!r.joined) state.rooms.delete(name);
+      if (!r.joined && !r.subscribed) state.rooms.delete(name);
     }
   }
   renderRooms();
 }
 
 // joinRoom subscribes to a room (once) and loads its history and who is there.
+//
+// The room counts as subscribed from the call to client.subscribe on, whose handler holds r:
+// the lobby keeps it while the server confirms. A lobby update published before the room
+// existed may arrive meanwhile (someone joining another room, say); were r dropped then, the
+// room on screen would be another r, which hears nothing, and a second subscription would
+// show every later presence twice.
 async function joinRoom(name) {
   const r = room(name);
   if (!r.subscribed) {
+    r.subscribed = true;
     try {
       await client.subscribe('/rooms/' + name, (update, flags) => onRoom(r, update, flags));
     } catch (err) {
-      r.joined = false;
+      r.joined = r.subscribed = false;
       if (!state.order.includes(name)) state.rooms.delete(name);
       saveJoined();
       renderRooms();
       throw err;
     }
-    r.subscribed = true;
   }
   r.joined = true;
   saveJoined();
