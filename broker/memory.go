@@ -2,12 +2,12 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/herald-go/herald/broker/internal/epoch"
 )
 
 // MemoryHub is an engine that lives in one process: the Brokers it makes (one per node) hear
@@ -288,7 +288,7 @@ func (mb *memoryBroker) Publish(ctx context.Context, topic string, payload []byt
 		now := time.Now()
 		hist := hub.liveHistory(topic, now)
 		if hist == nil {
-			hist = &memoryHistory{epoch: newEpoch()}
+			hist = &memoryHistory{epoch: epoch.New()}
 			hub.history[topic] = hist
 		}
 		hist.offset++
@@ -318,12 +318,6 @@ func (hub *MemoryHub) liveHistory(topic string, now time.Time) *memoryHistory {
 		return nil
 	}
 	return hist
-}
-
-func newEpoch() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func (mb *memoryBroker) Send(ctx context.Context, node string, payload []byte) error {

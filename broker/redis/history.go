@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/herald-go/herald/broker"
+	"github.com/herald-go/herald/broker/internal/epoch"
 )
 
 // A topic's history is two keys in its partition's slot: a hash (kindMeta) holding the epoch
@@ -78,13 +77,6 @@ end
 return {epoch, off, first, entries}
 `)
 
-// newEpoch returns a random epoch name.
-func newEpoch() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // publishHistory runs publishScript.
 func (b *Broker) publishHistory(ctx context.Context, client rueidis.Client, part int, topic, channel string, payload []byte, h *broker.HistoryPolicy) (broker.Position, error) {
 	ttl := h.TTL.Milliseconds()
@@ -97,7 +89,7 @@ func (b *Broker) publishHistory(ctx context.Context, client rueidis.Client, part
 	}
 	res, err := publishScript.Exec(ctx, client,
 		[]string{b.name(part, kindMeta, topic), b.name(part, kindStream, topic)},
-		[]string{string(payload), strconv.Itoa(h.Size), strconv.FormatInt(ttl, 10), newEpoch(), channel, cmd},
+		[]string{string(payload), strconv.Itoa(h.Size), strconv.FormatInt(ttl, 10), epoch.New(), channel, cmd},
 	).ToArray()
 	if err != nil {
 		return broker.Position{}, err
@@ -109,11 +101,11 @@ func (b *Broker) publishHistory(ctx context.Context, client rueidis.Client, part
 	if err != nil {
 		return broker.Position{}, err
 	}
-	epoch, err := res[1].ToString()
+	ep, err := res[1].ToString()
 	if err != nil {
 		return broker.Position{}, err
 	}
-	return broker.Position{Epoch: epoch, Offset: uint64(off)}, nil
+	return broker.Position{Epoch: ep, Offset: uint64(off)}, nil
 }
 
 // History returns up to limit messages of topic published after position after, oldest first
