@@ -40,9 +40,12 @@ type partition struct {
 	lost    map[string]struct{}
 	lostErr error
 	notify  chan struct{} // 1-buffered: a discontinuity is pending
+	pending atomic.Bool   // a discontinuity is pending: work reports it before the next message
 	// A link loss to report as soon as the connection of generation heldGen (or a later one)
 	// is subscribed, or delivers a message, whichever comes first: so that the Handler hears
-	// of the loss before any message heard on the new connection.
+	// of the loss before any message heard on a connection made since. heldGen is the first
+	// connection made after the loss, not the latest: a connection whose subscriptions failed
+	// halfway may have delivered messages already.
 	heldErr error
 	heldGen atomic.Uint64 // 0: nothing held
 }
@@ -339,11 +342,14 @@ func (p *partition) unsubscribe(ctx context.Context, topics []string) {
 	_ = p.send(ctx, conn, false, channels)
 }
 
-// hold records a link loss to report once the connection of generation gen is up.
+// hold records a link loss to report once the connection of generation gen is up, or the
+// connection of an earlier generation still held.
 func (p *partition) hold(gen uint64, err error) {
 	p.mu.Lock()
 	p.heldErr = err
-	p.heldGen.Store(gen)
+	if p.heldGen.Load() == 0 {
+		p.heldGen.Store(gen)
+	}
 	p.mu.Unlock()
 }
 
@@ -360,6 +366,7 @@ func (p *partition) unhold(gen uint64) bool {
 	p.lostErr = p.heldErr
 	p.heldErr = nil
 	p.heldGen.Store(0)
+	p.pending.Store(true)
 	return true
 }
 
@@ -425,11 +432,15 @@ func (p *partition) discontinuity(topics []string, err error) {
 	if p.lostErr == nil || topics == nil {
 		p.lostErr = err
 	}
+	p.pending.Store(true)
 	p.mu.Unlock()
 	p.wake()
 }
 
-// work hands what the partition heard to the Handler, in order, until the broker stops.
+// work hands what the partition heard to the Handler, in order, until the broker stops. A
+// discontinuity pending when a message is taken from the queue is reported before it: select
+// picks at random between the queue and notify when both are ready, and a message heard on
+// the restored connection must not overtake the discontinuity that supervise released.
 func (p *partition) work() {
 	defer p.b.wg.Done()
 	for {
@@ -437,7 +448,10 @@ func (p *partition) work() {
 		case <-p.stop:
 			return
 		case h := <-p.queue:
-			if g := p.heldGen.Load(); g != 0 && h.gen >= g && p.unhold(h.gen) {
+			if g := p.heldGen.Load(); g != 0 && h.gen >= g {
+				p.unhold(h.gen)
+			}
+			if p.pending.Load() {
 				p.reportDiscontinuity()
 			}
 			p.deliver(h.msg)
@@ -459,6 +473,7 @@ func (p *partition) reportDiscontinuity() {
 	}
 	p.lostAll, p.lostErr = false, nil
 	clear(p.lost)
+	p.pending.Store(false)
 	p.mu.Unlock()
 	if err == nil || (!all && len(topics) == 0) {
 		return
