@@ -48,7 +48,7 @@ type hardened struct {
 const gateSize = 8
 
 // startHardened starts a server with opts (MaxRequestBytes, OnDisconnection, Logger and the
-// heartbeat set here unless set) serving /h ("world!"), /echo (its query) and /gate, with a
+// heartbeat set here unless set) serving /h ("world!"), /echo (its query), /big (32 KiB) and /gate, with a
 // subscription /feed, and connects the well-behaved client to it, subscribed to /feed. With
 // token set, the client authenticates with a token of the server's.
 func startHardened(t *testing.T, opts Options, token bool) *hardened {
@@ -59,6 +59,7 @@ func startHardened(t *testing.T, opts Options, token bool) *hardened {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/h", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("world!")) })
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(r.URL.RawQuery)) })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(bytes.Repeat([]byte("b"), 32<<10)) })
 	mux.HandleFunc("/gate", func(w http.ResponseWriter, r *http.Request) {
 		gateMu.Lock()
 		if gateN++; gateN == gateSize {
@@ -293,6 +294,28 @@ func TestConcurrentRequestsOnOneSocket(t *testing.T) {
 		assert.Equal(t, float64(200), m["statusCode"], "request %d: %v", id, m)
 		assert.Equal(t, fmt.Sprintf("i=%d", id), m["payload"], "request %d got another's answer", id)
 	}
+	h.stillServes(t)
+}
+
+// TestClientThatNeverReadsIsDropped: a client that keeps sending requests and never reads
+// their replies fills its send queue: the server lets it go (ErrSlowConsumer) rather than
+// hold the replies, or stop reading the other sockets, and the well-behaved client is served.
+func TestClientThatNeverReadsIsDropped(t *testing.T) {
+	t.Parallel()
+	h := startHardened(t, Options{SendQueueLimit: 256 << 10}, false)
+	a := dialRaw(t, h.url, nil)
+	require.NoError(t, a.conn.(*net.TCPConn).SetReadBuffer(4<<10)) // keep the kernel from taking it all
+	id := a.hello(nil)["socket"].(string)
+	// 400 replies of 32 KiB: 12.5 MiB, far past the queue's 256 KiB and the sockets' buffers.
+	var burst []byte
+	for i := 1; i <= 400; i++ {
+		burst = append(burst, hostileFrame(true, ws.OpText, 0, true, fmt.Appendf(nil, `{"type":"request","id":%d,"method":"GET","path":"/big"}`, i))...)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer a.conn.Close() // ends the write once the server stopped reading, before the Wait
+	wg.Go(func() { _, _ = a.conn.Write(burst) })
+	h.let(t, id)
 	h.stillServes(t)
 }
 
