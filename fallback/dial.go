@@ -400,6 +400,14 @@ func gatewayError(status int) bool {
 	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
+// busy reports whether a status says the server cannot take the request now but may later: 429
+// (another POST of the session is still being answered) or 503 (the session's inbox is full,
+// the server is shutting down, or on a cluster the session's node did not answer). The request
+// may be tried again.
+func busy(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
 // pollLoop long-polls until the session ends.
 func (c *Conn) pollLoop() {
 	defer c.wg.Done()
@@ -418,7 +426,7 @@ func (c *Conn) pollLoop() {
 		status, err := c.post(EndpointPoll, ticket, body, &answer)
 		if err == nil && status != http.StatusOK {
 			err = &StatusError{StatusCode: status, Message: "poll"}
-			if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests && !gatewayError(status) {
+			if !busy(status) && !gatewayError(status) {
 				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
 				return
 			}
@@ -500,7 +508,7 @@ func (c *Conn) postBatch(ticket string, b batch) bool {
 		switch {
 		case err == nil && status == http.StatusNoContent:
 			return true
-		case err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable):
+		case err == nil && busy(status):
 			// Busy, or (on a cluster) the session's node did not answer the node that took the
 			// POST: retry, within the grace period, as after a network error.
 			err = &StatusError{StatusCode: status, Message: "send"}
@@ -565,7 +573,7 @@ func (c *Conn) sayGoodbye() {
 	post := func(b batch) bool {
 		for {
 			status, err := c.postWith(ctx, EndpointSend, ticket, b, nil)
-			if err == nil && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+			if err == nil && busy(status) {
 				sleep(ctx, 50*time.Millisecond)
 				continue
 			}
