@@ -413,8 +413,10 @@ func (b *Broker) reconnected(nc *natsgo.Conn) {
 		b.lostAll = errors.New("broker/nats: link to NATS lost and restored")
 	}
 	b.down = false
-	b.mu.Unlock()
+	// Signalled before Err can say the link is up: read then reports the loss before any
+	// message published after that.
 	b.wake()
+	b.mu.Unlock()
 }
 
 func (b *Broker) asyncError(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
@@ -439,7 +441,10 @@ func (b *Broker) wake() {
 	}
 }
 
-// read hands what NATS delivers to the Handler, one message at a time.
+// read hands what NATS delivers to the Handler, one message at a time. A discontinuity
+// signalled when a message is taken from the queue is reported before it: select picks at
+// random between the queue and the signal when both are ready, and a message heard once the
+// link is back must not overtake the discontinuity that reconnected signalled.
 func (b *Broker) read() {
 	defer b.wg.Done()
 	for {
@@ -447,23 +452,36 @@ func (b *Broker) read() {
 		case <-b.done:
 			return
 		case <-b.signal:
-			b.mu.Lock()
-			all := b.lostAll
-			var topics []string
-			for topic := range b.lost {
-				topics = append(topics, topic)
-			}
-			b.lostAll = nil
-			clear(b.lost)
-			b.mu.Unlock()
-			if all != nil {
-				b.h.HandleDiscontinuity(nil, all)
-			} else if len(topics) > 0 {
-				b.h.HandleDiscontinuity(topics, fmt.Errorf("broker/nats: messages dropped: the node's queue of %d messages was full (Options.QueueSize)", b.opts.QueueSize))
-			}
+			b.discontinuity()
 		case m := <-b.msgs:
+			select {
+			case <-b.signal:
+				b.discontinuity()
+			default:
+			}
 			b.deliver(m)
 		}
+	}
+}
+
+// discontinuity tells the Handler of the topics that lost messages and, once the link is back
+// (reconnected), of the link's loss.
+func (b *Broker) discontinuity() {
+	b.mu.Lock()
+	var all error
+	if !b.down { // while down, the loss waits for reconnected
+		all, b.lostAll = b.lostAll, nil
+	}
+	var topics []string
+	for topic := range b.lost {
+		topics = append(topics, topic)
+	}
+	clear(b.lost)
+	b.mu.Unlock()
+	if all != nil {
+		b.h.HandleDiscontinuity(nil, all)
+	} else if len(topics) > 0 {
+		b.h.HandleDiscontinuity(topics, fmt.Errorf("broker/nats: messages dropped: the node's queue of %d messages was full (Options.QueueSize)", b.opts.QueueSize))
 	}
 }
 
