@@ -537,10 +537,10 @@ func (n *Node) unregister(id uint64) {
 
 // Survey asks every live node (this one included) to handle payload as kind, and returns the
 // answers by node name once every node answered, or RequestTimeout passed, or ctx ended.
-// missing names the nodes of the registry that did not answer in time, or answered with an
-// error; a node that has no handler for kind (another application sharing the broker) is in
-// neither. err is set only when the survey could not be sent (this node's answer is still in
-// replies).
+// missing names the nodes of the registry that did not answer in time, answered with an
+// error, or left during the survey; a node that has no handler for kind (another application
+// sharing the broker) is in neither. err is set only when the survey could not be sent, or
+// this node closed during it (ErrClosed): replies then holds the answers it had.
 func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies map[string][]byte, missing []string, err error) {
 	if err := n.usable(); err != nil {
 		return nil, nil, err
@@ -575,6 +575,11 @@ func (n *Node) Survey(ctx context.Context, kind string, payload []byte) (replies
 	for pending > 0 {
 		select {
 		case r := <-c.replies:
+			if r.from == "" && errors.Is(r.err, ErrClosed) { // from Close: no more answers
+				err = fmt.Errorf("broker: survey %q: %w", kind, r.err)
+				pending = 0
+				continue
+			}
 			if _, dup := replies[r.from]; dup || failed[r.from] {
 				continue
 			}
@@ -740,7 +745,9 @@ func (n *Node) heard(from string, flags byte) {
 	if flags&heartbeatBye != 0 {
 		delete(n.peers, from)
 		for _, c := range n.calls {
-			if c.node == from {
+			// The Requests to from, and every Survey: from will not answer (a Survey that
+			// had its answer skips this one).
+			if c.node == from || c.node == "" {
 				select {
 				case c.replies <- reply{from: from, err: fmt.Errorf("%w: %q left during the request", ErrUnknownNode, from)}:
 				default:

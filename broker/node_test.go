@@ -472,3 +472,88 @@ func TestNodeSurveySkipsNodesWithoutHandler(t *testing.T) {
 		t.Errorf("missing = %v, want [b]", missing)
 	}
 }
+
+// surveyResult is what a Survey run on its own goroutine returned.
+type surveyResult struct {
+	replies map[string][]byte
+	missing []string
+	err     error
+}
+
+// blockingCluster starts nodes n0, n1 and n2 with a long RequestTimeout; n2's handler of
+// "count" blocks until the returned release is called (at the latest when the test ends), the
+// others answer at once. It returns the nodes and a channel told when n2's handler is entered.
+func blockingCluster(t *testing.T) ([]*broker.Node, <-chan struct{}, func()) {
+	t.Helper()
+	hub := broker.NewMemoryHub()
+	nodes := cluster(t, hub, 3, broker.NodeOptions{RequestTimeout: time.Minute})
+	entered := make(chan struct{}, 1)
+	unblock := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(unblock) }) }
+	t.Cleanup(release) // registered after cluster's: runs before the nodes close
+	for _, nd := range nodes {
+		nd.Handle("count", func(ctx context.Context, from string, payload []byte) ([]byte, error) {
+			if nd.Name() == "n2" {
+				entered <- struct{}{}
+				<-unblock
+			}
+			return []byte(nd.Name()), nil
+		})
+	}
+	return nodes, entered, release
+}
+
+// TestNodeSurveyNodeLeaves checks that a Survey does not wait for a node that said goodbye:
+// the node is missing, and the Survey ends long before its RequestTimeout.
+func TestNodeSurveyNodeLeaves(t *testing.T) {
+	t.Parallel()
+	nodes, entered, release := blockingCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan surveyResult, 1)
+	go func() {
+		replies, missing, err := nodes[0].Survey(ctx, "count", nil)
+		done <- surveyResult{replies, missing, err}
+	}()
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- nodes[2].Close() }() // says goodbye, then waits for its handler
+	r := <-done
+	release()
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the Survey waited for its context (10 s) although n2 left")
+	}
+	if r.err != nil || !slices.Equal(r.missing, []string{"n2"}) || len(r.replies) != 2 {
+		t.Errorf("Survey = %q, missing %q, %v; want n0's and n1's answers, n2 missing", r.replies, r.missing, r.err)
+	}
+}
+
+// TestNodeSurveyClose checks that closing the surveying node ends its Survey with ErrClosed
+// and the answers it had, rather than after its RequestTimeout.
+func TestNodeSurveyClose(t *testing.T) {
+	t.Parallel()
+	nodes, entered, release := blockingCluster(t)
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan surveyResult, 1)
+	go func() {
+		replies, missing, err := nodes[0].Survey(ctx, "count", nil)
+		done <- surveyResult{replies, missing, err}
+	}()
+	<-entered
+	if err := nodes[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if ctx.Err() != nil {
+		t.Fatalf("the Survey waited for its context (10 s) although its node closed")
+	}
+	if !errors.Is(r.err, broker.ErrClosed) || string(r.replies["n0"]) != "n0" || !slices.Contains(r.missing, "n2") {
+		t.Errorf("Survey = %q, missing %q, %v; want n0's answer, n2 missing, ErrClosed", r.replies, r.missing, r.err)
+	}
+}
