@@ -23,7 +23,10 @@ import (
 	"github.com/herald-go/herald/bench/internal/proc"
 )
 
-var allServers = []string{"herald", "gws", "gorilla", "coder", "gobwas", "nbio"}
+// floor is not a peer: the least a server can do (servers/floor), to read the others against.
+const floor = "floor"
+
+var allServers = []string{"herald", "gws", "gorilla", "coder", "gobwas", "nbio", floor}
 
 type bench struct {
 	harness.Config

@@ -53,7 +53,7 @@ func (b *bench) report(results map[string]map[int][]result, failures map[string]
 		for _, sz := range b.sizes {
 			h := harness.Pick(results["herald"][sz], rate)
 			hp := harness.Pick(results["herald"][sz], p99)
-			fast, fastS := harness.Best(b.servers, func(s string) bool { return s == "herald" },
+			fast, fastS := harness.Best(b.servers, func(s string) bool { return s == "herald" || s == floor },
 				func(s string) harness.Stat { return harness.Pick(results[s][sz], rate) }, true)
 			if h.N == 0 || fastS.N == 0 {
 				continue
@@ -62,6 +62,10 @@ func (b *bench) report(results map[string]map[int][]result, failures map[string]
 			fmt.Fprintf(&w, "- %s: herald %s deliveries/s vs %s %s, %.2fx (%s); p99 %s ms vs %s ms (%s)\n",
 				harness.SizeName(sz), harness.Rate(h.Med), fast, harness.Rate(fastS.Med), h.Med/fastS.Med,
 				harness.Verdict(h.Med >= 1.5*fastS.Med), millis(hp.Med), millis(fp.Med), harness.Verdict(hp.Med <= fp.Med))
+			if fl := harness.Pick(results[floor][sz], rate); fl.N > 0 {
+				fmt.Fprintf(&w, "  - against %s (write(2) to every connection and nothing else): herald %.2fx its deliveries/s; %s %.2fx; the bar asks herald for %.2fx of it\n",
+					floor, h.Med/fl.Med, fast, fastS.Med/fl.Med, 1.5*fastS.Med/fl.Med)
+			}
 		}
 	}
 	harness.SizesBusyTable(&w, b.servers, b.sizes, func(s string, sz int) []harness.Load {
