@@ -210,6 +210,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.mu.Unlock()
 		return fmt.Errorf("broker: node %q: %w", n.opts.Name, err)
 	}
+	// Close may have run while the broker started: it waited for no goroutine, so none may
+	// start now. The check and the Add are under the lock that Close sets closed under.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("broker: node %q: %w (Close was called during Start)", n.opts.Name, ErrClosed)
+	}
 	n.wg.Add(2)
 	go n.heartbeat()
 	go n.send()

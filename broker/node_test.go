@@ -557,3 +557,31 @@ func TestNodeSurveyClose(t *testing.T) {
 		t.Errorf("Survey = %q, missing %q, %v; want n0's answer, n2 missing, ErrClosed", r.replies, r.missing, r.err)
 	}
 }
+
+// closingBroker closes its Node as soon as its own Start has succeeded: a Close that runs
+// while Node.Start is between the broker's Start and its own goroutines.
+type closingBroker struct {
+	broker.Broker
+	node *broker.Node
+}
+
+func (b *closingBroker) Start(ctx context.Context, name string, h broker.Handler) error {
+	if err := b.Broker.Start(ctx, name, h); err != nil {
+		return err
+	}
+	return b.node.Close()
+}
+
+// TestNodeCloseDuringStart checks that a Node closed while it starts reports ErrClosed from
+// Start and starts no goroutine after Close returned (goleak in TestMain would see it).
+func TestNodeCloseDuringStart(t *testing.T) {
+	t.Parallel()
+	cb := &closingBroker{Broker: broker.NewMemoryHub().Broker()}
+	cb.node = broker.NewNode(cb, nil)
+	if err := cb.node.Start(context.Background()); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Start of a node closed meanwhile: %v, want ErrClosed", err)
+	}
+	if err := cb.node.Err(); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("Err: %v, want ErrClosed", err)
+	}
+}
