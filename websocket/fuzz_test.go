@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +195,99 @@ func FuzzClosePayload(f *testing.F) {
 		}
 		if back := closePayload(nil, ce.Code, ce.Reason); !bytes.Equal(back, p) {
 			t.Fatalf("% x parsed as %d %q, which builds % x", p, ce.Code, ce.Reason, back)
+		}
+	})
+}
+
+// hijackWriter is an http.ResponseWriter whose connection can be taken over, as net/http's
+// for an HTTP/1.1 request: its status and body are what a refusal wrote, its connection the
+// server's end of a pipe.
+type hijackWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	conn   net.Conn
+}
+
+func (w *hijackWriter) Header() http.Header { return w.header }
+func (w *hijackWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+}
+func (w *hijackWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.conn, bufio.NewReadWriter(bufio.NewReader(w.conn), bufio.NewWriter(w.conn)), nil
+}
+
+// FuzzUpgrade runs Upgrade on any request a client can send (read by net/http's own request
+// parser) with subprotocols and permessage-deflate configured. A refusal is a 4xx with a
+// message saying why, never a 5xx (nothing the client sends can make the server's
+// configuration wrong); an upgrade happens only for a request IsWebSocket takes, and its
+// 101 carries the right accept key, a subprotocol both sides named and an extension header
+// the client can parse.
+func FuzzUpgrade(f *testing.F) {
+	valid := "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + fuzzKey +
+		"\r\nSec-WebSocket-Version: 13\r\n"
+	f.Add([]byte(valid + "\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Protocol: x, chat , superchat\r\nOrigin: http://example.com\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; server_max_window_bits=10\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=abc, permessage-deflate\r\n\r\n"))
+	f.Add([]byte(valid + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=7; x=\"\\\"\"\r\n\r\n"))
+	f.Add([]byte(valid + "Origin: https://evil.example\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 8\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"))
+	opts := &Options{Protocols: []string{"chat", "superchat"}, PingInterval: -1, FirstFrameTimeout: -1,
+		Extensions: []Extension{deflate.New(deflate.Options{})}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil {
+			return
+		}
+		server, client := net.Pipe()
+		defer client.Close()
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(client)
+			got <- b
+		}()
+		w := &hijackWriter{header: http.Header{}, conn: server}
+		c, err := Upgrade(w, r, opts)
+		if err != nil {
+			_ = server.Close()
+			<-got
+			if w.status < 400 || w.status > 499 {
+				t.Fatalf("refused with status %d (%v) for %q", w.status, err, raw)
+			}
+			if w.body.Len() == 0 {
+				t.Fatalf("refused with %d and no message for %q", w.status, raw)
+			}
+			return
+		}
+		if !IsWebSocket(r) {
+			t.Fatalf("upgraded what IsWebSocket refuses: %q", raw)
+		}
+		_ = c.CloseNow()
+		head := <-got
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), r)
+		if err != nil {
+			t.Fatalf("the 101 does not parse: %v\n%q", err, head)
+		}
+		key := strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))
+		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key) {
+			t.Fatalf("bad 101 for key %q:\n%s", key, head)
+		}
+		if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" && (p != c.Protocol() || !slices.Contains(opts.Protocols, p) ||
+			!strings.Contains(strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ","), p)) {
+			t.Fatalf("subprotocol %q answered to %q", p, r.Header.Values("Sec-WebSocket-Protocol"))
+		}
+		if e := resp.Header.Values("Sec-WebSocket-Extensions"); len(e) > 0 {
+			if _, err := extensions.Parse(e...); err != nil {
+				t.Fatalf("extension header %q does not parse: %v", e, err)
+			}
 		}
 	})
 }
