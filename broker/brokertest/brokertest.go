@@ -766,18 +766,9 @@ func testDiscontinuity(t *testing.T, f Factory) {
 	f.Restart(t)
 	waitErr(t, a, true)
 	waitErr(t, b, true)
-	for _, nd := range nodes {
-		evs := nd.rec.WaitFor(1, isDiscontinuity)
-		if evs[0].Err == nil {
-			t.Errorf("%s heard a discontinuity without an error", nd.name)
-		}
-		if evs[0].Topics != nil && !slices.Contains(evs[0].Topics, topic) {
-			t.Errorf("%s heard a discontinuity on %q, not on its topic %q", nd.name, evs[0].Topics, topic)
-		}
-	}
-	// Once Err says the link is up and the discontinuity was heard, the subscriptions are
-	// back: a publication that succeeds is heard. (Publish may still fail fast a few times,
-	// while the broker finds out that a connection of its own died with the engine.)
+	// Once Err says the link is up, the subscriptions are back: a publication that succeeds
+	// is heard, after the discontinuity. (Publish may still fail fast a few times, while the
+	// broker finds out that a connection of its own died with the engine.)
 	deadline := time.Now().Add(wait)
 	for {
 		_, err := a.b.Publish(ctxT(t), topic, []byte("after"), broker.PublishOptions{})
@@ -793,6 +784,25 @@ func testDiscontinuity(t *testing.T, f Factory) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	expectPayloads(t, "b after the restart", b.rec.WaitFor(2, OnTopic(topic)), []string{"before", "after"})
+	for _, nd := range nodes {
+		evs := nd.rec.WaitFor(1, isDiscontinuity)
+		if evs[0].Err == nil {
+			t.Errorf("%s heard a discontinuity without an error", nd.name)
+		}
+		if evs[0].Topics != nil && !slices.Contains(evs[0].Topics, topic) {
+			t.Errorf("%s heard a discontinuity on %q, not on its topic %q", nd.name, evs[0].Topics, topic)
+		}
+	}
+	// b heard of the discontinuity before the message published once its link was back: a
+	// Handler that resets on a discontinuity must not reset what came after it.
+	for _, ev := range b.rec.Events() {
+		if isDiscontinuity(ev) {
+			break
+		}
+		if ev.Kind == "message" && ev.Topic == topic && ev.Payload == "after" {
+			t.Errorf("b heard %q, published once its link was back, before the discontinuity", ev.Payload)
+		}
+	}
 	// Send works again too.
 	if err := a.b.Send(ctxT(t), b.name, []byte("hi")); err != nil {
 		t.Fatalf("Send after restart: %v", err)
