@@ -66,6 +66,7 @@ func Run(t *testing.T, newFactory func(t *testing.T) Factory) {
 		{"ArbitraryTopics", testArbitraryTopics},
 		{"Payloads", testPayloads},
 		{"Close", testClose},
+		{"CloseStopsHandler", testCloseStopsHandler},
 		{"History", testHistory},
 		{"HistoryTrimmed", testHistoryTrimmed},
 		{"HistoryUnsupported", testHistoryUnsupported},
@@ -495,6 +496,43 @@ func testClose(t *testing.T, f Factory) {
 	}
 	if err := a.b.Err(); err == nil {
 		t.Errorf("Err after Close is nil")
+	}
+}
+
+// testCloseStopsHandler checks that the Handler is not called once Close has returned, while
+// another node keeps publishing to the closed one's topic.
+func testCloseStopsHandler(t *testing.T, f Factory) {
+	nodes := start(t, f, 2)
+	a, b := nodes[0], nodes[1]
+	topic := Unique("closing/")
+	subscribe(t, b, topic)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := a.b.Publish(context.Background(), topic, fmt.Appendf(nil, "%d", i), broker.PublishOptions{}); err != nil {
+				t.Errorf("Publish: %v", err)
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	b.rec.WaitFor(10, OnTopic(topic))
+	if err := b.b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	heard := len(b.rec.Events())
+	time.Sleep(settle)
+	if n := len(b.rec.Events()); n != heard {
+		t.Errorf("the Handler was called %d times after Close returned", n-heard)
 	}
 }
 
