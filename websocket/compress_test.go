@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdflate "compress/flate"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/gobwas/httphead"
@@ -50,7 +51,7 @@ func closeCodeAfter(t *testing.T, raw []byte) ws.StatusCode {
 		h, err := ws.ReadHeader(rd)
 		require.NoError(t, err)
 		p := make([]byte, h.Length)
-		_, err = rd.Read(p)
+		_, err = io.ReadFull(rd, p)
 		require.NoError(t, err)
 		if h.OpCode == ws.OpClose {
 			code, _ := ws.ParseCloseFrameData(p)
