@@ -43,14 +43,21 @@ type ending struct {
 	err    error  // what Read (or Events.OnClose) ended it with
 }
 
-// serveHostile starts an echo server with opts, reading with Read or, with idle set, with
-// Serve in idle mode (the two read paths).
-func serveHostile(t *testing.T, opts *websocket.Options, idle bool) *hostileServer {
+// The read paths of a connection.
+const (
+	viaRead   = "Read"
+	viaReader = "Reader"
+	viaIdle   = "Serve in idle mode"
+)
+
+// serveHostile starts an echo server with opts, reading with via: Read, Reader (a message
+// as a stream) or Serve in idle mode.
+func serveHostile(t *testing.T, opts *websocket.Options, via string) *hostileServer {
 	t.Helper()
 	h := &hostileServer{ended: make(chan ending, 64)}
 	h.url = serve(t, opts, func(c *websocket.Conn) {
 		ctx := context.Background()
-		if idle {
+		if via == viaIdle {
 			done := make(chan struct{})
 			c.Serve(&websocket.Events{
 				IdleMode:  true,
@@ -61,7 +68,17 @@ func serveHostile(t *testing.T, opts *websocket.Options, idle bool) *hostileServ
 			return
 		}
 		for {
-			typ, data, err := c.Read(ctx)
+			var typ websocket.MessageType
+			var data []byte
+			var err error
+			if via == viaReader {
+				var r io.Reader
+				if typ, r, err = c.Reader(ctx); err == nil {
+					data, err = io.ReadAll(r)
+				}
+			} else {
+				typ, data, err = c.Read(ctx)
+			}
 			if err == nil {
 				err = c.Write(ctx, typ, data)
 			}
@@ -212,22 +229,18 @@ func hostileCases(t *testing.T) []struct {
 	}
 }
 
-// TestHostileClientsLeaveOthersServed runs every hostile case against one server, in both
-// read paths (Read, and Serve in idle mode), with a well-behaved client connected throughout:
+// TestHostileClientsLeaveOthersServed runs every hostile case against one server, in each
+// read path (Read, Reader, Serve in idle mode), with a well-behaved client connected throughout:
 // the hostile one gets its close code, the server's side ends with a *ProtocolError carrying
 // it, and the well-behaved client's echo still comes back after each.
 func TestHostileClientsLeaveOthersServed(t *testing.T) {
 	t.Parallel()
 	cases := hostileCases(t)
-	for _, idle := range []bool{false, true} {
-		name := "Read"
-		if idle {
-			name = "Serve in idle mode"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, via := range []string{viaRead, viaReader, viaIdle} {
+		t.Run(via, func(t *testing.T) {
 			t.Parallel()
 			srv := serveHostile(t, &websocket.Options{MaxLength: hostileLimit, PingInterval: -1,
-				Extensions: []websocket.Extension{deflate.New(deflate.Options{})}}, idle)
+				Extensions: []websocket.Extension{deflate.New(deflate.Options{})}}, via)
 			by := newBystander(t, srv.url)
 			by.echo(t, "before")
 			for _, tc := range cases {
@@ -252,18 +265,15 @@ func TestHostileClientsLeaveOthersServed(t *testing.T) {
 // running on the server though its TCP connection is still open. A client that answers pings
 // stays connected throughout. Not parallel: it checks that no goroutine is left.
 func TestHalfFrameThenSilenceIsFreed(t *testing.T) {
-	for _, idle := range []bool{false, true} {
+	for _, via := range []string{viaRead, viaReader, viaIdle} {
 		for _, first := range []bool{true, false} {
-			name := "after a whole first frame"
+			name := "after a whole first frame, "
 			if first {
-				name = "the first frame"
+				name = "the first frame, "
 			}
-			if idle {
-				name += ", Serve in idle mode"
-			}
-			t.Run(name, func(t *testing.T) {
+			t.Run(name+via, func(t *testing.T) {
 				srv := serveHostile(t, &websocket.Options{PingInterval: 50 * time.Millisecond, PongTimeout: 400 * time.Millisecond,
-					FirstFrameTimeout: 150 * time.Millisecond}, idle)
+					FirstFrameTimeout: 150 * time.Millisecond}, via)
 				by := newBystander(t, srv.url)
 				answered := make(chan string, 16)
 				var wg sync.WaitGroup
