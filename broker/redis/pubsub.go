@@ -378,7 +378,10 @@ func (p *partition) wake() {
 	}
 }
 
-// onMessage is called by rueidis's reader: it queues, never blocks.
+// onMessage is called by rueidis's reader: it queues, never blocks. A message dropped from a
+// full queue is a discontinuity on its topic; a node's message (Send) has none, and its loss
+// is only counted: Node's requests time out, its heartbeats come again, and no topic lost
+// anything, so no topic's subscribers are reset.
 func (p *partition) onMessage(gen uint64, m rueidis.PubSubMessage) {
 	select {
 	case p.queue <- heard{gen, m}:
@@ -386,11 +389,8 @@ func (p *partition) onMessage(gen uint64, m rueidis.PubSubMessage) {
 	default:
 	}
 	p.b.dropped.Add(1)
-	kind, name, ok := p.b.parseName(m.Channel)
-	if ok && kind == kindTopic {
+	if kind, name, ok := p.b.parseName(m.Channel); ok && kind == kindTopic {
 		p.discontinuity([]string{name}, errQueueFull)
-	} else {
-		p.discontinuity(nil, errQueueFull)
 	}
 }
 

@@ -81,3 +81,25 @@ func TestReleasedDiscontinuityBeforeMessages(t *testing.T) {
 		expectDiscontinuityFirst(t, rec, "t")
 	}
 }
+
+// TestDroppedNodeMessage: a full queue drops a node's message (Send) as any other, and counts
+// it, but it belongs to no topic: the Handler is not told that every topic had a gap (herald
+// would close every socket with Options.CloseOnDiscontinuity). A topic's message dropped next
+// is a discontinuity on that topic alone.
+func TestDroppedNodeMessage(t *testing.T) {
+	p, rec, run := workOn(t, "t")
+	p.b.node = "me"
+	for range cap(p.queue) {
+		p.queue <- heardOn(p, 0, "t", "queued")
+	}
+	p.onMessage(0, rueidis.PubSubMessage{Channel: p.b.name(0, kindAll, ""), Message: envelopeNode("other", []byte("request"))})
+	if p.b.Dropped() != 1 || p.pending.Load() {
+		t.Fatalf("a dropped node message: Dropped() = %d, discontinuity pending %v; want 1, false", p.b.Dropped(), p.pending.Load())
+	}
+	p.onMessage(0, heardOn(p, 0, "t", "dropped").msg)
+	run()
+	evs := rec.WaitFor(1, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
+	if len(evs[0].Topics) != 1 || evs[0].Topics[0] != "t" {
+		t.Errorf("discontinuity of %q, want of t alone", evs[0].Topics)
+	}
+}

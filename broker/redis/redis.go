@@ -172,7 +172,8 @@ func (b *Broker) Err() error {
 }
 
 // Dropped returns how many messages were heard but dropped because the Handler fell behind
-// by more than Options.QueueSize (the Handler was told of a discontinuity on their topics).
+// by more than Options.QueueSize (the Handler was told of a discontinuity on their topics;
+// messages sent with Send have none, and are only counted).
 func (b *Broker) Dropped() uint64 { return b.dropped.Load() }
 
 // Losses returns how many times a subscribed connection was lost.
