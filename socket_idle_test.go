@@ -35,13 +35,20 @@ func TestIdleModeSockets(t *testing.T) {
 
 	c := dialRaw(t, url, nil)
 	assert.Equal(t, "hello", c.hello(nil)["type"])
+	next := func() map[string]any { // the next message but the heartbeat's pings, which may come first on a loaded machine
+		for {
+			if m := c.next(5 * time.Second); m["type"] != "ping" {
+				return m
+			}
+		}
+	}
 	c.send(map[string]any{"type": "request", "id": 2, "method": "GET", "path": "/x"})
-	m := c.next(5 * time.Second)
+	m := next()
 	assert.Equal(t, "ok /x", m["payload"])
 	c.send(map[string]any{"type": "sub", "id": 3, "path": "/item/5"})
-	assert.Equal(t, "sub", c.next(5 * time.Second)["type"])
+	assert.Equal(t, "sub", next()["type"])
 	require.NoError(t, srv.Publish("/item/5", map[string]any{"n": 1}, nil))
-	m = c.next(5 * time.Second)
+	m = next()
 	assert.Equal(t, "pub", m["type"])
 	assert.Equal(t, "/item/5", m["path"])
 
