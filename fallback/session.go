@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/herald-go/herald/eventsource"
 )
@@ -153,8 +154,14 @@ func (s *Session) Receive(ctx context.Context) ([]byte, error) {
 // attached, kept for the next poll or the resumed stream otherwise. It never waits for the
 // client. It fails with ErrBufferFull, ending the session, when the messages waiting for the
 // client pass the buffer's bounds.
+//
+// Send keeps msg itself, not a copy, until the client has confirmed it: the caller must not
+// modify msg afterward. herald's nes server never does: it encodes each message once, and a
+// publication's bytes go as they are to every socket, so that a thousand sessions hold one
+// copy of it.
 func (s *Session) Send(ctx context.Context, msg []byte) error {
-	data := string(msg) // the one copy: streams and polls write the string as it is
+	// Streams and polls write a string: this one is msg's bytes, which nothing modifies.
+	data := unsafe.String(unsafe.SliceData(msg), len(msg))
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
