@@ -209,8 +209,16 @@ func (s *Session) ack(seq uint64) {
 		return
 	}
 	s.acked = seq
-	for len(s.ring) > 0 && s.ring[0].seq <= seq {
-		s.dropOldest()
+	n := 0
+	for n < len(s.ring) && s.ring[n].seq <= seq {
+		s.ringBytes -= len(s.ring[n].data)
+		n++
+	}
+	clear(s.ring[:n]) // the messages go
+	if n == len(s.ring) {
+		s.ring = s.ring[:0] // every one confirmed (the usual case): the next ones reuse the array
+	} else {
+		s.ring = s.ring[n:]
 	}
 }
 
