@@ -4,7 +4,9 @@
 //	go run ./examples/nes -addr 127.0.0.1:8000 [-heartbeat-interval 15s] [-heartbeat-timeout 5s] [-auth direct|token|cookie] [-redis HOST:PORT | -nats URL]
 //
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
-// free port). It serves:
+// free port). What goes wrong at start is said on standard error, with what to do: a usage
+// error exits 2 with the usage line (-h lists the flags), an address it cannot listen on (a
+// port in use) exits 1. It serves:
 //
 //	GET  /h           route id "hello": "world!"
 //	GET  /auth/h      route id "authhello": "Hello John Doe", with Basic john:secret
@@ -48,7 +50,9 @@
 // every node, and a fallback client (EventSource and POSTs, long-polls) works behind a proxy
 // that spreads its requests over the nodes without sticky sessions, provided every node is
 // given the same HERALD_FALLBACK_KEY (a secret of 32 bytes or more; without it, the nodes
-// derive one from the demo's public password and say so on standard error). POST /revoke
+// derive one from the demo's public password and say so on standard error). A broker that has
+// not answered 5 s after the start is named on standard error; the node serves meanwhile (GET
+// /readyz answering 503, publications failing) and links up by itself once it answers. POST /revoke
 // revokes on the node that receives it only. Two nodes and Redis:
 //
 //	redis-server --port 6379 --save '' --appendonly no &
@@ -94,6 +98,7 @@ type config struct {
 	auth              string // direct, token or cookie
 
 	broker      broker.Broker    // nil: one node
+	brokerName  string           // with broker: what -redis or -nats named, for messages
 	fallbackKey []byte           // with broker: the key every node signs fallback tickets with
 	metrics     metrics.Recorder // nil: none
 	metricsPage http.Handler     // GET /metrics
@@ -110,20 +115,30 @@ func main() {
 	flag.StringVar(&cfg.auth, "auth", "direct", "nes authentication: direct, token or cookie")
 	redisAddr := flag.String("redis", "", "join the nodes sharing the Redis server at this host:port")
 	natsURL := flag.String("nats", "", "join the nodes sharing the NATS server at this URL")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	usageError := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "nes: "+format+"\n", a...)
+		flag.Usage()
+		os.Exit(2)
+	}
+	if flag.NArg() > 0 {
+		usageError("unexpected argument %q: everything is a flag", flag.Arg(0))
+	}
 	switch cfg.auth {
 	case "direct", "token", "cookie":
 	default:
-		log.Fatalf("-auth must be direct, token or cookie, not %q", cfg.auth)
+		usageError("-auth must be direct, token or cookie, not %q", cfg.auth)
 	}
 	if cfg.heartbeatInterval <= 0 || cfg.heartbeatTimeout <= 0 || cfg.heartbeatTimeout >= cfg.heartbeatInterval {
-		log.Fatalf("-heartbeat-timeout (%v) must be positive and less than -heartbeat-interval (%v)", cfg.heartbeatTimeout, cfg.heartbeatInterval)
+		usageError("-heartbeat-timeout (%v) must be positive and less than -heartbeat-interval (%v)", cfg.heartbeatTimeout, cfg.heartbeatInterval)
 	}
 	b, err := newBroker(*redisAddr, *natsURL)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "nes: %v\n", err)
-		flag.Usage()
-		os.Exit(2)
+		usageError("%v", err)
 	}
 	rec, page, err := newMetrics()
 	if err != nil {
@@ -132,17 +147,22 @@ func main() {
 	cfg.metrics, cfg.metricsPage = rec, page
 	if b != nil {
 		cfg.broker = metrics.Broker(b, rec) // herald_broker_publish_duration_seconds and friends
-		cfg.fallbackKey = fallbackKey(func(msg string) { log.Print(msg) })
+		cfg.brokerName = brokerName(*redisAddr, *natsURL)
+		cfg.fallbackKey = fallbackKey(func(msg string) { fmt.Fprintln(os.Stderr, "nes: "+msg) })
 	}
 	if err := run(*addr, cfg); err != nil {
-		log.Fatal(err)
+		fmt.Fprintf(os.Stderr, "nes: %v\n", err)
+		os.Exit(1)
 	}
 }
+
+// usage is the first line of -h and of usage errors.
+const usage = "usage: go run ./examples/nes [-addr HOST:PORT] [-heartbeat-interval D] [-heartbeat-timeout D] [-auth direct|token|cookie] [-redis HOST:PORT | -nats URL]"
 
 func run(addr string, cfg config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return listenError(addr, err)
 	}
 	nes := newServer(cfg)
 	srv := &http.Server{Handler: nes, ReadHeaderTimeout: 10 * time.Second}
@@ -150,6 +170,9 @@ func run(addr string, cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.broker != nil {
+		go warnUnlinked(ctx, nes, cfg.brokerName, brokerWait)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)

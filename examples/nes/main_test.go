@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -208,5 +209,57 @@ func TestBothBrokers(t *testing.T) {
 	})
 	assert.Equal(t, 2, p.Wait(t, waitFor))
 	assert.True(t, p.Stderr.Contains("-redis and -nats are exclusive"), p.Stderr.String())
-	assert.True(t, p.Stderr.Contains("Usage of"), p.Stderr.String())
+	assert.True(t, p.Stderr.Contains("usage: go run ./examples/nes"), p.Stderr.String())
+}
+
+// TestStartupErrors: what a newcomer gets wrong at start is answered with what to do: a
+// usage error exits 2 with the usage line, a port in use names the fix and exits 1, and a
+// broker that does not answer is named on standard error while the node keeps serving.
+func TestStartupErrors(t *testing.T) {
+	t.Parallel()
+	bin := testpeers.BuildProgram(t, "./examples/nes")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-port", "8000"}, "flag provided but not defined: -port"},
+		{"bad auth", []string{"-auth", "basic"}, `-auth must be direct, token or cookie, not "basic"`},
+		{"bad heartbeat", []string{"-heartbeat-timeout", "20s"}, "-heartbeat-timeout (20s) must be positive and less than -heartbeat-interval (15s)"},
+		{"an argument", []string{"127.0.0.1:8000"}, `unexpected argument "127.0.0.1:8000": everything is a flag`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{Name: "examples/nes " + strings.Join(tc.args, " "), Args: tc.args, Env: testpeers.CleanEnv()})
+			assert.Equal(t, 2, p.Wait(t, waitFor))
+			assert.True(t, p.Stderr.Contains(tc.want), p.Stderr.String())
+			assert.True(t, p.Stderr.Contains("usage: go run ./examples/nes"), p.Stderr.String())
+			assert.Empty(t, p.Stdout.String())
+		})
+	}
+
+	t.Run("port in use", func(t *testing.T) {
+		t.Parallel()
+		first := startNode(t)
+		p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{Name: "examples/nes on a used port", Args: []string{"-addr", first.addr}, Env: testpeers.CleanEnv()})
+		assert.Equal(t, 1, p.Wait(t, waitFor))
+		assert.True(t, p.Stderr.Contains("-addr "+first.addr+": "), p.Stderr.String())
+		assert.True(t, p.Stderr.Contains("address already in use: another program (another demo?) listens there; stop it, or pass another -addr (port 0 picks a free one)"), p.Stderr.String())
+	})
+
+	t.Run("no Redis", func(t *testing.T) {
+		t.Parallel()
+		// A port nothing listens on: taken, then let go.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		n := startNode(t, "-redis", addr)
+		n.Stderr.WaitFor(t, "nes: no answer from the Redis server at "+addr)
+		assert.True(t, n.Stderr.Contains("is it running? (redis-server"), n.Stderr.String())
+		status, body := n.do(t, http.MethodGet, "/readyz", "")
+		assert.Equal(t, http.StatusServiceUnavailable, status, body)
+		status, _ = n.do(t, http.MethodGet, "/livez", "")
+		assert.Equal(t, http.StatusOK, status, "the node keeps serving")
+	})
 }

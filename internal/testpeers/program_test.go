@@ -51,7 +51,7 @@ func TestProgram(t *testing.T) {
 		t.Parallel()
 		p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{Args: []string{"-auth", "nope"}, Env: testpeers.CleanEnv()})
 		p.Stderr.WaitFor(t, "-auth must be direct, token or cookie")
-		assert.Equal(t, 1, p.Wait(t, 10*time.Second))
+		assert.Equal(t, 2, p.Wait(t, 10*time.Second), "a usage error")
 		assert.Empty(t, p.Stdout.String())
 		assert.Error(t, p.Err())
 	})
