@@ -10,7 +10,9 @@
 //
 //	go run ./examples/echo -addr 127.0.0.1:8000 [-max-length N] [-deflate=false] [-interval 1s]
 //
-// Its first line on standard output is "listening on http://ADDR".
+// Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
+// free port). A usage error exits 2 with the usage line (-h lists the flags); an address it
+// cannot listen on (a port in use) exits 1, saying what to do.
 package main
 
 import (
@@ -18,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -45,16 +46,33 @@ func main() {
 	flag.Int64Var(&cfg.maxLength, "max-length", 0, "largest message accepted, in bytes (0 means 64 MiB - 1)")
 	flag.BoolVar(&cfg.deflate, "deflate", true, "negotiate permessage-deflate")
 	flag.DurationVar(&cfg.interval, "interval", time.Second, "time between two events of an EventSource stream")
-	flag.Parse()
-	if err := run(*addr, cfg); err != nil {
-		log.Fatal(err)
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./examples/echo [-addr HOST:PORT] [-max-length N] [-deflate=false] [-interval D]")
+		flag.PrintDefaults()
 	}
+	flag.Parse()
+	switch {
+	case flag.NArg() > 0:
+		fmt.Fprintf(os.Stderr, "echo: unexpected argument %q: everything is a flag\n", flag.Arg(0))
+	case cfg.maxLength < 0:
+		fmt.Fprintf(os.Stderr, "echo: -max-length must be 0 (the default limit) or more, not %d\n", cfg.maxLength)
+	case cfg.interval <= 0:
+		fmt.Fprintf(os.Stderr, "echo: -interval must be positive, not %v\n", cfg.interval)
+	default:
+		if err := run(*addr, cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "echo: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	flag.Usage()
+	os.Exit(2)
 }
 
 func run(addr string, cfg config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return listenError(addr, err)
 	}
 	reg := &websocket.Registry{}
 	streams, endStreams := context.WithCancel(context.Background())
@@ -104,6 +122,17 @@ func newHandler(cfg config, reg *websocket.Registry, stop <-chan struct{}) http.
 			_, _ = w.Write([]byte("Hello"))
 		}),
 	}
+}
+
+// listenError words a failure to listen on -addr so that it says what to do.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("-addr %s: %w: another program (another demo?) listens there; stop it, or pass another -addr (port 0 picks a free one)", addr, err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("-addr %s: %w: ports below 1024 need privileges; pass a port above 1024, such as -addr 127.0.0.1:8000", addr, err)
+	}
+	return fmt.Errorf("-addr %s: %w (want HOST:PORT, such as 127.0.0.1:8000)", addr, err)
 }
 
 // echo sends every message back until the connection closes.
