@@ -128,6 +128,12 @@ func parse(args []string, log *reporter) (*command, bool) {
 		fmt.Fprintln(log.w, usage)
 		return nil, false
 	}
+	for _, a := range fs.Args() {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) != nil {
+			return bad("%s: flags go before the URL", a)
+		}
+	}
 	if fs.NArg() < 2 {
 		return bad("want a URL and a command")
 	}
@@ -268,6 +274,9 @@ func (s *session) run(ctx context.Context) int {
 	cancel()
 	if err != nil {
 		s.log.printf("connect to %s: %s", s.cmd.url, describe(err))
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			s.log.printf("nothing listens at %s: is the server running? (go run ./examples/nes starts one at ws://127.0.0.1:8000)", s.cmd.url)
+		}
 		return 1
 	}
 	// OnConnect was queued before Connect returned: report it before anything else.

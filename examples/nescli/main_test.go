@@ -498,6 +498,7 @@ func TestUsage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		want string // in standard error, besides the usage line
 	}{
 		{name: "nothing"},
 		{name: "no command", args: []string{u}},
@@ -517,7 +518,9 @@ func TestUsage(t *testing.T) {
 		{name: "header without a colon", args: []string{"-H", "authorization Basic x", u, "request", "/a"}},
 		{name: "token and headers", args: []string{"-token", "t", "-H", "a: b", u, "request", "/a"}},
 		{name: "unknown flag", args: []string{"-x", u, "request", "/a"}},
-		{name: "flag after the URL", args: []string{u, "-count", "1", "subscribe", "/a"}},
+		{name: "flag after the URL", args: []string{u, "-count", "1", "subscribe", "/a"}, want: "nescli: -count: flags go before the URL"},
+		{name: "flag after the command", args: []string{u, "request", "/a", "-method=POST"}, want: "nescli: -method=POST: flags go before the URL"},
+		{name: "a negative number is a message", args: []string{u, "message", "-1", "x"}, want: "message takes one JSON value"},
 		{name: "not a nes URL", args: []string{"ftp://127.0.0.1:1", "request", "/a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -525,6 +528,27 @@ func TestUsage(t *testing.T) {
 			r := runCLI(t, nil, tc.args...)
 			assert.Equal(t, 2, r.code)
 			assert.Contains(t, r.stderr, "usage: nescli [-H 'Name: value']...")
+			assert.Contains(t, r.stderr, tc.want)
+			assert.Empty(t, r.stdout)
+		})
+	}
+}
+
+// TestNothingListens: a URL where no server runs says so, and how to start one, on every
+// transport.
+func TestNothingListens(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "ws://" + ln.Addr().String()
+	require.NoError(t, ln.Close()) // the port is free now: connections are refused
+	for _, transport := range []string{"auto", "websocket", "sse", "poll"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, nil, "-transport", transport, url, "request", "hello")
+			assert.Equal(t, 1, r.code)
+			assert.Contains(t, r.stderr, "connection refused")
+			assert.Contains(t, r.stderr, "nescli: nothing listens at "+url+": is the server running? (go run ./examples/nes starts one")
 			assert.Empty(t, r.stdout)
 		})
 	}
