@@ -1,0 +1,101 @@
+package docs_test
+
+import (
+	"go/format"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// readmeScaffold is the program a fragment of README.md runs in: the imports the fragments
+// use, and the few names they leave to the reader (a context, an address, the application's
+// check of Basic credentials).
+const readmeScaffold = `package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/herald-go/herald"
+	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/eventsource"
+	"github.com/herald-go/herald/websocket"
+)
+
+// The names README.md leaves to the reader.
+var (
+	ctx        = context.Background()
+	addr       = "127.0.0.1:8000"
+	checkBasic func(*http.Request) (*herald.Credentials, error)
+)
+
+// Each fragment uses some of the imports only.
+var _ = []any{errors.As, fmt.Println, io.WriteString, log.Println, time.Second, herald.NewServer,
+	client.New, eventsource.New, websocket.Upgrade}
+
+func main() {
+%FRAGMENT%}
+`
+
+// TestReadmeSnippets: every Go block of the top-level README.md compiles against this module
+// as it is and passes go vet. README's blocks are fragments (the body of a function): each is
+// put, indented one tab, inside main of readmeScaffold, and must then be gofmt'ed as written.
+// A whole file (one starting with its package clause) is compiled as it is.
+func TestReadmeSnippets(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?ms)^```go\n(.*?)^```")
+	matches := re.FindAllSubmatchIndex(b, -1)
+	if len(matches) < 5 {
+		t.Fatalf("only %d Go blocks in README.md", len(matches))
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	for _, m := range matches {
+		line := 1 + strings.Count(string(b[:m[0]]), "\n")
+		code := string(b[m[2]:m[3]])
+		name := "README.md:" + strconv.Itoa(line)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			program := code
+			if !strings.HasPrefix(code, "package ") {
+				var indented strings.Builder
+				for l := range strings.Lines(code) {
+					if strings.TrimSpace(l) != "" {
+						indented.WriteString("\t")
+					}
+					indented.WriteString(l)
+				}
+				program = strings.Replace(readmeScaffold, "%FRAGMENT%", indented.String(), 1)
+			}
+			formatted, err := format.Source([]byte(program))
+			if err != nil {
+				t.Fatalf("%s does not parse: %v\n%s", name, err, program)
+			}
+			if string(formatted) != program {
+				t.Errorf("%s is not gofmt'ed; inside a function, gofmt gives:\n%s", name, formatted)
+			}
+			file := filepath.Join(t.TempDir(), "main.go")
+			if err := os.WriteFile(file, []byte(program), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Run from this directory, so that the file builds against this module.
+			if out, err := exec.Command(goBin, "vet", file).CombinedOutput(); err != nil {
+				t.Fatalf("%s does not compile or vet:\n%s\n%s", name, out, program)
+			}
+		})
+	}
+}
