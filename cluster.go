@@ -841,15 +841,15 @@ type SocketsSurvey struct {
 
 // NodeSockets is what one node has.
 type NodeSockets struct {
-	Count   int          `json:"count"`
+	Count   int          `json:"count"`             // the node's open sockets
 	Sockets []SocketInfo `json:"sockets,omitempty"` // empty with CountOnly
 }
 
 // SocketInfo describes a socket on some node.
 type SocketInfo struct {
-	ID     string   `json:"id"`
-	User   string   `json:"user,omitempty"`
-	Groups []string `json:"groups,omitempty"`
+	ID     string   `json:"id"`               // the socket's id (Socket.ID)
+	User   string   `json:"user,omitempty"`   // its Credentials.User; empty for an anonymous socket
+	Groups []string `json:"groups,omitempty"` // the groups it joined (Socket.Join)
 }
 
 // Count returns the sockets counted on every node that answered.

@@ -36,6 +36,7 @@ func NewError(status int, message string) *Error {
 	return &Error{StatusCode: status, Message: message}
 }
 
+// Error returns "nes: STATUS MESSAGE", with the wrapped error when there is one.
 func (e *Error) Error() string {
 	if e.err != nil {
 		return fmt.Sprintf("nes: %d %s: %v", e.StatusCode, e.Message, e.err)

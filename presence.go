@@ -17,13 +17,14 @@ import (
 // ("leave" for a socket that unsubscribed, was revoked or closed; user is absent for
 // anonymous sockets).
 type PresenceEvent struct {
-	Presence string `json:"presence"` // "join" or "leave"
-	Socket   string `json:"socket"`
-	User     string `json:"user,omitempty"`
+	Presence string `json:"presence"`       // "join" or "leave"
+	Socket   string `json:"socket"`         // the socket's id (Socket.ID)
+	User     string `json:"user,omitempty"` // its Credentials.User; empty for an anonymous socket
 }
 
 // Presence is who is subscribed to a path, on every node that answered.
 type Presence struct {
+	// Path is the path asked about.
 	Path string
 	// Entries lists the subscribed sockets, sorted by node, then socket id.
 	Entries []PresenceEntry
@@ -41,8 +42,8 @@ type Presence struct {
 // PresenceEntry is one socket subscribed to a path.
 type PresenceEntry struct {
 	Node   string `json:"node,omitempty"` // empty without a broker
-	Socket string `json:"socket"`
-	User   string `json:"user,omitempty"`
+	Socket string `json:"socket"`         // the socket's id (Socket.ID)
+	User   string `json:"user,omitempty"` // its Credentials.User; empty for an anonymous socket
 }
 
 // Presence returns the subscribers of path (a concrete path, such as "/room/5") on every

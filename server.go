@@ -175,8 +175,11 @@ type Options struct {
 // own silence limit. A socket that has not said hello is not kept alive by the heartbeat:
 // Options.HelloTimeout (5 s by default) closes it first, whatever the auth settings.
 type Heartbeat struct {
+	// Interval is the time between two pings; zero means 15 s.
 	Interval time.Duration
-	Timeout  time.Duration
+	// Timeout is how long a socket may stay silent after a ping; zero means 5 s, or half of
+	// Interval when that is less. It must be below Interval.
+	Timeout time.Duration
 	// Disabled turns heartbeats off; hello replies then say heartbeat: false.
 	Disabled bool
 }
@@ -185,7 +188,7 @@ type Heartbeat struct {
 // path (client.request("hello")).
 type Route struct {
 	Method string // "*" marks a route for every method, which route ids may not name
-	Path   string
+	Path   string // the path the application's handler serves, such as "/h"
 }
 
 // Server is a nes server wrapped around an application's http.Handler: WebSocket upgrades

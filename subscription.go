@@ -60,10 +60,10 @@ type SubscriptionAuth struct {
 
 // FilterInfo is what a subscription's filter knows about the socket it decides for.
 type FilterInfo struct {
-	Socket      *Socket
-	Credentials *Credentials // nil for anonymous sockets
-	Params      map[string]string
-	Internal    any // PublishOptions.Internal
+	Socket      *Socket           // the socket the publication would go to
+	Credentials *Credentials      // nil for anonymous sockets
+	Params      map[string]string // the subscription path's parameters ("id" for /item/{id})
+	Internal    any               // PublishOptions.Internal
 }
 
 // PublishOptions narrows a publication.

@@ -50,7 +50,11 @@ var (
 // payload ({"error", "message", ...}) and the headers the server lets through; subscription
 // failures carry the path.
 type Error struct {
-	Kind    Kind
+	// Kind says what went wrong: the server refused (KindServer), the connection was lost,
+	// a call timed out, the peer broke the protocol, the transport failed, or the call was
+	// misused (KindUser).
+	Kind Kind
+	// Message is the error's text: the server's message for KindServer, else the client's.
 	Message string
 	// StatusCode is the server's status (400 and up) for KindServer, else zero.
 	StatusCode int
@@ -65,6 +69,8 @@ type Error struct {
 	Err error
 }
 
+// Error returns "client: KIND [STATUS]: MESSAGE", with the path and the underlying error
+// when there are.
 func (e *Error) Error() string {
 	msg := "client: " + string(e.Kind)
 	if e.StatusCode != 0 {

@@ -72,10 +72,11 @@ const (
 // stream: a status other than 200 (204 No Content is how a server tells a client to stop) or
 // another Content-Type. As browsers do, the client then stops instead of reconnecting.
 type StatusError struct {
-	StatusCode  int
-	ContentType string
+	StatusCode  int    // the response's status code
+	ContentType string // the response's Content-Type, when the status was 200
 }
 
+// Error says what the server answered instead of an event stream.
 func (e *StatusError) Error() string {
 	if e.StatusCode != http.StatusOK {
 		return fmt.Sprintf("eventsource: the server answered %d %s, not an event stream", e.StatusCode, http.StatusText(e.StatusCode))

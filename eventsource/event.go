@@ -41,9 +41,10 @@ var (
 // corrupt the stream or be ignored by clients.
 type FieldError struct {
 	Field string // "id" or "event"
-	Value string
+	Value string // the value that was refused
 }
 
+// Error names the field and its value.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("eventsource: the %s field %q contains CR, LF or NUL", e.Field, e.Value)
 }

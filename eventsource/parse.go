@@ -24,9 +24,10 @@ type Message struct {
 // EventTooLargeError is returned when an event (or one line) is larger than the limit the
 // Decoder was given.
 type EventTooLargeError struct {
-	Limit int
+	Limit int // the Decoder's limit, in bytes
 }
 
+// Error names the limit and the option that sets it.
 func (e *EventTooLargeError) Error() string {
 	return fmt.Sprintf("eventsource: an event is larger than %d bytes (ClientOptions.MaxEventSize)", e.Limit)
 }

@@ -88,14 +88,15 @@ const maxCloseReason = 123
 // without a code), or StatusAbnormalClosure (1006) when the connection ended without one, as a
 // browser's CloseEvent reports it.
 type CloseError struct {
-	Code   StatusCode
-	Reason string
-	err    error // the network error behind StatusAbnormalClosure
+	Code   StatusCode // the peer's close code
+	Reason string     // the peer's close reason, possibly empty
+	err    error      // the network error behind StatusAbnormalClosure
 }
 
 // Unwrap returns the network error that ended a connection without a close frame.
 func (e *CloseError) Unwrap() error { return e.err }
 
+// Error says how the peer closed the connection, or that it was lost without a close frame.
 func (e *CloseError) Error() string {
 	if e.err != nil {
 		return fmt.Sprintf("websocket: connection lost without a close frame: %v", e.err)
@@ -110,10 +111,11 @@ func (e *CloseError) Error() string {
 // connection has been failed: Code (1002, 1007, 1009 ...) was sent to the peer in a close frame
 // and the connection closed.
 type ProtocolError struct {
-	Code   StatusCode
-	Reason string
+	Code   StatusCode // the close code sent to the peer
+	Reason string     // what the peer did wrong
 }
 
+// Error says what the peer did wrong and the code the connection was closed with.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("websocket: %s (closed with %v)", e.Reason, e.Code)
 }

@@ -31,6 +31,7 @@ var (
 	_ = [1]struct{}{}[MessageBinary-MessageType(ws.OpBinary)]
 )
 
+// String returns "text" or "binary".
 func (t MessageType) String() string {
 	switch t {
 	case MessageText:

@@ -151,11 +151,12 @@ func (o *DialOptions) withDefaults() *dialOptions {
 // for a refusal, its Body holds up to the first 64 KiB of what the server sent and can be
 // read after Dial returned.
 type HandshakeError struct {
-	URL      string // the URL dialled, without its password
-	Response *http.Response
-	Reason   string
+	URL      string         // the URL dialled, without its password
+	Response *http.Response // the server's response, never nil
+	Reason   string         // why a 101 response is invalid; empty for a refusal
 }
 
+// Error names the URL and the status, or why the handshake was invalid.
 func (e *HandshakeError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("websocket: handshake with %s failed: %s", e.URL, e.Reason)

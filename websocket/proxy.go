@@ -169,12 +169,13 @@ func parseProxyURL(raw string) (*url.URL, error) {
 // credentials, 403, 502 ...): its Body holds up to the first 64 KiB of what the proxy sent.
 // For a SOCKS5 proxy, Response is nil and Err says what the proxy answered.
 type ProxyError struct {
-	Proxy    string // the proxy URL, without its password
-	Target   string // the host:port the tunnel was for
-	Response *http.Response
-	Err      error
+	Proxy    string         // the proxy URL, without its password
+	Target   string         // the host:port the tunnel was for
+	Response *http.Response // the proxy's answer to CONNECT when it was not 2xx, else nil
+	Err      error          // the failure otherwise: the network, TLS, SOCKS5
 }
 
+// Error names the proxy and the target, and says what failed and, where it can, what to do.
 func (e *ProxyError) Error() string {
 	if e.Response != nil {
 		hint := ""

@@ -33,6 +33,7 @@ type HTTPError struct {
 	Header  http.Header // extra response headers, such as WWW-Authenticate
 }
 
+// Error names the status and the message.
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("websocket: handshake refused with %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
