@@ -14,9 +14,10 @@
 //
 // The suite checks what package broker promises: order per topic per publisher, a node hears
 // its own publications, subscribing is idempotent and unsubscribing stops delivery, Send
-// reaches one node or all, history positions and their errors (when the broker is a
-// broker.HistoryReader), leases (when it is a broker.Leaser), fast failure while the engine is
-// down and a discontinuity once it is back (when the Factory can kill and restart it). It also
+// reaches one node or all, the Handler is not called once Close has returned, history
+// positions and their errors (when the broker is a broker.HistoryReader), leases (when it is a
+// broker.Leaser), fast failure while the engine is down and a discontinuity once it is back,
+// before the messages published since (when the Factory can kill and restart it). It also
 // runs broker.Node over the broker: reference-counted topics, requests and surveys.
 //
 // Every case names its topics, sets and nodes from random strings, so a Factory may also hand
