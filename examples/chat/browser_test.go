@@ -5,8 +5,9 @@ package main
 //
 //	HERALD_REQUIRE_PEERS=1 go test -race -count=1 -run Browser ./examples/chat/
 //
-// TestBrowserChat runs two people over each transport; TestBrowserReconnect restarts the server
-// under a page.
+// TestBrowserChat runs two people over each transport, then over polls held so that a lobby
+// update older than a new room reaches its creator's page mid-subscription; TestBrowserReconnect
+// restarts the server under a page.
 //
 // HERALD_CHAT_README_PNG=docs/chat.png (a path from the repository's root, or an absolute one)
 // also stages a conversation and saves Alice's page there: the README's screenshot.
