@@ -1,3 +1,5 @@
+//go:build unix
+
 package soak
 
 import (
@@ -214,7 +216,7 @@ func raiseFileLimit() (uint64, error) {
 			return 0, err
 		}
 	}
-	return lim.Cur, nil
+	return uint64(lim.Cur), nil // int64 on some BSDs
 }
 
 var errStopped = errors.New("soak: stopped")

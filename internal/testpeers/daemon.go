@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -180,7 +179,7 @@ func runDaemon(name, dir string, argv []string, leftover string) (*daemon, error
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "DIR="+dir, "LEFTOVER="+leftover)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that stop reaches its children
+	cmd.SysProcAttr = ownProcessGroup() // so that stop reaches its children
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		out.Close()
@@ -228,12 +227,12 @@ func (d *daemon) waitAccepting(port int) error {
 func (d *daemon) stop() {
 	pid := d.cmd.Process.Pid
 	for _, kid := range strays(pid) {
-		_ = syscall.Kill(kid, syscall.SIGKILL)
+		_ = killProcess(kid)
 	}
 	for deadline := time.Now().Add(time.Second); len(strays(pid)) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = signalGroup(pid, os.Kill)
 	select {
 	case <-d.done:
 	case <-time.After(10 * time.Second):

@@ -263,7 +263,7 @@ func (s *NesServer) Freeze(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running(t, "Freeze")
-	if err := s.proc.Signal(syscall.SIGSTOP); err != nil {
+	if err := s.proc.Signal(sigStop); err != nil {
 		t.Fatalf("%s nes server: SIGSTOP: %v", s.Impl, err)
 	}
 	s.frozen = true
@@ -318,7 +318,7 @@ func (s *NesServer) Thaw(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running(t, "Thaw")
-	if err := s.proc.Signal(syscall.SIGCONT); err != nil {
+	if err := s.proc.Signal(sigCont); err != nil {
 		t.Fatalf("%s nes server: SIGCONT: %v", s.Impl, err)
 	}
 	s.frozen = false
@@ -355,7 +355,7 @@ func (s *NesServer) stop(t testing.TB, kill bool) {
 			return
 		}
 		if s.frozen {
-			_ = p.Signal(syscall.SIGCONT)
+			_ = p.Signal(sigCont)
 		}
 	}
 	p.Stop(t, syscall.SIGTERM, 10*time.Second)

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -155,17 +155,17 @@ func (r *Redis) Kill() {
 
 // Pause stops the server with SIGSTOP: it keeps its connections and its port but answers
 // nothing, as a server behind a network that black-holes traffic, until Resume.
-func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+func (r *Redis) Pause() { r.signal(sigStop) }
 
 // Resume continues a server stopped by Pause (SIGCONT).
-func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+func (r *Redis) Resume() { r.signal(sigCont) }
 
-func (r *Redis) signal(sig syscall.Signal) {
+func (r *Redis) signal(sig os.Signal) {
 	r.mu.Lock()
 	d := r.d
 	r.mu.Unlock()
 	if d != nil {
-		_ = syscall.Kill(-d.cmd.Process.Pid, sig)
+		_ = signalGroup(d.cmd.Process.Pid, sig)
 	}
 }
 
