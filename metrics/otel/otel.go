@@ -124,6 +124,8 @@ func New(meter metric.Meter) (*Recorder, error) {
 
 var bg = context.Background()
 
+// ConnOpened counts an opened connection: herald.connects, and herald.connections up by one
+// (metrics.Recorder).
 func (r *Recorder) ConnOpened(t metrics.Transport) {
 	if t < metrics.NumTransports {
 		r.conns.Add(bg, 1, r.byTransport[t]...)
@@ -131,6 +133,8 @@ func (r *Recorder) ConnOpened(t metrics.Transport) {
 	}
 }
 
+// ConnClosed counts a closed connection by reason: herald.disconnects, and herald.connections
+// down by one.
 func (r *Recorder) ConnClosed(t metrics.Transport, reason metrics.Reason) {
 	if t < metrics.NumTransports && reason < metrics.NumReasons {
 		r.conns.Add(bg, -1, r.byTransport[t]...)
@@ -138,6 +142,8 @@ func (r *Recorder) ConnClosed(t metrics.Transport, reason metrics.Reason) {
 	}
 }
 
+// MessageIn counts a message from a client and its bytes: herald.messages.received,
+// herald.received.bytes.
 func (r *Recorder) MessageIn(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.msgsIn.Add(bg, 1, r.byTransport[t]...)
@@ -145,6 +151,8 @@ func (r *Recorder) MessageIn(t metrics.Transport, n int) {
 	}
 }
 
+// MessageOut counts a message to a client and its bytes: herald.messages.sent,
+// herald.sent.bytes.
 func (r *Recorder) MessageOut(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.msgsOut.Add(bg, 1, r.byTransport[t]...)
@@ -152,20 +160,25 @@ func (r *Recorder) MessageOut(t metrics.Transport, n int) {
 	}
 }
 
+// QueueDepth records a connection's send queue in herald.send_queue.bytes.
 func (r *Recorder) QueueDepth(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.queue.Record(bg, int64(n), r.queueOpts[t]...)
 	}
 }
 
+// Published counts a publication or broadcast made on this node: herald.publications.
 func (r *Recorder) Published() { r.publications.Add(bg, 1) }
 
+// Delivered counts a publication or broadcast message sent to a connection: herald.deliveries.
 func (r *Recorder) Delivered(t metrics.Transport) {
 	if t < metrics.NumTransports {
 		r.deliveries.Add(bg, 1, r.byTransport[t]...)
 	}
 }
 
+// Request records a nes request in herald.request.duration, by route and status ("other"
+// outside 100-599).
 func (r *Recorder) Request(route string, status int, d time.Duration) {
 	if status < 100 || status >= 600 {
 		status = 0
@@ -198,12 +211,15 @@ func (r *Recorder) requestSet(k requestKey) []metric.RecordOption {
 	return opts
 }
 
+// Resumed counts a resume by result: herald.resumes.
 func (r *Recorder) Resumed(res metrics.Resume) {
 	if res < metrics.NumResumes {
 		r.resumes.Add(bg, 1, r.byResume[res]...)
 	}
 }
 
+// BrokerPublish records a publication through the broker in herald.broker.publish.duration, and
+// counts it in herald.broker.publish.errors if it failed.
 func (r *Recorder) BrokerPublish(d time.Duration, err error) {
 	r.brokerPub.Record(bg, d.Seconds())
 	if err != nil {
@@ -211,8 +227,12 @@ func (r *Recorder) BrokerPublish(d time.Duration, err error) {
 	}
 }
 
+// BrokerDiscontinuity counts a discontinuity, once whatever its topics:
+// herald.broker.discontinuities.
 func (r *Recorder) BrokerDiscontinuity(int) { r.brokerGaps.Add(bg, 1) }
 
+// Compressed adds a compressed message's bytes to herald.deflate.in.bytes and
+// herald.deflate.out.bytes.
 func (r *Recorder) Compressed(in, out int) {
 	r.deflateIn.Add(bg, int64(in))
 	r.deflateOut.Add(bg, int64(out))

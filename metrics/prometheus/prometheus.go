@@ -231,6 +231,8 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 }
 
+// ConnOpened counts an opened connection: herald_connects_total, and herald_connections up by
+// one (metrics.Recorder).
 func (r *Recorder) ConnOpened(t metrics.Transport) {
 	if t < metrics.NumTransports {
 		r.conns[t].Inc()
@@ -238,6 +240,8 @@ func (r *Recorder) ConnOpened(t metrics.Transport) {
 	}
 }
 
+// ConnClosed counts a closed connection by reason: herald_disconnects_total, and
+// herald_connections down by one.
 func (r *Recorder) ConnClosed(t metrics.Transport, reason metrics.Reason) {
 	if t < metrics.NumTransports && reason < metrics.NumReasons {
 		r.conns[t].Dec()
@@ -245,6 +249,8 @@ func (r *Recorder) ConnClosed(t metrics.Transport, reason metrics.Reason) {
 	}
 }
 
+// MessageIn counts a message from a client and its bytes: herald_messages_received_total,
+// herald_received_bytes_total.
 func (r *Recorder) MessageIn(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.msgsIn[t].Inc()
@@ -252,6 +258,8 @@ func (r *Recorder) MessageIn(t metrics.Transport, n int) {
 	}
 }
 
+// MessageOut counts a message to a client and its bytes: herald_messages_sent_total,
+// herald_sent_bytes_total.
 func (r *Recorder) MessageOut(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.msgsOut[t].Inc()
@@ -259,20 +267,26 @@ func (r *Recorder) MessageOut(t metrics.Transport, n int) {
 	}
 }
 
+// QueueDepth observes a connection's send queue in herald_send_queue_bytes.
 func (r *Recorder) QueueDepth(t metrics.Transport, n int) {
 	if t < metrics.NumTransports {
 		r.queue[t].Observe(float64(n))
 	}
 }
 
+// Published counts a publication or broadcast made on this node: herald_publications_total.
 func (r *Recorder) Published() { r.publications.Inc() }
 
+// Delivered counts a publication or broadcast message sent to a connection:
+// herald_deliveries_total.
 func (r *Recorder) Delivered(t metrics.Transport) {
 	if t < metrics.NumTransports {
 		r.deliveries[t].Inc()
 	}
 }
 
+// Request observes a nes request in herald_request_duration_seconds, by route and status
+// ("other" outside 100-599).
 func (r *Recorder) Request(route string, status int, d time.Duration) {
 	if status < 100 || status >= 600 {
 		status = 0 // one child, status="other", for them all
@@ -308,12 +322,16 @@ type requestKey struct {
 	status int
 }
 
+// Resumed counts a resume by result: herald_resumes_total.
 func (r *Recorder) Resumed(res metrics.Resume) {
 	if res < metrics.NumResumes {
 		r.resumes[res].Inc()
 	}
 }
 
+// BrokerPublish observes a publication through the broker in
+// herald_broker_publish_duration_seconds, and counts it in herald_broker_publish_errors_total
+// if it failed.
 func (r *Recorder) BrokerPublish(d time.Duration, err error) {
 	r.brokerPub.Observe(d.Seconds())
 	if err != nil {
@@ -321,8 +339,12 @@ func (r *Recorder) BrokerPublish(d time.Duration, err error) {
 	}
 }
 
+// BrokerDiscontinuity counts a discontinuity, once whatever its topics:
+// herald_broker_discontinuities_total.
 func (r *Recorder) BrokerDiscontinuity(int) { r.brokerGaps.Inc() }
 
+// Compressed adds a compressed message's bytes to herald_deflate_in_bytes_total and
+// herald_deflate_out_bytes_total.
 func (r *Recorder) Compressed(in, out int) {
 	r.deflateIn.Add(float64(in))
 	r.deflateOut.Add(float64(out))
