@@ -2,6 +2,8 @@ package docs_test
 
 import (
 	"go/format"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,5 +99,52 @@ func TestReadmeSnippets(t *testing.T) {
 				t.Fatalf("%s does not compile or vet:\n%s\n%s", name, out, program)
 			}
 		})
+	}
+}
+
+// TestHeraldtestDocCompiles: the test shown in heraldtest's package doc compiles and passes
+// vet, as a test file of a package whose application handler is app.
+func TestHeraldtestDocCompiles(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../heraldtest/doc.go", nil, parser.ParseComments|parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block strings.Builder
+	for l := range strings.Lines(f.Doc.Text()) {
+		switch {
+		case strings.HasPrefix(l, "\tfunc Test"), block.Len() > 0 && (strings.HasPrefix(l, "\t") || l == "\n"):
+			block.WriteString(strings.TrimPrefix(l, "\t"))
+		case block.Len() > 0:
+			goto done
+		}
+	}
+done:
+	if block.Len() == 0 {
+		t.Fatal("no test function in heraldtest's package doc")
+	}
+	program := `package app_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/herald-go/herald"
+	"github.com/herald-go/herald/heraldtest"
+)
+
+var app http.Handler = http.NewServeMux()
+
+` + strings.TrimRight(block.String(), "\n") + "\n"
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	file := filepath.Join(t.TempDir(), "app_test.go")
+	if err := os.WriteFile(file, []byte(program), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(goBin, "vet", file).CombinedOutput(); err != nil {
+		t.Fatalf("heraldtest's package doc does not compile or vet:\n%s\n%s", out, program)
 	}
 }

@@ -10,8 +10,10 @@
 //		c := srv.Client(t, nil) // connected; closed when the test ends
 //		updates := heraldtest.Subscribe(t, c, "/item/5")
 //		nes.Publish("/item/5", map[string]int{"id": 5}, nil)
-//		u := updates.Next(t) // fails the test after DefaultTimeout
-//		// u.Message is {"id":5}
+//		u := updates.Next(t) // waits; fails the test after DefaultTimeout
+//		if string(u.Message) != `{"id":5}` {
+//			t.Errorf("got %s", u.Message)
+//		}
 //		updates.None(t, 100*time.Millisecond) // and nothing more
 //	}
 //
