@@ -100,24 +100,43 @@ type Event struct {
 }
 
 // Recorder is a broker.Handler that keeps what it hears, up to 100,000 events (more fail
-// the test). Its methods are safe for concurrent use.
+// the test when it ends, or in WaitFor). Its methods are safe for concurrent use.
 type Recorder struct {
 	t      testing.TB
 	mu     sync.Mutex
 	events []Event
+	full   bool // events were dropped: the test fails
 	more   chan struct{}
 }
 
-// NewRecorder returns an empty Recorder.
+// maxEvents bounds a Recorder.
+const maxEvents = 100000
+
+// NewRecorder returns an empty Recorder, which fails t when it ends if the Recorder
+// overflowed.
 func NewRecorder(t testing.TB) *Recorder {
-	return &Recorder{t: t, more: make(chan struct{}, 1)}
+	r := &Recorder{t: t, more: make(chan struct{}, 1)}
+	t.Cleanup(func() {
+		if r.overflowed() {
+			t.Errorf("brokertest: recorder full (%d events): later events were dropped", maxEvents)
+		}
+	})
+	return r
 }
 
+func (r *Recorder) overflowed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.full
+}
+
+// add keeps ev. It runs on the broker's goroutines, which must not call r.t (a test that has
+// ended panics when they do): an overflow is reported by the test's own goroutine.
 func (r *Recorder) add(ev Event) {
 	r.mu.Lock()
-	if len(r.events) >= 100000 {
+	if len(r.events) >= maxEvents {
+		r.full = true
 		r.mu.Unlock()
-		r.t.Errorf("brokertest: recorder full (100,000 events)")
 		return
 	}
 	r.events = append(r.events, ev)
@@ -168,6 +187,9 @@ func (r *Recorder) WaitFor(n int, keep func(Event) bool) []Event {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
+		if r.overflowed() {
+			r.t.Fatalf("brokertest: recorder full (%d events): later events were dropped", maxEvents)
+		}
 		if evs := r.Filter(keep); len(evs) >= n {
 			return evs
 		}
