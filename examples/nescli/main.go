@@ -40,7 +40,8 @@
 //
 // Output lines are compact JSON, the server's values re-encoded without spaces. What the
 // program reports (connected, disconnected and reconnecting, errors) goes to standard error;
-// standard output holds the JSON lines only. Usage errors exit 2.
+// standard output holds the JSON lines only. Usage errors exit 2; -h prints the usage and
+// exits 0.
 package main
 
 import (
@@ -95,7 +96,10 @@ type command struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := &reporter{w: stderr}
 	cmd, ok := parse(args, log)
-	if !ok {
+	switch {
+	case cmd == nil && ok: // -h
+		return 0
+	case !ok:
 		return 2
 	}
 	out := &printer{w: stdout}
@@ -103,7 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return s.run(ctx)
 }
 
-// parse reads the command line. It reports usage errors itself.
+// parse reads the command line. It reports usage errors itself. A nil command with ok is -h
+// (or -help), whose usage has been printed.
 func parse(args []string, log *reporter) (*command, bool) {
 	fs := flag.NewFlagSet("nescli", flag.ContinueOnError)
 	fs.SetOutput(log.w)
@@ -121,7 +126,7 @@ func parse(args []string, log *reporter) (*command, bool) {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, false
+		return nil, errors.Is(err, flag.ErrHelp) // -h: the usage, and exit 0
 	}
 	bad := func(format string, a ...any) (*command, bool) {
 		fmt.Fprintf(log.w, "nescli: "+format+"\n", a...)

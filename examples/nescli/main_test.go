@@ -494,6 +494,14 @@ func TestTimeout(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	t.Parallel()
+	t.Run("-h", func(t *testing.T) {
+		t.Parallel()
+		r := runCLI(t, nil, "-h")
+		assert.Equal(t, 0, r.code, "-h asks for the usage")
+		assert.Contains(t, r.stderr, "usage: nescli [-H 'Name: value']...")
+		assert.Contains(t, r.stderr, "-transport string")
+		assert.Empty(t, r.stdout)
+	})
 	const u = "ws://127.0.0.1:1"
 	for _, tc := range []struct {
 		name string

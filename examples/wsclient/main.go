@@ -6,6 +6,7 @@
 // At the end of standard input it closes the connection with 1000 (normal closure) and exits
 // 0 once the closing handshake is done. When the server closes first, it exits 0 for 1000 and
 // 1001 and 1 otherwise. A refused handshake prints the status to standard error and exits 1.
+// A usage error exits 2; -h prints the usage and exits 0.
 //
 // Without -proxy, the proxy comes from the environment: HTTP_PROXY for ws://, HTTPS_PROXY for
 // wss://, ALL_PROXY for both, NO_PROXY for the hosts reached directly. -proxy direct ignores
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: the usage was asked for
+		}
 		return 2
 	}
 	if fs.NArg() != 1 {

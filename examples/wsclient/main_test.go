@@ -157,4 +157,8 @@ func TestWSClientUsage(t *testing.T) {
 	assert.Contains(t, r.stderr, "usage: wsclient")
 	r = runClient(t, "", nil, "-H", "no colon", "ws://127.0.0.1:1/")
 	assert.Equal(t, 2, r.code)
+	r = runClient(t, "", nil, "-h")
+	assert.Equal(t, 0, r.code, "-h asks for the usage")
+	assert.Contains(t, r.stderr, "usage: wsclient")
+	assert.Contains(t, r.stderr, "-proxy-cacert")
 }
