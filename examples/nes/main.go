@@ -6,7 +6,8 @@
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
 // free port). What goes wrong at start is said on standard error, with what to do: a usage
 // error exits 2 with the usage line (-h lists the flags), an address it cannot listen on (a
-// port in use) exits 1. It serves:
+// port in use) exits 1. The server's warnings and errors (log/slog, Warn level and up) go to
+// standard error too. It serves:
 //
 //	GET  /h           route id "hello": "world!"
 //	GET  /auth/h      route id "authhello": "Hello John Doe", with Basic john:secret
@@ -75,6 +76,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +101,7 @@ type config struct {
 
 	broker      broker.Broker    // nil: one node
 	brokerName  string           // with broker: what -redis or -nats named, for messages
+	brokerStart string           // with broker: the command that starts one here
 	fallbackKey []byte           // with broker: the key every node signs fallback tickets with
 	metrics     metrics.Recorder // nil: none
 	metricsPage http.Handler     // GET /metrics
@@ -147,7 +150,7 @@ func main() {
 	cfg.metrics, cfg.metricsPage = rec, page
 	if b != nil {
 		cfg.broker = metrics.Broker(b, rec) // herald_broker_publish_duration_seconds and friends
-		cfg.brokerName = brokerName(*redisAddr, *natsURL)
+		cfg.brokerName, cfg.brokerStart = brokerName(*redisAddr, *natsURL)
 		cfg.fallbackKey = fallbackKey(func(msg string) { fmt.Fprintln(os.Stderr, "nes: "+msg) })
 	}
 	if err := run(*addr, cfg); err != nil {
@@ -171,7 +174,7 @@ func run(addr string, cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.broker != nil {
-		go warnUnlinked(ctx, nes, cfg.brokerName, brokerWait)
+		go warnUnlinked(ctx, nes, cfg.brokerName, cfg.brokerStart, brokerWait)
 	}
 	stopped := make(chan struct{})
 	go func() {
@@ -229,6 +232,8 @@ func newServer(cfg config) *herald.Server {
 		fb = &fallback.Options{Key: cfg.fallbackKey}
 	}
 	nes := herald.NewServer(mux, &herald.Options{
+		// Warnings and errors, such as a broker link that cannot start, with their cause.
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Broker:    cfg.broker,
 		Fallback:  fb,
 		Metrics:   cfg.metrics,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,19 +29,25 @@ func listenError(addr string, err error) error {
 	return fmt.Errorf("-addr %s: %w (want HOST:PORT, such as 127.0.0.1:8000)", addr, err)
 }
 
-// brokerName says what -redis or -nats named, for messages.
-func brokerName(redisAddr, natsURL string) string {
+// brokerName says what -redis or -nats named, and how to start one on this machine, for
+// messages.
+func brokerName(redisAddr, natsURL string) (name, start string) {
 	if redisAddr != "" {
-		return "the Redis server at " + redisAddr
+		port := "6379"
+		if _, p, err := net.SplitHostPort(redisAddr); err == nil {
+			port = p
+		}
+		return "the Redis server at " + redisAddr, "redis-server --port " + port + " --save '' --appendonly no"
 	}
-	return "the NATS server at " + natsURL
+	return "the NATS server at " + natsURL, "nats-server -a 127.0.0.1 -p 4222"
 }
 
 // warnUnlinked says on standard error, and what to do, when the node's link to its broker is
 // not up within wait: the node keeps serving and links up by itself once the broker answers,
 // but until then it is not ready and its publications fail, which is puzzling to see without
-// a word. It gives up silently when ctx ends (the node is stopping).
-func warnUnlinked(ctx context.Context, nes *herald.Server, name string, wait time.Duration) {
+// a word (the server's log line above it has the cause). It gives up silently when ctx ends
+// (the node is stopping).
+func warnUnlinked(ctx context.Context, nes *herald.Server, name, start string, wait time.Duration) {
 	ready := func() bool {
 		rec := httptest.NewRecorder()
 		nes.ReadyHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
@@ -56,14 +63,9 @@ func warnUnlinked(ctx context.Context, nes *herald.Server, name string, wait tim
 			return
 		case <-tick.C:
 		case <-deadline.C:
-			cause := ""
-			if n := nes.Node(); n != nil && n.Err() != nil {
-				cause = " (" + n.Err().Error() + ")"
-			}
-			fmt.Fprintf(os.Stderr, "nes: no answer from %s after %v%s: is it running? "+
-				"(redis-server --port 6379 --save '' --appendonly no, or nats-server -a 127.0.0.1 -p 4222) "+
+			fmt.Fprintf(os.Stderr, "nes: no answer from %s after %v: is it running? (%s) "+
 				"Until it answers, /readyz says 503 and publications fail; the node links up by itself once it does. "+
-				"Leave -redis and -nats out for one node.\n", name, wait, cause)
+				"Leave -redis and -nats out for one node.\n", name, wait, start)
 			return
 		}
 	}
