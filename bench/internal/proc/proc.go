@@ -153,6 +153,12 @@ func CPUTicks(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return statTicks(b)
+}
+
+// statTicks returns utime + stime from the contents of /proc/PID/stat. The name in parentheses
+// (field 2) may hold spaces and parentheses, so fields are counted after its last ')'.
+func statTicks(b []byte) (int64, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("malformed /proc/PID/stat")
@@ -195,6 +201,12 @@ func BusyTicks() int64 {
 	if err != nil {
 		return 0
 	}
+	return busyTicks(b)
+}
+
+// busyTicks sums the first line of /proc/stat ("cpu  user nice system idle iowait irq softirq
+// steal guest guest_nice") but idle and iowait; guest time is already counted in user.
+func busyTicks(b []byte) int64 {
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 8 || f[0] != "cpu" {
