@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,14 +143,14 @@ func (p *partition) supervise() {
 		if lostErr != nil {
 			p.hold(g, fmt.Errorf("%w: %w", broker.ErrUnavailable, lostErr))
 		}
-		err := p.subscribeAll(conn)
+		subscribed, err := p.subscribeAll(conn)
 		if err == nil && lostErr != nil {
 			p.flushStale()
 		}
 		if err == nil {
-			p.mu.Lock()
-			p.conn, p.down = conn, nil
-			p.mu.Unlock()
+			err = p.up(conn, subscribed)
+		}
+		if err == nil {
 			if !firstDone {
 				firstDone = true
 				p.first <- nil
@@ -226,14 +227,17 @@ func (p *partition) flushStale() {
 	}
 }
 
-// subscribeAll subscribes conn to the partition's channels, and waits for Redis to confirm.
-func (p *partition) subscribeAll(conn rueidis.DedicatedClient) error {
+// subscribeAll subscribes conn to the partition's channels, waits for Redis to confirm, and
+// returns the topics it subscribed.
+func (p *partition) subscribeAll(conn rueidis.DedicatedClient) ([]string, error) {
 	var channels []string
 	if p.idx == 0 {
 		channels = append(channels, p.b.name(0, kindNode, p.b.node), p.b.name(0, kindAll, ""))
 	}
 	p.mu.Lock()
+	topics := make([]string, 0, len(p.topics))
 	for t := range p.topics {
+		topics = append(topics, t)
 		channels = append(channels, p.b.name(p.idx, kindTopic, t))
 	}
 	p.mu.Unlock()
@@ -242,7 +246,7 @@ func (p *partition) subscribeAll(conn rueidis.DedicatedClient) error {
 		// so that a broken link is seen even with nothing subscribed.
 		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
 		defer cancel()
-		return p.ping(ctx, conn)
+		return topics, p.ping(ctx, conn)
 	}
 	for len(channels) > 0 {
 		n := min(len(channels), 1000)
@@ -250,11 +254,50 @@ func (p *partition) subscribeAll(conn rueidis.DedicatedClient) error {
 		err := p.send(ctx, conn, true, channels[:n])
 		cancel()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		channels = channels[n:]
 	}
-	return nil
+	return topics, nil
+}
+
+// up marks the link up on conn, which subscribeAll subscribed to topics. While the link is
+// down, Unsubscribe only forgets a topic: one it forgot after subscribeAll read the topics is
+// unsubscribed on conn first, else conn would carry its messages (for deliver to drop, taking
+// room in the queue) until the next reconnection. No topic can be added meanwhile (Subscribe
+// fails while the link is down), so none is unsubscribed that is wanted.
+func (p *partition) up(conn rueidis.DedicatedClient, topics []string) error {
+	for {
+		var stale []string
+		p.mu.Lock()
+		for _, t := range topics {
+			if _, ok := p.topics[t]; !ok {
+				stale = append(stale, t)
+			}
+		}
+		if len(stale) == 0 {
+			p.conn, p.down = conn, nil
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		gone := make(map[string]struct{}, len(stale))
+		channels := make([]string, len(stale))
+		for i, t := range stale {
+			gone[t] = struct{}{}
+			channels[i] = p.b.name(p.idx, kindTopic, t)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+		err := p.send(ctx, conn, false, channels)
+		cancel()
+		if err != nil {
+			return err
+		}
+		topics = slices.DeleteFunc(topics, func(t string) bool {
+			_, ok := gone[t]
+			return ok
+		})
+	}
 }
 
 // ping sends PING on conn and waits for the answer: the commands sent before it on conn are
