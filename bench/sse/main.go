@@ -467,10 +467,7 @@ func report(rs []result, n, fanouts, burst int) {
 // benchmarks do (harness.Quantile): of 20 fan-outs, p50 is the mean of the 10th and 11th
 // fastest, not the 10th.
 func percentile(ds []time.Duration, p int) time.Duration {
-	xs := make([]float64, len(ds))
-	for i, d := range ds {
-		xs[i] = float64(d)
-	}
-	slices.Sort(xs)
-	return time.Duration(harness.Quantile(xs, float64(p)/100))
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return time.Duration(harness.Quantile(s, float64(p)/100))
 }

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/fanload"
+	"github.com/herald-go/herald/bench/internal/harness"
 	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
@@ -82,10 +83,8 @@ func runFanout(nodes []string, path, topic string, subs, pubs, warmupPubs int, t
 	return nil
 }
 
-// quantile returns the q quantile of sorted durations (nearest rank), in µs.
+// quantile returns the q quantile of sorted durations, interpolating between neighbours
+// (harness.Quantile, as the reports' other medians), in µs.
 func quantile(xs []time.Duration, q float64) int64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	return xs[int(q*float64(len(xs)-1)+0.5)].Microseconds()
+	return time.Duration(harness.Quantile(xs, q)).Microseconds()
 }

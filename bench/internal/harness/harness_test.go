@@ -33,6 +33,13 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
+func TestQuantileDurations(t *testing.T) {
+	ds := []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond}
+	if got := time.Duration(Quantile(ds, 0.5)); got != 3*time.Millisecond {
+		t.Errorf("median of %v = %v, want 3ms", ds, got)
+	}
+}
+
 func TestSummarize(t *testing.T) {
 	xs := []float64{5, 1, 4, 2}
 	s := Summarize(xs)

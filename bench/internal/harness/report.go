@@ -39,17 +39,18 @@ func Pick[T any](rs []T, f func(T) float64) Stat {
 	return Summarize(xs)
 }
 
-// Quantile returns the q-quantile of sorted xs, interpolating between neighbours.
-func Quantile(xs []float64, q float64) float64 {
+// Quantile returns the q-quantile of sorted xs (numbers or durations), interpolating between
+// neighbours: of an even count, the median is the mean of the two middles.
+func Quantile[T ~float64 | ~int64](xs []T, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	p := q * float64(len(xs)-1)
 	i := int(p)
 	if i+1 >= len(xs) {
-		return xs[len(xs)-1]
+		return float64(xs[len(xs)-1])
 	}
-	return xs[i] + (p-float64(i))*(xs[i+1]-xs[i])
+	return float64(xs[i]) + (p-float64(i))*float64(xs[i+1]-xs[i])
 }
 
 // Rate formats a rate: 812, 81.3k, 1.25M.
