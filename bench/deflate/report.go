@@ -89,7 +89,7 @@ func (b *bench) bar(w *strings.Builder, res results) {
 				fmt.Fprintf(w, "- `%s`: herald %s KiB/conn at %d connections, bar 32 KiB (%s), at a compression ratio of %s on the wire\n",
 					o.header, kib(mem.Med), b.memConns, harness.Verdict(mem.Med <= 32), times(rat.Med))
 			}
-			cheap, cheapS := harness.Best(b.servers, func(s string) bool { return s == "herald" },
+			cheap, cheapS := harness.Best(b.servers, func(s string) bool { return harness.Named(s, "herald") },
 				func(s string) harness.Stat { return harness.Pick(res.echo[key{s, o.name}], perMsg) }, false)
 			if cpu.N > 0 && cheapS.N > 0 {
 				fmt.Fprintf(w, "- `%s`: herald %s µs/msg of server CPU vs the cheapest peer, %s, %s µs/msg (%s)\n",

@@ -103,7 +103,4 @@ func (b *bench) bar(w *strings.Builder, echo map[string]map[int][]echoResult, id
 }
 
 // isHerald tells herald and its variants (herald@...) from the peers.
-func isHerald(s string) bool {
-	name, _ := harness.SplitServer(s)
-	return name == "herald"
-}
+func isHerald(s string) bool { return harness.Named(s, "herald") }

@@ -137,6 +137,14 @@ func SplitServer(s string) (name string, args []string) {
 	return name, args
 }
 
+// Named reports whether the -servers entry s is the server name or a variant of it
+// (NAME@ARGS, [SplitServer]): a report judging herald against its peers must not count
+// herald@... among the peers.
+func Named(s, name string) bool {
+	n, _ := SplitServer(s)
+	return n == name
+}
+
 // ParseList splits a list separated by commas or spaces and drops repeats. Each entry must be
 // one of known; with variants, it may also be NAME@ARGS ([SplitServer]) with NAME one of
 // known.
