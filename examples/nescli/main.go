@@ -142,6 +142,9 @@ func parse(args []string, log *reporter) (*command, bool) {
 	if fs.NArg() < 2 {
 		return bad("want a URL and a command")
 	}
+	if !strings.Contains(fs.Arg(0), "://") {
+		return bad("%q is not a URL: want ws://HOST:PORT (or wss://, http://, https://), such as ws://%s", fs.Arg(0), fs.Arg(0))
+	}
 	cmd := &command{url: fs.Arg(0), name: fs.Arg(1), args: fs.Args()[2:], timeout: *timeout,
 		method: strings.ToUpper(*method), count: *count}
 	set := map[string]bool{}

@@ -530,6 +530,7 @@ func TestUsage(t *testing.T) {
 		{name: "flag after the command", args: []string{u, "request", "/a", "-method=POST"}, want: "nescli: -method=POST: flags go before the URL"},
 		{name: "a negative number is a message", args: []string{u, "message", "-1", "x"}, want: "message takes one JSON value"},
 		{name: "not a nes URL", args: []string{"ftp://127.0.0.1:1", "request", "/a"}},
+		{name: "no scheme", args: []string{"127.0.0.1:1", "request", "/a"}, want: `nescli: "127.0.0.1:1" is not a URL: want ws://HOST:PORT (or wss://, http://, https://), such as ws://127.0.0.1:1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -78,6 +78,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.Usage()
 		return 2
 	}
+	if !strings.Contains(fs.Arg(0), "://") {
+		fmt.Fprintf(stderr, "wsclient: %q is not a URL: want ws://HOST:PORT/PATH (or wss://), such as ws://%s\n", fs.Arg(0), fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
 	opts := &websocket.DialOptions{Protocols: protocols, Header: http.Header{}}
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
