@@ -33,11 +33,14 @@ import (
 	"github.com/herald-go/herald/websocket"
 )
 
-// The names README.md leaves to the reader.
+// The names the READMEs leave to the reader.
 var (
 	ctx        = context.Background()
 	addr       = "127.0.0.1:8000"
 	checkBasic func(*http.Request) (*herald.Credentials, error)
+	mux        = http.NewServeMux()
+	srv        = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: time.Second}
+	accept     func(*eventsource.EventSource)
 )
 
 // Each fragment uses some of the imports only.
@@ -48,28 +51,34 @@ func main() {
 %FRAGMENT%}
 `
 
-// TestReadmeSnippets: every Go block of the top-level README.md compiles against this module
-// as it is and passes go vet. README's blocks are fragments (the body of a function): each is
-// put, indented one tab, inside main of readmeScaffold, and must then be gofmt'ed as written.
-// A whole file (one starting with its package clause) is compiled as it is.
+// TestReadmeSnippets: every Go block of the top-level README.md (and of eventsource's)
+// compiles against this module as it is and passes go vet. The READMEs' blocks are fragments
+// (the body of a function): each is put, indented one tab, inside main of readmeScaffold, and
+// must then be gofmt'ed as written. A whole file (one starting with its package clause) is
+// compiled as it is.
 func TestReadmeSnippets(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile("(?ms)^```go\n(.*?)^```")
-	matches := re.FindAllSubmatchIndex(b, -1)
-	if len(matches) < 5 {
-		t.Fatalf("only %d Go blocks in README.md", len(matches))
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command")
 	}
-	for _, m := range matches {
-		line := 1 + strings.Count(string(b[:m[0]]), "\n")
-		code := string(b[m[2]:m[3]])
-		name := "README.md:" + strconv.Itoa(line)
+	re := regexp.MustCompile("(?ms)^```go\n(.*?)^```")
+	type block struct{ name, code string }
+	var blocks []block
+	for _, readme := range []string{"README.md", "eventsource/README.md"} {
+		b, err := os.ReadFile("../" + readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllSubmatchIndex(b, -1) {
+			line := 1 + strings.Count(string(b[:m[0]]), "\n")
+			blocks = append(blocks, block{readme + ":" + strconv.Itoa(line), string(b[m[2]:m[3]])})
+		}
+	}
+	if len(blocks) < 6 {
+		t.Fatalf("only %d Go blocks in the READMEs", len(blocks))
+	}
+	for _, b := range blocks {
+		code, name := b.code, b.name
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			program := code
