@@ -165,25 +165,11 @@ func (b *bench) echo(impl string) (echoResult, error) {
 		return r, err
 	}
 	defer srv.Kill()
-	cl, err := b.StartClient("-mode", "echo", "-addr", srv.Addr, "-conns", fmt.Sprint(b.echoConns),
-		"-size", fmt.Sprint(b.size), "-depth", "1", "-warmup", b.warmup.String(), "-duration", b.duration.String())
+	e, err := b.RunEcho(srv, b.echoConns, b.size, 1, b.warmup, b.duration)
 	if err != nil {
 		return r, err
 	}
-	defer cl.Kill()
-	w, err := b.Window(srv, cl, b.warmup+30*time.Second, b.duration+30*time.Second)
-	if err != nil {
-		return r, err
-	}
-	var msgs int64
-	var secs, clientCPU float64
-	if err := w.Finish(cl, 20*time.Second, "stop msgs=%d secs=%g cpu=%g", &msgs, &secs, &clientCPU); err != nil {
-		return r, err
-	}
-	if msgs <= 0 || secs <= 0 {
-		return r, fmt.Errorf("no messages echoed in the window (%q)", w.Stop)
-	}
-	return echoResult{rate: float64(msgs) / secs, cpuPerMsg: w.ServerCPU / float64(msgs) * 1e6, Load: w.Load(secs, clientCPU)}, nil
+	return echoResult{rate: e.Rate(), cpuPerMsg: e.ServerPerMsg(), Load: e.Load()}, nil
 }
 
 func (b *bench) report(idle map[string][]harness.IdleResult, echo map[string][]echoResult, failures map[string]int) string {

@@ -23,14 +23,7 @@ func (b *bench) echo(name string, size int) (echoResult, error) {
 		return r, err
 	}
 	defer srv.Kill()
-	cl, err := b.StartClient("-mode", "echo", "-addr", srv.Addr,
-		"-conns", fmt.Sprint(b.conns), "-size", fmt.Sprint(size), "-depth", fmt.Sprint(b.depth),
-		"-warmup", b.warmup.String(), "-duration", b.duration.String())
-	if err != nil {
-		return r, err
-	}
-	defer cl.Kill()
-	e, err := b.Echoes(srv, cl, b.warmup, b.duration)
+	e, err := b.RunEcho(srv, b.conns, size, b.depth, b.warmup, b.duration)
 	if err != nil {
 		return r, err
 	}

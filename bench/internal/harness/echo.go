@@ -35,6 +35,20 @@ func (c *Config) Echoes(srv *Server, cl *proc.Proc, warmup, duration time.Durati
 	return e, nil
 }
 
+// RunEcho starts the built load client (cmd/load) in mode echo against srv, conns connections
+// keeping depth messages of size bytes in flight each, warmup then a window of duration, and
+// follows it to its end ([Config.Echoes]). The client is killed if it fails.
+func (c *Config) RunEcho(srv *Server, conns, size, depth int, warmup, duration time.Duration) (Echoes, error) {
+	cl, err := c.StartClient("-mode", "echo", "-addr", srv.Addr,
+		"-conns", fmt.Sprint(conns), "-size", fmt.Sprint(size), "-depth", fmt.Sprint(depth),
+		"-warmup", warmup.String(), "-duration", duration.String())
+	if err != nil {
+		return Echoes{}, err
+	}
+	defer cl.Kill()
+	return c.Echoes(srv, cl, warmup, duration)
+}
+
 // Rate returns the messages echoed per second.
 func (e Echoes) Rate() float64 { return float64(e.Msgs) / e.Secs }
 

@@ -1,0 +1,66 @@
+package harness
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeLoad writes a load client that checks its arguments, then prints the window's lines.
+func fakeLoad(t *testing.T, c *Config, script string) {
+	t.Helper()
+	if err := os.WriteFile(c.Bin("load"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunEcho runs the echo window with stand-ins for the server and the load client: the
+// server's CPU time is read from the server's own process (one that spins has some, one that
+// sleeps none), and the rates come from the client's stop line.
+func TestRunEcho(t *testing.T) {
+	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
+	fakeLoad(t, c, `test "$*" = "-mode echo -addr 127.0.0.1:1 -conns 3 -size 64 -depth 2 -warmup 10ms -duration 300ms" || { echo "args: $*" >&2; exit 1; }
+echo start
+sleep 0.3
+echo "stop msgs=6000 secs=0.300000 cpu=0.030000"
+`)
+	for _, server := range []string{"exec sleep 30", "while :; do :; done"} {
+		srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; "+server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := c.RunEcho(srv, 3, 64, 2, 10*time.Millisecond, 300*time.Millisecond)
+		srv.Kill()
+		if err != nil {
+			t.Fatalf("%s: %v", server, err)
+		}
+		if !near(e.Rate(), 20000) || e.Msgs != 6000 || !near(e.ClientCPU, 0.03) {
+			t.Errorf("%s: %d msgs, %v msgs/s, client %v s; want 6000, 20000, 0.03", server, e.Msgs, e.Rate(), e.ClientCPU)
+		}
+		spins := strings.HasPrefix(server, "while")
+		if spins && e.ServerCPU <= 0 || !spins && e.ServerCPU != 0 {
+			t.Errorf("%s: server CPU %v s in the window", server, e.ServerCPU)
+		}
+	}
+}
+
+func TestRunEchoFails(t *testing.T) {
+	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
+	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	for script, want := range map[string]string{
+		"echo start; echo 'stop msgs=0 secs=1 cpu=0'\n":         "no messages echoed",
+		"echo start; echo 'stop what'\n":                        "load printed",
+		"echo 'load: refused' >&2; exit 1\n":                    "exited before",
+		"echo start; echo 'stop msgs=5 secs=1 cpu=0'; exit 2\n": "exit status 2",
+	} {
+		fakeLoad(t, c, script)
+		if _, err := c.RunEcho(srv, 1, 8, 1, 0, time.Millisecond); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load %q: error %v, want %q", script, err, want)
+		}
+	}
+}
