@@ -245,7 +245,8 @@ const (
 	defaultSendTimeout       = 10 * time.Second
 )
 
-// NewServer returns a nes server in front of next, the application's handler. It panics on
+// NewServer returns a nes server in front of next, the application's handler (nil: every
+// request that is not nes's is answered 404, for a server of subscriptions only). It panics on
 // options that cannot work (a heartbeat timeout not below its interval, token or cookie auth
 // without a password of at least 32 bytes, an invalid entry in Origins), as a
 // misconfiguration found at start-up.
