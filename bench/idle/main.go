@@ -129,7 +129,7 @@ func (b *bench) run() error {
 			log.Printf("%s echo: %s msgs/s, %.2f µs/msg", what, harness.Rate(e.rate), e.cpuPerMsg)
 		}
 	}
-	return b.WriteReport(b.report(idle, echo, failures))
+	return b.WriteReport(b.report(idle, echo, failures, time.Since(began)))
 }
 
 func (b *bench) start(impl string) (*harness.Server, error) {
@@ -172,10 +172,13 @@ func (b *bench) echo(impl string) (echoResult, error) {
 	return echoResult{rate: e.Rate(), cpuPerMsg: e.ServerPerMsg(), Load: e.Load()}, nil
 }
 
-func (b *bench) report(idle map[string][]harness.IdleResult, echo map[string][]echoResult, failures map[string]int) string {
+func (b *bench) report(idle map[string][]harness.IdleResult, echo map[string][]echoResult, failures map[string]int, took time.Duration) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s, `go run ./idle -repeat %d -conns %d -echo-conns %d -size %d -echo-duration %s`.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), b.Repeat, b.conns, b.echoConns, b.size, b.duration)
+	// The command as run: a heading rebuilt from some of the flags left out -impls, -warmup,
+	// -retries and the rest.
+	harness.Heading(&sb, "Idle connections: what each costs a server, and what idle mode costs in CPU", "go run ./idle", took)
+	fmt.Fprintf(&sb, "Idle: %d connections; echo: %d connections of %d B messages, one in flight each, %v warm-up + %v measured.\n\n",
+		b.conns, b.echoConns, b.size, b.warmup, b.duration)
 	fmt.Fprintf(&sb, "%s. Servers pinned to CPU %s, load client to CPU %s. Median of %d runs (min–max); ratio = the form's median ÷ herald-goroutine's.\n\n",
 		harness.Machine(), b.ServerCPU, b.ClientCPU, b.Repeat)
 	base := "herald-goroutine"
