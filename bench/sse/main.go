@@ -207,13 +207,19 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 			return err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.Body.Close()
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: %s", path, resp.Status)
+		}
+		return nil
 	}
 
 	if err := post("/gc"); err != nil {
 		return res, err
 	}
-	res.rssBase = rss(cmd.Process.Pid)
+	if res.rssBase, err = rssBytes(cmd.Process.Pid); err != nil {
+		return res, err
+	}
 
 	// Open every stream, at most 256 dials at a time.
 	clients := newClients(n)
@@ -264,7 +270,9 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 		return res, err
 	}
 	time.Sleep(200 * time.Millisecond)
-	res.rssStreams = rss(cmd.Process.Pid)
+	if res.rssStreams, err = rssBytes(cmd.Process.Pid); err != nil {
+		return res, err
+	}
 	res.perStream = float64(res.rssStreams-res.rssBase) / float64(n)
 
 	// Fan-out: one event at a time, each in a window that other processes left alone (the
@@ -335,20 +343,10 @@ func cpuTicks(pid int) int64 {
 	return t
 }
 
-// rss returns a process's resident set size in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// rssBytes returns a process's resident set size in bytes.
+func rssBytes(pid int) (int64, error) {
+	kib, err := proc.RSSKiB(pid)
+	return kib << 10, err
 }
 
 // clients are the streams' readers. Each counts the events it receives by data; when every
