@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -128,34 +127,18 @@ func (b *bench) fanout(s setup, subs int) (result, error) {
 	if _, err := cl.Expect("open ", 5*time.Minute); err != nil {
 		return r, err
 	}
-	if _, err := cl.Expect("start", 5*time.Minute); err != nil {
-		return r, err
-	}
-	c0, err := cpuTicks(pids)
+	w, err := b.WindowOf(pids, cl, 5*time.Minute, 10*time.Minute)
 	if err != nil {
 		return r, err
 	}
-	m0 := proc.BusyTicks()
-	stop, err := cl.Expect("stop ", 10*time.Minute)
-	if err != nil {
-		return r, err
-	}
-	c1, err := cpuTicks(pids)
-	if err != nil {
-		return r, err
-	}
-	m1 := proc.BusyTicks()
 	lat, err := cl.Expect("lat ", 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	if err := cl.Wait(30 * time.Second); err != nil {
-		return r, fmt.Errorf("load: %w", err)
-	}
 	var pubs int64
 	var secs, clientCPU float64
-	if _, err := fmt.Sscanf(stop, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
-		return r, fmt.Errorf("load printed %q: %w", stop, err)
+	if err := w.Finish(cl, 30*time.Second, "stop pubs=%d secs=%g cpu=%g", &pubs, &secs, &clientCPU); err != nil {
+		return r, err
 	}
 	var n, p50, p99, mx, l50, l99, missed int64
 	if _, err := fmt.Sscanf(lat, "lat n=%d p50=%d p99=%d max=%d last50=%d last99=%d missed=%d",
@@ -163,28 +146,13 @@ func (b *bench) fanout(s setup, subs int) (result, error) {
 		return r, fmt.Errorf("load printed %q: %w", lat, err)
 	}
 	if pubs <= 0 || secs <= 0 || n != pubs*int64(subs) {
-		return r, fmt.Errorf("load printed %q and %q", stop, lat)
+		return r, fmt.Errorf("load printed %q and %q", w.Stop, lat)
 	}
-	serverCPU := float64(c1-c0) / b.Clk
-	other := max(0, float64(m1-m0)/b.Clk-serverCPU-clientCPU)
 	return result{
 		rate: float64(n) / secs,
 		p50:  float64(p50) / 1e3, p99: float64(p99) / 1e3, max: float64(mx) / 1e3,
 		last50: float64(l50) / 1e3, last99: float64(l99) / 1e3,
-		cpuPerPub: serverCPU / float64(pubs) * 1e3,
-		Load:      harness.Load{Server: serverCPU / secs, Client: clientCPU / secs, Other: other / secs},
+		cpuPerPub: w.ServerCPU / float64(pubs) * 1e3,
+		Load:      w.Load(secs, clientCPU),
 	}, nil
-}
-
-// cpuTicks sums the user+system clock ticks of pids.
-func cpuTicks(pids []int) (int64, error) {
-	var sum int64
-	for _, p := range pids {
-		t, err := proc.CPUTicks(p)
-		if err != nil {
-			return 0, errors.Join(fmt.Errorf("reading process %d", p), err)
-		}
-		sum += t
-	}
-	return sum, nil
 }

@@ -67,11 +67,17 @@ type Window struct {
 // machine's CPU time, waits up to stopWait for the client's "stop " line, and reads them
 // again.
 func (c *Config) Window(srv *Server, cl *proc.Proc, startWait, stopWait time.Duration) (Window, error) {
+	return c.WindowOf([]int{srv.PID()}, cl, startWait, stopWait)
+}
+
+// WindowOf is [Config.Window] for a server made of several processes (nodes and a broker):
+// ServerCPU is the sum of theirs.
+func (c *Config) WindowOf(pids []int, cl *proc.Proc, startWait, stopWait time.Duration) (Window, error) {
 	var w Window
 	if _, err := cl.Expect("start", startWait); err != nil {
 		return w, err
 	}
-	c0, err := proc.CPUTicks(srv.PID())
+	c0, err := cpuTicks(pids)
 	if err != nil {
 		return w, err
 	}
@@ -79,7 +85,7 @@ func (c *Config) Window(srv *Server, cl *proc.Proc, startWait, stopWait time.Dur
 	if w.Stop, err = cl.Expect("stop ", stopWait); err != nil {
 		return w, err
 	}
-	c1, err := proc.CPUTicks(srv.PID())
+	c1, err := cpuTicks(pids)
 	if err != nil {
 		return w, err
 	}
@@ -87,6 +93,19 @@ func (c *Config) Window(srv *Server, cl *proc.Proc, startWait, stopWait time.Dur
 	w.ServerCPU = float64(c1-c0) / c.Clk
 	w.busy = float64(m1-m0) / c.Clk
 	return w, nil
+}
+
+// cpuTicks sums the user+system clock ticks of the processes pids.
+func cpuTicks(pids []int) (int64, error) {
+	var sum int64
+	for _, p := range pids {
+		t, err := proc.CPUTicks(p)
+		if err != nil {
+			return 0, fmt.Errorf("reading the CPU time of process %d: %w", p, err)
+		}
+		sum += t
+	}
+	return sum, nil
 }
 
 // Finish reads the stop line into args by format (as fmt.Sscanf does) and waits up to wait
