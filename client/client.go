@@ -144,7 +144,7 @@ func (c *Client) dialOnce(ctx context.Context, stop context.Context, reconnect b
 	if err != nil {
 		return err
 	}
-	var lastErr error
+	var failed transportErrors // why each transport tried so far failed
 	for i, name := range c.opts.Transports {
 		tctx, tcancel := ctx, context.CancelFunc(func() {})
 		if i < len(c.opts.Transports)-1 {
@@ -160,20 +160,16 @@ func (c *Client) dialOnce(ctx context.Context, stop context.Context, reconnect b
 			return err // the server answered, or the client is closing: no other transport helps
 		case ctx.Err() != nil:
 			if stop.Err() == nil {
-				return newError(KindTimeout, "Connection timed out", lastErrOr(err, ctx.Err()))
+				return newError(KindTimeout, "Connection timed out", append(failed, err).cause())
 			}
 			return err
 		}
-		lastErr = err
+		failed = append(failed, err)
 	}
-	return lastErr
-}
-
-func lastErrOr(err, alt error) error {
-	if err != nil {
-		return err
+	if len(failed) == 1 {
+		return failed[0]
 	}
-	return alt
+	return newError(KindTransport, "no transport reached the server", failed)
 }
 
 // tryTransport connects over one transport and says hello; on success the connection is the

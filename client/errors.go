@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Kind says what went wrong, as the @hapi/nes client's error types do.
@@ -109,6 +110,33 @@ func StatusCode(err error) int {
 		return e.StatusCode
 	}
 	return 0
+}
+
+// transportErrors is why each transport tried failed, in order, when none reached the
+// server: its text names them all, and errors.Is and errors.As look into each.
+type transportErrors []error
+
+func (e transportErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Err != nil {
+			parts[i] = ce.Message + ": " + ce.Err.Error() // without the repeated "client: transport"
+		} else {
+			parts[i] = err.Error()
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e transportErrors) Unwrap() []error { return e }
+
+// cause is the error itself, or its one error when there is only one.
+func (e transportErrors) cause() error {
+	if len(e) == 1 {
+		return e[0]
+	}
+	return e
 }
 
 func newError(kind Kind, msg string, cause error) *Error {
