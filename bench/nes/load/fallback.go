@@ -135,24 +135,7 @@ func runFallbackRequests(addr, path, transport string, conns, depth int, l wsraw
 		return err
 	}
 	hc := fallbackClient(conns, timeout)
-	cs, err := wsraw.DialAll(conns, 1, func(int) (*fbConn, error) {
-		c, err := dialFallback(addr, path, transport, hc, timeout)
-		if err != nil {
-			return nil, err
-		}
-		if err := hello(c); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("hello: %w", err)
-		}
-		return c, nil
-	})
-	if err != nil {
-		return err
-	}
-	l.Stop = func(w wsraw.Window) { fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", w.Msgs, w.Secs, w.CPU) }
-	return wsraw.Run(cs, l, func(_ int, c *fbConn, n *wsraw.Counter, stop *atomic.Bool) error {
-		return requestLoop(c, depth, n, stop)
-	})
+	return requests(conns, depth, l, func() (*fbConn, error) { return dialFallback(addr, path, transport, hc, timeout) })
 }
 
 // runFallbackFanout is mode fanout over sse or poll: subs fallback sessions

@@ -13,14 +13,20 @@ import (
 
 // runRequests is mode requests: see the package comment.
 func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time.Duration) error {
-	cs, err := wsraw.DialAll(conns, 1, func(int) (*conn, error) {
-		c, err := dial(addr, path, timeout)
+	return requests(conns, depth, l, func() (*conn, error) { return dial(addr, path, timeout) })
+}
+
+// requests opens conns connections with open, one at a time, says hello on each, and runs
+// the requests load on them (requestLoop), printing the stop line.
+func requests[C nesConn](conns, depth int, l wsraw.Load, open func() (C, error)) error {
+	cs, err := wsraw.DialAll(conns, 1, func(int) (C, error) {
+		c, err := open()
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		if err := hello(c); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("hello: %w", err)
+			return c, fmt.Errorf("hello: %w", err)
 		}
 		return c, nil
 	})
@@ -28,7 +34,7 @@ func runRequests(addr, path string, conns, depth int, l wsraw.Load, timeout time
 		return err
 	}
 	l.Stop = func(w wsraw.Window) { fmt.Printf("stop reqs=%d secs=%g cpu=%g\n", w.Msgs, w.Secs, w.CPU) }
-	return wsraw.Run(cs, l, func(_ int, c *conn, n *wsraw.Counter, stop *atomic.Bool) error {
+	return wsraw.Run(cs, l, func(_ int, c C, n *wsraw.Counter, stop *atomic.Bool) error {
 		return requestLoop(c, depth, n, stop)
 	})
 }
