@@ -51,5 +51,7 @@
 // Calls return an *Error whose Kind says what went wrong (KindServer with the status code,
 // payload and headers; KindDisconnect, KindTimeout, KindProtocol, KindTransport, KindUser);
 // errors.Is matches ErrDisconnected and ErrTimeout by kind, and errors.As reaches the
-// transport's own errors (a *websocket.HandshakeError, a *websocket.ProxyError).
+// transport's own errors (a *websocket.HandshakeError, a *websocket.ProxyError). When no
+// transport reaches the server, Connect's error names each one's failure, and errors.Is and
+// errors.As look into all of them (errors.Is(err, syscall.ECONNREFUSED): nothing listens).
 package client
