@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-go/herald/bench/internal/proc"
 )
 
 // fakeLoad writes a load client that checks its arguments, then prints the window's lines.
@@ -60,6 +62,33 @@ func TestRunEchoFails(t *testing.T) {
 	} {
 		fakeLoad(t, c, script)
 		if _, err := c.RunEcho(srv, 1, 8, 1, 0, time.Millisecond); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load %q: error %v, want %q", script, err, want)
+		}
+	}
+}
+
+// TestIdle measures idle memory with stand-ins: a server whose RSS does not move, and load
+// clients that hold their connections, open fewer than asked, or see some dropped.
+func TestIdle(t *testing.T) {
+	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
+	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	for script, want := range map[string]string{
+		"echo 'open 10'; read l; test \"$l\" = stop && echo 'closed dropped=0'\n": "",
+		"echo 'open 9'; read l; echo 'closed dropped=0'\n":                        `want "open 10"`,
+		"echo 'open 10'; read l; echo 'closed dropped=2'\n":                       "dropped idle connections",
+	} {
+		fakeLoad(t, c, script)
+		r, err := c.Idle(srv, 10, func() (*proc.Proc, error) { return c.StartClient("-mode", "idle") })
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("load %q: %v", script, err)
+		case want == "" && (r.BaseKiB <= 0 || r.PerConn != float64(r.RSSKiB-r.BaseKiB)/10):
+			t.Errorf("load %q: %+v", script, r)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("load %q: error %v, want %q", script, err, want)
 		}
 	}

@@ -179,8 +179,13 @@ func (c *Config) Idle(srv *Server, conns int, start func() (*proc.Proc, error)) 
 		return r, err
 	}
 	defer cl.Kill()
-	if _, err := cl.Expect("open ", 3*time.Minute); err != nil {
+	open, err := cl.Expect("open ", 3*time.Minute)
+	if err != nil {
 		return r, err
+	}
+	if want := fmt.Sprintf("open %d", conns); open != want {
+		// The RSS is divided by conns: fewer connections would read as less memory each.
+		return r, fmt.Errorf("load printed %q, want %q", open, want)
 	}
 	rss, err := proc.SettledRSS(srv.PID())
 	if err != nil {
