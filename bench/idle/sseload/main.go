@@ -14,11 +14,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/herald-go/herald/bench/internal/proc"
+	"github.com/herald-go/herald/bench/internal/wsraw"
 )
 
 func main() {
@@ -27,40 +27,17 @@ func main() {
 	dialers := flag.Int("dialers", 64, "requests in progress at once")
 	flag.Parse()
 	proc.RaiseNoFile()
-	cs := make([]*net.TCPConn, *conns)
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		dropped atomic.Int64
-		mu      sync.Mutex
-		first   error
-	)
-	for range *dialers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(cs) {
-					return
-				}
-				c, br, err := open(*addr)
-				if err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-					return
-				}
-				cs[i] = c
-				go func() {
-					if _, err := io.Copy(io.Discard, br); err == nil || !isClosed(err) {
-						dropped.Add(1)
-					}
-				}()
-			}
-		})
+	cs, err := wsraw.DialAll(*conns, *dialers, func(int) (stream, error) { return open(*addr) })
+	if err != nil {
+		log.Fatalf("opening %d streams: %v", *conns, err)
 	}
-	wg.Wait()
-	if first != nil {
-		log.Fatalf("opening %d streams: %v", *conns, first)
+	var dropped atomic.Int64
+	for _, c := range cs {
+		go func() {
+			if _, err := io.Copy(io.Discard, c.br); err == nil || !isClosed(err) {
+				dropped.Add(1) // the server ended the stream, or broke it
+			}
+		}()
 	}
 	fmt.Printf("open %d\n", len(cs))
 	sc := bufio.NewScanner(os.Stdin)
@@ -68,35 +45,45 @@ func main() {
 	}
 	d := dropped.Load()
 	for _, c := range cs {
-		_ = c.SetLinger(0)
-		_ = c.Close()
+		c.Close()
 	}
 	fmt.Printf("closed dropped=%d\n", d)
 }
 
-// open requests an event stream and reads the response head.
-func open(addr string) (*net.TCPConn, *bufio.Reader, error) {
+// stream is an open event stream: the connection and its reader, past the response head.
+type stream struct {
+	*net.TCPConn
+	br *bufio.Reader
+}
+
+// Close drops the connection at once (SO_LINGER 0: no TIME_WAIT).
+func (s stream) Close() {
+	_ = s.SetLinger(0)
+	_ = s.TCPConn.Close()
+}
+
+// open requests an event stream from addr and reads the response head, which must be 200.
+func open(addr string) (stream, error) {
 	c, err := net.DialTimeout("tcp", addr, 20*time.Second)
 	if err != nil {
-		return nil, nil, err
+		return stream{}, err
 	}
+	s := stream{TCPConn: c.(*net.TCPConn), br: bufio.NewReaderSize(c, 256)}
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
-		c.Close()
-		return nil, nil, err
+		s.Close()
+		return stream{}, err
 	}
-	br := bufio.NewReaderSize(c, 256)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(s.br, nil)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
 	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		c.Close()
-		return nil, nil, fmt.Errorf("status %s", resp.Status)
+		s.Close()
+		return stream{}, err
 	}
 	_ = c.SetDeadline(time.Time{})
-	return c.(*net.TCPConn), br, nil
+	return s, nil
 }
 
 // isClosed reports whether err is what reading a connection we closed ourselves gives.
