@@ -7,6 +7,7 @@ package herald
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -19,12 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -216,6 +219,43 @@ func TestHostileNesClientsGetTheirCloseCode(t *testing.T) {
 			h.stillServes(t)
 		})
 	}
+}
+
+// TestDecompressionBombIsCutAtTheLimit: with permessage-deflate, MaxRequestBytes bounds the
+// inflated message: 8 MiB of zeros in a frame of a few KiB is cut at the 1 MiB limit with
+// 1009, and the well-behaved client (whose connection is compressed too) is served.
+func TestDecompressionBombIsCutAtTheLimit(t *testing.T) {
+	t.Parallel()
+	h := startHardened(t, Options{WebSocket: &websocket.Options{Extensions: []websocket.Extension{deflate.New(deflate.Options{})}}}, false)
+	var zeros bytes.Buffer
+	w, _ := flate.NewWriter(&zeros, flate.BestSpeed)
+	_, _ = w.Write([]byte(`{"type":"request","id":2,"method":"POST","path":"/echo","payload":"`))
+	_, _ = w.Write(make([]byte, 8<<20))
+	_ = w.Flush()
+	bomb := bytes.TrimSuffix(zeros.Bytes(), []byte{0, 0, 0xff, 0xff})
+	require.Less(t, len(bomb), hardenedLimit/16, "the frame itself is small: only inflating crosses the limit")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := ws.Dialer{Extensions: []httphead.Option{httphead.NewOption("permessage-deflate", nil)}}
+	conn, br, hs, err := d.Dial(ctx, h.url)
+	require.NoError(t, err)
+	require.Len(t, hs.Extensions, 1, "permessage-deflate negotiated")
+	a := &rawClient{t: t, conn: conn, rw: struct {
+		io.Reader
+		io.Writer
+	}{io.MultiReader(br, conn), conn}}
+	t.Cleanup(func() { _ = conn.Close() })
+	if br == nil {
+		a.rw = conn
+	}
+	id := a.hello(nil)["socket"].(string)
+	_, err = conn.Write(hostileFrame(true, ws.OpText, 4, true, bomb))
+	require.NoError(t, err)
+	assert.Equal(t, ws.StatusMessageTooBig, a.closed(5*time.Second))
+	_ = conn.Close()
+	h.let(t, id)
+	h.stillServes(t)
 }
 
 // TestHostileNesMessagesAreAnswered: nes messages a client may send but should not (nested
