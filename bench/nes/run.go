@@ -83,23 +83,15 @@ func (b *bench) requests(name, client, transport string) (reqResult, error) {
 		return r, err
 	}
 	defer cl.Kill()
-	w, err := b.Window(srv, cl, b.warmup+time.Minute, b.duration+time.Minute)
+	e, err := b.Counts(srv, cl, "reqs", b.warmup+time.Minute, b.duration+time.Minute, 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	var reqs int64
-	var secs, clientCPU float64
-	if err := w.Finish(cl, 30*time.Second, "stop reqs=%d secs=%g cpu=%g", &reqs, &secs, &clientCPU); err != nil {
-		return r, err
-	}
-	if reqs <= 0 || secs <= 0 {
-		return r, fmt.Errorf("no replies in the window (%q)", w.Stop)
-	}
 	return reqResult{
-		rate:         float64(reqs) / secs,
-		cpuPerReq:    w.ServerCPU / float64(reqs) * 1e6,
-		clientPerReq: clientCPU / float64(reqs) * 1e6,
-		Load:         w.Load(secs, clientCPU),
+		rate:         e.Rate(),
+		cpuPerReq:    e.ServerPerMsg(),
+		clientPerReq: e.ClientPerMsg(),
+		Load:         e.Load(),
 	}, nil
 }
 

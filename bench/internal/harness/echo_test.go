@@ -55,7 +55,8 @@ func TestRunEchoFails(t *testing.T) {
 	}
 	defer srv.Kill()
 	for script, want := range map[string]string{
-		"echo start; echo 'stop msgs=0 secs=1 cpu=0'\n":         "no messages echoed",
+		"echo start; echo 'stop msgs=0 secs=1 cpu=0'\n":         "nothing counted",
+		"echo start; echo 'stop reqs=5 secs=1 cpu=0'\n":         "load printed",
 		"echo start; echo 'stop what'\n":                        "load printed",
 		"echo 'load: refused' >&2; exit 1\n":                    "exited before",
 		"echo start; echo 'stop msgs=5 secs=1 cpu=0'; exit 2\n": "exit status 2",
@@ -64,6 +65,28 @@ func TestRunEchoFails(t *testing.T) {
 		if _, err := c.RunEcho(srv, 1, 8, 1, 0, time.Millisecond); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("load %q: error %v, want %q", script, err, want)
 		}
+	}
+}
+
+func TestCounts(t *testing.T) {
+	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
+	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	fakeLoad(t, c, "echo start; echo 'stop reqs=4000 secs=2 cpu=0.5'\n")
+	cl, err := c.StartClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Kill()
+	e, err := c.Counts(srv, cl, "reqs", time.Minute, time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(e.Rate(), 2000) || !near(e.ClientPerMsg(), 125) || e.ServerPerMsg() != 0 {
+		t.Errorf("%v reqs/s, client %v µs/req, server %v µs/req; want 2000, 125, 0", e.Rate(), e.ClientPerMsg(), e.ServerPerMsg())
 	}
 }
 
