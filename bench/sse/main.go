@@ -296,6 +296,9 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 			case <-time.After(60 * time.Second):
 				return res, fmt.Errorf("fan-out %d: only %d of %d streams got it within 60s", k, clients.count(), n)
 			}
+			if d := clients.duplicates(); d > 0 {
+				return res, fmt.Errorf("fan-out %d: %d streams got the event twice", k, d)
+			}
 			busy1, srv1, own1 := proc.BusyTicks(), cpuTicks(cmd.Process.Pid), cpuTicks(os.Getpid())
 			other := float64((busy1-busy0)-(srv1-srv0)-(own1-own0)) / clk / time.Since(t0).Seconds()
 			time.Sleep(50 * time.Millisecond)
@@ -333,6 +336,9 @@ func measure(name string, n, fanouts, burst int) (result, error) {
 		case <-time.After(120 * time.Second):
 			return res, fmt.Errorf("burst: %d of %d events delivered within 120s", clients.count(), n*burst)
 		}
+		if d := clients.duplicates(); d > 0 {
+			return res, fmt.Errorf("burst: %d events past the %d each stream was sent", d, burst)
+		}
 	}
 	return res, nil
 }
@@ -350,7 +356,8 @@ func rssBytes(pid int) (int64, error) {
 }
 
 // clients are the streams' readers. Each counts the events it receives by data; when every
-// stream has had an event as many times as expected, the waiter is told the time. The
+// stream has had an event as many times as expected (a stream's extra copies count for no
+// other), the waiter is told the time. The
 // readers share no lock, so that the clients' own cost stays small and the same for every
 // server.
 type clients struct {
@@ -360,17 +367,21 @@ type clients struct {
 
 // expectation is what the readers count: deliveries of events with data key.
 type expectation struct {
-	key  string
-	want int64 // deliveries expected: streams × times
-	got  atomic.Int64
-	done chan time.Time
+	key   string
+	times int32          // deliveries expected per stream
+	want  int64          // deliveries expected in all: streams × times
+	per   []atomic.Int32 // deliveries per stream
+	got   atomic.Int64   // deliveries counted, at most times per stream
+	extra atomic.Int64   // deliveries past times on a stream: a server sending an event twice
+	done  chan time.Time
 }
 
 func newClients(n int) *clients { return &clients{conns: make([]net.Conn, n)} }
 
 // expect arms the counter for events with data key, each stream receiving it times times.
 func (c *clients) expect(key string, times int) <-chan time.Time {
-	e := &expectation{key: key, want: int64(len(c.conns) * times), done: make(chan time.Time, 1)}
+	e := &expectation{key: key, times: int32(times), want: int64(len(c.conns) * times),
+		per: make([]atomic.Int32, len(c.conns)), done: make(chan time.Time, 1)}
 	c.cur.Store(e)
 	return e.done
 }
@@ -378,9 +389,18 @@ func (c *clients) expect(key string, times int) <-chan time.Time {
 // count returns the deliveries counted so far for the expected key.
 func (c *clients) count() int64 { return c.cur.Load().got.Load() }
 
-func (c *clients) delivered(data []byte) {
+// duplicates returns how many deliveries of the expected key came to a stream that already
+// had it as many times as expected.
+func (c *clients) duplicates() int64 { return c.cur.Load().extra.Load() }
+
+// delivered counts an event with data on stream i.
+func (c *clients) delivered(i int, data []byte) {
 	e := c.cur.Load()
 	if e == nil || string(data) != e.key {
+		return
+	}
+	if e.per[i].Add(1) > e.times {
+		e.extra.Add(1)
 		return
 	}
 	if e.got.Add(1) == e.want {
@@ -402,12 +422,13 @@ func (c *clients) open(i int, addr string) error {
 		return err
 	}
 	r := bufio.NewReaderSize(conn, 1024)
-	go c.read(r)
+	go c.read(i, r)
 	return nil
 }
 
-// read reads "data: X" lines (inside chunked framing, which it skips) until the end.
-func (c *clients) read(r *bufio.Reader) {
+// read reads stream i's "data: X" lines (inside chunked framing, which it skips) until the
+// end.
+func (c *clients) read(i int, r *bufio.Reader) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
@@ -417,7 +438,7 @@ func (c *clients) read(r *bufio.Reader) {
 			return
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
-			c.delivered(bytes.TrimRight(rest, "\r\n"))
+			c.delivered(i, bytes.TrimRight(rest, "\r\n"))
 		}
 	}
 }

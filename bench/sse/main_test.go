@@ -33,3 +33,28 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p50 of none = %v", got)
 	}
 }
+
+// TestDelivered checks that the fan-out is done only when every stream has had the event as
+// many times as expected: one stream's extra copies do not make up for another's missing.
+func TestDelivered(t *testing.T) {
+	c := newClients(3)
+	done := c.expect("k", 2)
+	for _, i := range []int{0, 0, 0, 1, 1, 2} { // 6 deliveries, but stream 2 has had one
+		c.delivered(i, []byte("k"))
+	}
+	c.delivered(2, []byte("other"))
+	select {
+	case <-done:
+		t.Fatal("done with stream 2 one event short")
+	default:
+	}
+	if c.count() != 5 || c.duplicates() != 1 {
+		t.Errorf("count %d, duplicates %d; want 5 and 1", c.count(), c.duplicates())
+	}
+	c.delivered(2, []byte("k"))
+	select {
+	case <-done:
+	default:
+		t.Fatal("not done once every stream had the event twice")
+	}
+}
