@@ -96,8 +96,47 @@ type Conn struct {
 var ErrWriteQueueFull = errors.New("fallback: write queue full: more than one POST's worth (the server's maxBody) is waiting to be sent")
 
 // ErrSessionEnded is what Read returns (wrapped) once the server has closed the session or it
-// could not be resumed.
+// could not be resumed. Dial's error matches it too when no session could be opened (see
+// Dial), so that one test covers "this Conn is done: open a new session".
 var ErrSessionEnded = errors.New("fallback: session ended")
+
+// openError is why Dial could not open a session: the first request, to url, failed before
+// the server opened one (nothing listens there, a 404, a proxy's 502). It says so, where "the
+// session ended" would speak of a session that never was. It unwraps to the cause, so that
+// errors.Is(err, syscall.ECONNREFUSED) holds when nothing listens and errors.As finds the
+// *url.Error, *eventsource.StatusError or *StatusError, and to ErrSessionEnded, which Dial's
+// errors have always matched.
+type openError struct {
+	url string
+	err error
+}
+
+func (e *openError) Error() string {
+	cause := e.err
+	var ue *url.Error
+	if errors.As(cause, &ue) && ue.Err != nil {
+		cause = ue.Err // without its "Get URL:", which repeats the URL named here
+	}
+	return "fallback: connecting to " + e.url + ": " + strings.TrimPrefix(cause.Error(), "fallback: ")
+}
+
+func (e *openError) Unwrap() []error { return []error{e.err, ErrSessionEnded} }
+
+// ending is the error that ends the Conn because a request to endpoint failed with err (after
+// "the stream could not be resumed", say, as how): the session ended, or, before the server
+// opened one, Dial could not open it (an *openError).
+func (c *Conn) ending(endpoint, how string, err error) error {
+	c.mu.Lock()
+	opened := c.isOpened
+	c.mu.Unlock()
+	if !opened {
+		return &openError{url: c.base + "/" + endpoint, err: err}
+	}
+	if how != "" {
+		return fmt.Errorf("%w: %s: %w", ErrSessionEnded, how, err)
+	}
+	return fmt.Errorf("%w: %w", ErrSessionEnded, err)
+}
 
 // CloseError is the close event of a session the server closed: its code is a WebSocket
 // close code (1000 normal, 1001 going away, 1011 server error, 1013 the client was too slow).
@@ -131,6 +170,12 @@ func (e *StatusError) Error() string {
 // Dial opens a session with the server whose endpoints are under base (an http:// or https://
 // URL such as "https://example.com/nes": the stream is base+"/sse"). It returns once the
 // session's open event has arrived, within ctx and DialOptions.OpenTimeout.
+//
+// When the server cannot be reached or refuses the first request, the error names the URL
+// and the cause ("fallback: connecting to http://127.0.0.1:8000/nes/sse: dial tcp
+// 127.0.0.1:8000: connect: connection refused"); errors.Is and errors.As see the cause
+// (syscall.ECONNREFUSED, *eventsource.StatusError, *StatusError), and it matches
+// ErrSessionEnded. No open event in time matches context.DeadlineExceeded.
 func Dial(ctx context.Context, base string, opts *DialOptions) (*Conn, error) {
 	var o DialOptions
 	if opts != nil {
@@ -354,7 +399,7 @@ func (c *Conn) streamLoop() {
 				opened := c.isOpened
 				c.mu.Unlock()
 				if !opened || time.Since(downSince) > grace {
-					c.fail(fmt.Errorf("%w: the stream could not be resumed: %w", ErrSessionEnded, err))
+					c.fail(c.ending(EndpointStream, "the stream could not be resumed", err))
 				}
 			},
 		})
@@ -388,7 +433,7 @@ func (c *Conn) streamLoop() {
 			}
 		}
 		if !rotated {
-			c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+			c.fail(c.ending(EndpointStream, "", err))
 			return
 		}
 	}
@@ -427,7 +472,7 @@ func (c *Conn) pollLoop() {
 		if err == nil && status != http.StatusOK {
 			err = &StatusError{StatusCode: status, Message: "poll"}
 			if !busy(status) && !gatewayError(status) {
-				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+				c.fail(c.ending(EndpointPoll, "", err))
 				return
 			}
 		}
@@ -439,7 +484,7 @@ func (c *Conn) pollLoop() {
 				downSince = time.Now()
 			}
 			if ticket == "" || time.Since(downSince) > grace {
-				c.fail(fmt.Errorf("%w: %w", ErrSessionEnded, err))
+				c.fail(c.ending(EndpointPoll, "", err))
 				return
 			}
 			sleep(c.ctx, 200*time.Millisecond)

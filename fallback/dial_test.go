@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/fallback"
 )
 
@@ -67,6 +70,15 @@ func TestDialFails(t *testing.T) {
 			} else {
 				require.Less(t, time.Since(start), 300*time.Millisecond, "a 404 waited for the open timeout")
 				require.ErrorIs(t, err, fallback.ErrSessionEnded)
+				// No session was ever opened: the error says what the first request met.
+				endpoint, want := "sse", "eventsource: the server answered 404 Not Found, not an event stream"
+				if tc.poll {
+					endpoint, want = "poll", "the server answered 404: poll"
+				}
+				require.EqualError(t, err, "fallback: connecting to "+tc.base+"/"+endpoint+": "+want)
+				var se *eventsource.StatusError
+				var fe *fallback.StatusError
+				require.True(t, errors.As(err, &se) || errors.As(err, &fe), "%T %v", err, err)
 			}
 		})
 	}
@@ -80,6 +92,35 @@ func TestDialFails(t *testing.T) {
 	cancel()
 	_, err := fallback.Dial(ctx, ts.URL+"/silent", &fallback.DialOptions{Proxy: noProxy})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestDialRefused: a first connection to a port where nothing listens fails at once with an
+// error that says so, naming the URL, not "the session ended" of a session that never was;
+// errors.Is finds the refusal (client/ reports it as a transport failure, which it retries)
+// and ErrSessionEnded, as before.
+func TestDialRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	for _, poll := range []bool{false, true} {
+		endpoint := "sse"
+		if poll {
+			endpoint = "poll"
+		}
+		t.Run(endpoint, func(t *testing.T) {
+			t.Parallel()
+			c, err := fallback.Dial(context.Background(), "http://"+addr+"/nes", &fallback.DialOptions{Poll: poll, OpenTimeout: 5 * time.Second, Proxy: noProxy})
+			require.Nil(t, c)
+			require.EqualError(t, err, "fallback: connecting to http://"+addr+"/nes/"+endpoint+": dial tcp "+addr+": connect: connection refused")
+			require.ErrorIs(t, err, syscall.ECONNREFUSED)
+			require.ErrorIs(t, err, fallback.ErrSessionEnded)
+			require.NotErrorIs(t, err, context.DeadlineExceeded, "refused at once, not timed out")
+			var ue *url.Error
+			require.ErrorAs(t, err, &ue)
+		})
+	}
 }
 
 // TestConnCookies carries the binding cookie from DialOptions.Jar and DialOptions.Header on
