@@ -87,7 +87,7 @@ func (b *bench) bar(w *strings.Builder, res results) {
 		case "client-no-context":
 			if mem.N > 0 {
 				fmt.Fprintf(w, "- `%s`: herald %s KiB/conn at %d connections, bar 32 KiB (%s), at a compression ratio of %s on the wire\n",
-					o.header, kib(mem.Med), b.memConns, harness.Verdict(mem.Med <= 32), times(rat.Med))
+					o.header, kib(mem.Med), b.memConns, harness.Verdict(mem.Med <= 32), measured(rat, times))
 			}
 			cheap, cheapS := harness.Best(b.servers, func(s string) bool { return harness.Named(s, "herald") },
 				func(s string) harness.Stat { return harness.Pick(res.echo[key{s, o.name}], perMsg) }, false)
@@ -98,11 +98,23 @@ func (b *bench) bar(w *strings.Builder, res results) {
 		case "browser":
 			resp := response(res, k)
 			sb, cb := windowBits(resp)
+			held := "memory not measured"
+			if mem.N > 0 {
+				held = fmt.Sprintf("herald holds %s KiB/conn at %d connections", kib(mem.Med), b.memConns)
+			}
 			fmt.Fprintf(w, "- `%s`: herald answered `%s`, so it compresses with a %d-bit window and the client with a %d-bit one; "+
-				"herald holds %s KiB/conn at %d connections (ratio on the wire %s)\n",
-				o.header, resp, sb, cb, kib(mem.Med), b.memConns, times(rat.Med))
+				"%s (ratio on the wire %s)\n",
+				o.header, resp, sb, cb, held, measured(rat, times))
 		}
 	}
+}
+
+// measured formats st's median, or says it was not measured.
+func measured(st harness.Stat, format func(float64) string) string {
+	if st.N == 0 {
+		return "not measured"
+	}
+	return format(st.Med)
 }
 
 // response is the negotiated extension header of a server under an offer,

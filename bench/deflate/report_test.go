@@ -26,3 +26,13 @@ func TestBarPeers(t *testing.T) {
 		t.Error("Named")
 	}
 }
+
+// TestBarUnmeasured checks that the bar says what was not measured rather than print zeros.
+func TestBarUnmeasured(t *testing.T) {
+	b := &bench{servers: []string{"herald"}, offers: offers[1:], memConns: 0}
+	var w strings.Builder
+	b.bar(&w, results{echo: map[key][]echoResult{}, mem: map[key][]memResult{}})
+	if got := w.String(); !strings.Contains(got, "memory not measured (ratio on the wire not measured)") || strings.Contains(got, "0.0") {
+		t.Errorf("bar:\n%s", got)
+	}
+}
