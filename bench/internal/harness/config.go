@@ -76,13 +76,14 @@ func (c *Config) Setup(pkg string) (cleanup func(), err error) {
 	}
 	proc.RaiseNoFile()
 	c.Clk = proc.ClockTicks()
-	proc.KillAllOnSignal() // whatever happens, children die with us
 	dir, err := os.MkdirTemp("", "herald-"+filepath.Base(pkg)+"-")
 	if err != nil {
 		return nil, err
 	}
 	c.BinDir = dir
-	return func() { os.RemoveAll(dir) }, nil
+	cleanup = func() { os.RemoveAll(dir) }
+	proc.KillAllOnSignal(cleanup) // whatever happens, children die with us, and the binaries go
+	return cleanup, nil
 }
 
 // Bin returns the path of the built binary name.

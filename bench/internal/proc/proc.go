@@ -304,14 +304,18 @@ func WaitQuiet(maxCores float64, wait time.Duration, clk float64) {
 }
 
 // KillAllOnSignal kills every child and exits when the orchestrator gets SIGINT, SIGTERM or
-// SIGHUP, so that no server or client outlives it.
-func KillAllOnSignal() {
+// SIGHUP, so that no server or client outlives it; then it runs cleanup (such as removing
+// the built binaries), which deferred calls would not, as the process exits from here.
+func KillAllOnSignal(cleanup ...func()) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		s := <-sig
 		log.Printf("%v: killing the servers and the client", s)
 		KillAll()
+		for _, f := range cleanup {
+			f()
+		}
 		os.Exit(1)
 	}()
 }
