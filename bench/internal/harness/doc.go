@@ -2,8 +2,9 @@
 // idle) share around their own measurements: the flags for pinning, quiet-machine waits and
 // reruns ([Config]), building the binaries, starting a pinned server and its load client,
 // reading the server's and the machine's CPU time over the client's measured window
-// ([Config.Window]; an echo client's whole run: [Config.Echoes]; a publishing client's:
-// [Config.Publishes]), rerunning disturbed windows ([Quietly]), measuring idle memory
+// ([Config.Window], or [Config.WindowOf] for several server processes; an echo client's
+// whole run: [Config.RunEcho] and [Config.Echoes], or [Config.Counts] for other units; a
+// publishing client's: [Config.Publishes]), rerunning disturbed windows ([Quietly]), measuring idle memory
 // ([Config.Idle]), and the parts of the reports that look the same in all of them (the
 // heading, medians with spreads, ratios, size names, the load table).
 //
