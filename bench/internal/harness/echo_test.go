@@ -9,6 +9,19 @@ import (
 	"github.com/herald-go/herald/bench/internal/proc"
 )
 
+// standIns returns a Config whose binaries are in a temporary folder, and a stand-in server
+// started with it: a shell running script after its "listening" line, killed at the end.
+func standIns(t *testing.T, script string) (*Config, *Server) {
+	t.Helper()
+	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
+	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; "+script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	return c, srv
+}
+
 // fakeLoad writes a load client that checks its arguments, then prints the window's lines.
 func fakeLoad(t *testing.T, c *Config, script string) {
 	t.Helper()
@@ -21,17 +34,14 @@ func fakeLoad(t *testing.T, c *Config, script string) {
 // server's CPU time is read from the server's own process (one that spins has some, one that
 // sleeps none), and the rates come from the client's stop line.
 func TestRunEcho(t *testing.T) {
-	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
-	fakeLoad(t, c, `test "$*" = "-mode echo -addr 127.0.0.1:1 -conns 3 -size 64 -depth 2 -warmup 10ms -duration 300ms" || { echo "args: $*" >&2; exit 1; }
+	script := `test "$*" = "-mode echo -addr 127.0.0.1:1 -conns 3 -size 64 -depth 2 -warmup 10ms -duration 300ms" || { echo "args: $*" >&2; exit 1; }
 echo start
 sleep 0.3
 echo "stop msgs=6000 secs=0.300000 cpu=0.030000"
-`)
+`
 	for _, server := range []string{"exec sleep 30", "while :; do :; done"} {
-		srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; "+server)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, srv := standIns(t, server)
+		fakeLoad(t, c, script)
 		e, err := c.RunEcho(srv, 3, 64, 2, 10*time.Millisecond, 300*time.Millisecond)
 		srv.Kill()
 		if err != nil {
@@ -48,12 +58,7 @@ echo "stop msgs=6000 secs=0.300000 cpu=0.030000"
 }
 
 func TestRunEchoFails(t *testing.T) {
-	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
-	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 30")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	c, srv := standIns(t, "exec sleep 60")
 	for script, want := range map[string]string{
 		"echo start; echo 'stop msgs=0 secs=1 cpu=0'\n":         "nothing counted",
 		"echo start; echo 'stop reqs=5 secs=1 cpu=0'\n":         "load printed",
@@ -69,12 +74,7 @@ func TestRunEchoFails(t *testing.T) {
 }
 
 func TestCounts(t *testing.T) {
-	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
-	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 60")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	c, srv := standIns(t, "exec sleep 60")
 	fakeLoad(t, c, "echo start; echo 'stop reqs=4000 secs=2 cpu=0.5'\n")
 	cl, err := c.StartClient()
 	if err != nil {
@@ -93,12 +93,7 @@ func TestCounts(t *testing.T) {
 // TestIdle measures idle memory with stand-ins: a server whose RSS does not move, and load
 // clients that hold their connections, open fewer than asked, or see some dropped.
 func TestIdle(t *testing.T) {
-	c := &Config{ServerCPU: "0", ClientCPU: "0", Clk: 100, BinDir: t.TempDir()}
-	srv, err := c.StartServer("server", "/bin/sh", "-c", "echo listening 127.0.0.1:1; exec sleep 60")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
+	c, srv := standIns(t, "exec sleep 60")
 	for script, want := range map[string]string{
 		"echo 'open 10'; read l; test \"$l\" = stop && echo 'closed dropped=0'\n": "",
 		"echo 'open 9'; read l; echo 'closed dropped=0'\n":                        `want "open 10"`,
