@@ -53,6 +53,8 @@ type config struct {
 
 	broker      broker.Broker // nil: one node
 	chatBroker  broker.Broker // with broker: the chat's own link, for its node (cluster.go)
+	brokerName  string        // with broker: what -redis or -nats named, for messages
+	brokerStart string        // with broker: the command that starts one here
 	fallbackKey []byte        // with broker: the key every node signs fallback tickets with
 	metrics     metrics.Recorder
 	gatherer    promGatherer // serves /metrics and /stats; nil: none

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-go/herald/broker"
@@ -85,51 +86,113 @@ type event struct {
 type peers struct {
 	node    *broker.Node
 	history *broker.HistoryPolicy // with a broker that keeps history (Redis): messages are kept there too
-	leave   func()
-	events  chan []byte   // heard on chatTopic, applied by run
-	resync  chan struct{} // the link was lost and is back: events may have been missed
 	reader  broker.HistoryReader
+	linked  atomic.Bool     // the node started and joined chatTopic (link): share publishes from then on
+	started bool            // the node started; link's, which runs once at a time
+	leave   func()          // set by link; read by closePeers after wg.Wait
+	events  chan []byte     // heard on chatTopic, applied by run
+	resync  chan struct{}   // the link was lost and is back: events may have been missed
+	ctx     context.Context // ends with closePeers: a link under way gives up
+	cancel  context.CancelFunc
 	done    chan struct{}
 	wg      sync.WaitGroup
 	log     *slog.Logger
 }
 
-// startPeers starts the chat's node on b, joins chatTopic, replays the messages the broker
-// keeps (Redis), and says hello so that the other nodes tell who is present through them.
-func (c *chat) startPeers(ctx context.Context, b broker.Broker, name string, logger *slog.Logger) error {
+// errUnlinked is what share returns before the chat's node has linked up with the others.
+var errUnlinked = fmt.Errorf("chat: %w: not linked to the other nodes yet", broker.ErrUnavailable)
+
+// isLinked reports whether the chat's node has linked up with the others (link). p may be
+// nil (one node), which is linked.
+func (p *peers) isLinked() bool { return p == nil || p.linked.Load() }
+
+// startPeers starts the chat's node on b, links it to the other nodes (link) and returns. A
+// broker that does not answer yet is tried again in the background, every 100 ms at first and
+// every 5 s at most, until it does or closePeers, as the nes server does with its own link:
+// the chat serves meanwhile, alone (share does nothing).
+func (c *chat) startPeers(b broker.Broker, name string, logger *slog.Logger) {
 	// Heartbeats every second, a node quiet for 3 s is gone: the people of a node that died
 	// are announced as gone within about 5 s.
 	n := broker.NewNode(b, &broker.NodeOptions{Name: name, Logger: logger, HeartbeatInterval: time.Second, NodeExpiry: nodeExpiry})
-	if err := n.Start(ctx); err != nil {
-		return fmt.Errorf("chat: starting the chat's node: %w", err)
-	}
 	p := &peers{node: n, events: make(chan []byte, 4096), resync: make(chan struct{}, 1), done: make(chan struct{}), log: logger}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	n.OnDiscontinuity(func([]string, error) {
 		select {
 		case p.resync <- struct{}{}:
 		default:
 		}
 	})
-	leave, err := n.Join(ctx, chatTopic, func(payload []byte, _ broker.Position) {
-		select {
-		case p.events <- payload:
-		default:
-			logger.Warn("chat: an event from another node was dropped (too many at once)")
-		}
-	})
-	if err != nil {
-		_ = n.Close()
-		return fmt.Errorf("chat: %w", err)
-	}
-	p.leave = leave
-	c.peers = p
 	if hr, ok := b.(broker.HistoryReader); ok && c.cfg.history > 0 {
 		p.reader = hr
 		p.history = &broker.HistoryPolicy{Size: min(c.cfg.history*c.cfg.maxRooms, 10000), TTL: 24 * time.Hour}
-		c.replay(ctx)
+	}
+	c.peers = p
+	ctx, cancel := context.WithTimeout(p.ctx, linkTimeout)
+	err := c.link(ctx, false)
+	cancel()
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, broker.ErrUnavailable) {
+		// The nes server's log line says why an unreachable broker is, and the 5 s warning
+		// what to do: anything else is said here.
+		logger.Warn("chat: cannot link the chat's node to the other nodes; retrying", "err", err)
 	}
 	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		delay := 100 * time.Millisecond
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-time.After(delay):
+			}
+			ctx, cancel := context.WithTimeout(p.ctx, linkTimeout)
+			err := c.link(ctx, true)
+			cancel()
+			if err == nil {
+				return
+			}
+			delay = min(2*delay, 5*time.Second)
+		}
+	}()
+}
+
+// linkTimeout bounds one attempt of link.
+const linkTimeout = 10 * time.Second
+
+// link starts the chat's node (once), joins chatTopic, replays the messages the broker keeps
+// (Redis), and says hello so that the other nodes tell who is present through them. late, for
+// a node that has served alone meanwhile, tells them also who is present through it.
+func (c *chat) link(ctx context.Context, late bool) error {
+	p := c.peers
+	if !p.started {
+		if err := p.node.Start(ctx); err != nil {
+			return fmt.Errorf("chat: starting the chat's node: %w", err)
+		}
+		p.started = true
+	}
+	leave, err := p.node.Join(ctx, chatTopic, func(payload []byte, _ broker.Position) {
+		select {
+		case p.events <- payload:
+		default:
+			p.log.Warn("chat: an event from another node was dropped (too many at once)")
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	p.leave = leave
+	_ = c.replay(ctx)
+	p.linked.Store(true)
+	p.wg.Add(1)
 	go c.runPeers()
+	if late {
+		c.mu.Lock()
+		_ = c.share(event{Kind: "state", Rooms: c.localPresence()})
+		c.mu.Unlock()
+	}
 	_ = c.share(event{Kind: "hello"})
 	return nil
 }
@@ -184,15 +247,19 @@ const (
 	resyncRetry = 250 * time.Millisecond
 )
 
-// closePeers leaves the other nodes. The nes server has closed its sockets before.
+// closePeers leaves the other nodes, or stops trying to link up with them. The nes server has
+// closed its sockets before.
 func (c *chat) closePeers() {
 	p := c.peers
 	if p == nil {
 		return
 	}
 	close(p.done)
+	p.cancel()
 	p.wg.Wait()
-	p.leave()
+	if p.leave != nil {
+		p.leave()
+	}
 	_ = p.node.Close()
 }
 
@@ -219,12 +286,15 @@ func (c *chat) runPeers() {
 }
 
 // share tells every node of e (this one hears it too, and ignores it). Without a broker it
-// does nothing. c.mu may be held: publishing never waits long (the broker fails fast while
+// does nothing; before the chat's node has linked up (startPeers), it returns errUnlinked. c.mu may be held: publishing never waits long (the broker fails fast while
 // its link is down).
 func (c *chat) share(e event) error {
 	p := c.peers
 	if p == nil {
 		return nil
+	}
+	if !p.linked.Load() {
+		return errUnlinked // serving alone until link succeeds, which then tells the others
 	}
 	e.Node = p.node.Name()
 	payload, err := json.Marshal(e)

@@ -232,7 +232,7 @@ func TestBothBrokers(t *testing.T) {
 	})
 	assert.Equal(t, 2, p.Wait(t, waitFor))
 	assert.True(t, p.Stderr.Contains("-redis and -nats are exclusive"), p.Stderr.String())
-	assert.True(t, p.Stderr.Contains("Usage of"), p.Stderr.String())
+	assert.True(t, p.Stderr.Contains(usage), p.Stderr.String())
 }
 
 // ready waits until the node's /readyz answers want (200 or 503).

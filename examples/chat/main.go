@@ -5,7 +5,9 @@
 //	go run ./examples/chat [-addr 127.0.0.1:8000] [-rooms general,random,herald] [-history 50] [-max-rooms 100] [-redis HOST:PORT | -nats URL]
 //
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
-// free port); open that address in a browser. ?transport=sse or ?transport=poll forces a
+// free port); open that address in a browser. What goes wrong at start is said on standard
+// error, with what to do: a usage error exits 2 with the usage line (-h lists the flags, and
+// exits 0), an address it cannot listen on (a port in use) exits 1. ?transport=sse or ?transport=poll forces a
 // transport (?transport=websocket too); the page shows the one in use. SIGINT or SIGTERM shuts
 // it down gracefully (herald.Server.Shutdown, then http.Server.Shutdown): GET /readyz answers
 // 503 from then on, WebSockets are closed with 1012 (service restart: reconnect, to another
@@ -35,6 +37,11 @@
 // requests over the nodes when every node signs its tickets with the same key: set
 // HERALD_FALLBACK_KEY to the same secret (32 bytes or more) for every node. Without it the
 // nodes derive a key from the demo's public password, and say so on standard error.
+//
+// A broker that has not answered 5 s after the start is named on standard error, with the
+// command that starts one; the node serves meanwhile (GET /readyz answering 503, publications
+// failing: a message posted is kept in its room's history but reaches nobody live) and links
+// up by itself once the broker answers.
 //
 //	redis-server --port 6379 --save '' --appendonly no &
 //	export HERALD_FALLBACK_KEY=$(head -c 32 /dev/urandom | base64)
@@ -113,7 +120,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,6 +129,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herald-go/herald/internal/demo"
 	"github.com/herald-go/herald/metrics"
 )
 
@@ -134,9 +141,13 @@ func main() {
 	flag.IntVar(&cfg.maxRooms, "max-rooms", 100, "how many rooms may exist at once")
 	redisAddr := flag.String("redis", "", "join the chat's nodes that share the Redis server at this host:port")
 	natsURL := flag.String("nats", "", "join the chat's nodes that share the NATS server at this URL")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if flag.NArg() > 0 {
-		usage("unexpected arguments: %s", strings.Join(flag.Args(), " "))
+		usageError("unexpected argument %q: everything is a flag", flag.Arg(0))
 	}
 	for _, name := range strings.Split(*rooms, ",") {
 		if name = strings.TrimSpace(name); name != "" {
@@ -144,23 +155,29 @@ func main() {
 		}
 	}
 	if err := cfg.check(); err != nil {
-		usage("%v", err)
+		usageError("%v", err)
 	}
 	b, err := newBroker(*redisAddr, *natsURL, "herald-chat-demo")
 	if err != nil {
-		usage("%v", err)
+		usageError("%v", err)
 	}
 	if b != nil {
 		cfg.broker = b
 		cfg.chatBroker, _ = newBroker(*redisAddr, *natsURL, "herald-chat-demo-app")
+		cfg.brokerName, cfg.brokerStart = demo.BrokerName(*redisAddr, *natsURL)
 	}
 	if err := run(*addr, cfg); err != nil {
-		log.Fatal(err)
+		fmt.Fprintf(os.Stderr, "chat: %v\n", err)
+		os.Exit(1)
 	}
 }
 
-// usage reports a command-line mistake and exits with status 2, as flag does.
-func usage(format string, args ...any) {
+// usage is the first line of -h and of usage errors.
+const usage = "usage: go run ./examples/chat [-addr HOST:PORT] [-rooms A,B,C] [-history N] [-max-rooms N] [-redis HOST:PORT | -nats URL]"
+
+// usageError reports a command-line mistake, with the usage line and the flags, and exits
+// with status 2, as flag does.
+func usageError(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "chat: "+format+"\n", args...)
 	flag.Usage()
 	os.Exit(2)
@@ -171,7 +188,7 @@ func usage(format string, args ...any) {
 func run(addr string, cfg config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return demo.ListenError(addr, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rec, reg, err := newMetrics()
@@ -186,12 +203,9 @@ func run(addr string, cfg config) error {
 	c := newChat(cfg, logger)
 	defer c.nes.Close()
 	if cfg.chatBroker != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := c.startPeers(ctx, cfg.chatBroker, c.nes.NodeName()+"-chat", logger)
-		cancel()
-		if err != nil {
-			return err
-		}
+		// A broker that does not answer yet is tried again in the background: the chat
+		// serves meanwhile, alone.
+		c.startPeers(cfg.chatBroker, c.nes.NodeName()+"-chat", logger)
 		defer c.closePeers()
 	}
 	srv := &http.Server{Handler: c.nes, ReadHeaderTimeout: 10 * time.Second}
@@ -199,6 +213,10 @@ func run(addr string, cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.broker != nil {
+		ready := func() bool { return demo.Ready(c.nes.ReadyHandler()) && c.peers.isLinked() }
+		go demo.WarnUnlinked(ctx, os.Stderr, "chat", ready, cfg.brokerName, cfg.brokerStart, demo.BrokerWait)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)

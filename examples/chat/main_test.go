@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -667,7 +668,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-rooms", "a,b,a"}, `-rooms names "a" twice`},
 		{[]string{"-history", "-1"}, "-history is -1; it must be 0 or more"},
 		{[]string{"-max-rooms", "2"}, "-max-rooms is 2, below the 3 rooms of -rooms"},
-		{[]string{"extra"}, "unexpected arguments: extra"},
+		{[]string{"extra"}, `unexpected argument "extra": everything is a flag`},
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
 		p := testpeers.StartProgram(t, testpeers.BuildProgram(t, "./examples/chat"), testpeers.ProgramOptions{
@@ -679,6 +680,78 @@ func TestFlags(t *testing.T) {
 		require.NotZero(t, code, "%v: %s", tc.args, out)
 		assert.Equal(t, 2, code, "%v", tc.args)
 		assert.Contains(t, out, tc.want, "%v", tc.args)
-		assert.Contains(t, out, "Usage of", "%v", tc.args)
+		assert.Contains(t, out, usage, "%v", tc.args)
+		assert.Empty(t, p.Stdout.String(), "%v", tc.args)
 	}
+}
+
+// TestStartupErrors: what a newcomer gets wrong at start is answered with what to do, as by
+// examples/nes: -h shows the usage line and the flags and exits 0, a port in use names the
+// fix and exits 1, and a broker that does not answer is named on standard error, with the
+// command that starts one, while the node keeps serving, and links up once it answers.
+func TestStartupErrors(t *testing.T) {
+	t.Parallel()
+	bin := testpeers.BuildProgram(t, "./examples/chat")
+
+	t.Run("-h", func(t *testing.T) {
+		t.Parallel()
+		p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{Name: "examples/chat -h", Args: []string{"-h"}})
+		assert.Equal(t, 0, p.Wait(t, waitFor))
+		assert.True(t, strings.HasPrefix(p.Stderr.String(), "usage: go run ./examples/chat [-addr HOST:PORT] "), p.Stderr.String())
+		assert.True(t, p.Stderr.Contains("-max-rooms int"), p.Stderr.String())
+		assert.Empty(t, p.Stdout.String())
+	})
+
+	t.Run("port in use", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		addr := ln.Addr().String()
+		p := testpeers.StartProgram(t, bin, testpeers.ProgramOptions{Name: "examples/chat on a used port", Args: []string{"-addr", addr}})
+		assert.Equal(t, 1, p.Wait(t, waitFor))
+		assert.Equal(t, "chat: -addr "+addr+": listen tcp "+addr+": bind: address already in use: another program (another demo?) listens there; stop it, or pass another -addr (port 0 picks a free one)\n", p.Stderr.String())
+		assert.Empty(t, p.Stdout.String())
+	})
+
+	t.Run("no Redis", func(t *testing.T) {
+		t.Parallel()
+		// A port nothing listens on: taken, then let go.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		_, port, _ := net.SplitHostPort(addr)
+		n := startNode(t, "127.0.0.1:0", "-redis", addr)
+		n.Stderr.WaitFor(t, "chat: no answer from the Redis server at "+addr+" after 5s: is it running? (redis-server --port "+port+" --save '' --appendonly no)")
+		status, body := n.tryGet(t, "/readyz", "", nil)
+		assert.Equal(t, http.StatusServiceUnavailable, status, body)
+		status, body = n.tryGet(t, "/livez", "", nil)
+		assert.Equal(t, http.StatusOK, status, "the node keeps serving: %s", body)
+		status, body = n.tryGet(t, "/rooms/general/messages", "Alice", nil)
+		assert.Equal(t, http.StatusOK, status, "the node keeps serving: %s", body)
+	})
+
+	t.Run("NATS started late", func(t *testing.T) {
+		t.Parallel()
+		broker := testpeers.StartNATS(t)
+		url := broker.URL()
+		broker.Shutdown()
+		a := startNode(t, "127.0.0.1:0", "-nats", url)
+		a.Stderr.WaitFor(t, "chat: no answer from the NATS server at "+url+" after 5s: is it running? (nats-server -a 127.0.0.1 -p 4222)")
+		ready(t, a, http.StatusServiceUnavailable)
+
+		broker.Restart()
+		ready(t, a, http.StatusOK)
+		alice := a.signIn(t, "Alice", client.TransportWebSocket)
+		aliceFeed := heraldtest.Subscribe(t, alice, "/rooms/general")
+		// A node started now hears of Alice from node A, whose own link (the chat's node)
+		// came up by itself, and the two talk.
+		b := startNode(t, "127.0.0.1:0", "-nats", url)
+		membersOn(t, b, "general", "Alice")
+		bob := b.signIn(t, "Bob", client.TransportWebSocket)
+		heraldtest.Subscribe(t, bob, "/rooms/general")
+		assert.Equal(t, "Bob", next(t, aliceFeed).User, "Bob's joining on node B reaches Alice on node A")
+		membersOn(t, a, "general", "Alice", "Bob")
+	})
 }
