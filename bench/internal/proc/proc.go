@@ -30,6 +30,7 @@ type Proc struct {
 	Stdin io.WriteCloser
 	done  chan struct{} // closed when the process has been waited for
 	err   error         // the Wait error, set before done is closed
+	out   io.ReadCloser // the read end of its stdout
 }
 
 // live tracks every child so that all of them die with the orchestrator, on error and on a
@@ -60,7 +61,7 @@ func Start(name, cpus, bin string, args ...string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proc{name: name, cmd: cmd, lines: make(chan string, 16), Stdin: in, done: make(chan struct{})}
+	p := &Proc{name: name, cmd: cmd, lines: make(chan string, 16), Stdin: in, done: make(chan struct{}), out: out}
 	live.Lock()
 	defer live.Unlock()
 	if err := cmd.Start(); err != nil {
@@ -120,14 +121,21 @@ func (p *Proc) Wait(timeout time.Duration) error {
 	}
 }
 
-// Kill kills the process and waits for it.
+// Kill kills the process and waits for it. A process it started that still holds its
+// standard output (a server that forked) would keep the reader, and so the wait, going: after
+// 2 s Kill closes its end of the pipe and waits for the process alone.
 func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()
 	go func() {
 		for range p.lines { // drain so the reader can reach Wait
 		}
 	}()
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		_ = p.out.Close()
+		<-p.done
+	}
 	live.Lock()
 	delete(live.procs, p)
 	live.Unlock()

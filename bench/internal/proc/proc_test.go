@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,5 +103,31 @@ func TestExpectExited(t *testing.T) {
 	defer p.Kill()
 	if _, err := p.Expect("start", 10*time.Second); err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Errorf("Expect on an exited process: %v, want it to say it exited", err)
+	}
+}
+
+// TestKillForked checks that Kill returns when the process has started another that still
+// holds its standard output.
+func TestKillForked(t *testing.T) {
+	p, err := Start("sh", "0", "/bin/sh", "-c", "sleep 30 & echo child $!; wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := p.Expect("child ", 10*time.Second)
+	if err != nil {
+		p.Kill()
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimPrefix(l, "child "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	killed := make(chan struct{})
+	go func() { p.Kill(); close(killed) }()
+	select {
+	case <-killed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Kill still waiting after 20 s")
 	}
 }
