@@ -30,6 +30,7 @@ import (
 
 	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/extensions/deflate"
+	"github.com/herald-go/herald/internal/demo"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -72,7 +73,7 @@ func main() {
 func run(addr string, cfg config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return listenError(addr, err)
+		return demo.ListenError(addr, err)
 	}
 	reg := &websocket.Registry{}
 	streams, endStreams := context.WithCancel(context.Background())
@@ -122,17 +123,6 @@ func newHandler(cfg config, reg *websocket.Registry, stop <-chan struct{}) http.
 			_, _ = w.Write([]byte("Hello"))
 		}),
 	}
-}
-
-// listenError words a failure to listen on -addr so that it says what to do.
-func listenError(addr string, err error) error {
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("-addr %s: %w: another program (another demo?) listens there; stop it, or pass another -addr (port 0 picks a free one)", addr, err)
-	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("-addr %s: %w: ports below 1024 need privileges; pass a port above 1024, such as -addr 127.0.0.1:8000", addr, err)
-	}
-	return fmt.Errorf("-addr %s: %w (want HOST:PORT, such as 127.0.0.1:8000)", addr, err)
 }
 
 // echo sends every message back until the connection closes.

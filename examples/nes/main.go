@@ -90,6 +90,7 @@ import (
 	"github.com/herald-go/herald/browser"
 	"github.com/herald-go/herald/extensions/deflate"
 	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/internal/demo"
 	"github.com/herald-go/herald/metrics"
 	"github.com/herald-go/herald/websocket"
 )
@@ -150,7 +151,7 @@ func main() {
 	cfg.metrics, cfg.metricsPage = rec, page
 	if b != nil {
 		cfg.broker = metrics.Broker(b, rec) // herald_broker_publish_duration_seconds and friends
-		cfg.brokerName, cfg.brokerStart = brokerName(*redisAddr, *natsURL)
+		cfg.brokerName, cfg.brokerStart = demo.BrokerName(*redisAddr, *natsURL)
 		cfg.fallbackKey = fallbackKey(func(msg string) { fmt.Fprintln(os.Stderr, "nes: "+msg) })
 	}
 	if err := run(*addr, cfg); err != nil {
@@ -165,7 +166,7 @@ const usage = "usage: go run ./examples/nes [-addr HOST:PORT] [-heartbeat-interv
 func run(addr string, cfg config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return listenError(addr, err)
+		return demo.ListenError(addr, err)
 	}
 	nes := newServer(cfg)
 	srv := &http.Server{Handler: nes, ReadHeaderTimeout: 10 * time.Second}
@@ -174,7 +175,8 @@ func run(addr string, cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.broker != nil {
-		go warnUnlinked(ctx, nes, cfg.brokerName, cfg.brokerStart, brokerWait)
+		ready := func() bool { return demo.Ready(nes.ReadyHandler()) }
+		go demo.WarnUnlinked(ctx, os.Stderr, "nes", ready, cfg.brokerName, cfg.brokerStart, demo.BrokerWait)
 	}
 	stopped := make(chan struct{})
 	go func() {
