@@ -141,16 +141,18 @@ func (s *Socket) read(r *reader) {
 		s.mu.Unlock()
 		s.handoff.Reset(handoffDelay)
 		s.processCounted(m, handle)
-		s.handoff.Stop()
-		<-s.inflight
 		s.mu.Lock()
 		r.busy = false
 		handedOff := r.handedOff
 		s.mu.Unlock()
+		<-s.inflight
 		if handedOff {
-			s.wg.Done() // another goroutine reads now; this one was counted when it took over
+			// Another goroutine reads now, and the timer is its own: stopping it here would
+			// leave that reader without a successor if its message takes long too.
+			s.wg.Done() // this one was counted when it took over
 			return
 		}
+		s.handoff.Stop() // no longer busy: a timer firing now would find nothing to take over
 	}
 	s.closeNow(nil)
 	s.handoff.Stop()
