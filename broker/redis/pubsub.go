@@ -408,8 +408,10 @@ func (p *partition) unhold(gen uint64) bool {
 	clear(p.lost)
 	p.lostErr = p.heldErr
 	p.heldErr = nil
-	p.heldGen.Store(0)
+	// pending before heldGen: work reads both without the lock, and must not see the loss
+	// neither held nor pending.
 	p.pending.Store(true)
+	p.heldGen.Store(0)
 	return true
 }
 
