@@ -737,8 +737,9 @@ func TestStartupErrors(t *testing.T) {
 		broker := testpeers.StartNATS(t)
 		url := broker.URL()
 		broker.Shutdown()
+		_, port, _ := strings.Cut(strings.TrimPrefix(url, "nats://"), ":")
 		a := startNode(t, "127.0.0.1:0", "-nats", url)
-		a.Stderr.WaitFor(t, "chat: no answer from the NATS server at "+url+" after 5s: is it running? (nats-server -a 127.0.0.1 -p 4222)")
+		a.Stderr.WaitFor(t, "chat: no answer from the NATS server at "+url+" after 5s: is it running? (nats-server -a 127.0.0.1 -p "+port+")")
 		ready(t, a, http.StatusServiceUnavailable)
 
 		broker.Restart()

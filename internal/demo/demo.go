@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,7 +35,8 @@ func ListenError(addr string, err error) error {
 }
 
 // BrokerName says what -redis or -nats named (redisAddr when it is set, natsURL otherwise),
-// and the command that starts such a broker on this machine, for messages.
+// and the command that starts such a broker on this machine, on the port asked for, for
+// messages.
 func BrokerName(redisAddr, natsURL string) (name, start string) {
 	if redisAddr != "" {
 		port := "6379"
@@ -42,7 +45,12 @@ func BrokerName(redisAddr, natsURL string) (name, start string) {
 		}
 		return "the Redis server at " + redisAddr, "redis-server --port " + port + " --save '' --appendonly no"
 	}
-	return "the NATS server at " + natsURL, "nats-server -a 127.0.0.1 -p 4222"
+	port := "4222"
+	first, _, _ := strings.Cut(natsURL, ",") // nats.go takes a list of servers
+	if u, err := url.Parse(strings.TrimSpace(first)); err == nil && u.Port() != "" {
+		port = u.Port()
+	}
+	return "the NATS server at " + natsURL, "nats-server -a 127.0.0.1 -p " + port
 }
 
 // Ready reports whether a readiness handler (herald.Server.ReadyHandler) answers 200 now.

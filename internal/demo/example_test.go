@@ -39,3 +39,14 @@ func ExampleWarnUnlinked() {
 	// Output:
 	// chat: no answer from the Redis server at 127.0.0.1:6380 after 10ms: is it running? (redis-server --port 6380 --save '' --appendonly no) Until it answers, /readyz says 503 and publications fail; the node links up by itself once it does. Leave -redis and -nats out for one node.
 }
+
+// The command a message suggests starts the broker on the port -redis or -nats asked for.
+func ExampleBrokerName() {
+	fmt.Println(demo.BrokerName("127.0.0.1:6380", ""))
+	fmt.Println(demo.BrokerName("", "nats://127.0.0.1:4333"))
+	fmt.Println(demo.BrokerName("", "nats://127.0.0.1"))
+	// Output:
+	// the Redis server at 127.0.0.1:6380 redis-server --port 6380 --save '' --appendonly no
+	// the NATS server at nats://127.0.0.1:4333 nats-server -a 127.0.0.1 -p 4333
+	// the NATS server at nats://127.0.0.1 nats-server -a 127.0.0.1 -p 4222
+}
