@@ -84,9 +84,15 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"hello","id":1,"version":"2","subs":["/a"]}`))
 	f.Add([]byte(`{"type":5,"id":{},"payload":[1,2],"type":"x"}`))
 	f.Add([]byte(` { "\u0074ype" : "a\"b" , "path":"/x\\"} `))
-	// Nesting at the bound and one past it, with brackets in strings along the way.
-	for _, depth := range []int{MaxDepth - 1, MaxDepth} {
-		f.Add([]byte(`{"type":"request","id":1,"payload":` + strings.Repeat(`[{"]":`, depth/2) + `"[{"` + strings.Repeat(`}]`, depth/2) + `}`))
+	// Nesting at the bound and one past it (the message object is one level), with brackets
+	// in strings along the way.
+	for _, depth := range []int{MaxDepth, MaxDepth + 1} {
+		levels := depth - 1
+		open, shut := strings.Repeat(`[{"]":`, levels/2), strings.Repeat(`}]`, levels/2)
+		if levels%2 == 1 {
+			open, shut = "["+open, shut+"]"
+		}
+		f.Add([]byte(`{"type":"request","id":1,"payload":` + open + `"[{"` + shut + `}`))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
