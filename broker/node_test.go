@@ -504,6 +504,23 @@ func blockingCluster(t *testing.T) ([]*broker.Node, <-chan struct{}, func()) {
 	return nodes, entered, release
 }
 
+// surveyBlocked runs nd.Survey(ctx, "count") on its own goroutine, and returns once n2's
+// handler is entered (see blockingCluster). A Survey that ends before fails the test.
+func surveyBlocked(t *testing.T, ctx context.Context, nd *broker.Node, entered <-chan struct{}) <-chan surveyResult {
+	t.Helper()
+	done := make(chan surveyResult, 1)
+	go func() {
+		replies, missing, err := nd.Survey(ctx, "count", nil)
+		done <- surveyResult{replies, missing, err}
+	}()
+	select {
+	case <-entered:
+	case r := <-done:
+		t.Fatalf("the Survey ended before n2's handler was entered: %q, missing %q, %v", r.replies, r.missing, r.err)
+	}
+	return done
+}
+
 // TestNodeSurveyNodeLeaves checks that a Survey does not wait for a node that said goodbye:
 // the node is missing, and the Survey ends long before its RequestTimeout.
 func TestNodeSurveyNodeLeaves(t *testing.T) {
@@ -511,12 +528,7 @@ func TestNodeSurveyNodeLeaves(t *testing.T) {
 	nodes, entered, release := blockingCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done := make(chan surveyResult, 1)
-	go func() {
-		replies, missing, err := nodes[0].Survey(ctx, "count", nil)
-		done <- surveyResult{replies, missing, err}
-	}()
-	<-entered
+	done := surveyBlocked(t, ctx, nodes[0], entered)
 	closed := make(chan error, 1)
 	go func() { closed <- nodes[2].Close() }() // says goodbye, then waits for its handler
 	r := <-done
@@ -540,12 +552,7 @@ func TestNodeSurveyClose(t *testing.T) {
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done := make(chan surveyResult, 1)
-	go func() {
-		replies, missing, err := nodes[0].Survey(ctx, "count", nil)
-		done <- surveyResult{replies, missing, err}
-	}()
-	<-entered
+	done := surveyBlocked(t, ctx, nodes[0], entered)
 	if err := nodes[0].Close(); err != nil {
 		t.Fatal(err)
 	}
