@@ -52,6 +52,9 @@ type Options struct {
 	QueueBuckets []float64
 }
 
+// Without metrics.Nop embedded, a method added to metrics.Recorder must be added here.
+var _ metrics.Recorder = (*Recorder)(nil)
+
 // Recorder is the metrics.Recorder that New returns.
 type Recorder struct {
 	conns        [metrics.NumTransports]prometheus.Gauge
