@@ -40,6 +40,7 @@ type hardened struct {
 	url  string
 	log  *panicLog
 	gone chan string // the ids of the sockets the server let go, in order
+	why  sync.Map    // socket id → the error the server closed it with (nil for none)
 
 	good    *client.Client
 	updates chan client.Update
@@ -78,7 +79,12 @@ func startHardened(t *testing.T, opts Options, token bool) *hardened {
 	})
 	opts.MaxRequestBytes = hardenedLimit
 	opts.Logger = slog.New(h.log)
-	opts.OnDisconnection = func(s *Socket) { h.gone <- s.ID }
+	opts.OnDisconnection = func(s *Socket) {
+		s.mu.Lock()
+		h.why.Store(s.ID, s.closeErr)
+		s.mu.Unlock()
+		h.gone <- s.ID
+	}
 	if opts.Heartbeat == nil {
 		opts.Heartbeat = &Heartbeat{Disabled: true}
 	}
@@ -342,7 +348,8 @@ func TestConcurrentRequestsOnOneSocket(t *testing.T) {
 // hold the replies, or stop reading the other sockets, and the well-behaved client is served.
 func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	t.Parallel()
-	h := startHardened(t, Options{SendQueueLimit: 256 << 10}, false)
+	// SendTimeout far past let's 5 s: only the queue limit can let the socket go in time.
+	h := startHardened(t, Options{SendQueueLimit: 256 << 10, SendTimeout: time.Minute}, false)
 	a := dialRaw(t, h.url, nil)
 	require.NoError(t, a.conn.(*net.TCPConn).SetReadBuffer(4<<10)) // keep the kernel from taking it all
 	id := a.hello(nil)["socket"].(string)
@@ -356,6 +363,9 @@ func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	defer a.conn.Close() // ends the write once the server stopped reading, before the Wait
 	wg.Go(func() { _, _ = a.conn.Write(burst) })
 	h.let(t, id)
+	why, _ := h.why.Load(id)
+	err, _ := why.(error)
+	assert.ErrorIs(t, err, ErrSlowConsumer, "why the server let the socket go")
 	h.stillServes(t)
 }
 
