@@ -15,7 +15,8 @@
 //
 //   - Delivery across nodes is at most once. Messages published while a node's link is down
 //     are lost to it; when the link is back (nats.go reconnects and resubscribes by itself),
-//     the Handler hears HandleDiscontinuity(nil, err).
+//     the Handler hears HandleDiscontinuity(nil, err), before any message heard on the new
+//     connection.
 //   - Messages from one node on one topic arrive in the order it published them (NATS keeps
 //     order per publishing connection; there is no order between publishers).
 //   - Publishing fails fast: while the link is down, Publish and Send fail at once with an

@@ -87,6 +87,7 @@ type Broker struct {
 	lost     map[string]struct{}             // topics whose messages were dropped (slow consumer)
 	lostAll  error                           // the link was lost and is back
 	down     bool                            // the link was lost and the subscriptions are not confirmed again yet
+	told     bool                            // the loss was reported while down (see lossBefore): reconnected has nothing to report
 
 	msgs   chan *natsgo.Msg
 	signal chan struct{} // lost or lostAll set
@@ -386,7 +387,7 @@ func (b *Broker) disconnected(nc *natsgo.Conn, err error) {
 		err = errors.New("connection closed")
 	}
 	b.lostAll = fmt.Errorf("broker/nats: link to NATS lost (%w) and restored", err)
-	b.down = true
+	b.down, b.told = true, false
 }
 
 // reconnected runs once nats.go has reconnected and queued the subscriptions again. The link
@@ -409,10 +410,10 @@ func (b *Broker) reconnected(nc *natsgo.Conn) {
 		b.mu.Unlock()
 		return
 	}
-	if b.lostAll == nil {
+	if b.lostAll == nil && !b.told {
 		b.lostAll = errors.New("broker/nats: link to NATS lost and restored")
 	}
-	b.down = false
+	b.down, b.told = false, false
 	// Signalled before Err can say the link is up: read then reports the loss before any
 	// message published after that.
 	b.wake()
@@ -459,8 +460,31 @@ func (b *Broker) read() {
 				b.discontinuity()
 			default:
 			}
+			b.lossBefore()
 			b.deliver(m)
 		}
+	}
+}
+
+// lossBefore reports the link's loss before a message taken from the queue while the link
+// still counts as down but nats.go has reconnected: nats.go sent the subscriptions again and
+// hears messages before reconnected has confirmed them, and such a message may have been
+// published after the loss. (One heard on the old connection is told of it early, which is
+// harmless.) reconnected then has nothing more to report.
+func (b *Broker) lossBefore() {
+	b.mu.RLock()
+	held, nc := b.down && b.lostAll != nil, b.nc
+	b.mu.RUnlock()
+	if !held || nc == nil || !nc.IsConnected() {
+		return
+	}
+	b.mu.Lock()
+	all := b.lostAll
+	b.lostAll = nil
+	b.told = b.down // else reconnected ran meanwhile: its signal finds nothing to report
+	b.mu.Unlock()
+	if all != nil {
+		b.h.HandleDiscontinuity(nil, all)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/herald-go/herald/broker/brokertest"
+	"github.com/herald-go/herald/internal/testpeers"
 )
 
 // reading returns a Broker that was never connected, whose Handler is the returned Recorder:
@@ -76,5 +77,37 @@ func TestLossReportedOnceTheLinkIsBack(t *testing.T) {
 	evs = rec.WaitFor(2, func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" })
 	if evs[1].Topics != nil || evs[1].Err == nil {
 		t.Errorf("once the link is back, heard %+v, want a discontinuity of every topic", evs[1])
+	}
+}
+
+// TestLossReportedBeforeTheNewConnectionsMessages: nats.go sends the subscriptions again and
+// hears messages before reconnected has confirmed them (the link still counts as down). A
+// message taken then may have been published after the loss: the loss is reported before it,
+// and reconnected does not report it again.
+func TestLossReportedBeforeTheNewConnectionsMessages(t *testing.T) {
+	srv := testpeers.StartNATS(t)
+	nc, err := natsgo.Connect(srv.URL()) // reconnected, from nats.go's point of view
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	b, rec, run := reading(t)
+	b.nc = nc
+	b.down = true
+	b.lostAll = errors.New("test: link lost") // what disconnected does
+	b.msgs <- sent(b, "a", "heard before reconnected ran")
+	run()
+	rec.WaitFor(1, brokertest.FromNode("a"))
+	if evs := rec.Events(); evs[0].Kind != "discontinuity" || evs[0].Topics != nil {
+		t.Fatalf("heard %+v: want a discontinuity of every topic before the message", evs)
+	}
+	b.reconnected(nc)
+	if err := b.Err(); err != nil {
+		t.Fatalf("Err after reconnected: %v", err)
+	}
+	b.msgs <- sent(b, "a", "heard after reconnected ran")
+	rec.WaitFor(2, brokertest.FromNode("a"))
+	if evs := rec.Filter(func(ev brokertest.Event) bool { return ev.Kind == "discontinuity" }); len(evs) != 1 {
+		t.Errorf("heard %d discontinuities, want the loss reported once: %+v", len(evs), evs)
 	}
 }
