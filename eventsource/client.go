@@ -73,7 +73,7 @@ const (
 // another Content-Type. As browsers do, the client then stops instead of reconnecting.
 type StatusError struct {
 	StatusCode  int    // the response's status code
-	ContentType string // the response's Content-Type, when the status was 200
+	ContentType string // the response's Content-Type (what was wrong when StatusCode is 200)
 }
 
 // Error says what the server answered instead of an event stream.
