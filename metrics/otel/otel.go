@@ -8,7 +8,11 @@
 // herald.broker.publish.duration (s), herald.broker.publish.errors,
 // herald.broker.discontinuities, herald.deflate.in.bytes and herald.deflate.out.bytes; their
 // attributes are transport, reason, route, status and result, as there. status is a string,
-// as there: the HTTP status code in decimal, or "other" for a code outside 100-599.
+// as there: the HTTP status code in decimal, or "other" for a code outside 100-599. (A nes
+// request is a call over the socket, not an HTTP exchange: it follows OpenTelemetry's RPC
+// conventions, whose status code attribute is a string, rather than the HTTP ones, whose
+// http.response.status_code is an int; one type in every data point keeps "other" and the
+// codes in one attribute.)
 package otel
 
 import (
