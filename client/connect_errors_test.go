@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"syscall"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/client"
+	"github.com/herald-go/herald/internal/testpeers"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -19,10 +19,7 @@ import (
 // the causes (here, a refused connection).
 func TestConnectRefusedNamesEveryTransport(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	url := "ws://" + ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there now
+	url := "ws://" + testpeers.ClosedAddr(t)
 
 	c, err := client.New(url, &client.Options{Dial: &websocket.DialOptions{Proxy: websocket.NoProxy}})
 	require.NoError(t, err)

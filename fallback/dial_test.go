@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/herald-go/herald/eventsource"
 	"github.com/herald-go/herald/fallback"
+	"github.com/herald-go/herald/internal/testpeers"
 )
 
 // TestDialFails dials what is not a session server: Dial fails at once with an error that says
@@ -100,10 +100,7 @@ func TestDialFails(t *testing.T) {
 // and ErrSessionEnded, as before.
 func TestDialRefused(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there now
+	addr := testpeers.ClosedAddr(t)
 	for _, poll := range []bool{false, true} {
 		endpoint := "sse"
 		if poll {

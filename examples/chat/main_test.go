@@ -716,11 +716,7 @@ func TestStartupErrors(t *testing.T) {
 
 	t.Run("no Redis", func(t *testing.T) {
 		t.Parallel()
-		// A port nothing listens on: taken, then let go.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
+		addr := testpeers.ClosedAddr(t)
 		_, port, _ := net.SplitHostPort(addr)
 		n := startNode(t, "127.0.0.1:0", "-redis", addr)
 		n.Stderr.WaitFor(t, "chat: no answer from the Redis server at "+addr+" after 5s: is it running? (redis-server --port "+port+" --save '' --appendonly no)")

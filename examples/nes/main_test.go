@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -249,11 +248,7 @@ func TestStartupErrors(t *testing.T) {
 
 	t.Run("no Redis", func(t *testing.T) {
 		t.Parallel()
-		// A port nothing listens on: taken, then let go.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
+		addr := testpeers.ClosedAddr(t)
 		n := startNode(t, "-redis", addr)
 		n.Stderr.WaitFor(t, "nes: no answer from the Redis server at "+addr)
 		assert.True(t, n.Stderr.Contains("is it running? (redis-server"), n.Stderr.String())

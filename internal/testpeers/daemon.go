@@ -75,6 +75,14 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// ClosedAddr returns a loopback HOST:PORT where nothing listens: a port that was free a moment
+// ago, for a test of what a program or client does when its peer is not there (a connection
+// refused).
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+}
+
 // daemon is one running instance.
 type daemon struct {
 	name  string
