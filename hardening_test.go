@@ -343,30 +343,46 @@ func TestConcurrentRequestsOnOneSocket(t *testing.T) {
 	h.stillServes(t)
 }
 
-// TestClientThatNeverReadsIsDropped: a client that keeps sending requests and never reads
+// TestClientThatNeverReadsIsDropped: a client that keeps sending messages and never reads
 // their replies fills its send queue: the server lets it go (ErrSlowConsumer) rather than
 // hold the replies, or stop reading the other sockets, and the well-behaved client is served.
+// The replies are those of requests (processed, with the reading handed over when one takes
+// long) and those of messages refused on arrival (of an unknown type, answered as they are
+// read).
 func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	t.Parallel()
 	// SendTimeout far past let's 5 s: only the queue limit can let the socket go in time.
 	h := startHardened(t, Options{SendQueueLimit: 256 << 10, SendTimeout: time.Minute}, false)
-	a := dialRaw(t, h.url, nil)
-	require.NoError(t, a.conn.(*net.TCPConn).SetReadBuffer(4<<10)) // keep the kernel from taking it all
-	id := a.hello(nil)["socket"].(string)
-	// 400 replies of 32 KiB: 12.5 MiB, far past the queue's 256 KiB and the sockets' buffers.
-	var burst []byte
-	for i := 1; i <= 400; i++ {
-		burst = append(burst, hostileFrame(true, ws.OpText, 0, true, fmt.Appendf(nil, `{"type":"request","id":%d,"method":"GET","path":"/big"}`, i))...)
+	unknown := strings.Repeat("x", 32<<10) // echoed in the error reply
+	for _, tc := range []struct {
+		name string
+		msg  func(i int) []byte
+	}{
+		{"requests", func(i int) []byte {
+			return fmt.Appendf(nil, `{"type":"request","id":%d,"method":"GET","path":"/big"}`, i)
+		}},
+		{"refused on arrival", func(i int) []byte { return fmt.Appendf(nil, `{"type":%q,"id":%d}`, unknown, i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := dialRaw(t, h.url, nil)
+			require.NoError(t, a.conn.(*net.TCPConn).SetReadBuffer(4<<10)) // keep the kernel from taking it all
+			id := a.hello(nil)["socket"].(string)
+			// 400 replies of 32 KiB: 12.5 MiB, far past the queue's 256 KiB and the sockets' buffers.
+			var burst []byte
+			for i := 1; i <= 400; i++ {
+				burst = append(burst, hostileFrame(true, ws.OpText, 0, true, tc.msg(i))...)
+			}
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer a.conn.Close() // ends the write once the server stopped reading, before the Wait
+			wg.Go(func() { _, _ = a.conn.Write(burst) })
+			h.let(t, id)
+			why, _ := h.why.Load(id)
+			err, _ := why.(error)
+			assert.ErrorIs(t, err, ErrSlowConsumer, "why the server let the socket go")
+			h.stillServes(t)
+		})
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer a.conn.Close() // ends the write once the server stopped reading, before the Wait
-	wg.Go(func() { _, _ = a.conn.Write(burst) })
-	h.let(t, id)
-	why, _ := h.why.Load(id)
-	err, _ := why.(error)
-	assert.ErrorIs(t, err, ErrSlowConsumer, "why the server let the socket go")
-	h.stillServes(t)
 }
 
 // TestForgedAndExpiredTokens: a hello with a token the server did not seal, or sealed and

@@ -186,19 +186,19 @@ func (s *Socket) takeOverReading() {
 func (s *Socket) dispatch(data []byte) (*protocol.Message, func(context.Context, *protocol.Message) (any, error)) {
 	m, err := protocol.Decode(data)
 	if err != nil {
-		s.sendError(errCannotParse, nil, nil)
+		s.queueError(errCannotParse, nil, nil)
 		return nil, nil
 	}
 	if !protocol.Truthy(m.Type) {
-		s.sendError(errCannotParse, m.Type, m.ID)
+		s.queueError(errCannotParse, m.Type, m.ID)
 		return nil, nil
 	}
 	if !protocol.Truthy(m.ID) {
-		s.sendError(errMissingID, m.Type, m.ID)
+		s.queueError(errMissingID, m.Type, m.ID)
 		return nil, nil
 	}
 	if err := s.verifyAuth(s.ctx); err != nil {
-		s.sendError(asError(err), m.Type, m.ID)
+		s.queueError(asError(err), m.Type, m.ID)
 		s.Disconnect()
 		return nil, nil
 	}
@@ -210,7 +210,7 @@ func (s *Socket) dispatch(data []byte) (*protocol.Message, func(context.Context,
 		s.process(m, s.processHello)
 		return nil, nil
 	case !s.helloed():
-		s.sendError(errNotInitialized, m.Type, m.ID)
+		s.queueError(errNotInitialized, m.Type, m.ID)
 		return nil, nil
 	}
 	switch typ {
@@ -225,7 +225,7 @@ func (s *Socket) dispatch(data []byte) (*protocol.Message, func(context.Context,
 	case "unsub":
 		return m, s.processUnsub
 	}
-	s.sendError(errUnknownType, m.Type, m.ID)
+	s.queueError(errUnknownType, m.Type, m.ID)
 	return nil, nil
 }
 
@@ -342,6 +342,18 @@ func (s *Socket) sendPush(v any) {
 
 func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
 	s.send(s.server.newErrorReply(err, typ, id))
+}
+
+// queueError is sendError for the messages dispatch refuses: the reply goes to a writer of the
+// pool, so the reading goroutine, which no handoff covers while it dispatches, never waits on
+// a client that does not read, and such a client is let go at SendQueueLimit as for requests.
+func (s *Socket) queueError(err *Error, typ, id json.RawMessage) {
+	data, e := encode(s.server.newErrorReply(err, typ, id))
+	if e != nil {
+		s.logger().Error("herald: cannot encode a message", "err", e)
+		return
+	}
+	s.enqueue(outgoing{data: data})
 }
 
 // enqueue queues a message without waiting; a writer of the pool (writerPool) sends it,
