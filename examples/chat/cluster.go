@@ -286,8 +286,9 @@ func (c *chat) runPeers() {
 }
 
 // share tells every node of e (this one hears it too, and ignores it). Without a broker it
-// does nothing; before the chat's node has linked up (startPeers), it returns errUnlinked. c.mu may be held: publishing never waits long (the broker fails fast while
-// its link is down).
+// does nothing; before the chat's node has linked up (startPeers), it returns errUnlinked.
+// c.mu may be held: publishing never waits long (the broker fails fast while its link is
+// down).
 func (c *chat) share(e event) error {
 	p := c.peers
 	if p == nil {
