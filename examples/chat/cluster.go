@@ -378,10 +378,8 @@ func (c *chat) departed(before map[*room]map[string]bool, about string) {
 	for r, users := range before {
 		for u := range users {
 			if !r.present(u) && announce {
-				// Right after the link came back, a publication may still fail for a
-				// moment: this news comes once, so it is tried a few times.
-				for try := 0; try < 5 && c.publishPresence(r, "leave", u) != nil; try++ {
-					time.Sleep(200 * time.Millisecond)
+				if c.publishPresence(r, "leave", u) != nil {
+					c.announceLater(r, u)
 				}
 				changed = true
 			}
@@ -392,6 +390,49 @@ func (c *chat) departed(before map[*room]map[string]bool, about string) {
 		c.publishLobby()
 	}
 }
+
+// announceLater tries again, a few times, to announce that user left r: right after the link
+// came back, a publication may still fail for a moment, and this news comes only once. The
+// tries wait outside c.mu, so the rest of the chat goes on meanwhile; a user who is back in
+// the room by then is not announced. c.mu is held (by the caller, not by the tries).
+func (c *chat) announceLater(r *room, user string) {
+	p := c.peers
+	p.wg.Add(1) // closePeers waits for the tries too
+	go func() {
+		defer p.wg.Done()
+		for try := 0; try < announceTries; try++ {
+			select {
+			case <-p.done:
+				return
+			case <-time.After(announceRetry):
+			}
+			if c.announceLeft(r, user) {
+				return
+			}
+		}
+	}()
+}
+
+// announceLeft is one of announceLater's tries: it reports whether it is over (announced, or
+// the user is back).
+func (c *chat) announceLeft(r *room, user string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.present(user) {
+		return true
+	}
+	if c.publishPresence(r, "leave", user) != nil {
+		return false
+	}
+	c.publishLobby()
+	return true
+}
+
+// announceLater's tries.
+const (
+	announceTries = 5
+	announceRetry = 200 * time.Millisecond
+)
 
 // roomFor returns the room, creating it for another node's event unless the name is wrong or
 // there are -max-rooms rooms already. c.mu is held.
