@@ -87,7 +87,6 @@ type Broker struct {
 	lost     map[string]struct{}             // topics whose messages were dropped (slow consumer)
 	lostAll  error                           // the link was lost and is back
 	down     bool                            // the link was lost and the subscriptions are not confirmed again yet
-	told     bool                            // the loss was reported while down (see lossBefore): reconnected has nothing to report
 
 	msgs   chan *natsgo.Msg
 	signal chan struct{} // lost or lostAll set
@@ -387,7 +386,7 @@ func (b *Broker) disconnected(nc *natsgo.Conn, err error) {
 		err = errors.New("connection closed")
 	}
 	b.lostAll = fmt.Errorf("broker/nats: link to NATS lost (%w) and restored", err)
-	b.down, b.told = true, false
+	b.down = true
 }
 
 // reconnected runs once nats.go has reconnected and queued the subscriptions again. The link
@@ -410,10 +409,10 @@ func (b *Broker) reconnected(nc *natsgo.Conn) {
 		b.mu.Unlock()
 		return
 	}
-	if b.lostAll == nil && !b.told {
+	if b.lostAll == nil && !b.down { // down with lostAll nil: lossBefore reported the loss
 		b.lostAll = errors.New("broker/nats: link to NATS lost and restored")
 	}
-	b.down, b.told = false, false
+	b.down = false
 	// Signalled before Err can say the link is up: read then reports the loss before any
 	// message published after that.
 	b.wake()
@@ -481,7 +480,6 @@ func (b *Broker) lossBefore() {
 	b.mu.Lock()
 	all := b.lostAll
 	b.lostAll = nil
-	b.told = b.down // else reconnected ran meanwhile: its signal finds nothing to report
 	b.mu.Unlock()
 	if all != nil {
 		b.h.HandleDiscontinuity(nil, all)
