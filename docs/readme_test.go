@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,24 +60,12 @@ func TestReadmeSnippets(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command")
 	}
-	re := regexp.MustCompile("(?ms)^```go\n(.*?)^```")
-	type block struct{ name, code string }
-	var blocks []block
-	for _, readme := range []string{"README.md", "eventsource/README.md"} {
-		b, err := os.ReadFile("../" + readme)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range re.FindAllSubmatchIndex(b, -1) {
-			line := 1 + strings.Count(string(b[:m[0]]), "\n")
-			blocks = append(blocks, block{readme + ":" + strconv.Itoa(line), string(b[m[2]:m[3]])})
-		}
-	}
+	blocks := goBlocks(t, "../README.md", "../eventsource/README.md")
 	if len(blocks) < 6 {
 		t.Fatalf("only %d Go blocks in the READMEs", len(blocks))
 	}
 	for _, b := range blocks {
-		code, name := b.code, b.name
+		code, name := b.code, strings.TrimPrefix(b.file, "../")+":"+strconv.Itoa(b.line)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			program := code
