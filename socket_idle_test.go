@@ -12,6 +12,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/herald-go/herald/internal/leakcheck"
 )
 
 // Sockets in idle mode speak nes as others do: hello, requests, subscriptions and
@@ -98,14 +100,7 @@ func TestIdleModeSocketsHaveNoGoroutine(t *testing.T) {
 		c := dialRaw(t, url, nil)
 		require.Equal(t, "hello", c.hello(nil)["type"])
 	}
-	var during int
-	for range 300 {
-		during = runtime.NumGoroutine()
-		if during-before < 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	during := leakcheck.Settle(before, 10)
 	t.Logf("goroutines: %d before, %d with %d idle sockets", before, during, n)
 	assert.Less(t, during-before, 10, "idle sockets must not keep goroutines")
 }

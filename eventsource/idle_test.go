@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/herald-go/herald/eventsource"
+	"github.com/herald-go/herald/internal/leakcheck"
 )
 
 // Streams in idle mode behave as others, over every protocol (idle mode applies to HTTP/1.1
@@ -92,14 +93,7 @@ func TestIdleModeStreamsHaveNoGoroutine(t *testing.T) {
 		require.True(t, es.Hijacked())
 		ess = append(ess, es)
 	}
-	var during int
-	for range 300 {
-		during = runtime.NumGoroutine()
-		if during-before < 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	during := leakcheck.Settle(before, 10)
 	t.Logf("goroutines: %d before, %d with %d idle streams", before, during, n)
 	assert.Less(t, during-before, 10, "idle streams must not keep goroutines")
 	for _, c := range conns {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/herald-go/herald/internal/leakcheck"
 	"github.com/herald-go/herald/websocket"
 )
 
@@ -327,14 +328,7 @@ func TestIdleModeHasNoGoroutinePerConnection(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i), string(got))
 	}
 	// The last echoes' workers leave 200 ms after their last task: give them a moment.
-	var during int
-	for range 300 {
-		during = runtime.NumGoroutine()
-		if during-before < 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	during := leakcheck.Settle(before, 10)
 	t.Logf("goroutines: %d before, %d with %d idle connections", before, during, n)
 	assert.Less(t, during-before, 10, "idle connections must not keep goroutines")
 }
