@@ -459,7 +459,7 @@ func (c *Conn) pollLoop() {
 	var downSince time.Time
 	for c.ctx.Err() == nil {
 		c.mu.Lock()
-		ticket, last, grace := c.info.Ticket, c.lastSeq, time.Duration(c.info.Grace)*time.Millisecond
+		ticket, last := c.info.Ticket, c.lastSeq
 		c.mu.Unlock()
 		var body any = struct{}{}
 		if ticket != "" {
@@ -480,10 +480,7 @@ func (c *Conn) pollLoop() {
 			if c.ctx.Err() != nil {
 				return
 			}
-			if downSince.IsZero() {
-				downSince = time.Now()
-			}
-			if ticket == "" || time.Since(downSince) > grace {
+			if ticket == "" || c.pastGrace(&downSince) {
 				c.fail(c.ending(EndpointPoll, "", err))
 				return
 			}
