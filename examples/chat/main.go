@@ -7,11 +7,12 @@
 // Its first line on standard output is "listening on http://ADDR" (-addr with port 0 picks a
 // free port); open that address in a browser. What goes wrong at start is said on standard
 // error, with what to do: a usage error exits 2 with the usage line (-h lists the flags, and
-// exits 0), an address it cannot listen on (a port in use) exits 1. ?transport=sse or ?transport=poll forces a
-// transport (?transport=websocket too); the page shows the one in use. SIGINT or SIGTERM shuts
-// it down gracefully (herald.Server.Shutdown, then http.Server.Shutdown): GET /readyz answers
-// 503 from then on, WebSockets are closed with 1012 (service restart: reconnect, to another
-// node behind a proxy), fallback sessions with 1001 (going away), and the process exits 0.
+// exits 0), an address it cannot listen on (a port in use) exits 1. ?transport=sse or
+// ?transport=poll forces a transport (?transport=websocket too); the page shows the one in
+// use. SIGINT or SIGTERM shuts it down gracefully (herald.Server.Shutdown, then
+// http.Server.Shutdown): GET /readyz answers 503 from then on, WebSockets are closed with 1012
+// (service restart: reconnect, to another node behind a proxy), fallback sessions with 1001
+// (going away), and the process exits 0.
 //
 // # Several nodes
 //
