@@ -391,14 +391,10 @@ func (c *Conn) streamLoop() {
 			MaxRetry:     5 * time.Second,
 			OnOpen:       func(*http.Response) { downSince = time.Time{} },
 			OnError: func(err error) {
-				if downSince.IsZero() {
-					downSince = time.Now()
-				}
 				c.mu.Lock()
-				grace := time.Duration(c.info.Grace) * time.Millisecond
 				opened := c.isOpened
 				c.mu.Unlock()
-				if !opened || time.Since(downSince) > grace {
+				if !opened || c.pastGrace(&downSince) {
 					c.fail(c.ending(EndpointStream, "the stream could not be resumed", err))
 				}
 			},
