@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/herald-go/herald/internal/demo"
@@ -33,9 +32,8 @@ func ExampleWarnUnlinked() {
 	never := func() bool { return false }
 	demo.WarnUnlinked(context.Background(), os.Stdout, "chat", never, name, start, 10*time.Millisecond)
 
-	var linked atomic.Bool
-	linked.Store(true)
-	demo.WarnUnlinked(context.Background(), os.Stdout, "chat", linked.Load, name, start, 10*time.Millisecond)
+	linked := func() bool { return true }
+	demo.WarnUnlinked(context.Background(), os.Stdout, "chat", linked, name, start, 10*time.Millisecond)
 	// Output:
 	// chat: no answer from the Redis server at 127.0.0.1:6380 after 10ms: is it running? (redis-server --port 6380 --save '' --appendonly no) Until it answers, /readyz says 503 and publications fail; the node links up by itself once it does. Leave -redis and -nats out for one node.
 }
