@@ -4,7 +4,6 @@ package herald
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -76,11 +75,11 @@ func benchEcho(b *testing.B, rec metrics.Recorder) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/msg")
 }
 
-// sinkTransport is a subscriber's in-process transport: it counts what is sent to it.
+// sinkTransport is a subscriber's in-process transport: countTransport's way in, with a Send
+// that counts what is sent to it in hub.
 type sinkTransport struct {
-	in   chan []byte
-	done chan struct{}
-	hub  *sinkHub
+	*countTransport
+	hub *sinkHub
 }
 
 // sinkHub counts what the sinks received and signals when a target is reached.
@@ -90,32 +89,12 @@ type sinkHub struct {
 	reached chan struct{}
 }
 
-func (t *sinkTransport) Receive(ctx context.Context) ([]byte, error) {
-	select {
-	case m := <-t.in:
-		return m, nil
-	case <-t.done:
-		return nil, errors.New("closed")
-	}
-}
-
 func (t *sinkTransport) Send(ctx context.Context, msg []byte) error {
 	if t.hub.sent.Add(1) == t.hub.target.Load() {
 		t.hub.reached <- struct{}{}
 	}
 	return nil
 }
-
-func (t *sinkTransport) Close(error) error {
-	select {
-	case <-t.done:
-	default:
-		close(t.done)
-	}
-	return nil
-}
-
-func (t *sinkTransport) RemoteAddr() string { return "bench" }
 
 func benchFanout(b *testing.B, rec metrics.Recorder) {
 	const subscribers = 1000
@@ -126,7 +105,7 @@ func benchFanout(b *testing.B, rec metrics.Recorder) {
 	// Each sink says hello and subscribes: two replies each.
 	hub.target.Store(2 * subscribers)
 	for i := range subscribers {
-		t := &sinkTransport{in: make(chan []byte, 2), done: make(chan struct{}), hub: hub}
+		t := &sinkTransport{countTransport: &countTransport{in: make(chan []byte, 2), done: make(chan struct{})}, hub: hub}
 		go srv.serve(t, r)
 		t.in <- []byte(`{"type":"hello","id":1,"version":"2"}`)
 		t.in <- []byte(`{"type":"sub","id":` + strconv.Itoa(i+2) + `,"path":"/feed"}`)
