@@ -419,10 +419,7 @@ func TestProxy(t *testing.T) {
 	d := startDemo(t)
 	target := strings.TrimPrefix(d.URL, "ws://")
 	proxy := startProxy(t)
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadProxy := "http://" + dead.Addr().String()
-	require.NoError(t, dead.Close())
+	deadProxy := "http://" + testpeers.ClosedAddr(t)
 
 	r := runCLI(t, nil, "-proxy", "http://"+proxy.addr, d.URL, "request", "hello")
 	assert.Equal(t, 0, r.code)
@@ -547,10 +544,7 @@ func TestUsage(t *testing.T) {
 // transport.
 func TestNothingListens(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	url := "ws://" + ln.Addr().String()
-	require.NoError(t, ln.Close()) // the port is free now: connections are refused
+	url := "ws://" + testpeers.ClosedAddr(t) // connections are refused
 	for _, transport := range []string{"auto", "websocket", "sse", "poll"} {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
