@@ -7,7 +7,6 @@ package websocket_test
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"errors"
 	"io"
@@ -170,15 +169,6 @@ func attackClose(t *testing.T, url string, offerDeflate bool, raw []byte) (code 
 	}
 }
 
-// bomb is permessage-deflate data that inflates to size zero bytes.
-func bomb(size int) []byte {
-	var b bytes.Buffer
-	w, _ := flate.NewWriter(&b, flate.BestSpeed)
-	_, _ = w.Write(make([]byte, size))
-	_ = w.Flush()
-	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
-}
-
 // hostileCases are frames no well-behaved client sends, and the close code each must get.
 func hostileCases(t *testing.T) []struct {
 	name    string
@@ -188,7 +178,7 @@ func hostileCases(t *testing.T) []struct {
 } {
 	big := bytes.Repeat([]byte("a"), 2*hostileLimit)
 	third := bytes.Repeat([]byte("b"), hostileLimit/2)
-	bombData := bomb(8 << 20)
+	bombData := compressed(make([]byte, 8<<20)) // 8 MiB of zeros
 	require.Less(t, len(bombData), hostileLimit/4, "the bomb must pass the frame's size check and be cut while it inflates")
 	return []struct {
 		name    string
