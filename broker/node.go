@@ -190,8 +190,9 @@ func (n *Node) Broker() Broker { return n.b }
 // registered before, so that no request finds them missing.
 //
 // The registry (Nodes) fills as the other nodes answer the node's first heartbeat, a round
-// trip after Start returns: until then Request to them fails with ErrUnknownNode. A Start that failed may be called
-// again.
+// trip after Start returns: until then Request to them fails with ErrUnknownNode. A Start that
+// failed may be called again. Start fails with ErrClosed once Close has been called, also when
+// Close runs while Start waits for the broker.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
