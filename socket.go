@@ -87,11 +87,7 @@ func newSocket(s *Server, t Transport, r *http.Request, id string) *Socket {
 
 // run reads and dispatches the socket's messages until it closes, then cleans up.
 func (s *Socket) run() {
-	if d := s.server.helloTimeout(); d > 0 {
-		s.mu.Lock()
-		s.authTimer = time.AfterFunc(d, func() { s.closeNow(nil) })
-		s.mu.Unlock()
-	}
+	s.armHelloTimeout()
 	s.handoff = time.AfterFunc(time.Hour, s.takeOverReading)
 	s.handoff.Stop()
 	r := &reader{}
@@ -122,18 +118,9 @@ func (s *Socket) read(r *reader) {
 		if err != nil {
 			break
 		}
-		s.pinged.Store(true)
-		if s.isClosing() {
-			continue
-		}
-		m, handle := s.dispatch(data)
+		m, handle := s.admit(data)
 		if handle == nil {
-			continue
-		}
-		select {
-		case s.inflight <- struct{}{}:
-		case <-s.ctx.Done():
-			continue // the next Receive fails
+			continue // nothing to process, or closing: the next Receive fails then
 		}
 		s.mu.Lock()
 		s.processing++
@@ -156,6 +143,41 @@ func (s *Socket) read(r *reader) {
 	}
 	s.closeNow(nil)
 	s.handoff.Stop()
+	s.cleanUp()
+}
+
+// armHelloTimeout closes the socket if no hello comes within Options' hello timeout.
+func (s *Socket) armHelloTimeout() {
+	if d := s.server.helloTimeout(); d > 0 {
+		s.mu.Lock()
+		s.authTimer = time.AfterFunc(d, func() { s.closeNow(nil) })
+		s.mu.Unlock()
+	}
+}
+
+// admit is what the reading loops (read, receiveIdle) do with a message received: it counts
+// as proof of life, is dispatched, and when it needs processing takes a place among
+// MaxInFlight. handle is nil when there is nothing to process, or when the socket is closing.
+func (s *Socket) admit(data []byte) (*protocol.Message, func(context.Context, *protocol.Message) (any, error)) {
+	s.pinged.Store(true)
+	if s.isClosing() {
+		return nil, nil
+	}
+	m, handle := s.dispatch(data)
+	if handle == nil {
+		return nil, nil
+	}
+	select {
+	case s.inflight <- struct{}{}:
+		return m, handle
+	case <-s.ctx.Done():
+		return nil, nil
+	}
+}
+
+// cleanUp is the end of a socket whose connection has closed and whose reading has stopped:
+// once its messages in progress are done, it leaves its subscriptions and the server.
+func (s *Socket) cleanUp() {
 	s.wg.Wait()
 	s.server.subs.removeSocket(s, s.takeSubscriptions())
 	s.server.removeSocket(s)

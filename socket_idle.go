@@ -3,7 +3,6 @@ package herald
 import (
 	"bytes"
 	"net/http"
-	"time"
 
 	"github.com/herald-go/herald/websocket"
 )
@@ -20,11 +19,7 @@ func (s *Server) serveIdle(c *websocket.Conn, t *wsTransport, r *http.Request) {
 		_ = tt.Close(nil)
 		return
 	}
-	if d := s.helloTimeout(); d > 0 {
-		sock.mu.Lock()
-		sock.authTimer = time.AfterFunc(d, func() { sock.closeNow(nil) })
-		sock.mu.Unlock()
-	}
+	sock.armHelloTimeout()
 	c.Serve(&websocket.Events{
 		IdleMode: true,
 		OnMessage: func(_ *websocket.Conn, _ websocket.MessageType, data []byte) {
@@ -44,17 +39,8 @@ func (s *Socket) receiveIdle(data []byte) {
 	if m, ok := s.t.(*meteredTransport); ok {
 		m.received(data)
 	}
-	s.pinged.Store(true)
-	if s.isClosing() {
-		return
-	}
-	msg, handle := s.dispatch(data)
+	msg, handle := s.admit(data)
 	if handle == nil {
-		return
-	}
-	select {
-	case s.inflight <- struct{}{}:
-	case <-s.ctx.Done():
 		return
 	}
 	s.mu.Lock()
@@ -74,10 +60,5 @@ func (s *Socket) endIdle(err error) {
 		m.learn(receiveReason(err))
 	}
 	s.closeNow(nil)
-	s.wg.Wait()
-	s.server.subs.removeSocket(s, s.takeSubscriptions())
-	s.server.removeSocket(s)
-	if fn := s.server.opts.OnDisconnection; fn != nil {
-		_ = s.guard("OnDisconnection", func() error { fn(s); return nil })
-	}
+	s.cleanUp()
 }
