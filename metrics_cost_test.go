@@ -29,8 +29,9 @@ const costServerEnv = "HERALD_METRICS_COST_SERVER"
 
 // TestMetricsCostServer is the server of BenchmarkMetricsCostNetwork, run in a process of its
 // own (the benchmark starts this test binary again with costServerEnv set); it is skipped
-// otherwise. It serves nes at / (route "echo", subscription "/feed") and POST /publish?n=N,
-// which publishes N messages to /feed, until its standard input closes.
+// otherwise. It serves nes at / (route "echo", subscription "/feed"), POST /publish?n=N,
+// which publishes N messages to /feed, and its metrics at /metrics (empty with variant
+// "none"; the benchmark does not read them), until its standard input closes.
 func TestMetricsCostServer(t *testing.T) {
 	variant := os.Getenv(costServerEnv)
 	if variant == "" {
