@@ -95,9 +95,10 @@
 // Everything else is as with Read: Write, Ping and Close from any goroutine, the closing
 // handshake, FirstFrameTimeout, MaxLength, automatic pings, deflate. The trade-off: the
 // message data is valid only during OnMessage (the buffer goes back to a pool); the first
-// message after a pause costs a hand-over to a worker (a microsecond or so), and echo CPU per
-// message is a few percent above goroutine mode in bench/idle; one goroutine waits on the
-// epoll instance for the whole process, in Go's own poller. A peer that stops halfway
+// message after a pause costs a hand-over to a worker goroutine (its latency is not measured
+// on its own: in bench/idle's echo, where every message comes after a pause, CPU per message
+// is a few percent above goroutine mode); one goroutine waits on the epoll instance for the
+// whole process, in Go's own poller. A peer that stops halfway
 // through a frame keeps its worker waiting for the rest (bounded by FirstFrameTimeout for the
 // first frame), as a goroutine would wait. TLS connections, client connections through a
 // proxy, and other platforms cannot be polled this way: Serve then keeps a goroutine per
