@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +19,6 @@ import (
 	"github.com/herald-go/herald"
 	"github.com/herald-go/herald/internal/testpeers"
 )
-
-// jsBlocks returns the ```js blocks of a guide.
-func jsBlocks(t *testing.T, guide string) []string {
-	t.Helper()
-	b, err := os.ReadFile(guide)
-	require.NoError(t, err)
-	var blocks []string
-	for _, m := range regexp.MustCompile("(?ms)^```js\n(.*?)^```").FindAllSubmatch(b, -1) {
-		blocks = append(blocks, string(m[1]))
-	}
-	return blocks
-}
 
 // runNode runs script with Node and the pinned packages of internal/testpeers (the official
 // @hapi/nes client, ws), and returns its standard output's lines as they come.
@@ -88,7 +75,7 @@ func next(t *testing.T, lines <-chan string, what string) string {
 // requests and receives a publication; the lib/client way, with its Client.WebSocket line,
 // connects too.
 func TestPeerNodeLinesFromTheDocs(t *testing.T) {
-	blocks := jsBlocks(t, "nes-server.md")
+	blocks := codeBlocks(t, "js", "nes-server.md")
 	require.Len(t, blocks, 2, "the guide's Node blocks: the main module's way and lib/client's")
 
 	mux := http.NewServeMux()
@@ -113,7 +100,7 @@ func TestPeerNodeLinesFromTheDocs(t *testing.T) {
 	defer cancel()
 
 	t.Run("require('@hapi/nes')", func(t *testing.T) {
-		script := testpeers.Substitute(t, blocks[0], "'ws://127.0.0.1:8000'", "'"+url+"'")
+		script := testpeers.Substitute(t, blocks[0].code, "'ws://127.0.0.1:8000'", "'"+url+"'")
 		lines := runNode(t, ctx, script)
 		assert.Equal(t, "world!", next(t, lines, "the request's payload"))
 		// The subscription is made right after; publish until the update is printed.
@@ -138,7 +125,7 @@ func TestPeerNodeLinesFromTheDocs(t *testing.T) {
 	})
 
 	t.Run("require('@hapi/nes/lib/client')", func(t *testing.T) {
-		script := blocks[1] + `
+		script := blocks[1].code + `
 const client = new Client('` + url + `');
 client.connect({ auth: { headers: { authorization: 'Basic am9objpzZWNyZXQ=' } } })
   .then(() => client.request('hello'))

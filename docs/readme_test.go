@@ -60,7 +60,7 @@ func TestReadmeSnippets(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command")
 	}
-	blocks := goBlocks(t, "../README.md", "../eventsource/README.md")
+	blocks := codeBlocks(t, "go", "../README.md", "../eventsource/README.md")
 	if len(blocks) < 6 {
 		t.Fatalf("only %d Go blocks in the READMEs", len(blocks))
 	}

@@ -13,25 +13,25 @@ import (
 	"time"
 )
 
-// goBlock is one ```go block of a guide.
-type goBlock struct {
+// codeBlock is one fenced code block of a Markdown file.
+type codeBlock struct {
 	file string
 	line int
 	code string
 }
 
-// goBlocks returns the ```go blocks of the Markdown files named.
-func goBlocks(t *testing.T, files ...string) []goBlock {
+// codeBlocks returns the ```lang blocks of the Markdown files named.
+func codeBlocks(t *testing.T, lang string, files ...string) []codeBlock {
 	t.Helper()
-	re := regexp.MustCompile("(?ms)^```go\n(.*?)^```")
-	var blocks []goBlock
+	re := regexp.MustCompile("(?ms)^```" + regexp.QuoteMeta(lang) + "\n(.*?)^```")
+	var blocks []codeBlock
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range re.FindAllSubmatchIndex(b, -1) {
-			blocks = append(blocks, goBlock{file: f, line: 1 + strings.Count(string(b[:m[0]]), "\n"),
+			blocks = append(blocks, codeBlock{file: f, line: 1 + strings.Count(string(b[:m[0]]), "\n"),
 				code: string(b[m[2]:m[3]])})
 		}
 	}
@@ -47,7 +47,7 @@ func TestGuidesCompile(t *testing.T) {
 	if err != nil || len(guides) == 0 {
 		t.Fatalf("no guides found: %v", err)
 	}
-	blocks := goBlocks(t, guides...)
+	blocks := codeBlocks(t, "go", guides...)
 	if len(blocks) < 5 {
 		t.Fatalf("only %d Go blocks in the guides", len(blocks))
 	}
