@@ -1,11 +1,11 @@
 // Command floor is not a WebSocket library: it is the least a Go server on net/http can do
-// to give the broadcast load client the same bytes, a lower bound to read the libraries'
-// numbers against. It answers the handshake with a fixed response, reads frames with no
+// to give the broadcast load client the same bytes, a bound to read the libraries' numbers
+// against (the least time to the last connection, the most deliveries per second). It answers the handshake with a fixed response, reads frames with no
 // checks beyond their header, and writes each message it reads to every connection from
 // the reading goroutine: framed once, one write(2) per connection through net.Conn, no
 // queue, no deadline, no slow-consumer handling, no close handshake. Everything a real
-// server must do beyond that is left out, so no library built on write(2) can broadcast
-// faster than this one on the same machine.
+// server must do beyond that is left out, so no library built on write(2) should broadcast
+// faster than this one on the same machine, beyond run-to-run noise.
 package main
 
 import (
