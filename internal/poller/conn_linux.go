@@ -485,46 +485,39 @@ func (r *rawConn) Control(f func(fd uintptr)) error {
 	return nil
 }
 
+// Read is syscall.RawConn's Read: f until it reports done, waiting for bytes between tries
+// (or ErrWouldBlock, with SetNoWait).
 func (r *rawConn) Read(f func(fd uintptr) bool) error {
 	c := (*Conn)(r)
-	for {
-		if c.rd.passed() {
-			return os.ErrDeadlineExceeded
-		}
-		if !c.acquire() {
-			return net.ErrClosed
-		}
-		c.rd.ready.Store(false)
-		ok := f(uintptr(c.fd))
-		c.release()
-		if ok {
-			return nil
-		}
-		if c.nowait {
-			return ErrWouldBlock
-		}
-		if err := c.wait(&c.rd); err != nil {
-			return err
-		}
-	}
+	return c.rawDo(&c.rd, c.nowait, f)
 }
 
+// Write is syscall.RawConn's Write: f until it reports done, waiting for room between tries.
 func (r *rawConn) Write(f func(fd uintptr) bool) error {
 	c := (*Conn)(r)
+	return c.rawDo(&c.wr, false, f)
+}
+
+// rawDo calls f with the descriptor until f reports done, waiting on d between tries, or
+// returning ErrWouldBlock instead when nowait is set.
+func (c *Conn) rawDo(d *direction, nowait bool, f func(fd uintptr) bool) error {
 	for {
-		if c.wr.passed() {
+		if d.passed() {
 			return os.ErrDeadlineExceeded
 		}
 		if !c.acquire() {
 			return net.ErrClosed
 		}
-		c.wr.ready.Store(false)
+		d.ready.Store(false)
 		ok := f(uintptr(c.fd))
 		c.release()
 		if ok {
 			return nil
 		}
-		if err := c.wait(&c.wr); err != nil {
+		if nowait {
+			return ErrWouldBlock
+		}
+		if err := c.wait(d); err != nil {
 			return err
 		}
 	}
