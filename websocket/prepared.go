@@ -66,13 +66,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.client {
 		return c.writeEncoded(ctx, pm.typ, enc.rsv, enc.data)
 	}
-	return c.withTurn(ctx, len(enc.data), func() error {
-		if err := c.lock(ctx, &c.frameMu); err != nil {
-			return err
-		}
-		defer c.frameMu.unlock()
-		return c.writeFramedTurn(ctx, enc.frame)
-	})
+	return c.withTurn(ctx, len(enc.data), func() error { return c.writeFramedFrame(ctx, enc.frame) })
 }
 
 // frameOf returns a whole unmasked frame holding p.

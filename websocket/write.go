@@ -215,13 +215,17 @@ func (c *Conn) writeFramed(ctx context.Context, n int, frame []byte) error {
 		return err
 	}
 	c.frameMu.unlock()
-	return c.inMessageTurn(ctx, func() error {
-		if err := c.lock(ctx, &c.frameMu); err != nil {
-			return err
-		}
-		defer c.frameMu.unlock()
-		return c.writeFramedTurn(ctx, frame)
-	})
+	return c.inMessageTurn(ctx, func() error { return c.writeFramedFrame(ctx, frame) })
+}
+
+// writeFramedFrame is writeFrame for a whole frame built beforehand: it takes the frame's
+// turn and writes it.
+func (c *Conn) writeFramedFrame(ctx context.Context, frame []byte) error {
+	if err := c.lock(ctx, &c.frameMu); err != nil {
+		return err
+	}
+	defer c.frameMu.unlock()
+	return c.writeFramedTurn(ctx, frame)
 }
 
 // writeFramedTurn writes a whole frame built beforehand, once the frame's turn is taken.
