@@ -320,14 +320,20 @@ func (s *Socket) isClosing() bool {
 // send encodes and queues a reply, and sends it from this goroutine when nothing else is being
 // sent (replies come from the socket's own goroutines, which may wait for its client).
 func (s *Socket) send(v any) {
+	if data, ok := s.encodeLogged(v); ok && s.queueMessage(outgoing{data: data}) {
+		s.flush()
+	}
+}
+
+// encodeLogged encodes a message for the socket; it logs a message that cannot be encoded, which
+// is then not sent.
+func (s *Socket) encodeLogged(v any) ([]byte, bool) {
 	data, err := encode(v)
 	if err != nil {
 		s.logger().Error("herald: cannot encode a message", "err", err)
-		return
+		return nil, false
 	}
-	if s.queueMessage(outgoing{data: data}) {
-		s.flush()
-	}
+	return data, true
 }
 
 // sendHelloReply queues the reply of a successful hello and marks the socket ready in one
@@ -335,9 +341,8 @@ func (s *Socket) send(v any) {
 // before the hello) or goes after the reply, and never reaches a client that has its hello
 // reply before the socket counts as ready.
 func (s *Socket) sendHelloReply(v any) {
-	data, err := encode(v)
-	if err != nil {
-		s.logger().Error("herald: cannot encode a message", "err", err)
+	data, ok := s.encodeLogged(v)
+	if !ok {
 		return
 	}
 	if s.queueMessageWith(outgoing{data: data}, func() {
@@ -352,12 +357,7 @@ func (s *Socket) sendHelloReply(v any) {
 
 // sendPush is send for an update or publication (see outgoing.push).
 func (s *Socket) sendPush(v any) {
-	data, err := encode(v)
-	if err != nil {
-		s.logger().Error("herald: cannot encode a message", "err", err)
-		return
-	}
-	if s.queueMessage(outgoing{data: data, push: true}) {
+	if data, ok := s.encodeLogged(v); ok && s.queueMessage(outgoing{data: data, push: true}) {
 		s.flush()
 	}
 }
@@ -370,12 +370,9 @@ func (s *Socket) sendError(err *Error, typ, id json.RawMessage) {
 // pool, so the reading goroutine, which no handoff covers while it dispatches, never waits on
 // a client that does not read, and such a client is let go at SendQueueLimit as for requests.
 func (s *Socket) queueError(err *Error, typ, id json.RawMessage) {
-	data, e := encode(s.server.newErrorReply(err, typ, id))
-	if e != nil {
-		s.logger().Error("herald: cannot encode a message", "err", e)
-		return
+	if data, ok := s.encodeLogged(s.server.newErrorReply(err, typ, id)); ok {
+		s.enqueue(outgoing{data: data})
 	}
-	s.enqueue(outgoing{data: data})
 }
 
 // enqueue queues a message without waiting; a writer of the pool (writerPool) sends it,
