@@ -17,7 +17,9 @@ import (
 type Transport interface {
 	// Receive waits for the next message from the client.
 	Receive(ctx context.Context) ([]byte, error)
-	// Send delivers one encoded message, whole, to the client.
+	// Send delivers one encoded message, whole, to the client. The server never modifies
+	// msg after the call (a publication's bytes go to every socket as they are), so a
+	// transport may keep msg itself instead of a copy, as fallback.Session does.
 	Send(ctx context.Context, msg []byte) error
 	// Close ends the connection. Receive returns an error afterwards. A nil reason is the
 	// protocol's normal close; otherwise the transport may tell the client that the server
